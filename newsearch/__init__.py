@@ -1,0 +1,3 @@
+"""newsearch: full-text search for news archives."""
+
+__version__ = "0.1.0"
