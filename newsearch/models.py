@@ -72,3 +72,45 @@ class BuildReport:
             key = item.reason.split(":", 1)[0]
             counts[key] = counts.get(key, 0) + 1
         return counts
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A snippet of an article's body that answers the query.
+
+    ``start``/``end`` are offsets into the stored body (``body[start:end] == text``);
+    ``highlights`` are ``(start, end)`` spans into ``text`` of the matched words.
+    """
+
+    text: str
+    start: int
+    end: int
+    score: float
+    highlights: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked article; plain data that outlives the index it came from."""
+
+    id: str
+    rank: int
+    score: float
+    title: str
+    source: str
+    published: datetime | None
+    url: str
+    path: str
+    passages: tuple[Passage, ...] = ()
+
+
+@dataclass(frozen=True)
+class Results:
+    """One page of search results."""
+
+    query: str
+    total: int
+    hits: tuple[Hit, ...]
+    suggestion: str | None = None
+    elapsed_ms: float = 0.0
+    expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # typo -> spellings also searched

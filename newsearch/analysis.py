@@ -1,0 +1,208 @@
+"""Text analysis shared by indexing, querying and highlighting.
+
+The Whoosh analyzer is ``NewsTokenizer() | NewsTermFilter()``:
+
+* the tokenizer finds words, numbers as written ("3,800", "15.8m") and dotted
+  abbreviations ("U.S.") with their character offsets in the original text,
+  splitting hyphenated words into their parts ("North-Korean" -> north, korean);
+* the term filter turns each surface form into its index term: NFKC, case and
+  accent folding, possessives dropped ("Zelensky's" -> zelensky) and English
+  Snowball stemming from NLTK. The mapping surface -> term is cached, which is
+  where most of the speed comes from: news text repeats its words.
+
+Stopwords are indexed like every other word so that phrase queries such as
+"state of the union" match exactly; the searcher leaves them out of plain
+word queries (see ``STOPWORDS``).
+
+Whoosh pickles analyzers into the index, so everything here is module-level,
+the caches are dropped from pickles, and ``ANALYSIS_VERSION`` must change
+whenever a change would alter the terms of already indexed text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from importlib import resources
+
+from whoosh.analysis import Composable, Filter, Token, Tokenizer
+
+ANALYSIS_VERSION = 1
+
+MAX_TERM_LENGTH = 64  # longer "words" are base64 blobs, URLs gone wrong, hostile input
+
+TOKEN_PATTERN = re.compile(
+    r"""
+      (?:[^\W\d_]\.){2,}(?![^\W_])          # dotted abbreviations: U.S., e.g.
+    | \d+(?:[.,]\d+)*(?:[^\W\d_]+\d*)?      # numbers as written: 3,800 15.8m 1.13bn 4g
+    | [^\W_]+(?:['\u2019][^\W_]+)*          # words, with inner apostrophes: don't, o'brien
+    """,
+    re.VERBOSE,
+)
+
+_POSSESSIVE_SUFFIXES = ("'s", "\u2019s")
+
+
+def _load_stopwords() -> frozenset[str]:
+    text = resources.files("newsearch").joinpath("data/stopwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+STOPWORDS: frozenset[str] = _load_stopwords()
+
+
+def fold(surface: str) -> str:
+    """Normalise a surface form: NFKC, case folding, accents and possessive removed."""
+    text = unicodedata.normalize("NFKC", surface).casefold()
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = unicodedata.normalize(
+            "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+        )
+    text = text.replace("\u2019", "'")
+    if text.endswith("'s") and len(text) > 2:
+        text = text[:-2]
+    if "." in text and not text[0].isdigit():
+        text = text.replace(".", "")  # u.s. -> us
+    return text
+
+
+class _Stemmer:
+    """English Snowball stemming, loaded on first use (importing NLTK costs ~0.3 s)."""
+
+    _stem = None
+
+    @classmethod
+    def stem(cls, word: str) -> str:
+        if cls._stem is None:
+            from nltk.stem.snowball import SnowballStemmer
+
+            cls._stem = SnowballStemmer("english").stem
+        return cls._stem(word)
+
+
+def term_for(surface: str, stem: bool = True) -> str:
+    """The index term of one surface form (uncached; see ``NewsTermFilter``)."""
+    folded = fold(surface)
+    if not stem or not folded or any(c.isdigit() for c in folded):
+        return folded
+    return _Stemmer.stem(folded)
+
+
+class NewsTokenizer(Tokenizer):
+    """Yields surface tokens with positions and character offsets into the original text."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            token.original = token.text = value
+            token.boost = 1.0
+            if positions:
+                token.pos = start_pos
+            if chars:
+                token.startchar = start_char
+                token.endchar = start_char + len(value)
+            yield token
+            return
+        pos = start_pos
+        for match in TOKEN_PATTERN.finditer(value):
+            token.text = match.group()
+            token.boost = 1.0
+            token.stopped = False
+            if keeporiginal:
+                token.original = token.text
+            if positions:
+                token.pos = pos
+                pos += 1
+            if chars:
+                token.startchar = start_char + match.start()
+                token.endchar = start_char + match.end()
+            yield token
+
+
+class NewsTermFilter(Filter):
+    """Surface form -> index term (folded, and stemmed when ``stem``), cached per instance."""
+
+    def __init__(self, stem: bool = True, cache_size: int = 200_000) -> None:
+        self.stem = stem
+        self.cache_size = cache_size
+        self._cache: dict[str, str] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"stem": self.stem, "cache_size": self.cache_size}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._cache = {}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.stem == self.stem  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.stem))
+
+    def term(self, surface: str) -> str:
+        """The cached index term for ``surface`` ("" when it is not indexed)."""
+        cache = self._cache
+        term = cache.get(surface)
+        if term is None:
+            term = term_for(surface, self.stem)
+            if len(term) > MAX_TERM_LENGTH:
+                term = ""
+            if len(cache) >= self.cache_size:
+                cache.clear()
+            cache[surface] = term
+        return term
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        cache = self._cache
+        for token in tokens:
+            term = cache.get(token.text)
+            if term is None:
+                term = self.term(token.text)
+            if term:
+                token.text = term
+                yield token
+
+
+def news_analyzer(stem: bool = True) -> Composable:
+    """The analyzer for text fields: stemmed for title and body, unstemmed for names."""
+    return NewsTokenizer() | NewsTermFilter(stem=stem)
+
+
+_QUERY_FILTER = NewsTermFilter(stem=True)
+
+
+def analyze(text: str, stem: bool = True) -> Iterator[tuple[str, int, int]]:
+    """Yield ``(term, start, end)`` for each indexed token of ``text``; offsets index ``text``."""
+    term_filter = _QUERY_FILTER if stem else NewsTermFilter(stem=False)
+    for match in TOKEN_PATTERN.finditer(text):
+        term = term_filter.term(match.group())
+        if term:
+            yield term, match.start(), match.end()
+
+
+def terms(text: str, stem: bool = True) -> list[str]:
+    """The index terms of ``text``, in order."""
+    return [term for term, _, _ in analyze(text, stem)]

@@ -1,0 +1,307 @@
+"""The only writer: incremental updates, atomic full builds, locking.
+
+``build_index`` mirrors the corpus paths into the index. Unchanged files cost a
+stat: the index keeps, per document, the size, mtime and SHA-256 of the file it
+came from (the ``stamp`` column) and the document's content hash.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.index import FileIndex
+
+from newsearch import corpus
+from newsearch.config import resolve_corpus_paths, resolve_index_path
+from newsearch.corpus import CorpusFile
+from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
+from newsearch.models import BuildReport, Document, SkippedFile
+from newsearch.schema import FileStamp, build_schema, to_record
+from newsearch.storage import (
+    current_generation,
+    ensure_index_root,
+    fsync_tree,
+    next_generation,
+    open_generation,
+    read_meta,
+    remove_stale_generations,
+    switch_current,
+    write_meta,
+    writer_lock,
+)
+
+WRITER_LIMIT_MB = 256
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class _IndexedFile:
+    """What the live index holds for one corpus file."""
+
+    stamp: FileStamp
+    documents: dict[str, str] = field(default_factory=dict)  # id -> content hash
+
+
+def build_index(
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    index: str | os.PathLike[str] | None = None,
+    *,
+    rebuild: bool = False,
+    wait: float = 0.0,
+    max_bytes: int = corpus.DEFAULT_MAX_BYTES,
+    follow_symlinks: bool = False,
+    progress: ProgressCallback | None = None,
+) -> BuildReport:
+    """Bring the index at ``index`` up to date with the corpus at ``paths``.
+
+    Incremental unless ``rebuild`` (or no index exists yet), in which case a
+    complete new generation is built beside the live one and switched to
+    atomically. Raises IndexLocked when another writer holds the lock for longer
+    than ``wait`` seconds, CorpusError for a missing corpus path, IndexWriteError
+    when the index cannot be written (the previous state is then intact).
+    """
+    started = time.monotonic()
+    index_root = resolve_index_path(index)
+    scan = corpus.scan(resolve_corpus_paths(paths), follow_symlinks=follow_symlinks)
+    ensure_index_root(index_root)
+    report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped))
+    with writer_lock(index_root, wait):
+        try:
+            live = current_generation(index_root)
+        except IndexNotFound:
+            live = None
+        remove_stale_generations(index_root, live)
+        if live is None or rebuild:
+            _full_build(index_root, scan.files, report, max_bytes, progress)
+        else:
+            _update(open_generation(live), live, scan.files, report, max_bytes, progress)
+    report.duration_s = time.monotonic() - started
+    return report
+
+
+def _full_build(
+    index_root: Path,
+    files: list[CorpusFile],
+    report: BuildReport,
+    max_bytes: int,
+    progress: ProgressCallback | None,
+) -> None:
+    generation = next_generation(index_root)
+    try:
+        write_meta(generation, {"created": time.time()})
+        ix = whoosh_index.create_in(str(generation), build_schema())
+        writer = _DocumentWriter(ix, generation)
+        seen_ids: dict[str, str] = {}
+        for done, file in enumerate(files, 1):
+            for document in _read(file, report, max_bytes) or ():
+                if _claim_id(document, seen_ids, report):
+                    writer.add(document, file, _file_stamp(file))
+                    report.added += 1
+            if progress:
+                progress(done, len(files))
+        writer.commit()
+        report.documents = ix.doc_count()
+        write_meta(generation, {"created": time.time(), "updated": time.time()})
+        fsync_tree(generation)
+        switch_current(index_root, generation)
+    except BaseException:
+        shutil.rmtree(generation, ignore_errors=True)
+        raise
+    report.rebuilt = True
+
+
+def _update(
+    ix: FileIndex,
+    generation: Path,
+    files: list[CorpusFile],
+    report: BuildReport,
+    max_bytes: int,
+    progress: ProgressCallback | None,
+) -> None:
+    indexed = _indexed_files(ix)
+    owners = {doc_id: path for path, entry in indexed.items() for doc_id in entry.documents}
+    present = {file.relpath for file in files}
+    gone = [path for path in indexed if path not in present]
+    changed: list[tuple[CorpusFile, FileStamp]] = []
+    for file in files:
+        entry = indexed.get(file.relpath)
+        if entry and (entry.stamp.size, entry.stamp.mtime_ns) == (file.size, file.mtime_ns):
+            report.unchanged += len(entry.documents)
+            continue
+        stamp = _file_stamp(file)
+        if entry and entry.stamp.sha256 == stamp.sha256:
+            report.unchanged += len(entry.documents)  # touched, same bytes
+            continue
+        changed.append((file, stamp))
+    # A file that failed to read last time has no entry and is retried every run,
+    # so its skip is reported until it is fixed.
+    if not changed and not gone:
+        report.documents = ix.doc_count()
+        return
+    writer = _DocumentWriter(ix, generation)
+    for path in gone:
+        writer.delete_file(path)
+        report.deleted += len(indexed[path].documents)
+        for doc_id in indexed[path].documents:
+            owners.pop(doc_id, None)
+    for done, (file, stamp) in enumerate(changed, 1):
+        before = indexed.get(file.relpath, _IndexedFile(stamp)).documents
+        documents = _read(file, report, max_bytes)
+        if documents is None:
+            report.unchanged += len(before)  # unreadable now: keep what the index has
+            continue
+        if file.relpath in indexed:
+            writer.delete_file(file.relpath)
+        for doc_id in before:
+            owners.pop(doc_id, None)
+        kept: set[str] = set()
+        for document in documents:
+            if not _claim_id(document, owners, report):
+                continue
+            writer.add(document, file, stamp)
+            kept.add(document.id)
+            if document.id not in before:
+                report.added += 1
+            elif before[document.id] != document.content_hash:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        report.deleted += len(set(before) - kept)
+        if progress:
+            progress(done, len(changed))
+    writer.commit()
+    report.documents = ix.doc_count()
+    write_meta(generation, {"updated": time.time(), "created": _created(generation)})
+    fsync_tree(generation)
+
+
+def _created(generation: Path) -> float:
+    value = read_meta(generation).get("created")
+    return float(value) if isinstance(value, (int, float)) else time.time()
+
+
+def _indexed_files(ix: FileIndex) -> dict[str, _IndexedFile]:
+    """Per corpus file, its stamp and documents, from the index's columns (no stored-field reads)."""
+    result: dict[str, _IndexedFile] = {}
+    with ix.reader() as reader:
+        paths = reader.column_reader("path")
+        stamps = reader.column_reader("stamp")
+        ids = reader.column_reader("id")
+        hashes = reader.column_reader("content_hash")
+        for docnum in reader.all_doc_ids():
+            path = paths[docnum]
+            entry = result.get(path)
+            if entry is None:
+                entry = result[path] = _IndexedFile(FileStamp.decode(stamps[docnum]))
+            entry.documents[ids[docnum]] = hashes[docnum].decode("ascii")
+    return result
+
+
+def _read(file: CorpusFile, report: BuildReport, max_bytes: int) -> list[Document] | None:
+    """The file's documents, or None (reported as skipped) when the file is unusable."""
+    try:
+        result = corpus.read_file(file, max_bytes=max_bytes)
+    except CorpusError as exc:
+        report.skipped.append(SkippedFile(file.relpath, _reason(exc, file)))
+        return None
+    report.skipped.extend(result.problems)
+    return result.documents
+
+
+def _reason(exc: Exception, file: CorpusFile) -> str:
+    message = str(exc)
+    prefix = f"{file.relpath}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _claim_id(document: Document, owners: dict[str, str], report: BuildReport) -> bool:
+    """Record that ``document.path`` owns its id; refuse an id another file owns."""
+    owner = owners.get(document.id)
+    if owner is not None and owner != document.path:
+        report.skipped.append(SkippedFile(document.path, f"duplicate id: {document.id!r} is already used by {owner}"))
+        return False
+    owners[document.id] = document.path
+    return True
+
+
+def _file_stamp(file: CorpusFile) -> FileStamp:
+    digest = hashlib.sha256()
+    try:
+        with open(file.path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        pass  # unreadable: the reader reports it; an empty hash just forces a retry next run
+    return FileStamp(file.size, file.mtime_ns, digest.hexdigest())
+
+
+class _DocumentWriter:
+    """A Whoosh writer that is cancelled, never committed, after any failure.
+
+    Whoosh leaves half-added postings behind when ``add_document`` raises, and they
+    would attach to the next document; so one failure ends the writer.
+    """
+
+    def __init__(self, ix: FileIndex, generation: Path) -> None:
+        self.generation = generation
+        try:
+            self.writer = ix.writer(limitmb=WRITER_LIMIT_MB)
+        except OSError as exc:
+            raise _write_error(exc, generation) from None
+
+    def add(self, document: Document, file: CorpusFile, stamp: FileStamp) -> None:
+        try:
+            record = to_record(document, str(file.path), stamp)
+        except ValueError as exc:
+            self.cancel()
+            raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
+        self._guarded(lambda: self.writer.add_document(**record))
+
+    def delete_file(self, relpath: str) -> None:
+        self._guarded(lambda: self.writer.delete_by_term("path", relpath))
+
+    def commit(self) -> None:
+        self._guarded(self.writer.commit)
+
+    def _guarded(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except BaseException as exc:
+            self.cancel()
+            if isinstance(exc, OSError):
+                raise _write_error(exc, self.generation) from None
+            raise
+
+    def cancel(self) -> None:
+        try:
+            self.writer.cancel()
+        except Exception:
+            # A writer that failed mid-commit (e.g. ENOSPC) can fail again on cancel
+            # and keep Whoosh's lock; release it ourselves.
+            lock = getattr(self.writer, "writelock", None)
+            if lock is not None:
+                try:
+                    lock.release()
+                except Exception:
+                    pass
+
+
+def _write_error(exc: OSError, generation: Path) -> IndexWriteError:
+    if exc.errno == errno.ENOSPC:
+        free = shutil.disk_usage(generation).free
+        return IndexWriteError(
+            f"disk full while writing the index in {generation.parent} ({free:,} bytes free); "
+            f"free space (a build needs about 1.5x the final index size) and run again: "
+            f"the previous index is intact"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return IndexWriteError(f"cannot write the index in {generation.parent}: {exc.strerror}")
+    return IndexWriteError(f"writing the index in {generation.parent} failed: {exc}")

@@ -1,0 +1,118 @@
+"""The one Whoosh schema, its version, and the Document <-> index record mapping.
+
+Every value is validated and normalised here before it reaches Whoosh: Whoosh's
+``add_document`` leaves half-written postings behind when it raises, so nothing
+that could make it raise may get that far.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from whoosh import columns
+from whoosh.fields import COLUMN, DATETIME, ID, STORED, TEXT, Schema
+
+from newsearch.analysis import ANALYSIS_VERSION, fold, news_analyzer
+from newsearch.models import Document
+
+# Bump when fields or their analysis change: an index built with another version
+# must be rebuilt, not searched with wrong results.
+SCHEMA_VERSION = 1
+FORMAT = f"newsearch-schema-{SCHEMA_VERSION}-analysis-{ANALYSIS_VERSION}"
+
+MAX_FIELD_CHARS = 10_000_000
+
+# Text fields searched by words, and the field names users may write in queries.
+SEARCH_FIELDS = ("title", "body")
+
+
+def build_schema() -> Schema:
+    """The schema of every index this version writes."""
+    return Schema(
+        id=ID(stored=True, unique=True, sortable=True),
+        path=ID(stored=True, sortable=True),
+        file=STORED(),
+        stamp=COLUMN(columns.VarBytesColumn()),
+        content_hash=COLUMN(columns.VarBytesColumn()),
+        title=TEXT(analyzer=news_analyzer(), stored=True, phrase=True),
+        body=TEXT(analyzer=news_analyzer(), stored=True, phrase=True),
+        published=DATETIME(stored=True, sortable=True),
+        source=TEXT(analyzer=news_analyzer(stem=False), stored=True, phrase=True),
+        source_key=ID(sortable=True),
+        author=TEXT(analyzer=news_analyzer(stem=False), stored=True, phrase=True),
+        tag=TEXT(analyzer=news_analyzer(stem=False), phrase=True),
+        tags=STORED(),
+        url=STORED(),
+    )
+
+
+_UNSAFE_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(value: object, limit: int = MAX_FIELD_CHARS) -> str:
+    """A str without control characters or lone surrogates, at most ``limit`` chars."""
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    return _UNSAFE_CHARS.sub("", text)[:limit]
+
+
+def source_key(source: str) -> str:
+    """The exact-match key of a source name: folded, spaces collapsed ("The  Telegraph" -> "the telegraph")."""
+    return " ".join(fold(part) for part in source.split())
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What the indexer remembers of a corpus file to notice changes cheaply."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    def encode(self) -> bytes:
+        return f"{self.size}:{self.mtime_ns}:{self.sha256}".encode("ascii")
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "FileStamp":
+        size, mtime_ns, sha256 = raw.decode("ascii").split(":")
+        return cls(int(size), int(mtime_ns), sha256)
+
+
+def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str, object]:
+    """The validated keyword arguments for ``writer.add_document``."""
+    published = document.published
+    if published is not None:
+        if published.tzinfo is None:
+            published = published.replace(tzinfo=timezone.utc)
+        # Whoosh's DATETIME wants naive datetimes; they are UTC by contract.
+        published = published.astimezone(timezone.utc).replace(tzinfo=None)
+    tags = tuple(clean_text(tag, 200) for tag in document.tags if clean_text(tag, 200).strip())
+    source = clean_text(document.source, 500)
+    record: dict[str, object] = {
+        "id": clean_text(document.id, 1000),
+        "path": clean_text(document.path, 4000),
+        "file": clean_text(file_path, 4000),
+        "stamp": stamp.encode(),
+        "content_hash": document.content_hash.encode("ascii"),
+        "title": clean_text(document.title, 2000),
+        "body": clean_text(document.body),
+        "source": source,
+        "source_key": source_key(source),
+        "author": clean_text(document.author, 500),
+        "tag": " ; ".join(tags),
+        "tags": tags,
+        "url": clean_text(document.url, 4000),
+    }
+    if published is not None:
+        record["published"] = published
+    if not record["id"] or not record["path"]:
+        raise ValueError("document has no id or path")
+    return record
+
+
+def stored_published(value: object) -> datetime | None:
+    """A stored ``published`` value back as an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc)
+    return None

@@ -1,0 +1,310 @@
+"""The index folder on disk: generations, the atomic switch, the writer lock, durability.
+
+Layout of an index folder::
+
+    index/
+      .lock            writer lock (flock; holds the writer's pid), never removed
+      current          symlink -> the live generation, switched with os.replace
+      gen-000002/      a complete Whoosh index plus newsearch.json (format, dates)
+      gen-000001/      a retired generation, removed after a grace period
+
+Incremental updates commit into the live generation (a Whoosh commit is atomic:
+it renames a new table of contents into place). A full build or ``--rebuild``
+writes a new generation beside the live one and switches ``current`` to it in
+one rename, so readers never see an empty or half-built index. Readers resolve
+``current`` once per searcher; retired generations stay for ``RETIRE_GRACE_S``
+so that searchers opened just before a switch can finish.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from whoosh import index as whoosh_index
+from whoosh.index import EmptyIndexError, FileIndex
+
+from newsearch.errors import (
+    IndexIncompatible,
+    IndexLocked,
+    IndexNotFound,
+    IndexUnreadable,
+    IndexWriteError,
+)
+from newsearch.schema import FORMAT
+
+CURRENT = "current"
+LOCK_FILE = ".lock"
+META_FILE = "newsearch.json"
+GENERATION_PATTERN = re.compile(r"^gen-(\d{6})$")
+RETIRED_MARKER = ".retired"
+RETIRE_GRACE_S = 300.0
+OPEN_RETRIES = 20
+
+T = TypeVar("T")
+
+
+def current_generation(index_root: Path) -> Path:
+    """The live generation folder, resolved now; raises if there is no index."""
+    link = index_root / CURRENT
+    try:
+        target = os.readlink(link)
+    except FileNotFoundError:
+        if not index_root.exists():
+            raise IndexNotFound(
+                f"no index at {index_root}: run `newsearch index --index {index_root}` to build one"
+            ) from None
+        if not os.access(index_root, os.R_OK | os.X_OK):
+            raise IndexUnreadable(f"cannot read the index folder {index_root}: permission denied") from None
+        raise IndexNotFound(
+            f"no index at {index_root} (the folder has no '{CURRENT}' link): "
+            f"run `newsearch index --index {index_root}` to build one"
+        ) from None
+    except PermissionError:
+        raise IndexUnreadable(f"cannot read the index folder {index_root}: permission denied") from None
+    except OSError as exc:
+        raise IndexUnreadable(f"cannot read the index at {index_root}: {exc.strerror}") from None
+    return index_root / target
+
+
+def read_meta(generation: Path) -> dict[str, object]:
+    """The newsearch.json of a generation; raises IndexIncompatible on another format."""
+    try:
+        meta = json.loads((generation / META_FILE).read_text("utf-8"))
+    except FileNotFoundError:
+        raise IndexUnreadable(f"the index generation {generation} has no {META_FILE}: it is damaged; "
+                              f"run `newsearch index --rebuild --index {generation.parent}`") from None
+    except (OSError, ValueError) as exc:
+        raise IndexUnreadable(f"cannot read {generation / META_FILE}: {exc}") from None
+    if meta.get("format") != FORMAT:
+        raise IndexIncompatible(
+            f"the index at {generation.parent} was built by another version of newsearch "
+            f"({meta.get('format')}; this version reads {FORMAT}): "
+            f"run `newsearch index --rebuild --index {generation.parent}`"
+        )
+    return meta
+
+
+def write_meta(generation: Path, meta: dict[str, object]) -> None:
+    """Atomically replace the generation's newsearch.json (durable on return)."""
+    tmp = generation / (META_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump({"format": FORMAT, **meta}, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, generation / META_FILE)
+    fsync_dir(generation)
+
+
+def retry_while_committing(action: Callable[[], T], what: Path) -> T:
+    """Run ``action``, retrying the FileNotFoundError a concurrent commit can cause.
+
+    Whoosh deletes the previous table of contents and merged segments right after a
+    commit, so an open that listed the folder a moment earlier can miss its files.
+    """
+    delay = 0.005
+    for attempt in range(OPEN_RETRIES):
+        try:
+            return action()
+        except FileNotFoundError:
+            if attempt == OPEN_RETRIES - 1:
+                raise IndexUnreadable(f"the index at {what} kept changing while being opened") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+    raise AssertionError("unreachable")
+
+
+def open_generation(generation: Path) -> FileIndex:
+    """Open a generation's Whoosh index after checking its format."""
+    read_meta(generation)
+
+    def attempt() -> FileIndex:
+        try:
+            return whoosh_index.open_dir(str(generation))
+        except EmptyIndexError:
+            raise IndexUnreadable(f"the index generation {generation} holds no committed index") from None
+        except PermissionError:
+            raise IndexUnreadable(f"cannot read the index at {generation}: permission denied") from None
+        except (AttributeError, ImportError, ModuleNotFoundError) as exc:
+            raise IndexIncompatible(
+                f"the index at {generation.parent} was written by an incompatible newsearch ({exc}): "
+                f"run `newsearch index --rebuild --index {generation.parent}`"
+            ) from None
+
+    return retry_while_committing(attempt, generation)
+
+
+def open_current(index_root: Path) -> tuple[Path, FileIndex]:
+    """Resolve ``current`` once and open that generation."""
+
+    def attempt() -> tuple[Path, FileIndex]:
+        generation = current_generation(index_root)
+        return generation, open_generation(generation)
+
+    return retry_while_committing(attempt, index_root)
+
+
+def generations(index_root: Path) -> list[Path]:
+    """Every generation folder, oldest first."""
+    try:
+        names = os.listdir(index_root)
+    except FileNotFoundError:
+        return []
+    return sorted(index_root / name for name in names if GENERATION_PATTERN.match(name))
+
+
+def next_generation(index_root: Path) -> Path:
+    """A fresh, empty generation folder numbered after every existing one."""
+    existing = [int(GENERATION_PATTERN.match(path.name).group(1)) for path in generations(index_root)]  # type: ignore[union-attr]
+    path = index_root / f"gen-{max(existing, default=0) + 1:06d}"
+    path.mkdir()
+    return path
+
+
+def switch_current(index_root: Path, generation: Path) -> None:
+    """Point ``current`` at ``generation`` in one atomic rename and retire the old one."""
+    previous = None
+    try:
+        previous = index_root / os.readlink(index_root / CURRENT)
+    except FileNotFoundError:
+        pass
+    tmp_link = index_root / f".{CURRENT}.tmp"
+    try:
+        tmp_link.unlink()
+    except FileNotFoundError:
+        pass
+    os.symlink(generation.name, tmp_link)
+    os.replace(tmp_link, index_root / CURRENT)
+    fsync_dir(index_root)
+    if previous is not None and previous != generation and previous.exists():
+        (previous / RETIRED_MARKER).write_text(str(time.time()))
+
+
+def remove_stale_generations(index_root: Path, live: Path | None, now: float | None = None) -> list[Path]:
+    """Delete abandoned builds and generations retired longer than the grace period.
+
+    Only the lock holder calls this, so a generation that is not live and not
+    marked retired is a build that was interrupted: nobody can still be writing it.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for generation in generations(index_root):
+        if generation == live:
+            continue
+        marker = generation / RETIRED_MARKER
+        try:
+            retired_at = float(marker.read_text())
+        except (OSError, ValueError):
+            retired_at = None
+        if retired_at is None or now - retired_at >= RETIRE_GRACE_S:
+            shutil.rmtree(generation, ignore_errors=True)
+            removed.append(generation)
+    return removed
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(generation: Path) -> None:
+    """Make every file of a generation durable (Whoosh itself never fsyncs)."""
+    for name in os.listdir(generation):
+        path = generation / name
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    fsync_dir(generation)
+
+
+def folder_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    pid: int
+    since: str
+
+
+def ensure_index_root(index_root: Path) -> None:
+    """Create the index folder, refusing a non-empty folder that is not a newsearch index."""
+    try:
+        index_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise IndexWriteError(f"cannot create the index folder {index_root}: {exc.strerror}") from None
+    if not os.access(index_root, os.W_OK | os.X_OK):
+        raise IndexWriteError(f"cannot write to the index folder {index_root}: permission denied")
+    entries = [name for name in os.listdir(index_root) if not name.startswith(".")]
+    ours = [name for name in entries if name == CURRENT or GENERATION_PATTERN.match(name)]
+    if entries and not ours:
+        raise IndexWriteError(
+            f"{index_root} is not empty and is not a newsearch index; "
+            f"choose an empty or new folder with --index"
+        )
+
+
+@contextmanager
+def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the index's writer lock; raise IndexLocked naming the holder after ``wait_s``.
+
+    flock locks die with their process, so a killed writer never blocks the next run.
+    """
+    path = index_root / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise IndexWriteError(f"cannot create the lock file {path}: {exc.strerror}") from None
+    try:
+        deadline = time.monotonic() + max(wait_s, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(fd)
+                    who = f"process {holder.pid} (since {holder.since})" if holder else "another process"
+                    raise IndexLocked(
+                        f"the index at {index_root} is being written by {who}; "
+                        f"try again later or use --wait SECONDS"
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _read_holder(fd: int) -> LockHolder | None:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"null")
+        return LockHolder(int(data["pid"]), str(data["since"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
