@@ -1,0 +1,174 @@
+"""The `newsearch` command: a thin click layer over the library.
+
+Each command resolves its options, calls one library function, and renders the
+result; library errors become exit codes here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from newsearch import __version__
+from newsearch.config import INDEX_ENV
+from newsearch.errors import NewsearchError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_SKIPPED = 5  # with --strict: done, but some files were skipped
+EXIT_INTERRUPTED = 130
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _CommandFailed(click.ClickException):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class NewsearchGroup(click.Group):
+    """Translates library errors to messages and exit codes; Ctrl-C exits 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NewsearchError as exc:
+            raise _CommandFailed(str(exc), exc.exit_code) from None
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("\nInterrupted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (`| head`): not an error
+            sys.exit(EXIT_OK)
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+index_option = click.option(
+    "--index", "index_path", envvar=INDEX_ENV, show_envvar=True, metavar="DIR",
+    help="Index folder [default: ./index].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@click.group(cls=NewsearchGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="newsearch")
+def cli() -> None:
+    """Search news archives: index a folder of articles, then ask it questions.
+
+    \b
+    newsearch index corpus/          build or update the index (./index)
+    newsearch search "north korea"   ranked articles with highlighted passages
+    """
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@index_option
+@click.option("--rebuild", is_flag=True, help="Build a complete new index beside the live one and switch to it.")
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="Wait this long for another running indexer to finish instead of exiting 75.")
+@click.option("--strict", is_flag=True, help=f"Exit {EXIT_SKIPPED} when any file was skipped.")
+@click.option("--max-size", "max_bytes", type=click.IntRange(min=1), default=10 * 1024 * 1024,
+              show_default=True, metavar="BYTES", help="Skip articles larger than this.")
+@click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that point outside the corpus folder.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings: only the summary.")
+@json_option
+def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool, wait: float, strict: bool,
+                  max_bytes: int, follow_symlinks: bool, quiet: bool, as_json: bool) -> int:
+    """Index the articles in PATHS (files or folders; default ./corpus or $NEWSEARCH_CORPUS).
+
+    Incremental: new files are added, changed files updated, removed files deleted.
+    Safe to run from cron: one writer at a time (others exit 75), and an
+    interrupted run leaves the previous index intact.
+    """
+    from newsearch.formatting import build_report_json, render_build_report, terminal_safe
+    from newsearch.indexer import build_index
+
+    show_progress = not quiet and not as_json and sys.stderr.isatty()
+    progress = _ProgressLine() if show_progress else None
+    try:
+        report = build_index(paths or None, index_path, rebuild=rebuild, wait=wait, max_bytes=max_bytes,
+                             follow_symlinks=follow_symlinks, progress=progress)
+    finally:
+        if progress:
+            progress.finish()
+    if as_json:
+        click.echo(build_report_json(report))
+    else:
+        if not quiet:
+            for skipped in report.skipped:
+                click.echo(f"warning: skipped {terminal_safe(skipped.path)}: {terminal_safe(skipped.reason)}", err=True)
+        click.echo(render_build_report(report))
+    return EXIT_SKIPPED if strict and report.skipped else EXIT_OK
+
+
+@cli.command("stats")
+@index_option
+@json_option
+def stats_command(index_path: str | None, as_json: bool) -> int:
+    """Show what the index holds: documents, sources, dates, size, versions."""
+    from newsearch.formatting import dumps, render_stats
+    from newsearch.status import index_stats
+
+    stats = index_stats(index_path)
+    click.echo(dumps(stats) if as_json else render_stats(stats))
+    return EXIT_OK
+
+
+@cli.command("check")
+@index_option
+@json_option
+def check_command(index_path: str | None, as_json: bool) -> int:
+    """Read every document and posting list of the index; exit non-zero if anything is wrong."""
+    from newsearch.formatting import dumps, render_check
+    from newsearch.status import check_index
+
+    report = check_index(index_path)
+    click.echo(dumps(report) if as_json else render_check(report))
+    return EXIT_OK
+
+
+class _ProgressLine:
+    """A one-line progress display on stderr: files done, rate, ETA."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.shown = False
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last < 0.1:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate else 0.0
+        percent = 100 * done // max(total, 1)
+        bar = ("#" * (percent // 4)).ljust(25)
+        click.echo(f"\r[{bar}] {done:,}/{total:,} files  {rate:,.0f}/s  ETA {eta:4.0f} s ", nl=False, err=True)
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="newsearch")
+
