@@ -6,6 +6,7 @@ result; library errors become exit codes here and nowhere else.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -15,6 +16,7 @@ import click
 from newsearch import __version__
 from newsearch.config import INDEX_ENV
 from newsearch.errors import NewsearchError
+from newsearch.formatting import OutputFormat
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -140,6 +142,84 @@ def check_command(index_path: str | None, as_json: bool) -> int:
     report = check_index(index_path)
     click.echo(dumps(report) if as_json else render_check(report))
     return EXIT_OK
+
+
+EXIT_NO_RESULTS = 1
+
+
+@cli.command("search")
+@click.argument("query")
+@index_option
+@click.option("-n", "--limit", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits per page.")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of results.")
+@click.option("--since", metavar="DATE", help="Only articles published on or after DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
+@click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default="relevance", show_default=True)
+@click.option("--passages", type=click.IntRange(0, 20), default=3, show_default=True, help="Passages per hit.")
+@click.option("--format", "output_format", type=click.Choice([f.value for f in OutputFormat]), default="text",
+              show_default=True, help="Terminal text, one JSON document, or JSON Lines (one hit per line).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Highlight with colour (auto: on a terminal, unless NO_COLOR is set).")
+def search_command(query: str, index_path: str | None, limit: int, page: int, since: str | None, until: str | None,
+                   sources: tuple[str, ...], sort: str, passages: int, output_format: str, color: str) -> int:
+    """Search the index for QUERY; print ranked articles with their best passages.
+
+    \b
+    Query language (see README):
+      north korea soldiers     all words preferred, articles missing one still shown
+      "state of the union"     exact phrase ("..."~2 allows 2 words between)
+      +required -excluded      must / must not contain
+      a OR b, a AND b, ( )     boolean logic
+      title: source: author: tag: date:2005-03 date:2005-01-01..2005-03-31
+      capt*  zelenksy~  ~2     prefix, fuzzy (distance 1 or 2)
+
+    Exit status: 0 results found, 1 no results, 2 query error, 3 no index, 4 incompatible index.
+    """
+    from newsearch.formatting import Highlighter, render_results, results_json, results_jsonl
+    from newsearch.query import parse_date_bound
+    from newsearch.searcher import open_index
+
+    since_at = parse_date_bound(since) if since else None
+    until_at = parse_date_bound(until, end=True) if until else None
+    with open_index(index_path) as index:
+        results = index.search(query, limit=limit, offset=(page - 1) * limit, since=since_at, until=until_at,
+                               sources=sources, sort=sort, passages=passages)  # type: ignore[arg-type]
+    if output_format == OutputFormat.JSON.value:
+        click.echo(results_json(results, (page - 1) * limit, limit))
+    elif output_format == OutputFormat.JSONL.value:
+        if results.hits:
+            click.echo(results_jsonl(results))
+    else:
+        click.echo(render_results(results, Highlighter(_use_color(color))))
+    return EXIT_OK if results.total else EXIT_NO_RESULTS
+
+
+@cli.command("show")
+@click.argument("document_id", metavar="ID")
+@index_option
+@click.option("-q", "--query", help="Highlight this query's words in the article.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+def show_command(document_id: str, index_path: str | None, query: str | None, output_format: str, color: str) -> int:
+    """Print the whole article ID (as shown by `search`)."""
+    from newsearch.formatting import Highlighter, dumps, render_document
+    from newsearch.searcher import open_index
+
+    with open_index(index_path) as index:
+        document = index.document(document_id)
+        spans = index.highlight(document.body, query) if query else []
+    if output_format == "json":
+        click.echo(dumps({"document": document, "highlights": [list(span) for span in spans]}))
+    else:
+        click.echo(render_document(document, Highlighter(_use_color(color)), spans))
+    return EXIT_OK
+
+
+def _use_color(choice: str) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 class _ProgressLine:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, is_dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
-from newsearch.models import BuildReport
+from newsearch.models import BuildReport, Document, Hit, Results
 from newsearch.status import CheckReport, IndexStats
 
 JSON_FORMAT_VERSION = 1
@@ -22,6 +24,11 @@ def terminal_safe(text: str) -> str:
     """Text with control characters and escape sequences made visible and harmless."""
     return _TERMINAL_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                                 else f"\\u{ord(m.group()):04x}", text)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 document``, ``2,225 documents``."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -53,7 +60,7 @@ def render_build_report(report: BuildReport) -> str:
     by_reason = report.skipped_by_reason()
     if by_reason:
         lines.append("Skipped: " + ", ".join(f"{count:,} {reason}" for reason, count in sorted(by_reason.items())) + ".")
-    lines.append(f"The index holds {report.documents:,} documents.")
+    lines.append(f"The index holds {plural(report.documents, 'document')}.")
     return "\n".join(lines)
 
 
@@ -92,3 +99,125 @@ def render_check(report: CheckReport) -> str:
         f"OK: {terminal_safe(report.index_path)} ({report.generation}): {report.documents:,} documents "
         f"from {report.files:,} files in {report.segments} segment(s), all readable."
     )
+
+
+class OutputFormat(str, Enum):
+    """How `search` prints its results."""
+
+    TEXT = "text"
+    JSON = "json"
+    JSONL = "jsonl"
+
+
+@dataclass(frozen=True)
+class Highlighter:
+    """Marks highlighted spans: ANSI bold colour on a terminal, [brackets] elsewhere."""
+
+    color: bool
+
+    def mark(self, text: str) -> str:
+        return f"\x1b[1;33m{text}\x1b[0m" if self.color else f"[{text}]"
+
+    def render(self, text: str, spans: Iterable[tuple[int, int]]) -> str:
+        """``text`` made terminal-safe on one line, with ``spans`` marked."""
+        out, cursor = [], 0
+        for start, end in sorted(spans):
+            if start < cursor:
+                continue
+            out.append(_one_line(text[cursor:start]))
+            out.append(self.mark(_one_line(text[start:end])))
+            cursor = end
+        out.append(_one_line(text[cursor:]))
+        return "".join(out)
+
+
+def _one_line(text: str) -> str:
+    return terminal_safe(" ".join(text.split()) if "\n" in text or "\t" in text else text)
+
+
+def _hit_header(hit: Hit, highlighter: Highlighter) -> list[str]:
+    title = terminal_safe(" ".join(hit.title.split())) or "(untitled)"
+    details = [part for part in (
+        terminal_safe(hit.source),
+        hit.published.strftime("%Y-%m-%d") if hit.published else "",
+        terminal_safe(hit.id),
+    ) if part]
+    head = f"\x1b[1m{title}\x1b[0m" if highlighter.color else title
+    return [f"{hit.rank:>3}. {head}", "     " + " · ".join(details)]
+
+
+def render_results(results: Results, highlighter: Highlighter) -> str:
+    """Terminal text: per hit a header and its passages, then the count and any suggestion."""
+    lines: list[str] = []
+    for hit in results.hits:
+        lines += _hit_header(hit, highlighter)
+        for passage in hit.passages:
+            lines.append("     " + highlighter.render(passage.text, passage.highlights))
+        lines.append("")
+    if results.hits:
+        first = results.hits[0].rank
+        shown = f"{first:,}-{results.hits[-1].rank:,}" if len(results.hits) > 1 else f"{first:,}"
+        lines.append(f"{shown} of {results.total:,} results ({results.elapsed_ms:,.0f} ms)")
+    elif results.total:
+        lines.append(f"No results on this page; {results.total:,} in all.")
+    else:
+        lines.append("No results.")
+    for typed, spellings in results.expansions:
+        lines.append(f"Also searched for: {terminal_safe(', '.join(spellings))} (for {terminal_safe(typed)!r})")
+    if results.timed_out:
+        lines.append("The search hit its time limit: results may be incomplete.")
+    if results.suggestion:
+        lines.append(f"Did you mean: {terminal_safe(results.suggestion)}")
+    return "\n".join(lines)
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    data = to_jsonable(hit)
+    data["passages"] = [{**to_jsonable(p), "highlights": [list(span) for span in p.highlights]}
+                        for p in hit.passages]
+    return data
+
+
+def results_json(results: Results, offset: int, limit: int) -> str:
+    """The stable JSON document (see README, "JSON output")."""
+    return json.dumps({
+        "format_version": JSON_FORMAT_VERSION,
+        "query": results.query,
+        "total": results.total,
+        "offset": offset,
+        "limit": limit,
+        "elapsed_ms": round(results.elapsed_ms, 3),
+        "timed_out": results.timed_out,
+        "suggestion": results.suggestion,
+        "expansions": {typed: list(spellings) for typed, spellings in results.expansions},
+        "hits": [_hit_json(hit) for hit in results.hits],
+    }, ensure_ascii=True)
+
+
+def results_jsonl(results: Results) -> str:
+    """One JSON object per hit, one per line."""
+    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **_hit_json(hit)}, ensure_ascii=True)
+                     for hit in results.hits)
+
+
+def render_document(document: Document, highlighter: Highlighter, spans: Iterable[tuple[int, int]] = ()) -> str:
+    """One whole article, body paragraphs kept, query words marked."""
+    details = [part for part in (
+        terminal_safe(document.source),
+        document.published.strftime("%Y-%m-%d %H:%M UTC") if document.published else "",
+        terminal_safe(document.author), terminal_safe(document.url), terminal_safe(document.id),
+    ) if part]
+    lines = [terminal_safe(document.title) or "(untitled)", " · ".join(details), ""]
+    spans = sorted(spans)
+    cursor = 0
+    body = document.body
+    out = []
+    for start, end in spans:
+        if start < cursor:
+            continue
+        out.append(terminal_safe(body[cursor:start]))
+        out.append(highlighter.mark(terminal_safe(body[start:end])))
+        cursor = end
+    out.append(terminal_safe(body[cursor:]))
+    lines.append("".join(out))
+    return "\n".join(lines)

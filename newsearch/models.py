@@ -114,3 +114,4 @@ class Results:
     suggestion: str | None = None
     elapsed_ms: float = 0.0
     expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # typo -> spellings also searched
+    timed_out: bool = False  # the time limit stopped the search: hits may be incomplete

@@ -43,6 +43,9 @@ def build_schema() -> Schema:
         source_key=ID(sortable=True),
         author=TEXT(analyzer=news_analyzer(stem=False), stored=True, phrase=True),
         tag=TEXT(analyzer=news_analyzer(stem=False), phrase=True),
+        # Unstemmed words of title and body: typo correction, suggestions and prefixes
+        # work on what people type, not on stems.
+        words=TEXT(analyzer=news_analyzer(stem=False), phrase=False),
         tags=STORED(),
         url=STORED(),
     )
@@ -89,18 +92,21 @@ def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str,
         published = published.astimezone(timezone.utc).replace(tzinfo=None)
     tags = tuple(clean_text(tag, 200) for tag in document.tags if clean_text(tag, 200).strip())
     source = clean_text(document.source, 500)
+    title = clean_text(document.title, 2000)
+    body = clean_text(document.body)
     record: dict[str, object] = {
         "id": clean_text(document.id, 1000),
         "path": clean_text(document.path, 4000),
         "file": clean_text(file_path, 4000),
         "stamp": stamp.encode(),
         "content_hash": document.content_hash.encode("ascii"),
-        "title": clean_text(document.title, 2000),
-        "body": clean_text(document.body),
+        "title": title,
+        "body": body,
         "source": source,
         "source_key": source_key(source),
         "author": clean_text(document.author, 500),
         "tag": " ; ".join(tags),
+        "words": f"{title}\n{body}",
         "tags": tags,
         "url": clean_text(document.url, 4000),
     }

@@ -12,7 +12,7 @@ from newsearch import __version__
 from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
 from newsearch.schema import FORMAT, FileStamp, stored_published
-from newsearch.storage import folder_size, open_current, read_meta
+from newsearch.storage import damaged, folder_size, open_current, read_meta
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,7 @@ def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
     except NewsearchError:
         raise
     except Exception as exc:  # any failure to read means damage; say what failed
-        raise IndexCorrupt(
-            f"the index at {index_root} is damaged ({type(exc).__name__}: {exc}); "
-            f"run `newsearch index --rebuild --index {index_root}`"
-        ) from None
+        raise damaged(index_root, exc) from None
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise IndexCorrupt(

@@ -22,9 +22,12 @@ import errno
 import fcntl
 import json
 import os
+import pickle
 import re
 import shutil
+import struct
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ from whoosh import index as whoosh_index
 from whoosh.index import EmptyIndexError, FileIndex
 
 from newsearch.errors import (
+    IndexCorrupt,
     IndexIncompatible,
     IndexLocked,
     IndexNotFound,
@@ -124,13 +128,39 @@ def retry_while_committing(action: Callable[[], T], what: Path) -> T:
     raise AssertionError("unreachable")
 
 
+# What Whoosh raises when it reads damaged files (truncated, overwritten, garbage).
+DAMAGE_ERRORS = (struct.error, EOFError, zlib.error, IndexError, KeyError, ValueError, pickle.UnpicklingError)
+
+
+def damaged(index_root: Path, exc: BaseException) -> IndexCorrupt:
+    """The error for an index whose files cannot be decoded."""
+    return IndexCorrupt(
+        f"the index at {index_root} is damaged ({type(exc).__name__}: {exc}); "
+        f"run `newsearch index --rebuild --index {index_root}`"
+    )
+
+
+@contextmanager
+def reading(index_root: Path) -> Iterator[None]:
+    """Turn Whoosh's decoding failures into IndexCorrupt naming the fix."""
+    try:
+        yield
+    except DAMAGE_ERRORS as exc:
+        raise damaged(index_root, exc) from None
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:  # seeking or mapping past the end of a truncated file
+            raise damaged(index_root, exc) from None
+        raise
+
+
 def open_generation(generation: Path) -> FileIndex:
     """Open a generation's Whoosh index after checking its format."""
     read_meta(generation)
 
     def attempt() -> FileIndex:
         try:
-            return whoosh_index.open_dir(str(generation))
+            with reading(generation.parent):
+                return whoosh_index.open_dir(str(generation))
         except EmptyIndexError:
             raise IndexUnreadable(f"the index generation {generation} holds no committed index") from None
         except PermissionError:

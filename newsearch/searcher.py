@@ -1,0 +1,308 @@
+"""Searching: `open_index` and the long-lived, thread-safe `Index`.
+
+Ranking, for ``sort="relevance"``:
+
+1. Whoosh scores candidates with BM25F over title (boosted) and body.
+2. Documents that cover every positive clause of the query come first, then
+   those missing one, and so on ("OR with a strong preference for all words").
+3. Within the top ``RERANK_DEPTH`` candidates the best passage's score is
+   fused into the document score (MaxP), so an article with one paragraph that
+   answers all the query words beats one that scatters them.
+4. Ties: newest first, then id, so output is stable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Literal
+
+from whoosh import scoring
+from whoosh import query as wq
+from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh.index import FileIndex
+from whoosh.searching import Searcher
+
+from newsearch.analysis import fold
+from newsearch.compiler import MIN_TYPO_LENGTH, CompiledQuery, QueryCompiler, closest_spellings, date_filter
+from newsearch.config import resolve_index_path
+from newsearch.errors import DocumentNotFound, QueryError
+from newsearch.models import Document, Hit, Passage, Results
+from newsearch.passages import PassageQuery, best_passages, highlight_spans, lead_passage
+from newsearch.query import parse
+from newsearch.schema import source_key, stored_published
+from newsearch.storage import current_generation, open_current, reading, retry_while_committing
+
+Sort = Literal["relevance", "newest", "oldest"]
+SORTS = ("relevance", "newest", "oldest")
+RERANK_DEPTH = 30
+CANDIDATES = 100
+DEFAULT_TIME_LIMIT_S = 2.0
+PASSAGE_WEIGHT = 1.0
+MAX_LIMIT = 1000
+FEW_RESULTS = 3
+_EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+
+def open_index(path: str | os.PathLike[str] | None = None) -> "Index":
+    """Open the index at ``path`` (else $NEWSEARCH_INDEX, else ./index) for searching.
+
+    Raises IndexNotFound, IndexUnreadable or IndexIncompatible with the command that fixes it.
+    """
+    return Index(path)
+
+
+@dataclass
+class _Snapshot:
+    """One opened state of the index: a generation and its Whoosh commit."""
+
+    generation: Path
+    toc: int
+    ix: FileIndex
+    searcher: Searcher
+
+    def close(self) -> None:
+        self.searcher.close()
+
+
+class Index:
+    """A searchable index. Safe to share between threads; follows commits and rebuilds.
+
+    Use as a context manager, or call ``close()``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT_S) -> None:
+        self.path = resolve_index_path(path)
+        self.time_limit = time_limit
+        self._lock = threading.RLock()
+        self._snapshot: _Snapshot | None = None
+        self._fresh()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the index files."""
+        with self._lock:
+            if self._snapshot is not None:
+                self._snapshot.close()
+                self._snapshot = None
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _fresh(self) -> _Snapshot:
+        """The snapshot for the index as it is on disk now, reopened if it changed."""
+        snapshot = self._snapshot
+        if snapshot is not None:
+            try:
+                generation = current_generation(self.path)
+                if generation == snapshot.generation and snapshot.ix.latest_generation() == snapshot.toc:
+                    return snapshot
+            except (OSError, ValueError):
+                pass
+
+        def attempt() -> _Snapshot:
+            generation, ix = open_current(self.path)
+            with reading(self.path):
+                toc = ix.latest_generation()
+                searcher = ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2, title_B=0.5))
+            return _Snapshot(generation, toc, ix, searcher)
+
+        fresh = retry_while_committing(attempt, self.path)
+        if snapshot is not None:
+            snapshot.close()  # safe: every use of a snapshot holds self._lock
+        self._snapshot = fresh
+        return fresh
+
+    # -- API -------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sources: Iterable[str] | None = None,
+        sort: Sort = "relevance",
+        passages: int = 3,
+        passage_chars: int = 300,
+    ) -> Results:
+        """Search; return one page of ranked hits with their best passages.
+
+        ``since`` is inclusive and ``until`` exclusive (naive datetimes are UTC);
+        ``sources`` keeps only those sources (exact names, case-insensitive).
+        Raises QueryError for a query that cannot be run, with the fix in its message.
+        """
+        started = time.perf_counter()
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+        if offset < 0:
+            raise QueryError(f"offset must not be negative, not {offset}")
+        if sort not in SORTS:
+            raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        tree = parse(query)
+        with self._lock, reading(self.path):
+            snapshot = self._fresh()
+            searcher = snapshot.searcher
+            compiled = QueryCompiler(searcher.reader()).compile(tree)
+            filters = _filters(since, until, sources)
+            depth = max(CANDIDATES, offset + limit)
+            hits, total, timed_out = self._collect(searcher, compiled.query, filters, depth, sort)
+            ranked = self._rank(searcher, compiled, hits, sort, offset + limit, passages, passage_chars)
+            page = [
+                _hit(stored, rank, score, found)
+                for rank, (score, stored, found) in enumerate(ranked[offset:offset + limit], offset + 1)
+            ]
+            suggestion = self._suggest(searcher, query, compiled) if total < FEW_RESULTS else None
+        return Results(
+            query=query,
+            total=total,
+            hits=tuple(page),
+            suggestion=suggestion,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            expansions=tuple(compiled.expansions.items()),
+            timed_out=timed_out,
+        )
+
+    def document(self, id: str) -> Document:
+        """The stored article with this id; raises DocumentNotFound."""
+        with self._lock, reading(self.path):
+            stored = self._fresh().searcher.document(id=id)
+        if stored is None:
+            raise DocumentNotFound(f"no document with id {id!r} in the index at {self.path}")
+        return Document(
+            id=stored["id"], title=stored.get("title", ""), body=stored.get("body", ""), path=stored.get("path", ""),
+            published=stored_published(stored.get("published")), source=stored.get("source", ""),
+            url=stored.get("url", ""), author=stored.get("author", ""), tags=tuple(stored.get("tags", ())),
+        )
+
+    def highlight(self, text: str, query: str) -> list[tuple[int, int]]:
+        """Spans of ``text`` that ``query`` matches (its words in any form, its phrases)."""
+        tree = parse(query)
+        with self._lock:
+            compiled = QueryCompiler(self._fresh().searcher.reader()).compile(tree)
+        return highlight_spans(text, _passage_query(compiled))
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _collect(self, searcher: Searcher, query: wq.Query, filters: wq.Query | None, depth: int,
+                 sort: Sort) -> tuple[list[tuple[float, dict, frozenset]], int, bool]:
+        sortedby = None if sort == "relevance" else "published"
+        collector = searcher.collector(limit=depth, sortedby=sortedby, reverse=(sort == "newest"), terms=True,
+                                       filter=filters)
+        timed = TimeLimitCollector(collector, self.time_limit, use_alarm=False)
+        timed_out = False
+        try:
+            searcher.search_with_collector(query, timed)
+        except TimeLimit:
+            timed_out = True
+        results = timed.results()
+        hits = []
+        for hit in results:
+            found = frozenset((name, text.decode("utf-8") if isinstance(text, bytes) else text)
+                              for name, text in (hit.matched_terms() if results.has_matched_terms() else ()))
+            hits.append((hit.score or 0.0, hit.fields(), found))
+        total = results.scored_length() if timed_out else len(results)
+        return hits, total, timed_out
+
+    def _rank(self, searcher: Searcher, compiled: CompiledQuery, hits: list[tuple[float, dict, frozenset]],
+              sort: Sort, needed: int, passages: int, passage_chars: int) -> list[tuple[float, dict, tuple[Passage, ...]]]:
+        passage_query = _passage_query(compiled)
+
+        def passages_of(stored: dict) -> tuple[Passage, ...]:
+            if passages <= 0:
+                return ()
+            body = stored.get("body", "")
+            found = best_passages(body, passage_query, count=passages, max_chars=passage_chars)
+            if not found:
+                lead = lead_passage(body, max_chars=passage_chars)
+                found = [lead] if lead else []
+            return tuple(found)
+
+        if sort != "relevance":
+            return [(score, stored, passages_of(stored)) for score, stored, _ in hits[:needed]]
+
+        concepts = compiled.concepts
+        max_score = max((score for score, _, _ in hits), default=1.0) or 1.0
+        max_passage = sum(sorted(compiled.weights.values(), reverse=True)[:len(concepts) or 1]) or 1.0
+
+        def coverage(found: frozenset) -> int:
+            return sum(1 for concept in concepts if concept.pairs & found)
+
+        def newest(stored: dict) -> float:
+            published = stored_published(stored.get("published")) or _EPOCH
+            return -published.timestamp()
+
+        order = sorted(hits, key=lambda item: (-coverage(item[2]), -item[0], newest(item[1]), item[1]["id"]))
+        depth = max(RERANK_DEPTH, needed)
+        ranked = []
+        for score, stored, found in order[:depth]:
+            best = best_passages(stored.get("body", ""), passage_query, count=max(passages, 1),
+                                 max_chars=passage_chars)
+            maxp = best[0].score / max_passage if best else 0.0
+            fused = score / max_score + PASSAGE_WEIGHT * maxp
+            shown = tuple(best[:passages]) if best else passages_of(stored)
+            ranked.append((coverage(found), fused, stored, shown))
+        ranked.sort(key=lambda item: (-item[0], -item[1], newest(item[2]), item[2]["id"]))
+        result = [(fused, stored, shown) for _, fused, stored, shown in ranked]
+        result += [(score / max_score, stored, passages_of(stored)) for score, stored, _ in order[depth:needed]]
+        return result
+
+    def _suggest(self, searcher: Searcher, query: str, compiled: CompiledQuery) -> str | None:
+        """A "did you mean" query built from the index vocabulary, or None."""
+        replacements = {word: spellings[0] for word, spellings in compiled.expansions.items()}
+        if not replacements:
+            reader = searcher.reader()
+            for word in query.split():
+                core = word.strip('"()+-*~')
+                if len(core) >= MIN_TYPO_LENGTH and core.isalpha() and reader.doc_frequency("words", fold(core)) == 0:
+                    spellings = closest_spellings(reader, "words", fold(core), 2, limit=1)
+                    if spellings:
+                        replacements[core] = spellings[0][1]
+        if not replacements:
+            return None
+        suggestion = query
+        for typed, better in replacements.items():
+            suggestion = suggestion.replace(typed, better)
+        return suggestion if suggestion != query else None
+
+
+def _passage_query(compiled: CompiledQuery) -> PassageQuery:
+    return PassageQuery(weights=compiled.weights, phrases=tuple(compiled.phrases),
+                        phrase_slop=tuple(compiled.phrase_slop))
+
+
+def _filters(since: datetime | None, until: datetime | None, sources: Iterable[str] | None) -> wq.Query | None:
+    parts = []
+    dates = date_filter(since, until)
+    if dates is not None:
+        parts.append(dates)
+    wanted = [source_key(name) for name in (sources or ()) if name.strip()]
+    if wanted:
+        parts.append(wq.Or([wq.Term("source_key", key) for key in wanted]))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else wq.And(parts)
+
+
+def _hit(stored: dict, rank: int, score: float, passages: tuple[Passage, ...]) -> Hit:
+    return Hit(
+        id=stored["id"],
+        rank=rank,
+        score=round(score, 6),
+        title=stored.get("title", ""),
+        source=stored.get("source", ""),
+        published=stored_published(stored.get("published")),
+        url=stored.get("url", ""),
+        path=stored.get("file", ""),
+        passages=passages,
+    )

@@ -1,0 +1,80 @@
+"""The analyzer: terms, offsets, folding, stemming, stopwords, pickling."""
+
+import pickle
+
+import pytest
+
+from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, analyze, news_analyzer, terms
+
+
+def test_offsets_point_at_the_surface_forms():
+    text = "Zelensky's forces captured North-Korean troops."
+    assert list(analyze(text)) == [
+        ("zelenski", 0, 10),
+        ("forc", 11, 17),
+        ("captur", 18, 26),
+        ("north", 27, 32),
+        ("korean", 33, 39),
+        ("troop", 40, 46),
+    ]
+    for term, start, end in analyze(text):
+        assert text[start:end].strip() == text[start:end]
+
+
+def test_stemming_conflates_inflections():
+    assert terms("capture captured captures capturing") == ["captur"] * 4
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("café", ["cafe"]),
+        ("CAFÉ", ["cafe"]),
+        ("Zelensky's", ["zelenski"]),
+        ("Korea’s", ["korea"]),
+        ("North-Korean", ["north", "korean"]),
+        ("north korean", ["north", "korean"]),
+        ("U.S.", ["us"]),
+        ("3,800", ["3,800"]),
+        ("10,000", ["10,000"]),
+        ("15.8m", ["15.8m"]),
+        ("$1.13bn (£600m)", ["1.13bn", "600m"]),
+        ("ﬁnance", ["financ"]),  # NFKC: the fi ligature
+        ("e-mail", ["e", "mail"]),
+    ],
+)
+def test_normalisation(text, expected):
+    assert terms(text) == expected
+
+
+def test_news_words_are_not_stopwords():
+    for word in ("us", "may", "will", "can", "who", "it"):
+        assert word not in STOPWORDS
+        assert terms(word) == [word]
+    assert "the" in STOPWORDS
+
+
+def test_stopwords_are_indexed_so_phrases_stay_exact():
+    assert terms("state of the union") == ["state", "of", "the", "union"]
+
+
+def test_overlong_tokens_are_dropped():
+    assert terms("a" * (MAX_TERM_LENGTH + 1) + " kept") == ["kept"]
+    assert terms("x" * 1_000_000) == []
+
+
+def test_whoosh_analyzer_gives_positions_and_chars():
+    analyzer = news_analyzer()
+    tokens = [(t.text, t.pos, t.startchar, t.endchar)
+              for t in analyzer("The U.S. captured", positions=True, chars=True)]
+    assert tokens == [("the", 0, 0, 3), ("us", 1, 4, 8), ("captur", 2, 9, 17)]
+
+
+def test_analyzer_pickles_without_its_cache():
+    analyzer = news_analyzer()
+    list(analyzer("warming the cache"))
+    restored = pickle.loads(pickle.dumps(analyzer))
+    assert restored == analyzer
+    assert [t.text for t in restored("Captures")] == ["captur"]
+    unstemmed = pickle.loads(pickle.dumps(news_analyzer(stem=False)))
+    assert [t.text for t in unstemmed("Captures")] == ["captures"]

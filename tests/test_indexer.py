@@ -1,0 +1,167 @@
+"""The indexer: incremental updates, rebuilds, skips, versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from newsearch.errors import CorpusError, IndexIncompatible, IndexWriteError
+from newsearch.indexer import build_index
+from newsearch.searcher import open_index
+from newsearch.status import check_index, index_stats
+from newsearch.storage import CURRENT, META_FILE, generations
+
+from helpers import write_article
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "corpus"
+    write_article(folder, "politics/a.txt", "Budget vote delayed", "Ministers delayed the budget vote again.")
+    write_article(folder, "politics/b.txt", "Election called", "The prime minister called an election for May.")
+    write_article(folder, "sport/c.txt", "Cup final tonight", "The cup final kicks off tonight in Cardiff.")
+    return folder
+
+
+def ids(index_path) -> set[str]:
+    with open_index(index_path) as index:
+        return {index.document(doc_id).id for doc_id in _all_ids(index)}
+
+
+def _all_ids(index) -> list[str]:
+    searcher = index._fresh().searcher
+    return [stored["id"] for stored in searcher.all_stored_fields()]
+
+
+def test_first_build_indexes_every_file(corpus, tmp_path):
+    report = build_index([corpus], tmp_path / "ix")
+    assert (report.added, report.updated, report.deleted, report.unchanged) == (3, 0, 0, 0)
+    assert report.rebuilt and report.documents == 3 and not report.skipped
+    stats = index_stats(tmp_path / "ix")
+    assert stats.documents == 3
+    assert stats.sources == {"politics": 2, "sport": 1}
+    assert ids(tmp_path / "ix") == {"politics/a.txt", "politics/b.txt", "sport/c.txt"}
+
+
+def test_rerun_without_changes_changes_nothing(corpus, tmp_path):
+    build_index([corpus], tmp_path / "ix")
+    toc_before = sorted(os.listdir(tmp_path / "ix" / CURRENT))
+    report = build_index([corpus], tmp_path / "ix")
+    assert (report.added, report.updated, report.deleted, report.unchanged) == (0, 0, 0, 3)
+    assert not report.rebuilt
+    assert sorted(os.listdir(tmp_path / "ix" / CURRENT)) == toc_before  # no commit at all
+
+
+def test_modify_add_delete_are_counted_exactly(corpus, tmp_path):
+    build_index([corpus], tmp_path / "ix")
+    (corpus / "politics/a.txt").write_text("Budget vote passed\n\nMinisters passed the budget.\n")
+    write_article(corpus, "sport/d.txt", "Rugby news", "Wales beat England.")
+    (corpus / "politics/b.txt").unlink()
+    report = build_index([corpus], tmp_path / "ix")
+    assert (report.added, report.updated, report.deleted, report.unchanged) == (1, 1, 1, 1)
+    with open_index(tmp_path / "ix") as index:
+        assert index.document("politics/a.txt").title == "Budget vote passed"
+        assert [hit.id for hit in index.search("wales").hits] == ["sport/d.txt"]
+        assert index.search("election").total == 0
+    assert check_index(tmp_path / "ix").documents == 3
+
+
+def test_touched_file_with_same_bytes_is_unchanged(corpus, tmp_path):
+    build_index([corpus], tmp_path / "ix")
+    later = time.time() + 10
+    os.utime(corpus / "sport/c.txt", (later, later))
+    report = build_index([corpus], tmp_path / "ix")
+    assert (report.added, report.updated, report.deleted, report.unchanged) == (0, 0, 0, 3)
+
+
+def test_bad_file_is_skipped_and_reported_the_rest_indexed(corpus, tmp_path):
+    (corpus / "politics/broken.txt").write_bytes(b"\x00\x01\x02binary\x00" * 100)
+    report = build_index([corpus], tmp_path / "ix")
+    assert report.added == 3
+    assert [(s.path, s.reason.split(":")[0]) for s in report.skipped] == [("politics/broken.txt", "binary")]
+
+
+def test_file_that_becomes_unreadable_keeps_its_indexed_version(corpus, tmp_path):
+    build_index([corpus], tmp_path / "ix")
+    (corpus / "sport/c.txt").write_bytes(b"\x00" * 50)
+    report = build_index([corpus], tmp_path / "ix")
+    assert report.deleted == 0 and report.unchanged == 3
+    assert [s.path for s in report.skipped] == ["sport/c.txt"]
+    with open_index(tmp_path / "ix") as index:
+        assert index.document("sport/c.txt").title == "Cup final tonight"
+
+
+def test_duplicate_explicit_ids_keep_the_first(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps({"id": "same", "title": "First", "body": "First body text."}))
+    (folder / "b.json").write_text(json.dumps({"id": "same", "title": "Second", "body": "Second body text."}))
+    report = build_index([folder], tmp_path / "ix")
+    assert report.added == 1
+    assert [(s.path, s.reason) for s in report.skipped] == [
+        ("b.json", "duplicate id: 'same' is already used by a.json")]
+
+
+def test_rebuild_switches_generation_and_retires_the_old(corpus, tmp_path):
+    build_index([corpus], tmp_path / "ix")
+    first = os.readlink(tmp_path / "ix" / CURRENT)
+    with open_index(tmp_path / "ix") as index:
+        assert index.search("cardiff").total == 1
+        write_article(corpus, "sport/e.txt", "Cardiff again", "Another match in Cardiff.")
+        report = build_index([corpus], tmp_path / "ix", rebuild=True)
+        assert report.rebuilt and report.added == 4
+        assert os.readlink(tmp_path / "ix" / CURRENT) != first
+        assert index.search("cardiff").total == 2  # a long-lived Index follows the switch
+    names = [path.name for path in generations(tmp_path / "ix")]
+    assert names == ["gen-000001", "gen-000002"]  # the old one stays for the grace period
+    assert (tmp_path / "ix" / first / ".retired").exists()
+
+
+def test_abandoned_build_is_removed_by_the_next_run(corpus, tmp_path):
+    build_index([corpus], tmp_path / "ix")
+    abandoned = tmp_path / "ix" / "gen-000007"
+    abandoned.mkdir()
+    (abandoned / "junk.seg").write_bytes(b"x" * 1000)
+    build_index([corpus], tmp_path / "ix")
+    assert not abandoned.exists()
+
+
+def test_missing_corpus_path_is_named(tmp_path):
+    with pytest.raises(CorpusError, match="nope"):
+        build_index([tmp_path / "nope"], tmp_path / "ix")
+
+
+def test_incompatible_index_asks_for_rebuild(corpus, tmp_path):
+    build_index([corpus], tmp_path / "ix")
+    meta_path = tmp_path / "ix" / CURRENT / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["format"] = "newsearch-schema-0-analysis-0"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(IndexIncompatible, match="newsearch index --rebuild"):
+        open_index(tmp_path / "ix")
+    with pytest.raises(IndexIncompatible, match="--rebuild"):
+        build_index([corpus], tmp_path / "ix")
+    assert build_index([corpus], tmp_path / "ix", rebuild=True).added == 3
+    assert open_index(tmp_path / "ix").search("cup").total == 1
+
+
+def test_refuses_a_folder_that_is_not_an_index(corpus, tmp_path):
+    target = tmp_path / "documents"
+    target.mkdir()
+    (target / "thesis.docx").write_text("precious")
+    with pytest.raises(IndexWriteError, match="not a newsearch index"):
+        build_index([corpus], target)
+    assert (target / "thesis.docx").read_text() == "precious"
+
+
+def test_bbc_corpus_indexes_completely(bbc_corpus, tmp_path):
+    report = build_index([bbc_corpus], tmp_path / "ix")
+    assert report.added == 2225 and not report.skipped
+    with open_index(tmp_path / "ix") as index:
+        article = index.document("sports/199.txt")
+        assert "£" in article.body
+    again = build_index([bbc_corpus], tmp_path / "ix")
+    assert (again.unchanged, again.added, again.updated, again.deleted) == (2225, 0, 0, 0)
