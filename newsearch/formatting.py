@@ -131,8 +131,11 @@ class Highlighter:
         return "".join(out)
 
 
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
 def _one_line(text: str) -> str:
-    return terminal_safe(" ".join(text.split()) if "\n" in text or "\t" in text else text)
+    return terminal_safe(_WHITESPACE_RUN.sub(" ", text))
 
 
 def _hit_header(hit: Hit, highlighter: Highlighter) -> list[str]:
