@@ -1,0 +1,407 @@
+"""Ranked passages with highlight spans: (stored body, query terms) -> Passages.
+
+The roles, as in Whoosh's ``highlight`` module, but over the whole body (Whoosh
+stops at 32 KB) and in one linear pass:
+
+* matcher: the body is tokenized once with ``analyze()``; a token matches when
+  its term has a weight, or when it is part of an occurrence of a phrase (the
+  phrase's terms in order, at most ``slop`` other tokens between neighbours).
+* fragmenter: ``split_sentences()``; a passage is one sentence or a few
+  consecutive sentences within ``max_chars``. A sentence longer than
+  ``max_chars`` is cut to a window around its matches, at word boundaries.
+* scorer: coverage first: the sum of the weights of the distinct terms covered,
+  plus, for each phrase that occurs, the weights of its terms again. Then a
+  bonus, always smaller than the smallest weight (so covering more never loses
+  to repeating one word): repeated terms with BM25-like saturation, proximity
+  of different matched terms, and a small preference for earlier passages.
+* order: best first, ties earlier first; passages never overlap.
+
+Highlights are ``(start, end)`` spans into the passage text, one per matched
+token (whole tokens as ``analyze()`` gives them: "Zelensky's", "captured").
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from newsearch.analysis import analyze
+from newsearch.models import Passage
+from newsearch.sentences import iter_sentences, split_sentences, word_end, word_start
+
+K1 = 1.2  # saturation of repeated terms, as in BM25
+REPEAT_BONUS = 0.4  # shares of the smallest weight; they add up to less than 1
+PROXIMITY_BONUS = 0.5
+EARLY_BONUS = 0.05
+
+__all__ = ["PassageQuery", "best_passages", "highlight_spans", "lead_passage", "split_sentences"]
+
+
+@dataclass(frozen=True)
+class PassageQuery:
+    """What to look for: index terms with weights (IDF, > 0) and phrases.
+
+    Every token whose term is in ``weights`` is highlighted, wherever it occurs;
+    a phrase's terms (stopwords included) are highlighted only where the phrase
+    occurs. ``phrase_slop[i]`` is how many other tokens may stand between two
+    neighbouring terms of ``phrases[i]`` (0 = adjacent, Whoosh's ``slop=1``);
+    an empty ``phrase_slop`` means every phrase is exact.
+    """
+
+    weights: Mapping[str, float]
+    phrases: tuple[tuple[str, ...], ...] = ()
+    phrase_slop: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.phrase_slop and len(self.phrase_slop) != len(self.phrases):
+            raise ValueError("phrase_slop needs one value per phrase (or none)")
+        if any(slop < 0 for slop in self.phrase_slop) or not all(self.phrases):
+            raise ValueError("phrases must be non-empty and slops non-negative")
+        if any(weight <= 0 for weight in self.weights.values()):
+            raise ValueError("weights must be positive")
+
+
+@dataclass
+class _Matches:
+    """The matched tokens of a text, in order, and the phrase occurrences among them."""
+
+    positions: list[int]  # token number in the text
+    terms: list[str]
+    starts: list[int]
+    ends: list[int]
+    occurrences: list[tuple[int, int, int]]  # (phrase index, first match, last match)
+
+
+def highlight_spans(text: str, query: PassageQuery) -> list[tuple[int, int]]:
+    """The ``(start, end)`` spans of every matched token in ``text``, in order."""
+    matches = _match(text, query)
+    return list(zip(matches.starts, matches.ends))
+
+
+def best_passages(
+    body: str, query: PassageQuery, *, count: int = 3, max_chars: int = 300
+) -> list[Passage]:
+    """The best ``count`` non-overlapping passages of ``body``, best first ([] when nothing matches)."""
+    if max_chars < 1:
+        raise ValueError("max_chars must be at least 1")
+    if count < 1:
+        return []
+    matches = _match(body, query)
+    if not matches.terms:
+        return []
+    scorer = _Scorer(body, query, matches, max_chars)
+    chosen = scorer.choose(count)
+    spans = _passage_spans(body, scorer, chosen, max_chars)
+    return [
+        _passage(body, matches, start, end, score)
+        for (score, _, _), (start, end) in zip(chosen, spans)
+    ]
+
+
+def lead_passage(body: str, *, max_chars: int = 300) -> Passage | None:
+    """The opening sentence(s) of ``body`` within ``max_chars``, without highlights; None if blank."""
+    if max_chars < 1:
+        raise ValueError("max_chars must be at least 1")
+    sentences = iter_sentences(body)
+    first = next(sentences, None)
+    if first is None:
+        return None
+    start, end = first
+    if end - start > max_chars:
+        cut = word_end(body, start, start + max_chars)
+        end = start + max_chars if cut is None else cut
+    else:
+        for _, sentence_end in sentences:
+            if sentence_end - start > max_chars:
+                break
+            end = sentence_end
+    return Passage(body[start:end], start, end, 0.0)
+
+
+# -- matcher -----------------------------------------------------------------------------
+
+
+def _match(text: str, query: PassageQuery) -> _Matches:
+    wanted = {term for phrase in query.phrases for term in phrase}.union(query.weights)
+    found = [
+        (position, term, start, end)
+        for position, (term, start, end) in enumerate(analyze(text))
+        if term in wanted
+    ]
+    chains = _phrase_occurrences(found, query)
+    in_phrase = {index for _, chain in chains for index in chain}
+    keep = [i for i, (_, term, _, _) in enumerate(found) if term in query.weights or i in in_phrase]
+    renumber = {old: new for new, old in enumerate(keep)}
+    return _Matches(
+        positions=[found[i][0] for i in keep],
+        terms=[found[i][1] for i in keep],
+        starts=[found[i][2] for i in keep],
+        ends=[found[i][3] for i in keep],
+        occurrences=[(phrase, renumber[chain[0]], renumber[chain[-1]]) for phrase, chain in chains],
+    )
+
+
+def _phrase_occurrences(
+    found: list[tuple[int, str, int, int]], query: PassageQuery
+) -> list[tuple[int, list[int]]]:
+    """Each occurrence of a phrase as (phrase number, indexes into ``found``), in text order."""
+    positions_of: dict[str, list[int]] = {}
+    indexes_of: dict[str, list[int]] = {}
+    for index, (position, term, _, _) in enumerate(found):
+        positions_of.setdefault(term, []).append(position)
+        indexes_of.setdefault(term, []).append(index)
+    occurrences = []
+    for number, phrase in enumerate(query.phrases):
+        slop = query.phrase_slop[number] if query.phrase_slop else 0
+        if any(term not in positions_of for term in phrase):
+            continue
+        for first in indexes_of[phrase[0]]:
+            chain = [first]
+            for term in phrase[1:]:
+                previous = found[chain[-1]][0]
+                positions = positions_of[term]
+                k = bisect_left(positions, previous + 1)  # the nearest next one leaves most room
+                if k == len(positions) or positions[k] > previous + 1 + slop:
+                    break
+                chain.append(indexes_of[term][k])
+            else:
+                occurrences.append((number, chain))
+    occurrences.sort(key=lambda occurrence: occurrence[1][0])
+    return occurrences
+
+
+# -- fragmenter and scorer -----------------------------------------------------------------
+
+
+class _Scorer:
+    """Scores windows of consecutive units and picks the best non-overlapping ones.
+
+    A unit is a matched sentence that fits in ``max_chars``, or one matched token
+    of a longer sentence. A window is a run of units within ``max_chars`` that
+    never mixes the tokens of a long sentence with anything else. Windows are
+    scored incrementally as they slide, so the work is linear in the matches.
+    """
+
+    def __init__(self, body: str, query: PassageQuery, matches: _Matches, max_chars: int) -> None:
+        self.body_length = len(body)
+        self.max_chars = max_chars
+        weights = query.weights
+        self.floor = min(weights.values(), default=1.0)
+        self.phrase_weights = [
+            sum(weights.get(term, 0.0) for term in set(phrase)) or self.floor
+            for phrase in query.phrases
+        ]
+        self.match_weights = [weights.get(term, 0.0) for term in matches.terms]
+        self.terms = matches.terms
+        self.sentences = split_sentences(body)
+        self._build_units(matches)
+        self._build_proximity(matches)
+        self.occurrences = [
+            (phrase, self.unit_of[first], self.unit_of[last])
+            for phrase, first, last in matches.occurrences
+        ]
+        self.ending_in: dict[int, list[int]] = {}
+        self.starting_in: dict[int, list[int]] = {}
+        for number, (_, first_unit, last_unit) in enumerate(self.occurrences):
+            self.ending_in.setdefault(last_unit, []).append(number)
+            self.starting_in.setdefault(first_unit, []).append(number)
+
+    def _build_units(self, matches: _Matches) -> None:
+        self.starts: list[int] = []  # unit extent in the body
+        self.ends: list[int] = []
+        self.groups: list[int] = []  # the long sentence of a token unit, -1 for sentence units
+        self.sentence_of: list[int] = []
+        self.first_match: list[int] = []
+        self.unit_of: list[int] = []  # match -> unit
+        sentences = self.sentences
+        sentence = 0
+        for k, (start, end) in enumerate(zip(matches.starts, matches.ends)):
+            while sentences[sentence][1] <= start:
+                sentence += 1
+            sentence_start, sentence_end = sentences[sentence]
+            if sentence_end - sentence_start > self.max_chars:
+                self._add_unit(start, end, sentence, sentence, k)
+            elif self.sentence_of and self.sentence_of[-1] == sentence:
+                self.unit_of.append(len(self.starts) - 1)
+            else:
+                self._add_unit(sentence_start, sentence_end, -1, sentence, k)
+        self.first_match.append(len(matches.starts))  # so unit u has matches first_match[u:u+2]
+
+    def _add_unit(self, start: int, end: int, group: int, sentence: int, match: int) -> None:
+        self.unit_of.append(len(self.starts))
+        self.starts.append(start)
+        self.ends.append(end)
+        self.groups.append(group)
+        self.sentence_of.append(sentence)
+        self.first_match.append(match)
+
+    def _build_proximity(self, matches: _Matches) -> None:
+        """Prefix sums of 1/distance between neighbouring weighted matches of different terms."""
+        weighted = [k for k, weight in enumerate(self.match_weights) if weight]
+        pair = [0.0] * len(matches.terms)
+        for previous, k in zip(weighted, weighted[1:]):
+            if matches.terms[previous] != matches.terms[k]:
+                pair[k] = 1.0 / (matches.positions[k] - matches.positions[previous])
+        self.pair = pair
+        self.pair_sums = [0.0]
+        for value in pair:
+            self.pair_sums.append(self.pair_sums[-1] + value)
+        self.next_weighted = [len(pair)] * (len(pair) + 1)  # first weighted match at or after k
+        for k in range(len(pair) - 1, -1, -1):
+            self.next_weighted[k] = k if self.match_weights[k] else self.next_weighted[k + 1]
+
+    def proximity(self, first: int, stop: int) -> float:
+        """Sum of the pair values inside matches[first:stop]."""
+        inner = self.pair_sums[stop] - self.pair_sums[first]
+        leading = self.next_weighted[first]
+        return inner - self.pair[leading] if leading < stop else inner
+
+    def windows(self, lo: int, hi: int) -> Iterator[tuple[float, int, int]]:
+        """(score, first unit, last unit) of the longest window starting at each unit of
+        units[lo:hi] and staying inside it; windows that cover nothing are left out."""
+        window = _Window()
+        j = lo  # the window is units[i:j]
+        for i in range(lo, hi):
+            while j < hi and (
+                j == i
+                or (self.groups[j] == self.groups[i] and self.ends[j] - self.starts[i] <= self.max_chars)
+            ):
+                self._enter(window, i, j)
+                j += 1
+            if window.covered:
+                yield self._score(window, i, j), i, j - 1
+            self._leave(window, i, j)
+
+    def _enter(self, window: _Window, i: int, unit: int) -> None:
+        for k in range(self.first_match[unit], self.first_match[unit + 1]):
+            if self.match_weights[k]:
+                window.count(self.terms[k], self.match_weights[k], 1)
+        for number in self.ending_in.get(unit, ()):
+            phrase, first_unit, _ = self.occurrences[number]
+            if first_unit >= i:
+                window.count(phrase, self.phrase_weights[phrase], 1)
+
+    def _leave(self, window: _Window, unit: int, j: int) -> None:
+        for k in range(self.first_match[unit], self.first_match[unit + 1]):
+            if self.match_weights[k]:
+                window.count(self.terms[k], self.match_weights[k], -1)
+        for number in self.starting_in.get(unit, ()):
+            phrase, _, last_unit = self.occurrences[number]
+            if last_unit < j:
+                window.count(phrase, self.phrase_weights[phrase], -1)
+
+    def _score(self, window: _Window, i: int, j: int) -> float:
+        closeness = self.proximity(self.first_match[i], self.first_match[j])
+        bonus = (
+            REPEAT_BONUS * window.repeats / window.base
+            + PROXIMITY_BONUS * closeness / (1.0 + closeness)
+            + EARLY_BONUS * (1.0 - self.starts[i] / self.body_length)
+        )
+        return window.base + self.floor * bonus
+
+    def choose(self, count: int) -> list[tuple[float, int, int]]:
+        """Up to ``count`` best windows, best first (ties: earlier first), never sharing a unit.
+
+        All windows are scored once; taking one only rescores the few windows just
+        before it that reached into it.
+        """
+        best = {window[1]: window for window in self.windows(0, len(self.starts))}
+        heap = [(-score, first, last) for score, first, last in best.values()]
+        heapq.heapify(heap)
+        taken = [False] * len(self.starts)
+        chosen: list[tuple[float, int, int]] = []
+        while heap and len(chosen) < count:
+            negative, first, last = heapq.heappop(heap)
+            if best.get(first) != (-negative, first, last):
+                continue  # rescored since, or taken
+            chosen.append((-negative, first, last))
+            for unit in range(first, last + 1):
+                taken[unit] = True
+                best.pop(unit, None)
+            lo = first
+            while (
+                lo > 0
+                and not taken[lo - 1]
+                and self.groups[lo - 1] == self.groups[first]
+                and self.ends[first] - self.starts[lo - 1] <= self.max_chars
+            ):
+                lo -= 1
+                best.pop(lo, None)
+            for score, unit, end in self.windows(lo, first):
+                best[unit] = (score, unit, end)
+                heapq.heappush(heap, (-score, unit, end))
+        return chosen
+
+
+class _Window:
+    """Term (and phrase) counts of the current window, with its coverage and repeat sums."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str | int, int] = {}
+        self.covered = 0  # how many terms and phrases are in the window
+        self.base = 0.0  # sum of the weights of what is covered
+        self.repeats = 0.0  # sum of weight * saturation of the repeats
+
+    def count(self, key: str | int, weight: float, delta: int) -> None:
+        before = self.counts.get(key, 0)
+        after = before + delta
+        self.counts[key] = after
+        self.covered += (after > 0) - (before > 0)
+        self.base += weight * ((after > 0) - (before > 0))
+        self.repeats += weight * (_saturation(after) - _saturation(before))
+
+
+def _saturation(count: int) -> float:
+    """0 for one occurrence, rising towards 1 (BM25's tf curve, rescaled)."""
+    return (count - 1) / (count + K1) if count > 1 else 0.0
+
+
+# -- passages -------------------------------------------------------------------------------
+
+
+def _passage_spans(
+    body: str, scorer: _Scorer, chosen: list[tuple[float, int, int]], max_chars: int
+) -> list[tuple[int, int]]:
+    """Body spans of the chosen windows; windows in a long sentence get context around them."""
+    spans: dict[int, tuple[int, int]] = {}
+    previous_end = 0
+    by_position = sorted(first for _, first, _ in chosen)
+    last_of = {first: last for _, first, last in chosen}
+    for n, first in enumerate(by_position):
+        last = last_of[first]
+        start, end = scorer.starts[first], scorer.ends[last]
+        sentence_start, sentence_end = scorer.sentences[scorer.sentence_of[first]]
+        if sentence_end - sentence_start > max_chars:
+            lo = max(sentence_start, previous_end)
+            following = by_position[n + 1] if n + 1 < len(by_position) else None
+            hi = sentence_end
+            if following is not None and scorer.groups[following] == scorer.groups[first]:
+                hi = scorer.starts[following]
+            start, end = _around(body, start, end, lo, hi, max_chars)
+        spans[first] = (start, end)
+        previous_end = end
+    return [spans[first] for _, first, _ in chosen]
+
+
+def _around(body: str, start: int, end: int, lo: int, hi: int, max_chars: int) -> tuple[int, int]:
+    """Widen ``body[start:end]`` within ``[lo, hi)`` to about ``max_chars``, at word boundaries."""
+    slack = max_chars - (end - start)
+    if slack <= 0:
+        return start, end
+    left = max(lo, start - slack // 2)
+    right = min(hi, left + max_chars)
+    left = max(lo, right - max_chars)  # cut short on the right: more context on the left
+    cut = word_end(body, end, right)
+    return word_start(body, left, start), end if cut is None else cut
+
+
+def _passage(body: str, matches: _Matches, start: int, end: int, score: float) -> Passage:
+    highlights = []
+    k = bisect_left(matches.starts, start)
+    while k < len(matches.starts) and matches.starts[k] < end:
+        if matches.ends[k] <= end:
+            highlights.append((matches.starts[k] - start, matches.ends[k] - start))
+        k += 1
+    return Passage(body[start:end], start, end, score, tuple(highlights))
