@@ -1,0 +1,39 @@
+"""Corpus readers: find article files (`scan`) and read them into Documents (`read_file`).
+
+Formats: .txt, .md/.markdown, .json, .jsonl/.ndjson, .html/.htm, RSS/Atom (.xml, .rss, .atom),
+each optionally gzip-compressed (.gz). Nothing here imports Whoosh or NLTK.
+
+`read_file` raises CorpusError("<relpath>: <reason>") when a whole file is unusable; each reason
+(and each per-article problem reason) starts with a stable key, the text before the first ':':
+
+- ``unreadable``: the file cannot be opened or read (permissions, vanished, not a regular file)
+- ``too large``: over `max_bytes`, on disk or once decompressed (gzip bombs stop here)
+- ``broken gzip``: corrupt or truncated .gz data
+- ``binary``: NUL bytes, or mostly control characters
+- ``empty``: no text at all, or a list/feed with no articles
+- ``no text``: an article (or the only article) without body text
+- ``malformed JSON``: a .json file, or one JSON Lines line, that does not parse
+- ``not an article``: JSON that is not an object (or a list of objects)
+- ``broken XML``: a feed no item could be read from
+- ``not a feed``: well-formed XML that is not RSS or Atom
+- ``entity expansion refused``: XML that declares entities (billion laughs, external entities)
+- ``unsupported file type``: a suffix outside SUPPORTED_SUFFIXES
+- ``duplicate id``: (problem only) an article repeating an earlier id in the same file
+
+    >>> found = scan(["corpus"])
+    >>> [doc.title for doc in read_file(found.files[0]).documents]  # doctest: +ELLIPSIS
+    ['In a striking turn of events, Ukrainian forces have detained two North Korean military…']
+"""
+
+from .read import DEFAULT_MAX_BYTES, ReadResult, read_file
+from .scan import SUPPORTED_SUFFIXES, CorpusFile, CorpusScan, scan
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "SUPPORTED_SUFFIXES",
+    "CorpusFile",
+    "CorpusScan",
+    "ReadResult",
+    "read_file",
+    "scan",
+]

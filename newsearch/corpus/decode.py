@@ -1,0 +1,172 @@
+"""Bytes in, clean text out: capped reads, streaming gunzip, binary sniffing, encodings."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import stat
+import zlib
+
+from .article import Refused
+
+_CHUNK = 256 * 1024
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE, whose BOM is its prefix
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# C0 controls except \t and \n, DEL, C1 controls, and lone surrogates.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# Control characters text files do not hold; more than 1 in 10 of them means binary.
+_BINARY = re.compile("[\x00-\x08\x0e-\x1f\x7f\x81\x8d\x8f\x90\x9d]")
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def _cp1252_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Decode the bytes UTF-8 rejected as cp1252, or Latin-1 where cp1252 has no character."""
+    assert isinstance(error, UnicodeDecodeError)
+    chunk = error.object[error.start:error.end]
+    return chunk.decode("cp1252", errors="newsearch-latin1"), error.end
+
+
+def _latin1_bytes(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start:error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("newsearch-cp1252", _cp1252_bytes)
+codecs.register_error("newsearch-latin1", _latin1_bytes)
+
+
+def load_bytes(path: str | os.PathLike[str], max_bytes: int, gzipped: bool) -> bytes:
+    """The file's bytes (decompressed when `gzipped`), never holding more than `max_bytes` + 1.
+
+    Raises Refused: 'unreadable', 'too large', 'broken gzip'.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in must not block us
+    except OSError as exc:
+        raise Refused(f"unreadable: {exc.strerror}") from None
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused("unreadable: not a regular file")
+        if info.st_size > max_bytes:
+            raise Refused(f"too large: {info.st_size:,} bytes > cap {max_bytes:,}")
+        try:
+            if gzipped:
+                return _gunzip(handle, max_bytes)
+            data = _read_capped(handle, max_bytes + 1, info.st_size + 1)
+        except OSError as exc:
+            raise Refused(f"unreadable: {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise Refused(f"too large: over cap {max_bytes:,} bytes")
+    return data
+
+
+def _read_capped(handle, limit: int, expected: int) -> bytes:
+    """Read until EOF or `limit` bytes; `expected` sizes the first read (the file may grow)."""
+    parts = []
+    total = 0
+    size = min(limit, max(expected, 1))
+    while total < limit:
+        chunk = handle.read(min(size, limit - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+        size = _CHUNK
+    return b"".join(parts)
+
+
+def _gunzip(handle, max_bytes: int) -> bytes:
+    """Stream-decompress every gzip member, stopping as soon as the output passes the cap."""
+    out = bytearray()
+    inflater = None
+    pending = b""
+    while True:
+        if not pending:
+            pending = handle.read(_CHUNK)
+            if not pending:
+                break
+        if inflater is None:
+            if not pending.strip(b"\x00"):  # zero padding after the last member
+                pending = b""
+                continue
+            inflater = zlib.decompressobj(wbits=31)
+        try:
+            out += inflater.decompress(pending, max_bytes + 1 - len(out))
+        except zlib.error as exc:
+            raise Refused(f"broken gzip: {exc}") from None
+        if len(out) > max_bytes:
+            raise Refused(f"too large: over cap {max_bytes:,} bytes once decompressed")
+        if inflater.eof:
+            pending, inflater = inflater.unused_data, None
+        else:
+            pending = inflater.unconsumed_tail
+    if inflater is not None:
+        raise Refused("broken gzip: truncated")
+    return bytes(out)
+
+
+def _bom_encoding(data: bytes) -> str | None:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    return None
+
+
+def refuse_binary(data: bytes) -> None:
+    """Raise Refused for a file with no text ('empty') or with NUL bytes outside UTF-16/32 ('binary')."""
+    if not data.strip():
+        raise Refused("empty")
+    if b"\x00" in data and _bom_encoding(data) in (None, "utf-8"):
+        raise Refused("binary: NUL bytes")
+
+
+def decode(data: bytes, declared: str | None = None) -> str:
+    """Bytes to clean text: a BOM, else a declared non-UTF/Latin charset, else UTF-8 with
+    cp1252 (then Latin-1) for the bytes that are not UTF-8.
+
+    Raises Refused('binary: ...') when the text is mostly control characters.
+    """
+    encoding = _bom_encoding(data)
+    if encoding:
+        text = data.decode(encoding, "replace").lstrip("\ufeff")
+    elif declared and _is_foreign(declared):
+        text = data.decode(declared, "replace")
+    else:
+        text = data.decode("utf-8", "newsearch-cp1252")
+    sample = text[:65536]
+    if _BINARY.search(sample):
+        count = len(_BINARY.findall(sample))
+        if count * 10 > len(sample):
+            raise Refused(f"binary: {count:,} control characters in the first {len(sample):,}")
+    return clean(text)
+
+
+def _is_foreign(charset: str) -> bool:
+    """True for a known charset other than UTF-*, Latin-1, cp1252 and ASCII (the default covers those)."""
+    try:
+        name = codecs.lookup(charset).name
+    except LookupError:
+        return False
+    return not name.startswith("utf") and name not in ("iso8859-1", "cp1252", "ascii")
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The charset an HTML page declares in a <meta> tag near its start, if any."""
+    match = _CHARSET.search(data, 0, 4096)
+    return match.group(1).decode("ascii") if match else None
+
+
+def clean(text: str) -> str:
+    """Normalise newlines to \\n and drop control characters (except \\t, \\n) and lone surrogates."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _UNSAFE.search(text):
+        text = _UNSAFE.sub("", text)
+    return text

@@ -1,0 +1,156 @@
+"""HTML pages and fragments -> article text and metadata, with the stdlib parser."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from html.parser import HTMLParser
+
+from .article import Article, as_tags, one_line
+from .dates import parse_date
+from .decode import clean
+
+# Never article text: code, chrome around the article, and interactive parts.
+_SKIP = frozenset({
+    "head", "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
+    "canvas", "nav", "header", "footer", "aside", "form", "button", "select", "textarea",
+    "dialog", "menu",
+})
+_BLOCK = frozenset({
+    "address", "article", "blockquote", "body", "br", "dd", "details", "div", "dl", "dt",
+    "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "main", "ol", "p",
+    "pre", "section", "summary", "table", "td", "th", "tr", "ul",
+})
+_VOID = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr",
+})
+# A '<' whose next '<' or '>' is another '<' (or nothing) cannot open a tag. The stdlib parser
+# rescans to the end for each such '<' (quadratic on '<a<a<a...'), so they are swapped for a
+# stand-in before parsing and restored in the text.
+_NOT_A_TAG = re.compile(r"<(?=[^<>]*(?:<|\Z))")
+_LESS_THAN = "\x01"
+_BREAK = "\x00"  # paragraph break marker
+# (clean() has removed both control characters from the input, so neither can be confused.)
+_TAG = re.compile(r"<(?:p|br|div|span|a|em|strong|b|i|u|ul|ol|li|h[1-6]|blockquote|img|figure|table)\b[^<>]{0,1000}>",
+                  re.IGNORECASE)
+
+
+class _PageParser(HTMLParser):
+    """Collects text per container (article, main, whole body) plus head metadata."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.open: Counter[str] = Counter()
+        self.skipping = 0
+        self.text: dict[str, list[str]] = {"article": [], "main": [], "body": []}
+        self.meta: dict[str, str] = {}
+        self.meta_tags: list[str] = []
+        self.canonical = ""
+        self.time = ""
+        self.title: list[str] = []
+        self.h1: list[str] = []
+        self.h1_done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "meta":
+            key = (attributes.get("property") or attributes.get("name") or "").lower()
+            if key == "article:tag":
+                self.meta_tags.append(attributes.get("content", ""))
+            elif key:
+                self.meta.setdefault(key, attributes.get("content", ""))
+        elif tag == "link" and "canonical" in attributes.get("rel", "").lower().split():
+            self.canonical = self.canonical or attributes.get("href", "")
+        elif tag == "time" and not self.time:
+            self.time = attributes.get("datetime", "")
+        if tag in _BLOCK:
+            self._break()
+        if tag in _VOID:
+            return
+        self.stack.append(tag)
+        self.open[tag] += 1
+        if tag in _SKIP:
+            self.skipping += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open[tag]:
+            return  # stray end tag
+        while self.stack:
+            closed = self.stack.pop()
+            self.open[closed] -= 1
+            if closed in _SKIP:
+                self.skipping -= 1
+            if closed in _BLOCK:
+                self._break()
+            if closed == "h1" and self.h1:
+                self.h1_done = True
+            if closed == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if _LESS_THAN in data:
+            data = data.replace(_LESS_THAN, "<")
+        if self.open["title"]:
+            self.title.append(data)
+        elif self.open["h1"] and not self.h1_done:
+            self.h1.append(data)
+        if self.skipping:
+            return
+        self.text["body"].append(data)
+        if self.open["main"]:
+            self.text["main"].append(data)
+        if self.open["article"]:
+            self.text["article"].append(data)
+
+    def _break(self) -> None:
+        for parts in self.text.values():
+            parts.append(_BREAK)
+
+    def main_text(self) -> str:
+        """The text of the <article> elements, else of <main>, else of the whole body."""
+        for container in ("article", "main", "body"):
+            paragraphs = (" ".join(block.split()) for block in "".join(self.text[container]).split(_BREAK))
+            text = "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
+            if text:
+                return text
+        return ""
+
+
+
+
+def _parse(markup: str) -> _PageParser:
+    parser = _PageParser()
+    parser.feed(_NOT_A_TAG.sub(_LESS_THAN, clean(markup)))
+    parser.close()
+    return parser
+
+
+def read_html(markup: str) -> Article:
+    """One article from an HTML page: title, date, site, author, url, tags and the main text."""
+    page = _parse(markup)
+    meta = page.meta
+    published = next(
+        (moment for moment in map(parse_date, (meta.get("article:published_time"), page.time)) if moment),
+        None,
+    )
+    return Article(
+        body=page.main_text(),
+        title=one_line(meta.get("og:title") or "".join(page.title) or "".join(page.h1)),
+        published=published,
+        source=one_line(meta.get("og:site_name", "")),
+        url=one_line(meta.get("og:url") or page.canonical),
+        author=one_line(meta.get("author", "")),
+        tags=as_tags(page.meta_tags or meta.get("keywords", "")),
+    )
+
+
+def looks_like_html(text: str) -> bool:
+    """True when `text` holds common HTML tags (a scraped body or a feed's HTML content)."""
+    return "<" in text and _TAG.search(text) is not None
+
+
+def html_to_text(markup: str) -> str:
+    """An HTML fragment as readable text: paragraphs separated by blank lines, no markup."""
+    return _parse(markup).main_text()

@@ -1,0 +1,210 @@
+"""Find corpus files: walk folders, keep supported files, stat each once, never read."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CorpusError
+from ..models import SkippedFile
+
+BASE_SUFFIXES = frozenset({
+    ".txt", ".md", ".markdown", ".json", ".jsonl", ".ndjson",
+    ".html", ".htm", ".xml", ".rss", ".atom",
+})
+SUPPORTED_SUFFIXES = BASE_SUFFIXES | frozenset(suffix + ".gz" for suffix in BASE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """One supported file found by `scan`; `relpath` is its stable key and default id."""
+
+    path: Path  # absolute path on disk
+    relpath: str  # relative to `root`, forward slashes
+    root: Path  # the folder `relpath` is relative to
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class CorpusScan:
+    """What `scan` found: files to read, paths it could not look at, and a count of the rest."""
+
+    files: list[CorpusFile] = field(default_factory=list)  # sorted by relpath, deduplicated
+    skipped: list[SkippedFile] = field(default_factory=list)
+    ignored: int = 0  # hidden files/folders and unknown extensions
+
+
+def suffix_of(name: str) -> str:
+    """The format suffix of a file name, lower-cased, with a trailing `.gz` kept: 'a.TXT.gz' -> '.txt.gz'."""
+    lowered = name.lower()
+    inner = lowered[:-3] if lowered.endswith(".gz") else lowered
+    dot = inner.rfind(".")
+    if dot <= 0:
+        return ""
+    return lowered[dot:]
+
+
+def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = False) -> CorpusScan:
+    """Find the supported files under `paths` (files or folders, recursively).
+
+    Only stats files; nothing is read. Relative paths are taken from the folder given, from
+    the file's own folder for a single file, or from the common parent folder when several
+    paths are given. Symlinks that leave their root are reported, not followed, unless
+    `follow_symlinks`; symlink loops are reported, never walked.
+
+    >>> scan(["corpus"]).files[0].relpath
+    'north-korean-soldiers-captured-in-kursk.txt'
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError("scan() takes a list of paths, not a single path")
+    given = list(dict.fromkeys(Path(os.path.abspath(p)) for p in paths))
+    for path in given:
+        if not os.path.exists(path):
+            raise CorpusError(f"corpus path not found: {path}")
+    if not given:
+        return CorpusScan()
+    if len(given) == 1:
+        root = given[0] if given[0].is_dir() else given[0].parent
+    else:
+        root = Path(os.path.commonpath(given))
+        if not root.is_dir():
+            root = root.parent
+    walker = _Walker(root, follow_symlinks)
+    for path in given:
+        walker.add_given(path)
+    walker.follow_links()
+    return walker.result()
+
+
+class _Walker:
+    """Collects candidates under one root; real paths win over symlinked duplicates."""
+
+    def __init__(self, root: Path, follow_symlinks: bool) -> None:
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.follow_symlinks = follow_symlinks
+        self.found: list[tuple[bool, str, os.stat_result]] = []  # (via symlink, relpath, stat)
+        self.skipped: list[SkippedFile] = []
+        self.ignored = 0
+        self.walked: set[tuple[int, int]] = set()
+        self.pending_links: list[tuple[str, str]] = []  # (link path, relpath) of symlinked folders
+
+    def relpath(self, path: str | Path) -> str:
+        rel = os.path.relpath(path, self.root)
+        return self.root.name if rel == "." else rel.replace(os.sep, "/")
+
+    def add_given(self, path: Path) -> None:
+        rel = self.relpath(path)
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            self.skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror}"))
+            return
+        if stat.S_ISDIR(info.st_mode):
+            prefix = "" if path == self.root else rel + "/"
+            self.walk(str(path), prefix, info, via_symlink=False)
+        elif suffix_of(path.name) not in SUPPORTED_SUFFIXES:
+            self.skipped.append(SkippedFile(rel, f"unsupported file type: {path.name}"))
+        else:
+            self.add_file(rel, info, via_symlink=False)
+
+    def add_file(self, rel: str, info: os.stat_result, via_symlink: bool) -> None:
+        if stat.S_ISREG(info.st_mode):
+            self.found.append((via_symlink, rel, info))
+        else:
+            self.skipped.append(SkippedFile(rel, "not a regular file"))
+
+    def walk(self, top: str, prefix: str, info: os.stat_result, via_symlink: bool) -> None:
+        """Walk one folder tree without recursion; symlinked folders are left for later."""
+        stack = [(top, prefix, info)]
+        while stack:
+            folder, prefix, folder_info = stack.pop()
+            identity = (folder_info.st_dev, folder_info.st_ino)
+            if identity in self.walked:
+                continue
+            self.walked.add(identity)
+            try:
+                with os.scandir(folder) as entries:
+                    listing = list(entries)
+            except OSError as exc:
+                self.skipped.append(SkippedFile(prefix.rstrip("/") or self.root.name, f"unreadable: {exc.strerror}"))
+                continue
+            for entry in listing:
+                name = entry.name
+                rel = prefix + name
+                if name.startswith("."):
+                    self.ignored += 1
+                    continue
+                try:
+                    if entry.is_symlink():
+                        self.add_link(entry.path, rel, via_symlink)
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, rel + "/", entry.stat(follow_symlinks=False)))
+                    elif suffix_of(name) not in SUPPORTED_SUFFIXES:
+                        self.ignored += 1
+                    else:
+                        self.add_file(rel, entry.stat(follow_symlinks=False), via_symlink)
+                except OSError as exc:
+                    self.skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror}"))
+
+    def add_link(self, path: str, rel: str, via_symlink: bool) -> None:
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            reason = "symlink loop" if exc.errno == errno.ELOOP else f"broken symlink: {exc.strerror}"
+            self.skipped.append(SkippedFile(rel, f"{reason}: -> {os.readlink(path)}"))
+            return
+        is_dir = stat.S_ISDIR(info.st_mode)
+        if not is_dir and suffix_of(os.path.basename(path)) not in SUPPORTED_SUFFIXES:
+            self.ignored += 1
+            return
+        target = os.path.realpath(path)
+        if not self.follow_symlinks and not _is_within(target, self.real_root):
+            self.skipped.append(SkippedFile(rel, f"symlink outside the corpus: -> {target}"))
+        elif is_dir:
+            self.pending_links.append((path, rel))
+        else:
+            self.add_file(rel, info, via_symlink=True)
+
+    def follow_links(self) -> None:
+        """Walk symlinked folders after every real tree, so real paths name the files."""
+        while self.pending_links:
+            self.follow_link(*self.pending_links.pop(0))
+
+    def follow_link(self, path: str, rel: str) -> None:
+        """Walk one symlinked folder, unless it points back up (a loop)."""
+        target = os.path.realpath(path)
+        if _is_within(os.path.realpath(os.path.dirname(path)), target):
+            self.skipped.append(SkippedFile(rel, f"symlink loop: -> {target}"))
+            return
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            self.skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror}"))
+            return
+        # A folder already walked under its real path is not walked again under the link.
+        self.walk(path, rel + "/", info, via_symlink=True)
+
+    def result(self) -> CorpusScan:
+        files: dict[str, CorpusFile] = {}
+        seen: set[tuple[int, int]] = set()
+        for _, rel, info in sorted(self.found, key=lambda item: (item[0], item[1])):
+            identity = (info.st_dev, info.st_ino)
+            if identity in seen or rel in files:
+                continue
+            seen.add(identity)
+            files[rel] = CorpusFile(self.root / rel, rel, self.root, info.st_size, info.st_mtime_ns)
+        return CorpusScan(
+            files=sorted(files.values(), key=lambda f: f.relpath),
+            skipped=sorted(self.skipped, key=lambda s: s.path),
+            ignored=self.ignored,
+        )
+
+
+def _is_within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
