@@ -35,7 +35,7 @@ def read_text(text: str, *, markdown: bool) -> Article:
 
 
 def _front_matter(text: str) -> tuple[dict[str, object], str] | None:
-    """YAML-style front matter: simple 'key: value', 'key: [a, b]' and '- item' lists."""
+    """YAML-style front matter: 'key: value', 'key: [a, b]', '- item' lists and one level of nesting."""
     if not text.startswith("---\n"):
         return None
     lines = text.split("\n", _FRONT_MATTER_LINES + 1)
@@ -47,19 +47,28 @@ def _front_matter(text: str) -> tuple[dict[str, object], str] | None:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         item = _YAML_ITEM.fullmatch(line)
-        pair = _YAML_KEY.fullmatch(line)
-        if item and key is not None:
-            current = fields.get(key)
-            fields[key] = (current if isinstance(current, list) else []) + [_unquote(item.group(1))]
-        elif pair and not line[0].isspace():
-            key = pair.group(1).strip().lower().replace(" ", "_").replace("-", "_")
-            fields[key] = _yaml_value((pair.group(2) or "").strip())
+        pair = _YAML_KEY.fullmatch(line.strip())
+        nested = line[0].isspace()
+        current = fields.get(key) if key else None
+        if item and key and (isinstance(current, list) or current == ""):
+            fields[key] = (current or []) + [_unquote(item.group(1))]
+        elif pair and key and nested and (isinstance(current, dict) or current == ""):
+            fields[key] = {**(current or {}), _key(pair.group(1)): _yaml_value(pair.group(2))}
+        elif pair and not nested:
+            key = _key(pair.group(1))
+            fields[key] = _yaml_value(pair.group(2))
         else:
             return None
     return None
 
 
-def _yaml_value(value: str) -> object:
+def _key(name: str) -> str:
+    """'Published At' -> 'published_at'."""
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _yaml_value(value: str | None) -> object:
+    value = (value or "").strip()
     if value.startswith("[") and value.endswith("]"):
         return [_unquote(part.strip()) for part in value[1:-1].split(",") if part.strip()]
     return _unquote(value)
@@ -79,8 +88,8 @@ def _header_block(text: str) -> tuple[dict[str, object], str] | None:
     fields: dict[str, object] = {}
     for line in block.split("\n"):
         match = _HEADER_LINE.fullmatch(line.strip())
-        key = match and match.group(1).lower().replace(" ", "_").replace("-", "_")
-        if not match or key not in HEADER_KEYS:
+        key = _key(match.group(1)) if match else ""
+        if key not in HEADER_KEYS:
             return None
         fields[key] = match.group(2).strip()
     return fields, rest
