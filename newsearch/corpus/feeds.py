@@ -57,11 +57,17 @@ def _entry(entry: dict, source: str) -> Article | ItemProblem:
         title=one_line(_as_text(title_detail)) if title_detail else "",
         published=_published(entry),
         source=source,
-        url=one_line(clean(entry.get("link", ""))),
+        url=_web_link(entry.get("link", "")),
         author=one_line(clean(entry.get("author", ""))),
         tags=as_tags([clean(tag.get("term") or tag.get("label") or "") for tag in entry.get("tags", [])]),
         id=one_line(clean(entry.get("id", ""))),
     )
+
+
+def _web_link(link: str) -> str:
+    """The item's link when it is a web address (feedparser falls back to ids such as 'urn:uuid:...')."""
+    link = one_line(clean(link))
+    return link if link.lower().startswith(("http://", "https://")) else ""
 
 
 def _as_text(detail: dict) -> str:
