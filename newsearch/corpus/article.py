@@ -156,7 +156,9 @@ def title_from_text(text: str) -> str:
         break
     sentence = one_line(sentence)
     if len(sentence) <= TITLE_LENGTH:
-        return sentence[:-1] if sentence.endswith(".") and not sentence.endswith("..") else sentence
+        if sentence.endswith(".") and not sentence.endswith(".."):
+            return sentence[:-1].rstrip() or sentence
+        return sentence
     cut = sentence[:TITLE_LENGTH + 1]
     space = cut.rfind(" ")
     cut = cut[:space] if space > TITLE_LENGTH // 2 else sentence[:TITLE_LENGTH]
