@@ -10,9 +10,11 @@ The Whoosh analyzer is ``NewsTokenizer() | NewsTermFilter()``:
   Snowball stemming from NLTK. The mapping surface -> term is cached, which is
   where most of the speed comes from: news text repeats its words.
 
-Stopwords are indexed like every other word so that phrase queries such as
-"state of the union" match exactly; the searcher leaves them out of plain
-word queries (see ``STOPWORDS``).
+Stopwords (a short list that keeps news words such as "US", "May", "Will")
+are left out of the index, but the positions of the words around them keep
+their gaps, so the searcher can still match "state of the union" exactly and
+not "state union". ``analyze`` (used for highlighting and query terms) keeps
+stopwords; only the index-time filter drops them.
 
 Whoosh pickles analyzers into the index, so everything here is module-level,
 the caches are dropped from pickles, and ``ANALYSIS_VERSION`` must change
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from importlib import resources
 
@@ -142,34 +145,45 @@ class NewsTokenizer(Tokenizer):
 
 
 class NewsTermFilter(Filter):
-    """Surface form -> index term (folded, and stemmed when ``stem``), cached per instance."""
+    """Surface form -> index term (folded, and stemmed when ``stem``), cached per instance.
 
-    def __init__(self, stem: bool = True, cache_size: int = 200_000) -> None:
+    With ``stop`` the filter drops stopwords (their positions stay unused).
+    While ``surface_counts`` is a Counter, every surface form seen is counted in it:
+    the indexer collects the vocabulary that typo correction and prefixes use.
+    """
+
+    def __init__(self, stem: bool = True, stop: bool = False, cache_size: int = 200_000) -> None:
         self.stem = stem
+        self.stop = stop
         self.cache_size = cache_size
         self._cache: dict[str, str] = {}
+        self.surface_counts: Counter[str] | None = None
 
     def __getstate__(self) -> dict[str, object]:
-        return {"stem": self.stem, "cache_size": self.cache_size}
+        return {"stem": self.stem, "stop": self.stop, "cache_size": self.cache_size}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._cache = {}
+        self.surface_counts = None
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.stem == self.stem  # type: ignore[attr-defined]
+        return type(other) is type(self) and (other.stem, other.stop) == (self.stem, self.stop)  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash((type(self), self.stem))
+        return hash((type(self), self.stem, self.stop))
 
     def term(self, surface: str) -> str:
         """The cached index term for ``surface`` ("" when it is not indexed)."""
         cache = self._cache
         term = cache.get(surface)
         if term is None:
-            term = term_for(surface, self.stem)
-            if len(term) > MAX_TERM_LENGTH:
+            if self.stop and fold(surface) in STOPWORDS:
                 term = ""
+            else:
+                term = term_for(surface, self.stem)
+                if len(term) > MAX_TERM_LENGTH:
+                    term = ""
             if len(cache) >= self.cache_size:
                 cache.clear()
             cache[surface] = term
@@ -177,18 +191,26 @@ class NewsTermFilter(Filter):
 
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
         cache = self._cache
+        counts = self.surface_counts
         for token in tokens:
-            term = cache.get(token.text)
+            text = token.text
+            if counts is not None:
+                counts[text] += 1
+            term = cache.get(text)
             if term is None:
-                term = self.term(token.text)
+                term = self.term(text)
             if term:
                 token.text = term
                 yield token
 
 
-def news_analyzer(stem: bool = True) -> Composable:
-    """The analyzer for text fields: stemmed for title and body, unstemmed for names."""
-    return NewsTokenizer() | NewsTermFilter(stem=stem)
+def news_analyzer(stem: bool = True, stop: bool = False) -> Composable:
+    """The analyzer for text fields: stemmed, stopwords dropped for title and body; as written for names."""
+    return NewsTokenizer() | NewsTermFilter(stem=stem, stop=stop)
+
+
+def is_stopword(surface: str) -> bool:
+    return fold(surface) in STOPWORDS
 
 
 _QUERY_FILTER = NewsTermFilter(stem=True)

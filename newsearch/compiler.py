@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from whoosh import query as wq
+from whoosh.query.spans import SpanNear2
 from whoosh.reading import IndexReader
 from whoosh.support.levenshtein import distance as edit_distance
 
-from newsearch.analysis import STOPWORDS, fold, term_for, terms
+from newsearch.analysis import STOPWORDS, analyze, fold, is_stopword, term_for, terms
 from newsearch.errors import QueryError
 from newsearch.query import AnyOf, DateRange, Group, Node, Phrase, Word
+from newsearch.vocabulary import Vocabulary
 
 TITLE_BOOST = 2.0
 MAX_EXPANSIONS = 64
@@ -28,7 +31,6 @@ MIN_TYPO_LENGTH = 4
 TYPO_BOOST = 0.6  # a corrected spelling counts a little less than what was typed
 EXPANSION_TIME_S = 0.5
 TEXT_FIELDS = ("title", "body")
-UNSTEMMED_FIELDS = ("source", "author", "tag")
 
 
 @dataclass
@@ -46,14 +48,14 @@ class CompiledQuery:
     phrases: list[tuple[str, ...]] = field(default_factory=list)
     phrase_slop: list[int] = field(default_factory=list)
     expansions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # typed word -> spellings also searched
-    unknown: list[str] = field(default_factory=list)  # typed words the index has never seen
 
 
 class QueryCompiler:
     """Compiles one parsed query against one reader."""
 
-    def __init__(self, reader: IndexReader) -> None:
+    def __init__(self, reader: IndexReader, vocabulary: Callable[[], Vocabulary]) -> None:
         self.reader = reader
+        self.vocabulary = vocabulary  # loaded only when a query needs it (prefix, fuzzy, typo)
         self.result = CompiledQuery(wq.NullQuery)
         self.deadline = time.monotonic() + EXPANSION_TIME_S
 
@@ -123,21 +125,20 @@ class QueryCompiler:
         if len(word_terms) > 1:  # "north-korean", "e-mail": the parts as a phrase
             return self._phrase(Phrase(word.text, word.field))
         term = word_terms[0]
+        typed = fold(word.text)
         if word.prefix:
-            candidates = self._expand_prefix(fold(word.text), stem, word.field)
+            candidates = [(t, 1.0) for t in self._prefixed(typed, stem, word.field)]
         elif word.fuzzy:
-            candidates = self._spellings(fold(word.text), word.fuzzy, stem, word.field, limit=MAX_EXPANSIONS,
-                                         nearest_only=False)
-            candidates = [(term, 1.0)] + [(c, 1.0) for c, _ in candidates if c != term]
+            candidates = [(term, 1.0)] + [(t, 1.0) for t, _ in self._near(typed, word.fuzzy, stem, word.field,
+                                                                          MAX_EXPANSIONS, nearest_only=False)
+                                          if t != term]
         else:
             candidates = [(term, 1.0)]
-            if stem and not self._known(term, word.field) and len(fold(word.text)) >= MIN_TYPO_LENGTH \
-                    and not any(c.isdigit() for c in term):
-                self.result.unknown.append(word.text)
-                spellings = self._spellings(fold(word.text), 2, stem, word.field, limit=MAX_TYPO_SPELLINGS)
+            if stem and not self._known(term, word.field) and len(typed) >= MIN_TYPO_LENGTH and typed.isalpha():
+                spellings = self._near(typed, 2, stem, word.field, MAX_TYPO_SPELLINGS, nearest_only=True)
                 if spellings:
                     self.result.expansions[word.text] = tuple(surface for _, surface in spellings)
-                    candidates += [(c, TYPO_BOOST) for c, _ in spellings if c != term]
+                    candidates += [(t, TYPO_BOOST) for t, _ in spellings if t != term]
         return self._terms_query(candidates, word.field)
 
     def _terms_query(self, candidates: list[tuple[str, float]], fieldname: str | None) -> wq.Query | None:
@@ -155,20 +156,29 @@ class QueryCompiler:
         return _any(subqueries)
 
     def _phrase(self, phrase: Phrase) -> wq.Query | None:
+        """An exact phrase; stopwords are not indexed, so they become exact position gaps."""
         stem = phrase.field is None or phrase.field in TEXT_FIELDS
-        phrase_terms = terms(phrase.text, stem=stem)
-        if not phrase_terms:
+        tokens = list(analyze(phrase.text, stem=stem))
+        if not tokens:
             return None
-        if len(phrase_terms) == 1:
-            return self._terms_query([(phrase_terms[0], 1.0)], phrase.field)
-        subqueries = [wq.Phrase(name, phrase_terms, slop=phrase.slop + 1, boost=boost)
-                      for name, boost in self._fields(phrase.field)]
-        for term in phrase_terms:
+        sequence = tuple(term for term, _, _ in tokens)
+        # (position in the phrase, term) of the words the index holds
+        indexed = [(position, term) for position, (term, start, end) in enumerate(tokens)
+                   if not (stem and is_stopword(phrase.text[start:end]))]
+        if not indexed:
+            raise QueryError(
+                f'the phrase "{phrase.text}" has only very common words, which are not indexed; '
+                f"add a less common word to it"
+            )
+        if len(indexed) == 1:
+            return self._terms_query([(indexed[0][1], 1.0)], phrase.field)
+        subqueries = [_gapped_phrase(name, indexed, phrase.slop, boost) for name, boost in self._fields(phrase.field)]
+        for _, term in indexed:
             self._weigh(term)
-        self.result.phrases.append(tuple(phrase_terms))
+        self.result.phrases.append(sequence)
         self.result.phrase_slop.append(phrase.slop)
         self.result.concepts.append(Concept(frozenset(
-            (name, term) for name, _ in self._fields(phrase.field) for term in phrase_terms)))
+            (name, term) for name, _ in self._fields(phrase.field) for _, term in indexed)))
         return _any(subqueries)
 
     # -- vocabulary ------------------------------------------------------------------------
@@ -181,58 +191,63 @@ class QueryCompiler:
         if term not in self.result.weights:
             self.result.weights[term] = _idf(self.reader, term)
 
-    def _expand_prefix(self, prefix: str, stem: bool, fieldname: str | None) -> list[tuple[str, float]]:
-        """Indexed words starting with ``prefix`` (unstemmed), most frequent first, as index terms."""
-        source_field = "words" if stem else fieldname
-        found: list[tuple[int, str]] = []
-        for raw in self.reader.expand_prefix(source_field, prefix):
-            word = raw.decode("utf-8")
-            found.append((self.reader.doc_frequency(source_field, word), word))
-            if len(found) % 256 == 0 and time.monotonic() > self.deadline:
+    def _prefixed(self, prefix: str, stem: bool, fieldname: str | None) -> list[str]:
+        """Indexed terms of words starting with ``prefix``, most frequent words first."""
+        if stem:
+            words = (word for word, _ in self.vocabulary().with_prefix(prefix))
+        else:
+            words = (raw.decode("utf-8") for raw in self.reader.expand_prefix(fieldname, prefix))
+        found: list[str] = []
+        for word in words:
+            term = term_for(word, stem) if stem else word
+            if term not in found and self._known(term, fieldname):
+                found.append(term)
+                if len(found) >= MAX_EXPANSIONS:
+                    break
+            if time.monotonic() > self.deadline:
                 break
-        found.sort(key=lambda item: (-item[0], item[1]))
-        expanded: dict[str, float] = {}
-        for _, word in found:
-            expanded.setdefault(term_for(word, stem) if stem else word, 1.0)
-            if len(expanded) >= MAX_EXPANSIONS:
-                break
-        return list(expanded.items())
+        return found
 
-    def _spellings(self, word: str, maxdist: int, stem: bool, fieldname: str | None, limit: int,
-                   nearest_only: bool = True) -> list[tuple[str, str]]:
-        return closest_spellings(self.reader, "words" if stem else fieldname or "words", word, maxdist,
-                                 limit=limit, stem=stem, nearest_only=nearest_only, deadline=self.deadline)
+    def _near(self, word: str, maxdist: int, stem: bool, fieldname: str | None, limit: int,
+              nearest_only: bool) -> list[tuple[str, str]]:
+        """(index term, word) for indexed words within ``maxdist`` edits, nearest then most frequent."""
+        if stem:
+            near = self.vocabulary().near(word, maxdist, self.deadline)
+        else:
+            near = sorted((edit_distance(candidate, word), candidate)
+                          for candidate in self.reader.terms_within(fieldname, word, maxdist, prefix=1))
+        found: dict[str, str] = {}
+        nearest = None
+        for distance, candidate in near:
+            if nearest_only and nearest is not None and distance > nearest:
+                break  # for typo correction, nearer spellings win outright
+            term = term_for(candidate, stem) if stem else candidate
+            if term not in found and self._known(term, fieldname):
+                found[term] = candidate
+                nearest = distance
+                if len(found) >= limit:
+                    break
+        return list(found.items())
 
 
-def closest_spellings(reader: IndexReader, fieldname: str, word: str, maxdist: int, *, limit: int,
-                      stem: bool = True, nearest_only: bool = True,
-                      deadline: float | None = None) -> list[tuple[str, str]]:
-    """Indexed words of ``fieldname`` within ``maxdist`` edits of ``word``, nearest then most frequent.
+def suggest_spelling(reader: IndexReader, vocabulary: Vocabulary, word: str) -> str | None:
+    """The closest indexed spelling of a word the index does not hold, or None."""
+    folded = fold(word)
+    if len(folded) < MIN_TYPO_LENGTH or not folded.isalpha() or vocabulary.count(folded):
+        return None
+    compiler = QueryCompiler(reader, lambda: vocabulary)
+    spellings = compiler._near(folded, 2, True, None, 1, nearest_only=True)
+    return spellings[0][1] if spellings else None
 
-    Returns (index term, surface word) pairs: the term is stemmed when ``stem``.
-    The first letter is taken as typed (few typing errors are there), which keeps
-    the scan to one slice of the vocabulary; ``deadline`` bounds it in time.
-    """
-    deadline = time.monotonic() + EXPANSION_TIME_S if deadline is None else deadline
-    scored: list[tuple[int, int, str]] = []
-    for raw in reader.expand_prefix(fieldname, word[:1]):
-        candidate = raw.decode("utf-8")
-        if candidate != word and abs(len(candidate) - len(word)) <= maxdist:
-            found = edit_distance(candidate, word, limit=maxdist)
-            if found <= maxdist:
-                scored.append((found, -reader.doc_frequency(fieldname, candidate), candidate))
-        if len(scored) % 64 == 0 and time.monotonic() > deadline:
-            break
-    scored.sort()
-    nearest = scored[0][0] if scored else 0
-    result: dict[str, str] = {}
-    for found, _, candidate in scored:
-        if nearest_only and found > nearest:
-            break  # for typo correction, nearer spellings win outright
-        result.setdefault(term_for(candidate, stem) if stem else candidate, candidate)
-        if len(result) >= limit:
-            break
-    return list(result.items())
+
+def _gapped_phrase(fieldname: str, indexed: list[tuple[int, str]], slop: int, boost: float) -> wq.Query:
+    """Consecutive indexed words at exactly their distance in the phrase (plus ``slop``)."""
+    query: wq.Query = wq.Term(fieldname, indexed[0][1], boost=boost)
+    for (previous, _), (position, term) in zip(indexed, indexed[1:]):
+        gap = position - previous
+        query = SpanNear2([query, wq.Term(fieldname, term, boost=boost)], slop=gap + slop, ordered=True,
+                          mindist=gap)
+    return query
 
 
 def _idf(reader: IndexReader, term: str) -> float:

@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
-from newsearch.schema import FileStamp, build_schema, to_record
+from newsearch.analysis import NewsTermFilter
+from newsearch.schema import SEARCH_FIELDS, FileStamp, build_schema, to_record
 from newsearch.storage import (
     current_generation,
     ensure_index_root,
@@ -37,6 +39,7 @@ from newsearch.storage import (
     write_meta,
     writer_lock,
 )
+from newsearch.vocabulary import Vocabulary
 
 WRITER_LIMIT_MB = 256
 ProgressCallback = Callable[[int, int], None]
@@ -256,6 +259,12 @@ class _DocumentWriter:
             self.writer = ix.writer(limitmb=WRITER_LIMIT_MB)
         except OSError as exc:
             raise _write_error(exc, generation) from None
+        # The text analyzers count the surface forms they see: the vocabulary.
+        self.surface_counts: Counter[str] = Counter()
+        for fieldname in SEARCH_FIELDS:
+            for component in self.writer.schema[fieldname].analyzer.items:
+                if isinstance(component, NewsTermFilter):
+                    component.surface_counts = self.surface_counts
 
     def add(self, document: Document, file: CorpusFile, stamp: FileStamp) -> None:
         try:
@@ -269,6 +278,8 @@ class _DocumentWriter:
         self._guarded(lambda: self.writer.delete_by_term("path", relpath))
 
     def commit(self) -> None:
+        """Save the vocabulary (a superset is harmless), then commit the Whoosh writer."""
+        self._guarded(lambda: Vocabulary.load(self.generation).merged(self.surface_counts).save(self.generation))
         self._guarded(self.writer.commit)
 
     def _guarded(self, action: Callable[[], object]) -> None:

@@ -36,16 +36,13 @@ def build_schema() -> Schema:
         file=STORED(),
         stamp=COLUMN(columns.VarBytesColumn()),
         content_hash=COLUMN(columns.VarBytesColumn()),
-        title=TEXT(analyzer=news_analyzer(), stored=True, phrase=True),
-        body=TEXT(analyzer=news_analyzer(), stored=True, phrase=True),
+        title=TEXT(analyzer=news_analyzer(stop=True), stored=True, phrase=True),
+        body=TEXT(analyzer=news_analyzer(stop=True), stored=True, phrase=True),
         published=DATETIME(stored=True, sortable=True),
         source=TEXT(analyzer=news_analyzer(stem=False), stored=True, phrase=True),
         source_key=ID(sortable=True),
         author=TEXT(analyzer=news_analyzer(stem=False), stored=True, phrase=True),
         tag=TEXT(analyzer=news_analyzer(stem=False), phrase=True),
-        # Unstemmed words of title and body: typo correction, suggestions and prefixes
-        # work on what people type, not on stems.
-        words=TEXT(analyzer=news_analyzer(stem=False), phrase=False),
         tags=STORED(),
         url=STORED(),
     )
@@ -106,7 +103,6 @@ def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str,
         "source_key": source_key(source),
         "author": clean_text(document.author, 500),
         "tag": " ; ".join(tags),
-        "words": f"{title}\n{body}",
         "tags": tags,
         "url": clean_text(document.url, 4000),
     }

@@ -27,14 +27,14 @@ from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.index import FileIndex
 from whoosh.searching import Searcher
 
-from newsearch.analysis import fold
-from newsearch.compiler import MIN_TYPO_LENGTH, CompiledQuery, QueryCompiler, closest_spellings, date_filter
+from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter, suggest_spelling
 from newsearch.config import resolve_index_path
 from newsearch.errors import DocumentNotFound, QueryError
 from newsearch.models import Document, Hit, Passage, Results
 from newsearch.passages import PassageQuery, best_passages, highlight_spans, lead_passage
 from newsearch.query import parse
 from newsearch.schema import source_key, stored_published
+from newsearch.vocabulary import Vocabulary
 from newsearch.storage import current_generation, open_current, reading, retry_while_committing
 
 Sort = Literal["relevance", "newest", "oldest"]
@@ -64,6 +64,13 @@ class _Snapshot:
     toc: int
     ix: FileIndex
     searcher: Searcher
+    _vocabulary: Vocabulary | None = None
+
+    def vocabulary(self) -> Vocabulary:
+        """The generation's unstemmed words, read on first use (most queries never need them)."""
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary.load(self.generation)
+        return self._vocabulary
 
     def close(self) -> None:
         self.searcher.close()
@@ -153,7 +160,7 @@ class Index:
         with self._lock, reading(self.path):
             snapshot = self._fresh()
             searcher = snapshot.searcher
-            compiled = QueryCompiler(searcher.reader()).compile(tree)
+            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary).compile(tree)
             filters = _filters(since, until, sources)
             depth = max(CANDIDATES, offset + limit)
             hits, total, timed_out = self._collect(searcher, compiled.query, filters, depth, sort)
@@ -162,7 +169,7 @@ class Index:
                 _hit(stored, rank, score, found)
                 for rank, (score, stored, found) in enumerate(ranked[offset:offset + limit], offset + 1)
             ]
-            suggestion = self._suggest(searcher, query, compiled) if total < FEW_RESULTS else None
+            suggestion = self._suggest(snapshot, query, compiled) if total < FEW_RESULTS else None
         return Results(
             query=query,
             total=total,
@@ -189,7 +196,8 @@ class Index:
         """Spans of ``text`` that ``query`` matches (its words in any form, its phrases)."""
         tree = parse(query)
         with self._lock:
-            compiled = QueryCompiler(self._fresh().searcher.reader()).compile(tree)
+            snapshot = self._fresh()
+            compiled = QueryCompiler(snapshot.searcher.reader(), snapshot.vocabulary).compile(tree)
         return highlight_spans(text, _passage_query(compiled))
 
     # -- internals -------------------------------------------------------------------------
@@ -257,17 +265,16 @@ class Index:
         result += [(score / max_score, stored, passages_of(stored)) for score, stored, _ in order[depth:needed]]
         return result
 
-    def _suggest(self, searcher: Searcher, query: str, compiled: CompiledQuery) -> str | None:
+    def _suggest(self, snapshot: _Snapshot, query: str, compiled: CompiledQuery) -> str | None:
         """A "did you mean" query built from the index vocabulary, or None."""
+        searcher = snapshot.searcher
         replacements = {word: spellings[0] for word, spellings in compiled.expansions.items()}
         if not replacements:
-            reader = searcher.reader()
             for word in query.split():
                 core = word.strip('"()+-*~')
-                if len(core) >= MIN_TYPO_LENGTH and core.isalpha() and reader.doc_frequency("words", fold(core)) == 0:
-                    spellings = closest_spellings(reader, "words", fold(core), 2, limit=1)
-                    if spellings:
-                        replacements[core] = spellings[0][1]
+                better = suggest_spelling(searcher.reader(), snapshot.vocabulary(), core)
+                if better:
+                    replacements[core] = better
         if not replacements:
             return None
         suggestion = query

@@ -78,3 +78,9 @@ def test_analyzer_pickles_without_its_cache():
     assert [t.text for t in restored("Captures")] == ["captur"]
     unstemmed = pickle.loads(pickle.dumps(news_analyzer(stem=False)))
     assert [t.text for t in unstemmed("Captures")] == ["captures"]
+
+
+def test_index_time_filter_drops_stopwords_but_keeps_position_gaps():
+    analyzer = news_analyzer(stop=True)
+    tokens = [(t.text, t.pos) for t in analyzer("The state of the Union", positions=True)]
+    assert tokens == [("state", 1), ("union", 4)]
