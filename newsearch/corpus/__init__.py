@@ -21,8 +21,8 @@ each optionally gzip-compressed (.gz). Nothing here imports Whoosh or NLTK.
 - ``duplicate id``: (problem only) an article repeating an earlier id in the same file
 
     >>> found = scan(["corpus"])
-    >>> [doc.title for doc in read_file(found.files[0]).documents]  # doctest: +ELLIPSIS
-    ['In a striking turn of events, Ukrainian forces have detained two North Korean military…']
+    >>> [doc.title for doc in read_file(found.files[0]).documents]
+    ['In a striking turn of events, Ukrainian forces have detained two North Korean military personnel…']
 """
 
 from .read import DEFAULT_MAX_BYTES, ReadResult, read_file

@@ -148,10 +148,10 @@ def title_from_text(text: str) -> str:
     first = next((line for line in text.split("\n", 20) if line.strip()), "")[:10 * TITLE_LENGTH]
     sentence = first
     for match in _SENTENCE_END.finditer(first):
-        word = first[:match.start()].rsplit(None, 1)[-1] if first[:match.start()].strip() else ""
-        if match.group().startswith(".") and (len(word) == 1 or word.lower() in _ABBREVIATIONS
-                                              or "." in word):
-            continue  # "U.S.", "Mr.", "J."
+        words = first[:match.start()].split()
+        word = words[-1] if words else ""
+        if match.group().startswith(".") and (len(word) == 1 or "." in word or word.lower() in _ABBREVIATIONS):
+            continue  # "J.", "U.S.", "Mr."
         sentence = first[:match.end()]
         break
     sentence = one_line(sentence)

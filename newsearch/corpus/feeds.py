@@ -38,7 +38,8 @@ def read_feed(data: bytes) -> list[Article | ItemProblem]:
         if not parsed.get("version"):
             raise Refused("not a feed: no RSS or Atom root element")
         raise Refused("empty: the feed has no items")
-    source = one_line(clean(parsed.feed.get("title", "")))
+    title_detail = parsed.feed.get("title_detail")
+    source = one_line(_as_text(title_detail)) if title_detail else ""
     return [_entry(entry, source) for entry in entries]
 
 

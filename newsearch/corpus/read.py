@@ -16,6 +16,11 @@ from .text import read_text
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
+_KINDS = {
+    ".txt": "text", ".md": "markdown", ".markdown": "markdown", ".json": "json", ".jsonl": "jsonl",
+    ".ndjson": "jsonl", ".html": "html", ".htm": "html", ".xml": "feed", ".rss": "feed", ".atom": "feed",
+}
+
 
 @dataclass
 class ReadResult:
@@ -59,12 +64,6 @@ def _parse(file: CorpusFile, max_bytes: int) -> tuple[list[Article | ItemProblem
     if _KINDS[kind] == "jsonl":
         return read_jsonl(text), True
     return [read_text(text, markdown=_KINDS[kind] == "markdown")], False
-
-
-_KINDS = {
-    ".txt": "text", ".md": "markdown", ".markdown": "markdown", ".json": "json", ".jsonl": "jsonl",
-    ".ndjson": "jsonl", ".html": "html", ".htm": "html", ".xml": "feed", ".rss": "feed", ".atom": "feed",
-}
 
 
 def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool) -> ReadResult:

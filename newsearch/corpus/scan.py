@@ -123,7 +123,7 @@ class _Walker:
         """Walk one folder tree without recursion; symlinked folders are left for later."""
         stack = [(top, prefix, info)]
         while stack:
-            folder, prefix, folder_info = stack.pop()
+            folder, folder_prefix, folder_info = stack.pop()
             identity = (folder_info.st_dev, folder_info.st_ino)
             if identity in self.walked:
                 continue
@@ -132,11 +132,12 @@ class _Walker:
                 with os.scandir(folder) as entries:
                     listing = list(entries)
             except OSError as exc:
-                self.skipped.append(SkippedFile(prefix.rstrip("/") or self.root.name, f"unreadable: {exc.strerror}"))
+                where = folder_prefix.rstrip("/") or self.root.name
+                self.skipped.append(SkippedFile(where, f"unreadable: {exc.strerror}"))
                 continue
             for entry in listing:
                 name = entry.name
-                rel = prefix + name
+                rel = folder_prefix + name
                 if name.startswith("."):
                     self.ignored += 1
                     continue
@@ -174,6 +175,7 @@ class _Walker:
     def follow_links(self) -> None:
         """Walk symlinked folders after every real tree, so real paths name the files."""
         while self.pending_links:
+            self.pending_links.sort(key=lambda link: link[1])  # same order every run: stable relpaths
             self.follow_link(*self.pending_links.pop(0))
 
     def follow_link(self, path: str, rel: str) -> None:
