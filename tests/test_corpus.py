@@ -106,7 +106,8 @@ def test_header_block_with_an_unknown_key_is_just_text(tmp_path):
 
 
 def test_front_matter_gives_metadata(tmp_path):
-    text = ('---\ntitle: "Budget: the details"\ndate: 2026-11-26\npublisher:\n  name: Budget Office\n  url: https://gov.example\n'
+    text = ('---\ntitle: "Budget: the details"\ndate: 2026-11-26\n'
+            "publisher:\n  name: Budget Office\n  url: https://gov.example\n"
             "tags: [economy, 'tax']\nauthors:\n  - Ann Lee\n  - Bo Chan\nlayout: post\n---\n"
             "The budget was published today.\n\nIt is long.\n")
     document = only(read_one(tmp_path / "site", "2026/budget.md", text))
@@ -258,3 +259,11 @@ def test_missing_file_after_scan_is_unreadable(tmp_path):
     (tmp_path / "gone.txt").unlink()
     with pytest.raises(CorpusError, match=r"^gone\.txt: unreadable: No such file or directory$"):
         read_file(file)
+
+
+def test_corpus_package_does_not_import_whoosh_or_nltk():
+    package = REPO / "newsearch" / "corpus"
+    for module in package.glob("*.py"):
+        source = module.read_text(encoding="utf-8")
+        for name in ("whoosh", "nltk"):
+            assert f"import {name}" not in source and f"from {name}" not in source, module.name

@@ -86,12 +86,13 @@ def test_gzip_bomb_is_stopped_while_streaming(tmp_path):
     tracemalloc.start()
     started = time.perf_counter()
     try:
-        with pytest.raises(CorpusError, match=r"^bomb\.txt\.gz: too large: over cap 1,048,576 bytes once decompressed$"):
+        with pytest.raises(CorpusError) as caught:
             read_file(file, max_bytes=MB)
         elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+    assert str(caught.value) == "bomb.txt.gz: too large: over cap 1,048,576 bytes once decompressed"
     assert elapsed < 1
     assert peak < 4 * MB
 
@@ -207,6 +208,6 @@ def test_random_markup_gives_documents_or_a_corpus_error(tmp_path, suffix, parts
         result = read_file(file)
     except CorpusError:
         return
-    for document in (*result.documents,):
+    for document in result.documents:
         assert document.body.strip() == document.body and document.body
         assert not any(ord(ch) < 32 and ch not in "\n\t" for ch in document.body + document.title)

@@ -62,10 +62,10 @@ def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = Fal
     """
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError("scan() takes a list of paths, not a single path")
-    given = list(dict.fromkeys(Path(os.path.abspath(p)) for p in paths))
-    for path in given:
+    for path in paths:
         if not os.path.exists(path):
-            raise CorpusError(f"corpus path not found: {path}")
+            raise CorpusError(f"corpus path not found: {os.fspath(path)}")
+    given = list(dict.fromkeys(Path(os.path.abspath(path)) for path in paths))
     if not given:
         return CorpusScan()
     if len(given) == 1:
