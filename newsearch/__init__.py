@@ -4,50 +4,51 @@
     >>> newsearch.build_index(["corpus"], "index")          # doctest: +SKIP
     >>> with newsearch.open_index("index") as index:        # doctest: +SKIP
     ...     results = index.search("north korean soldiers")
+
+Names are imported on first use, so `import newsearch` stays cheap for a cold search.
 """
 
-__version__ = "0.1.0"  # before the imports: submodules read it
+from __future__ import annotations
 
-from newsearch.errors import (
-    CorpusError,
-    DocumentNotFound,
-    IndexCorrupt,
-    IndexIncompatible,
-    IndexLocked,
-    IndexNotFound,
-    IndexUnreadable,
-    IndexWriteError,
-    NewsearchError,
-    QueryError,
-)
-from newsearch.indexer import build_index
-from newsearch.models import BuildReport, Document, Hit, Passage, Results, SkippedFile
-from newsearch.searcher import Index, open_index
-from newsearch.status import CheckReport, IndexStats, check_index, index_stats
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "BuildReport",
-    "CheckReport",
-    "CorpusError",
-    "Document",
-    "DocumentNotFound",
-    "Hit",
-    "Index",
-    "IndexCorrupt",
-    "IndexIncompatible",
-    "IndexLocked",
-    "IndexNotFound",
-    "IndexStats",
-    "IndexUnreadable",
-    "IndexWriteError",
-    "NewsearchError",
-    "Passage",
-    "QueryError",
-    "Results",
-    "SkippedFile",
-    "__version__",
-    "build_index",
-    "check_index",
-    "index_stats",
-    "open_index",
-]
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "newsearch.errors": (
+        "CorpusError", "DocumentNotFound", "IndexCorrupt", "IndexIncompatible", "IndexLocked",
+        "IndexNotFound", "IndexUnreadable", "IndexWriteError", "NewsearchError", "QueryError",
+    ),
+    "newsearch.models": ("BuildReport", "Document", "Hit", "Passage", "Results", "SkippedFile"),
+    "newsearch.indexer": ("build_index",),
+    "newsearch.searcher": ("Index", "open_index"),
+    "newsearch.status": ("CheckReport", "IndexStats", "check_index", "index_stats"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'newsearch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from newsearch.errors import (
+        CorpusError, DocumentNotFound, IndexCorrupt, IndexIncompatible, IndexLocked, IndexNotFound,
+        IndexUnreadable, IndexWriteError, NewsearchError, QueryError,
+    )
+    from newsearch.indexer import build_index
+    from newsearch.models import BuildReport, Document, Hit, Passage, Results, SkippedFile
+    from newsearch.searcher import Index, open_index
+    from newsearch.status import CheckReport, IndexStats, check_index, index_stats

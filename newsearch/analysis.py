@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 
 from whoosh.analysis import Composable, Filter, Token, Tokenizer
@@ -74,12 +74,21 @@ def fold(surface: str) -> str:
 
 
 class _Stemmer:
-    """English Snowball stemming, loaded on first use (importing NLTK costs ~0.3 s)."""
+    """English Snowball stemming, loaded on first use (importing NLTK costs ~0.3 s).
 
-    _stem = None
+    A lookup set with ``use_stem_lookup`` is asked first: a searcher can stem
+    query words from its index's vocabulary without importing NLTK at all.
+    """
+
+    _stem: Callable[[str], str] | None = None
+    lookup: Callable[[str], str | None] | None = None
 
     @classmethod
     def stem(cls, word: str) -> str:
+        if cls.lookup is not None:
+            known = cls.lookup(word)
+            if known is not None:
+                return known
         if cls._stem is None:
             from nltk.stem.snowball import SnowballStemmer
 
@@ -87,10 +96,19 @@ class _Stemmer:
         return cls._stem(word)
 
 
+def use_stem_lookup(lookup: Callable[[str], str | None] | None) -> None:
+    """Set a source of known (word -> Snowball stem) pairs, asked before NLTK.
+
+    Snowball stems do not depend on the index, so any index's vocabulary may serve
+    every search in the process; the most recently opened one does.
+    """
+    _Stemmer.lookup = lookup
+
+
 def term_for(surface: str, stem: bool = True) -> str:
     """The index term of one surface form (uncached; see ``NewsTermFilter``)."""
     folded = fold(surface)
-    if not stem or not folded or any(c.isdigit() for c in folded):
+    if not stem or not folded or len(folded) > MAX_TERM_LENGTH or any(c.isdigit() for c in folded):
         return folded
     return _Stemmer.stem(folded)
 

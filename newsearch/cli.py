@@ -16,7 +16,6 @@ import click
 from newsearch import __version__
 from newsearch.config import INDEX_ENV
 from newsearch.errors import NewsearchError
-from newsearch.formatting import OutputFormat
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -157,7 +156,7 @@ EXIT_NO_RESULTS = 1
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default="relevance", show_default=True)
 @click.option("--passages", type=click.IntRange(0, 20), default=3, show_default=True, help="Passages per hit.")
-@click.option("--format", "output_format", type=click.Choice([f.value for f in OutputFormat]), default="text",
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "jsonl"]), default="text",
               show_default=True, help="Terminal text, one JSON document, or JSON Lines (one hit per line).")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Highlight with colour (auto: on a terminal, unless NO_COLOR is set).")
@@ -176,7 +175,7 @@ def search_command(query: str, index_path: str | None, limit: int, page: int, si
 
     Exit status: 0 results found, 1 no results, 2 query error, 3 no index, 4 incompatible index.
     """
-    from newsearch.formatting import Highlighter, render_results, results_json, results_jsonl
+    from newsearch.formatting import Highlighter, OutputFormat, render_results, results_json, results_jsonl
     from newsearch.query import parse_date_bound
     from newsearch.searcher import open_index
 

@@ -27,6 +27,7 @@ from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.index import FileIndex
 from whoosh.searching import Searcher
 
+from newsearch.analysis import use_stem_lookup
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter, suggest_spelling
 from newsearch.config import resolve_index_path
 from newsearch.errors import DocumentNotFound, QueryError
@@ -34,7 +35,7 @@ from newsearch.models import Document, Hit, Passage, Results
 from newsearch.passages import PassageQuery, best_passages, highlight_spans, lead_passage
 from newsearch.query import parse
 from newsearch.schema import source_key, stored_published
-from newsearch.vocabulary import Vocabulary
+from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 from newsearch.storage import current_generation, open_current, reading, retry_while_committing
 
 Sort = Literal["relevance", "newest", "oldest"]
@@ -117,6 +118,7 @@ class Index:
 
         def attempt() -> _Snapshot:
             generation, ix = open_current(self.path)
+            use_stem_lookup(StemLookup(generation / VOCABULARY_FILE))
             with reading(self.path):
                 toc = ix.latest_generation()
                 searcher = ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2, title_B=0.5))

@@ -1,4 +1,4 @@
-"""The unstemmed vocabulary of an index generation: words as people type them, with counts.
+"""The unstemmed vocabulary of an index generation: words as people type them, with counts and stems.
 
 Typo correction ("zelenksy" -> zelensky), "did you mean" and prefix queries work
 on these words rather than on stems ("substatnially" is one edit from
@@ -6,11 +6,16 @@ on these words rather than on stems ("substatnially" is one edit from
 beside the Whoosh segments, written before each commit: it only grows, so it
 is always a superset of the index's words. The searcher therefore checks that
 a word's stem is really indexed before using it.
+
+Each line is ``word<TAB>count<TAB>stem``, sorted by word, so ``StemLookup`` can
+find a query word's stem by binary search in the mapped file: a cold search
+then never needs to import NLTK.
 """
 
 from __future__ import annotations
 
 import bisect
+import mmap
 import os
 import time
 from collections import Counter
@@ -20,17 +25,18 @@ from pathlib import Path
 
 from whoosh.support.levenshtein import distance as edit_distance
 
-from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, fold
+from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, fold, term_for
 
 VOCABULARY_FILE = "vocabulary.tsv"
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Sorted words and how often each was seen (in tokens)."""
+    """Sorted words, how often each was seen (in tokens), and their stems."""
 
     words: tuple[str, ...] = ()
     counts: tuple[int, ...] = ()
+    stems: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, generation: Path) -> "Vocabulary":
@@ -39,29 +45,33 @@ class Vocabulary:
             text = (generation / VOCABULARY_FILE).read_text("utf-8")
         except (OSError, UnicodeDecodeError):
             return cls()
-        words, counts = [], []
+        words, counts, stems = [], [], []
         for line in text.splitlines():
-            word, _, count = line.partition("\t")
+            word, count, stem = (line.split("\t") + ["", ""])[:3]
             if word and count.isdigit():
                 words.append(word)
                 counts.append(int(count))
-        return cls(tuple(words), tuple(counts))
+                stems.append(stem or term_for(word))
+        return cls(tuple(words), tuple(counts), tuple(stems))
 
     def merged(self, surface_counts: Counter[str]) -> "Vocabulary":
         """This vocabulary plus the words of ``surface_counts`` (surface forms as found in text)."""
         totals: Counter[str] = Counter(dict(zip(self.words, self.counts)))
+        stems = dict(zip(self.words, self.stems))
         for surface, count in surface_counts.items():
             word = fold(surface)
-            if word and len(word) <= MAX_TERM_LENGTH and word not in STOPWORDS and word.isalpha():
+            if word and len(word) <= MAX_TERM_LENGTH and not any(c.isdigit() for c in word):
                 totals[word] += count
         words = tuple(sorted(totals))
-        return Vocabulary(words, tuple(totals[word] for word in words))
+        return Vocabulary(words, tuple(totals[word] for word in words),
+                          tuple(stems.get(word) or term_for(word) for word in words))
 
     def save(self, generation: Path) -> None:
         """Write atomically and durably."""
         tmp = generation / (VOCABULARY_FILE + ".tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(f"{word}\t{count}\n" for word, count in zip(self.words, self.counts))
+            handle.writelines(f"{word}\t{count}\t{stem}\n"
+                              for word, count, stem in zip(self.words, self.counts, self.stems))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, generation / VOCABULARY_FILE)
@@ -87,7 +97,7 @@ class Vocabulary:
             return []
         scored: list[tuple[int, int, str]] = []
         for index, (candidate, count) in enumerate(self._slice(word[0])):
-            if candidate != word and abs(len(candidate) - len(word)) <= maxdist:
+            if candidate != word and abs(len(candidate) - len(word)) <= maxdist and candidate not in STOPWORDS:
                 found = edit_distance(candidate, word, limit=maxdist)
                 if found <= maxdist:
                     scored.append((found, -count, candidate))
@@ -100,3 +110,33 @@ class Vocabulary:
         start = bisect.bisect_left(self.words, first)
         end = bisect.bisect_left(self.words, chr(ord(first) + 1))
         return zip(self.words[start:end], self.counts[start:end])
+
+
+class StemLookup:
+    """word -> stem from a vocabulary file, by binary search over its sorted lines (no full load)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            with open(path, "rb") as handle:
+                self._data: bytes | mmap.mmap = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # missing, unreadable or empty
+            self._data = b""
+
+    def __call__(self, word: str) -> str | None:
+        data = self._data
+        target = word.encode("utf-8")
+        low, high = 0, len(data)
+        while low < high:  # low and high are always line starts
+            middle = (low + high) // 2
+            start = data.rfind(b"\n", 0, middle) + 1
+            end = data.find(b"\n", start)
+            end = len(data) if end < 0 else end
+            fields = data[start:end].split(b"\t")
+            if fields[0] == target:
+                return fields[2].decode("utf-8") if len(fields) == 3 and fields[2] else None
+            if fields[0] < target:
+                low = end + 1
+            else:
+                high = start
+        return None

@@ -2,24 +2,27 @@
 
 from collections import Counter
 
-from newsearch.vocabulary import Vocabulary
+from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 
 
-def test_merge_folds_counts_and_skips_stopwords_and_numbers(tmp_path):
+def test_merge_folds_counts_and_skips_numbers(tmp_path):
     vocabulary = Vocabulary().merged(Counter({"Zelensky's": 2, "zelensky": 1, "the": 9, "3,800": 4, "Café": 1}))
-    assert vocabulary.words == ("cafe", "zelensky")
-    assert vocabulary.counts == (1, 3)
+    assert vocabulary.words == ("cafe", "the", "zelensky")
+    assert vocabulary.counts == (1, 9, 3)
+    assert vocabulary.stems == ("cafe", "the", "zelenski")
     vocabulary.save(tmp_path)
     assert Vocabulary.load(tmp_path) == vocabulary
     grown = Vocabulary.load(tmp_path).merged(Counter({"zelensky": 1, "kyiv": 2}))
-    assert dict(zip(grown.words, grown.counts)) == {"cafe": 1, "kyiv": 2, "zelensky": 4}
+    assert dict(zip(grown.words, grown.counts)) == {"cafe": 1, "kyiv": 2, "the": 9, "zelensky": 4}
 
 
 def test_near_orders_by_distance_then_frequency():
-    vocabulary = Vocabulary().merged(Counter({"substantially": 5, "substantialy": 9, "subsidy": 3, "zelensky": 1}))
+    vocabulary = Vocabulary().merged(Counter({"substantially": 5, "substantialy": 9, "subsidy": 3, "zelensky": 1,
+                                              "thee": 1, "the": 1}))
     assert vocabulary.near("substatnially", 2) == [(1, "substantially"), (2, "substantialy")]
     assert vocabulary.near("zelenksy", 1) == [(1, "zelensky")]
     assert vocabulary.near("xyz", 2) == []
+    assert vocabulary.near("thx", 1) == []  # "the" is one edit away, but stopwords are never offered
 
 
 def test_prefix_lists_most_frequent_first():
@@ -29,3 +32,17 @@ def test_prefix_lists_most_frequent_first():
 
 def test_missing_file_is_an_empty_vocabulary(tmp_path):
     assert Vocabulary.load(tmp_path) == Vocabulary()
+
+
+def test_stem_lookup_finds_every_word_by_binary_search(tmp_path):
+    words = Counter({f"{a}{b}word": 1 for a in "abcdefgh" for b in "xyz"})
+    words.update({"captured": 3, "capture": 1, "zelensky": 2})
+    vocabulary = Vocabulary().merged(words)
+    vocabulary.save(tmp_path)
+    lookup = StemLookup(tmp_path / VOCABULARY_FILE)
+    for word, stem in zip(vocabulary.words, vocabulary.stems):
+        assert lookup(word) == stem
+    assert lookup("captured") == "captur"
+    assert lookup("zelensky") == "zelenski"
+    assert lookup("absent") is None and lookup("") is None and lookup("zzzz") is None
+    assert StemLookup(tmp_path / "missing.tsv")("captured") is None
