@@ -133,6 +133,16 @@ def test_huge_json_integer(tmp_path):
     assert message.startswith("n.json: malformed JSON: Exceeds the limit (4300 digits)")
 
 
+@pytest.mark.parametrize(("markup", "body"), [
+    ("<p>One</p><![foo[ hidden ]]><p>Two</p>", "One\n\nTwo"),  # the stdlib parser asserts on these
+    ("<![if !IE]><p>Old</p><![endif]><![CDATA[gone]]>", "Old"),
+    ("<!DOCTYPE html [<!ENTITY x 'y'>]><p>Text &x;</p>", "Text &x;"),
+])
+def test_odd_declarations_in_html(tmp_path, markup, body):
+    [document] = read_one(tmp_path, "odd.html", markup).documents
+    assert document.body == body
+
+
 @pytest.mark.parametrize("markup", ["<a " * 200_000, "<a" * 300_000, "<?" * 300_000, "<title>" + "</" * 300_000])
 def test_pathological_html_is_linear(tmp_path, markup):
     started = time.perf_counter()
@@ -193,7 +203,7 @@ def test_random_bytes_give_documents_or_a_corpus_error(tmp_path, suffix, data):
 STRUCTURED = st.sampled_from([
     "{", "}", "[", "]", '"', ":", ",", "<", ">", "/", "!", "?", "-", "&amp;", "&#0;", "\\u0000", "\\ud800",
     "\n", "\r", " ", "title", "body", "item", "rss", "channel", "description", "<![CDATA[", "]]>", "---",
-    "# ", "Title: ", "é", "\x93", "<!--", "-->", "<p>", "</p>", "<article>", "<script>",
+    "# ", "Title: ", "é", "\x93", "<!--", "-->", "<p>", "</p>", "<article>", "<script>", "<![", "<!", "[",
 ])
 
 

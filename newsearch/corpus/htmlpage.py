@@ -25,15 +25,22 @@ _VOID = frozenset({
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
     "source", "track", "wbr",
 })
-# A '<' whose next '<' or '>' is another '<' (or nothing) cannot open a tag. The stdlib parser
-# rescans to the end for each such '<' (quadratic on '<a<a<a...'), so they are swapped for a
-# stand-in before parsing and restored in the text.
-_NOT_A_TAG = re.compile(r"<(?=[^<>]*(?:<|\Z))")
+# Stand-ins for '<' that is text, and for paragraph breaks; clean() has removed both
+# control characters from the input, so neither can be confused with it.
 _LESS_THAN = "\x01"
-_BREAK = "\x00"  # paragraph break marker
-# (clean() has removed both control characters from the input, so neither can be confused.)
-_TAG = re.compile(r"<(?:p|br|div|span|a|em|strong|b|i|u|ul|ol|li|h[1-6]|blockquote|img|figure|table)\b[^<>]{0,1000}>",
-                  re.IGNORECASE)
+_BREAK = "\x00"
+# A '<' whose next '<' or '>' is another '<' (or nothing) cannot open a tag. The stdlib parser
+# rescans to the end for each such '<' (quadratic on '<a<a<a...'), so it becomes _LESS_THAN.
+_NOT_A_TAG = re.compile(r"<(?=[^<>]*(?:<|\Z))")
+# '<![...>' is a comment to HTML5; the stdlib parser raises AssertionError on most ('<![foo[').
+# Linear, because after _NOT_A_TAG every '<' meets a '>' before the next '<'.
+_MARKED_SECTION = re.compile(r"<!\[[^<>]*>")
+# An (X)HTML doctype with an internal subset ('[<!ENTITY ...>]') would otherwise show as text.
+_DOCTYPE_WITH_SUBSET = re.compile(
+    r"\s*(?:<\?xml[^<>]{0,500}>\s*)?<!DOCTYPE[^\[<>]{0,1000}\[[^\]]{0,100000}\]\s*>", re.IGNORECASE)
+_TAG = re.compile(
+    r"<(?:p|br|div|span|a|em|strong|b|i|u|ul|ol|li|h[1-6]|blockquote|img|figure|table)\b[^<>]{0,1000}>",
+    re.IGNORECASE)
 
 
 class _PageParser(HTMLParser):
@@ -121,8 +128,13 @@ class _PageParser(HTMLParser):
 
 
 def _parse(markup: str) -> _PageParser:
+    markup = clean(markup)
+    doctype = _DOCTYPE_WITH_SUBSET.match(markup)
+    if doctype:
+        markup = markup[doctype.end():]
+    markup = _MARKED_SECTION.sub("", _NOT_A_TAG.sub(_LESS_THAN, markup))
     parser = _PageParser()
-    parser.feed(_NOT_A_TAG.sub(_LESS_THAN, clean(markup)))
+    parser.feed(markup)
     parser.close()
     return parser
 
