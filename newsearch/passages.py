@@ -43,9 +43,9 @@ __all__ = ["PassageQuery", "best_passages", "highlight_spans", "lead_passage", "
 class PassageQuery:
     """What to look for: index terms with weights (IDF, > 0) and phrases.
 
-    Every token whose term is in ``weights`` is highlighted, wherever it occurs;
-    a phrase's terms (stopwords included) are highlighted only where the phrase
-    occurs. ``phrase_slop[i]`` is how many other tokens may stand between two
+    Every token whose term is in ``weights`` is highlighted, wherever it occurs
+    (so leave a phrase's stopwords out of ``weights``); a phrase's terms are
+    highlighted where the phrase occurs. ``phrase_slop[i]`` is how many other tokens may stand between two
     neighbouring terms of ``phrases[i]`` (0 = adjacent, Whoosh's ``slop=1``);
     an empty ``phrase_slop`` means every phrase is exact.
     """
@@ -83,7 +83,13 @@ def highlight_spans(text: str, query: PassageQuery) -> list[tuple[int, int]]:
 def best_passages(
     body: str, query: PassageQuery, *, count: int = 3, max_chars: int = 300
 ) -> list[Passage]:
-    """The best ``count`` non-overlapping passages of ``body``, best first ([] when nothing matches)."""
+    """The best ``count`` passages of ``body``, best first, never overlapping.
+
+    [] when nothing matches (then show ``lead_passage``). ``score`` is the sum of
+    the weights of the distinct terms covered, plus each phrase's weight (the sum
+    of its terms' weights) when it occurs, plus a bonus below the smallest weight.
+    Passages are at most ``max_chars`` long, unless one matched word is longer.
+    """
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1")
     if count < 1:
@@ -101,7 +107,8 @@ def best_passages(
 
 
 def lead_passage(body: str, *, max_chars: int = 300) -> Passage | None:
-    """The opening sentence(s) of ``body`` within ``max_chars``, without highlights; None if blank."""
+    """The opening sentence(s) of ``body`` (of its first line) within ``max_chars``, without
+    highlights; None if ``body`` is blank."""
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1")
     sentences = iter_sentences(body)
@@ -113,8 +120,8 @@ def lead_passage(body: str, *, max_chars: int = 300) -> Passage | None:
         cut = word_end(body, start, start + max_chars)
         end = start + max_chars if cut is None else cut
     else:
-        for _, sentence_end in sentences:
-            if sentence_end - start > max_chars:
+        for sentence_start, sentence_end in sentences:
+            if sentence_end - start > max_chars or body.find("\n", end, sentence_start) >= 0:
                 break
             end = sentence_end
     return Passage(body[start:end], start, end, 0.0)
@@ -146,30 +153,40 @@ def _match(text: str, query: PassageQuery) -> _Matches:
 def _phrase_occurrences(
     found: list[tuple[int, str, int, int]], query: PassageQuery
 ) -> list[tuple[int, list[int]]]:
-    """Each occurrence of a phrase as (phrase number, indexes into ``found``), in text order."""
-    positions_of: dict[str, list[int]] = {}
-    indexes_of: dict[str, list[int]] = {}
+    """Each occurrence of a phrase as (phrase number, indexes into ``found``), in text order.
+
+    Working back from the last term, keep the tokens from which the rest of the
+    phrase can be completed; then every such token of the first term starts an
+    occurrence, and taking the nearest completable next term is always right.
+    """
+    tokens_of: dict[str, list[tuple[int, int]]] = {}  # term -> (position, index into found)
     for index, (position, term, _, _) in enumerate(found):
-        positions_of.setdefault(term, []).append(position)
-        indexes_of.setdefault(term, []).append(index)
+        tokens_of.setdefault(term, []).append((position, index))
     occurrences = []
     for number, phrase in enumerate(query.phrases):
-        slop = query.phrase_slop[number] if query.phrase_slop else 0
-        if any(term not in positions_of for term in phrase):
+        reach = 1 + (query.phrase_slop[number] if query.phrase_slop else 0)
+        if any(term not in tokens_of for term in phrase):
             continue
-        for first in indexes_of[phrase[0]]:
-            chain = [first]
-            for term in phrase[1:]:
-                previous = found[chain[-1]][0]
-                positions = positions_of[term]
-                k = bisect_left(positions, previous + 1)  # the nearest next one leaves most room
-                if k == len(positions) or positions[k] > previous + 1 + slop:
-                    break
-                chain.append(indexes_of[term][k])
-            else:
-                occurrences.append((number, chain))
+        levels = [tokens_of[phrase[-1]]]  # completable tokens of phrase[t], t from the end
+        for term in reversed(phrase[:-1]):
+            following = [position for position, _ in levels[-1]]
+            levels.append([tok for tok in tokens_of[term] if _next(following, tok[0], reach) is not None])
+        levels.reverse()
+        positions = [[position for position, _ in level] for level in levels]
+        for position, index in levels[0]:
+            chain = [index]
+            for t in range(1, len(phrase)):
+                position, index = levels[t][_next(positions[t], position, reach)]
+                chain.append(index)
+            occurrences.append((number, chain))
     occurrences.sort(key=lambda occurrence: occurrence[1][0])
     return occurrences
+
+
+def _next(positions: list[int], after: int, reach: int) -> int | None:
+    """The index of the first of ``positions`` (sorted) in ``(after, after + reach]``, or None."""
+    k = bisect_left(positions, after + 1)
+    return k if k < len(positions) and positions[k] <= after + reach else None
 
 
 # -- fragmenter and scorer -----------------------------------------------------------------
@@ -179,9 +196,10 @@ class _Scorer:
     """Scores windows of consecutive units and picks the best non-overlapping ones.
 
     A unit is a matched sentence that fits in ``max_chars``, or one matched token
-    of a longer sentence. A window is a run of units within ``max_chars`` that
-    never mixes the tokens of a long sentence with anything else. Windows are
-    scored incrementally as they slide, so the work is linear in the matches.
+    of a longer sentence. A window is a run of units within ``max_chars`` and
+    one group: the sentences of one line or paragraph, or the tokens of one long
+    sentence. Windows are scored incrementally as they slide, so the work is
+    linear in the number of matches.
     """
 
     def __init__(self, body: str, query: PassageQuery, matches: _Matches, max_chars: int) -> None:
@@ -196,7 +214,7 @@ class _Scorer:
         self.match_weights = [weights.get(term, 0.0) for term in matches.terms]
         self.terms = matches.terms
         self.sentences = split_sentences(body)
-        self._build_units(matches)
+        self._build_units(body, matches)
         self._build_proximity(matches)
         self.occurrences = [
             (phrase, self.unit_of[first], self.unit_of[last])
@@ -208,34 +226,44 @@ class _Scorer:
             self.ending_in.setdefault(last_unit, []).append(number)
             self.starting_in.setdefault(first_unit, []).append(number)
 
-    def _build_units(self, matches: _Matches) -> None:
+    def _build_units(self, body: str, matches: _Matches) -> None:
         self.starts: list[int] = []  # unit extent in the body
         self.ends: list[int] = []
-        self.groups: list[int] = []  # the long sentence of a token unit, -1 for sentence units
+        self.groups: list[int] = []  # a window stays in one group: a paragraph or a long sentence
         self.sentence_of: list[int] = []
         self.first_match: list[int] = []
         self.unit_of: list[int] = []  # match -> unit
         sentences = self.sentences
-        sentence = 0
+        sentence = group = previous_end = 0
+        was_long = False
         for k, (start, end) in enumerate(zip(matches.starts, matches.ends)):
             while sentences[sentence][1] <= start:
                 sentence += 1
             sentence_start, sentence_end = sentences[sentence]
-            if sentence_end - sentence_start > self.max_chars:
-                self._add_unit(start, end, sentence, sentence, k)
-            elif self.sentence_of and self.sentence_of[-1] == sentence:
-                self.unit_of.append(len(self.starts) - 1)
+            is_long = sentence_end - sentence_start > self.max_chars
+            same_sentence = bool(self.sentence_of) and self.sentence_of[-1] == sentence
+            if same_sentence and not is_long:
+                self.unit_of.append(len(self.starts) - 1)  # one more match in this sentence
+                continue
+            if not same_sentence and (
+                is_long or was_long or body.find("\n", previous_end, sentence_start) >= 0
+            ):
+                group += 1  # a new long sentence, line or paragraph
+            was_long = is_long
+            previous_end = sentence_end
+            if is_long:
+                self._add_unit(start, end, group, sentence, k)
             else:
-                self._add_unit(sentence_start, sentence_end, -1, sentence, k)
+                self._add_unit(sentence_start, sentence_end, group, sentence, k)
         self.first_match.append(len(matches.starts))  # so unit u has matches first_match[u:u+2]
 
     def _add_unit(self, start: int, end: int, group: int, sentence: int, match: int) -> None:
-        self.unit_of.append(len(self.starts))
         self.starts.append(start)
         self.ends.append(end)
         self.groups.append(group)
         self.sentence_of.append(sentence)
         self.first_match.append(match)
+        self.unit_of.append(len(self.starts) - 1)
 
     def _build_proximity(self, matches: _Matches) -> None:
         """Prefix sums of 1/distance between neighbouring weighted matches of different terms."""
@@ -264,10 +292,9 @@ class _Scorer:
         window = _Window()
         j = lo  # the window is units[i:j]
         for i in range(lo, hi):
-            while j < hi and (
-                j == i
-                or (self.groups[j] == self.groups[i] and self.ends[j] - self.starts[i] <= self.max_chars)
-            ):
+            while j < hi and (j == i or (
+                self.groups[j] == self.groups[i] and self.ends[j] - self.starts[i] <= self.max_chars
+            )):
                 self._enter(window, i, j)
                 j += 1
             if window.covered:
@@ -348,14 +375,16 @@ class _Window:
         before = self.counts.get(key, 0)
         after = before + delta
         self.counts[key] = after
-        self.covered += (after > 0) - (before > 0)
-        self.base += weight * ((after > 0) - (before > 0))
-        self.repeats += weight * (_saturation(after) - _saturation(before))
+        if before == 0 or after == 0:  # covered now, or no longer
+            self.covered += delta
+            self.base += weight * delta
+        else:
+            self.repeats += weight * (_saturation(after) - _saturation(before))
 
 
 def _saturation(count: int) -> float:
-    """0 for one occurrence, rising towards 1 (BM25's tf curve, rescaled)."""
-    return (count - 1) / (count + K1) if count > 1 else 0.0
+    """0 for one occurrence, rising towards 1 for many (BM25's tf curve, rescaled)."""
+    return (count - 1) / (count + K1)
 
 
 # -- passages -------------------------------------------------------------------------------

@@ -143,13 +143,19 @@ def test_phrase_words_are_highlighted_only_where_the_phrase_occurs():
 
 
 def test_phrase_slop_allows_words_between_neighbouring_terms():
-    text = "North Korean soldiers; North and South Korean talks; North, South, East and West Korean."
+    text = "North Korean troops; North and South Korean talks; North, South, East and West Korean."
     exact = PassageQuery({}, phrases=(("north", "korean"),))
     two = PassageQuery({}, phrases=(("north", "korean"),), phrase_slop=(2,))
     assert [text[s:e] for s, e in highlight_spans(text, exact)] == ["North", "Korean"]
     assert [text[s:e] for s, e in highlight_spans(text, two)] == [
         "North", "Korean", "North", "Korean",
     ]
+
+
+def test_phrase_slop_finds_a_chain_that_the_nearest_word_would_miss():
+    text = "North Korean Korean elite troops."
+    query = PassageQuery({}, phrases=(("north", "korean", "troop"),), phrase_slop=(1,))
+    assert highlight_spans(text, query) == [(0, 5), (13, 19), (26, 32)]
 
 
 def test_phrase_terms_in_order_only():
@@ -259,6 +265,16 @@ def test_consecutive_sentences_join_up_to_max_chars():
     ]
 
 
+def test_passages_stay_within_a_line_or_paragraph():
+    body = "Oil rose.\nCoal fell. Oil fell.\n\nCoal rose."
+    query = PassageQuery({"oil": 1.0, "coal": 1.0})
+    assert [p.text for p in best_passages(body, query, count=4, max_chars=60)] == [
+        "Coal fell. Oil fell.",
+        "Oil rose.",
+        "Coal rose.",
+    ]
+
+
 def test_nearer_words_make_the_better_window():
     body = "Oil rose. Gas fell. Coal was flat. Oil fell."
     query = PassageQuery({"oil": 1.0, "coal": 1.0})
@@ -342,6 +358,11 @@ def test_lead_passage_is_the_opening_sentences_without_highlights():
     assert lead_passage(body, max_chars=45) == Passage("Markets were calm.", 2, 20, 0.0, ())
 
 
+def test_lead_passage_is_from_the_first_line():
+    body = "Markets calm before the Fed\nTraders waited. Then it spoke."
+    assert lead_passage(body) == Passage("Markets calm before the Fed", 0, 27, 0.0, ())
+
+
 def test_lead_passage_cuts_a_long_first_sentence_at_a_word_boundary():
     body = "The quick brown fox jumps over the lazy dog."
     assert lead_passage(body, max_chars=20) == Passage("The quick brown fox", 0, 19, 0.0, ())
@@ -399,6 +420,7 @@ def test_passages_always_point_into_the_body(words, max_chars, count):
     assert [word for start, end in spans for word in body[start:end].split()] == body.split()
 
 
+@pytest.mark.bbc
 def test_bbc_articles(bbc_corpus):
     query = PassageQuery({"year": 1.0, "govern": 2.0, "profit": 3.0, "minist": 2.5})
     for path in sorted(bbc_corpus.glob("*/*.txt"))[::10]:
