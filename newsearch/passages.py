@@ -45,9 +45,9 @@ class PassageQuery:
 
     Every token whose term is in ``weights`` is highlighted, wherever it occurs
     (so leave a phrase's stopwords out of ``weights``); a phrase's terms are
-    highlighted where the phrase occurs. ``phrase_slop[i]`` is how many other tokens may stand between two
-    neighbouring terms of ``phrases[i]`` (0 = adjacent, Whoosh's ``slop=1``);
-    an empty ``phrase_slop`` means every phrase is exact.
+    highlighted where the phrase occurs. ``phrase_slop[i]`` is how many other
+    tokens may stand between two neighbouring terms of ``phrases[i]`` (0 =
+    adjacent, Whoosh's ``slop=1``); an empty ``phrase_slop`` means all exact.
     """
 
     weights: Mapping[str, float]
@@ -170,7 +170,9 @@ def _phrase_occurrences(
         levels = [tokens_of[phrase[-1]]]  # completable tokens of phrase[t], t from the end
         for term in reversed(phrase[:-1]):
             following = [position for position, _ in levels[-1]]
-            levels.append([tok for tok in tokens_of[term] if _next(following, tok[0], reach) is not None])
+            levels.append(
+                [tok for tok in tokens_of[term] if _next(following, tok[0], reach) is not None]
+            )
         levels.reverse()
         positions = [[position for position, _ in level] for level in levels]
         for position, index in levels[0]:
