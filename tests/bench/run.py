@@ -1,0 +1,180 @@
+"""The newsearch benchmark: speed and quality against raw Whoosh, in one command.
+
+    python -m tests.bench.run --quick                        # BBC only, a few minutes
+    python -m tests.bench.run                                # BBC + 20k + 100k synthetic articles
+    python -m tests.bench.run --only quality                 # one stage (build, latency, cold, incremental, quality)
+    python -m tests.bench.run --scale 20000 --skip incremental
+
+Writes ``bench-<UTC time>.md`` / ``.json`` (and ``latest.md`` / ``latest.json``,
+``quality-misses.jsonl``) into ``--out`` (default ``bench-results/``, git-ignored).
+See tests/bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python tests/bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench import querysets, report, speed  # noqa: E402
+from tests.bench.corpora import BBC, cache_root, read_bbc, write_body_only_copy  # noqa: E402
+from tests.bench.synth import DEFAULT_SEED, synthetic_corpus  # noqa: E402
+
+STAGES = ("build", "latency", "cold", "incremental", "quality")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.run", description="newsearch benchmark")
+    parser.add_argument("--quick", action="store_true",
+                        help="BBC only, one build each, fewer latency queries and repetitions")
+    parser.add_argument("--scale", default="20000,100000",
+                        help="sizes of the synthetic corpora, comma-separated [default: 20000,100000]")
+    parser.add_argument("--skip-scale", action="store_true", help="no synthetic corpora (BBC only)")
+    parser.add_argument("--only", default="", help=f"comma-separated stages to run: {', '.join(STAGES)}")
+    parser.add_argument("--skip", default="", help="comma-separated stages to leave out")
+    parser.add_argument("--out", default="bench-results", help="output folder [default: bench-results/]")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the synthetic corpora")
+    parser.add_argument("--build-repeats", type=int, help="full builds per system and corpus [quick 1, else 3 on BBC]")
+    parser.add_argument("--latency-queries", type=int, help="queries per query set for warm latency [BBC 75, quick and synthetic 25]")
+    parser.add_argument("--latency-repeats", type=int, help="timed passes over the latency queries [BBC 3, quick and synthetic 1]")
+    parser.add_argument("--cold-runs", type=int, default=7, help="cold search processes per system [default: 7]")
+    parser.add_argument("--keep", action="store_true", help=f"keep the indexes under {cache_root()}/run-<pid>")
+    args = parser.parse_args(argv)
+    args.stages = _stages(parser, args.only, args.skip)
+    args.sizes = [] if args.quick or args.skip_scale else [int(s) for s in args.scale.split(",") if s.strip()]
+    return args
+
+
+def _stages(parser: argparse.ArgumentParser, only: str, skip: str) -> list[str]:
+    def names(text: str) -> list[str]:
+        chosen = [name.strip() for name in text.split(",") if name.strip()]
+        for name in chosen:
+            if name not in STAGES:
+                parser.error(f"unknown stage {name!r}: choose from {', '.join(STAGES)}")
+        return chosen
+
+    stages = names(only) or list(STAGES)
+    return [stage for stage in stages if stage not in names(skip)]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def latency_queries(per_set: int) -> list[str]:
+    queries = []
+    for name in querysets.SETS:
+        queries += [record["query"] for record in querysets.load(name)[:per_set]]
+    return queries
+
+
+def cold_queries() -> list[str]:
+    """The first seven remembered-fact queries, one per cold process in turn."""
+    return [record["query"] for record in querysets.load("fact")[:7]]
+
+
+def ensure_indexes(runner: speed.Runner, name: str, corpus: Path, data: dict) -> tuple[Path, Path]:
+    """The corpus's newsearch and baseline indexes: from the build stage, or built now (untimed)."""
+    if "build" in data:
+        return Path(data["build"]["indexes"]["newsearch"]), Path(data["build"]["indexes"]["baseline"])
+    ns_index, base_index = runner.work / name / "newsearch", runner.work / name / "baseline"
+    if not (ns_index.exists() and base_index.exists()):
+        log(f"{name}: building indexes (untimed)")
+        runner.measure(runner.task("build-newsearch", str(corpus), str(speed._fresh(ns_index))))
+        runner.measure(runner.task("build-baseline", str(corpus), str(speed._fresh(base_index))))
+    return ns_index, base_index
+
+
+def run_corpus(runner: speed.Runner, args: argparse.Namespace, name: str, corpus: Path, data: dict) -> None:
+    quick = args.quick
+    if "build" in args.stages:
+        repeats = args.build_repeats or (1 if quick or name != "bbc" else 3)
+        log(f"{name}: full builds, {repeats} per system")
+        data["build"] = speed.builds(runner, name, corpus, repeats)
+        log(f"{name}: built in {data['build']['newsearch']['seconds']:.1f} s (newsearch), "
+            f"{data['build']['baseline']['seconds']:.1f} s (baseline)")
+    if {"latency", "cold"} & set(args.stages):
+        ns_index, base_index = ensure_indexes(runner, name, corpus, data)
+    if "latency" in args.stages:
+        small = quick or name != "bbc"  # a query on 100k articles costs ~40 times one on BBC
+        per_set = args.latency_queries or (25 if small else 75)
+        repeats = args.latency_repeats or (1 if small else 3)
+        log(f"{name}: warm latency, {4 * per_set} queries x {repeats}")
+        data["latency"] = speed.warm_latency(ns_index, base_index, latency_queries(per_set), repeats)
+    if "cold" in args.stages:
+        log(f"{name}: cold search, {args.cold_runs} processes per system")
+        data["cold"] = speed.cold_search(runner, ns_index, base_index, cold_queries(), args.cold_runs)
+    if name == "bbc" and "incremental" in args.stages:
+        log("bbc: incremental re-runs on a copy")
+        data["incremental"] = speed.incremental(runner, corpus, runs=1 if quick else 3)
+
+
+def run_quality(runner: speed.Runner, bbc: dict, out: Path) -> dict:
+    from tests.bench import quality
+
+    ns_full, base_full = ensure_indexes(runner, "bbc", BBC, bbc)
+    body_only = write_body_only_copy(read_bbc(), runner.work / "bbc-body-only" / "corpus")
+    indexes = {"newsearch_full": ns_full, "baseline_full": base_full,
+               "newsearch_body_only": runner.work / "bbc-body-only" / "newsearch",
+               "baseline_body_only": runner.work / "bbc-body-only" / "baseline"}
+    log("quality: body-only indexes for the headline set")
+    runner.measure(runner.task("build-newsearch", str(body_only), str(speed._fresh(indexes["newsearch_body_only"]))))
+    runner.measure(runner.task("build-baseline", str(body_only), str(speed._fresh(indexes["baseline_body_only"]))))
+    sets = {name: querysets.load(name) for name in querysets.SETS}
+    log("quality: 4 x 300 queries per system")
+    results, misses = quality.evaluate(indexes, sets)
+    with open(out / "quality-misses.jsonl", "w", encoding="utf-8") as handle:
+        for row in misses:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.simplefilter("ignore")
+    args = parse_args(argv)
+    started = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runner = speed.Runner(work=cache_root() / f"run-{os.getpid()}")
+    if not runner.cli.exists():
+        raise SystemExit(f"{runner.cli} not found: install newsearch into this interpreter's venv (pip install -e .)")
+    shutil.rmtree(runner.work, ignore_errors=True)
+    results: dict = {"mode": "quick" if args.quick else "full",
+                     "command": " ".join(["python -m tests.bench.run", *(argv if argv is not None else sys.argv[1:])]),
+                     "stages": args.stages, "machine": report.machine(), "corpora": {}}
+    try:
+        corpora = [("bbc", "BBC (real articles)", BBC)]
+        for size in args.sizes if {"build", "latency", "cold"} & set(args.stages) else ():
+            log(f"synthetic corpus of {size:,} articles (seed {args.seed})")
+            corpora.append((f"synth-{size}", f"synthetic {size:,} (seed {args.seed})", synthetic_corpus(size, args.seed)))
+        for name, label, corpus in corpora:
+            data = results["corpora"].setdefault(name, {"label": label, "path": str(corpus)})
+            run_corpus(runner, args, name, corpus, data)
+        if "quality" in args.stages:
+            results["quality"] = run_quality(runner, results["corpora"]["bbc"], out)
+    finally:
+        if not args.keep:
+            shutil.rmtree(runner.work, ignore_errors=True)
+    results["machine"]["loadavg_end"] = list(os.getloadavg())
+    results["elapsed_s"] = time.perf_counter() - started
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    text = report.markdown(results)
+    for stem in (f"bench-{stamp}", "latest"):
+        (out / f"{stem}.md").write_text(text, encoding="utf-8")
+        (out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    print(text)
+    log(f"done in {results['elapsed_s'] / 60:.1f} min: {out / f'bench-{stamp}.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
