@@ -37,7 +37,7 @@ MAX_TERM_LENGTH = 64  # longer "words" are base64 blobs, URLs gone wrong, hostil
 
 TOKEN_PATTERN = re.compile(
     r"""
-      (?:[^\W\d_]\.){2,}(?![^\W_])          # dotted abbreviations: U.S., e.g.
+      (?:[^\W\d_]\.){2,10}(?![^\W_])        # dotted abbreviations: U.S., e.g. (capped: linear time)
     | \d+(?:[.,]\d+)*(?:[^\W\d_]+\d*)?      # numbers as written: 3,800 15.8m 1.13bn 4g
     | [^\W_]+(?:['\u2019][^\W_]+)*          # words, with inner apostrophes: don't, o'brien
     """,

@@ -190,7 +190,8 @@ def search_command(query: str, index_path: str | None, limit: int, page: int, si
         if results.hits:
             click.echo(results_jsonl(results))
     else:
-        click.echo(render_results(results, Highlighter(_use_color(color))))
+        use_color = _use_color(color)
+        click.echo(render_results(results, Highlighter(use_color)), color=use_color)
     return EXIT_OK if results.total else EXIT_NO_RESULTS
 
 
@@ -211,7 +212,8 @@ def show_command(document_id: str, index_path: str | None, query: str | None, ou
     if output_format == "json":
         click.echo(dumps({"document": document, "highlights": [list(span) for span in spans]}))
     else:
-        click.echo(render_document(document, Highlighter(_use_color(color)), spans))
+        use_color = _use_color(color)
+        click.echo(render_document(document, Highlighter(use_color), spans), color=use_color)
     return EXIT_OK
 
 

@@ -12,8 +12,10 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime, timezone
 
+from whoosh import matching
 from whoosh import query as wq
 from whoosh.query.spans import SpanNear2
 from whoosh.reading import IndexReader
@@ -86,28 +88,30 @@ class QueryCompiler:
         stops = [c for c in plain if fold(c.node.text) in STOPWORDS]  # type: ignore[union-attr]
         if stops and len(stops) < len(clauses):
             clauses = [c for c in clauses if c not in stops]
-        must, should, must_not = [], [], []
+        must, should, must_not, dates = [], [], [], []
         for clause in clauses:
             compiled = self._node(clause.node)
             if compiled is None:
                 continue
             if clause.occur == "not":
                 must_not.append(compiled)
-            elif clause.occur == "must" or isinstance(clause.node, DateRange):
+            elif isinstance(clause.node, DateRange):
+                dates.append(compiled)  # a date restricts the group, whatever its other words
+            elif clause.occur == "must":
                 must.append(compiled)
             else:
                 should.append(compiled)
-        if not must and not should:
+        if not must and not should and not dates:
             if must_not:
                 raise QueryError("the query only excludes words; add a word to search for")
             return None
         positive: wq.Query
         if must and should:
             positive = wq.AndMaybe(_all(must), _any(should))
-        elif must:
-            positive = _all(must)
-        else:
-            positive = _any(should)
+        elif must or should:
+            positive = _all(must) if must else _any(should)
+        if dates:
+            positive = _all(dates + [positive]) if must or should else _all(dates)
         return wq.AndNot(positive, _any(must_not)) if must_not else positive
 
     # -- leaves ----------------------------------------------------------------------------
@@ -134,7 +138,8 @@ class QueryCompiler:
                                           if t != term]
         else:
             candidates = [(term, 1.0)]
-            if stem and not self._known(term, word.field) and len(typed) >= MIN_TYPO_LENGTH and typed.isalpha():
+            # A word the index holds anywhere is never rewritten, even if not in the queried field.
+            if stem and not self._known(term, None) and len(typed) >= MIN_TYPO_LENGTH and typed.isalpha():
                 spellings = self._near(typed, 2, stem, word.field, MAX_TYPO_SPELLINGS, nearest_only=True)
                 if spellings:
                     self.result.expansions[word.text] = tuple(surface for _, surface in spellings)
@@ -173,6 +178,11 @@ class QueryCompiler:
         if len(indexed) == 1:
             return self._terms_query([(indexed[0][1], 1.0)], phrase.field)
         subqueries = [_gapped_phrase(name, indexed, phrase.slop, boost) for name, boost in self._fields(phrase.field)]
+        if len(indexed) < len(tokens) and phrase.slop == 0:
+            # Stopwords are gaps in the index; only the stored text tells "state of
+            # the union" from "state of a union".
+            subqueries = [VerifiedPhrase(query, name, sequence)
+                          for query, (name, _) in zip(subqueries, self._fields(phrase.field))]
         for _, term in indexed:
             self._weigh(term)
         self.result.phrases.append(sequence)
@@ -230,14 +240,42 @@ class QueryCompiler:
         return list(found.items())
 
 
-def suggest_spelling(reader: IndexReader, vocabulary: Vocabulary, word: str) -> str | None:
-    """The closest indexed spelling of a word the index does not hold, or None."""
-    folded = fold(word)
-    if len(folded) < MIN_TYPO_LENGTH or not folded.isalpha() or vocabulary.count(folded):
-        return None
-    compiler = QueryCompiler(reader, lambda: vocabulary)
-    spellings = compiler._near(folded, 2, True, None, 1, nearest_only=True)
-    return spellings[0][1] if spellings else None
+class VerifiedPhrase(wq.WrappingQuery):
+    """Documents of ``child`` whose stored ``fieldname`` holds exactly ``sequence`` of terms."""
+
+    def __init__(self, child: wq.Query, fieldname: str, sequence: tuple[str, ...]) -> None:
+        super().__init__(child)
+        self.fieldname = fieldname
+        self.sequence = sequence
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is type(self) and self.child == other.child  # type: ignore[attr-defined]
+                and (self.fieldname, self.sequence) == (other.fieldname, other.sequence))  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.child, self.fieldname, self.sequence))
+
+    def _rewrap(self, child: wq.Query) -> "VerifiedPhrase":
+        return VerifiedPhrase(child, self.fieldname, self.sequence)
+
+    def matcher(self, searcher: Any, context: Any = None) -> matching.Matcher:
+        candidates = self.child.matcher(searcher, context)
+        verified = set()
+        while candidates.is_active():
+            docnum = candidates.id()
+            text = searcher.stored_fields(docnum).get(self.fieldname, "")
+            if _contains_sequence(terms(text), self.sequence):
+                verified.add(docnum)
+            candidates.next()
+        if not verified:
+            return matching.NullMatcher()
+        return matching.FilterMatcher(self.child.matcher(searcher, context), frozenset(verified))
+
+
+def _contains_sequence(haystack: list[str], needle: tuple[str, ...]) -> bool:
+    first, size = needle[0], len(needle)
+    return any(haystack[i:i + size] == list(needle)
+               for i, term in enumerate(haystack) if term == first)
 
 
 def _gapped_phrase(fieldname: str, indexed: list[tuple[int, str]], slop: int, boost: float) -> wq.Query:

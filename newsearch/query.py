@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal, Union
 
@@ -111,7 +111,6 @@ class _Parser:
     tokens: list[_Token]
     pos: int = 0
     clauses: int = 0
-    stats: dict[str, int] = field(default_factory=dict)
 
     def peek(self) -> _Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -192,15 +191,22 @@ def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     modifier = ""
     fieldname: str | None = None
+    group_fields: list[str | None] = []  # `title:(a b)`: the field of each open parenthesis
     for match in _TOKEN.finditer(text):
         kind = match.lastgroup
         if kind == "ws":
             continue
+        inherited = group_fields[-1] if group_fields else None
         if kind == "quote":
             slop = int(match.group("slop") or 0)
-            tokens.append(_Token("quote", match.group("qtext"), min(slop, 100), modifier, fieldname))
-        elif kind in ("open", "close"):
-            tokens.append(_Token(kind, match.group(), modifier=modifier if kind == "open" else ""))
+            tokens.append(_Token("quote", match.group("qtext"), min(slop, 100), modifier, fieldname or inherited))
+        elif kind == "open":
+            group_fields.append(fieldname or inherited)
+            tokens.append(_Token(kind, match.group(), modifier=modifier))
+        elif kind == "close":
+            if group_fields:
+                group_fields.pop()
+            tokens.append(_Token(kind, match.group()))
         else:
             raw = match.group("word")
             while raw[:1] in ("+", "-") and len(raw) > 1 and not modifier:
@@ -220,7 +226,7 @@ def _tokenize(text: str) -> list[_Token]:
                     + ", ".join(f"{name}:" for name in FIELDS)
                     + f". To search the text literally, quote it: \"{raw}\""
                 )
-            tokens.append(_Token("word", raw, modifier=modifier, fieldname=fieldname))
+            tokens.append(_Token("word", raw, modifier=modifier, fieldname=fieldname or inherited))
         modifier, fieldname = "", None
     return tokens
 

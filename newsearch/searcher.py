@@ -14,6 +14,7 @@ Ranking, for ``sort="relevance"``:
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ from typing import Iterable, Literal
 
 from whoosh import scoring
 from whoosh import query as wq
-from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh import collectors
 from whoosh.index import FileIndex
 from whoosh.searching import Searcher
 
 from newsearch.analysis import use_stem_lookup
-from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter, suggest_spelling
+from newsearch.analysis import terms
+from newsearch.compiler import TEXT_FIELDS, CompiledQuery, QueryCompiler, date_filter
 from newsearch.config import resolve_index_path
 from newsearch.errors import DocumentNotFound, QueryError
 from newsearch.models import Document, Hit, Passage, Results
@@ -166,12 +168,12 @@ class Index:
             filters = _filters(since, until, sources)
             depth = max(CANDIDATES, offset + limit)
             hits, total, timed_out = self._collect(searcher, compiled.query, filters, depth, sort)
-            ranked = self._rank(searcher, compiled, hits, sort, offset + limit, passages, passage_chars)
+            ranked = self._rank(compiled, hits, sort, offset + limit, passages, passage_chars)
             page = [
                 _hit(stored, rank, score, found)
                 for rank, (score, stored, found) in enumerate(ranked[offset:offset + limit], offset + 1)
             ]
-            suggestion = self._suggest(snapshot, query, compiled) if total < FEW_RESULTS else None
+            suggestion = self._suggest(query, compiled) if total < FEW_RESULTS else None
         return Results(
             query=query,
             total=total,
@@ -207,82 +209,100 @@ class Index:
     def _collect(self, searcher: Searcher, query: wq.Query, filters: wq.Query | None, depth: int,
                  sort: Sort) -> tuple[list[tuple[float, dict, frozenset]], int, bool]:
         sortedby = None if sort == "relevance" else "published"
-        collector = searcher.collector(limit=depth, sortedby=sortedby, reverse=(sort == "newest"), terms=True,
-                                       filter=filters)
-        timed = TimeLimitCollector(collector, self.time_limit, use_alarm=False)
+        # The deadline sits right above the collector that keeps the top hits, so the
+        # filter (outermost: it must see every document first) and the matched-terms
+        # recorder both run for each document, and a slow query still stops in time.
+        top = searcher.collector(limit=depth, sortedby=sortedby, reverse=(sort == "newest"))
+        chain: collectors.Collector = collectors.TermsCollector(_Deadline(top, self.time_limit))
+        if filters is not None:
+            chain = collectors.FilterCollector(chain, allow=filters)
         timed_out = False
         try:
-            searcher.search_with_collector(query, timed)
-        except TimeLimit:
+            searcher.search_with_collector(query, chain)
+        except collectors.TimeLimit:
             timed_out = True
-        results = timed.results()
+        results = chain.results()
         hits = []
         for hit in results:
             found = frozenset((name, text.decode("utf-8") if isinstance(text, bytes) else text)
-                              for name, text in (hit.matched_terms() if results.has_matched_terms() else ()))
+                              for name, text in (hit.matched_terms() if results.has_matched_terms() else ())
+                              if name in TEXT_FIELDS)  # others (dates) hold binary terms
             hits.append((hit.score or 0.0, hit.fields(), found))
         total = results.scored_length() if timed_out else len(results)
         return hits, total, timed_out
 
-    def _rank(self, searcher: Searcher, compiled: CompiledQuery, hits: list[tuple[float, dict, frozenset]],
-              sort: Sort, needed: int, passages: int, passage_chars: int) -> list[tuple[float, dict, tuple[Passage, ...]]]:
+    def _rank(self, compiled: CompiledQuery, hits: list[tuple[float, dict, frozenset]], sort: Sort, needed: int,
+              passages: int, passage_chars: int) -> list[tuple[float, dict, tuple[Passage, ...]]]:
+        """Order the candidates (see the module docstring) and pick each one's passages."""
         passage_query = _passage_query(compiled)
 
-        def passages_of(stored: dict) -> tuple[Passage, ...]:
+        def shown(stored: dict, best: list[Passage] | None = None) -> tuple[Passage, ...]:
             if passages <= 0:
                 return ()
             body = stored.get("body", "")
-            found = best_passages(body, passage_query, count=passages, max_chars=passage_chars)
-            if not found:
-                lead = lead_passage(body, max_chars=passage_chars)
-                found = [lead] if lead else []
-            return tuple(found)
+            if best is None:
+                best = best_passages(body, passage_query, count=passages, max_chars=passage_chars)
+            if best:
+                return tuple(best[:passages])
+            lead = lead_passage(body, max_chars=passage_chars)  # a title-only match: the lead
+            return (lead,) if lead else ()
 
         if sort != "relevance":
-            return [(score, stored, passages_of(stored)) for score, stored, _ in hits[:needed]]
+            return [(0.0, stored, shown(stored)) for _, stored, _ in hits[:needed]]
 
         concepts = compiled.concepts
         max_score = max((score for score, _, _ in hits), default=1.0) or 1.0
+        # The most a passage can score: every concept's best term (the passages' scale).
         max_passage = sum(sorted(compiled.weights.values(), reverse=True)[:len(concepts) or 1]) or 1.0
 
         def coverage(found: frozenset) -> int:
             return sum(1 for concept in concepts if concept.pairs & found)
 
-        def newest(stored: dict) -> float:
-            published = stored_published(stored.get("published")) or _EPOCH
-            return -published.timestamp()
+        def title_share(stored: dict) -> float:
+            """Like a passage score, for the title: the weight of the query terms it holds."""
+            title_terms = set(terms(stored.get("title", "")))
+            return sum(weight for term, weight in compiled.weights.items() if term in title_terms) / max_passage
 
-        order = sorted(hits, key=lambda item: (-coverage(item[2]), -item[0], newest(item[1]), item[1]["id"]))
+        order = sorted(hits, key=lambda item: (-coverage(item[2]), -item[0], _newest_first(item[1]), item[1]["id"]))
         depth = max(RERANK_DEPTH, needed)
-        ranked = []
+        reranked = []
         for score, stored, found in order[:depth]:
-            best = best_passages(stored.get("body", ""), passage_query, count=max(passages, 1),
-                                 max_chars=passage_chars)
-            maxp = best[0].score / max_passage if best else 0.0
-            fused = score / max_score + PASSAGE_WEIGHT * maxp
-            shown = tuple(best[:passages]) if best else passages_of(stored)
-            ranked.append((coverage(found), fused, stored, shown))
-        ranked.sort(key=lambda item: (-item[0], -item[1], newest(item[2]), item[2]["id"]))
-        result = [(fused, stored, shown) for _, fused, stored, shown in ranked]
-        result += [(score / max_score, stored, passages_of(stored)) for score, stored, _ in order[depth:needed]]
+            best = best_passages(stored.get("body", ""), passage_query, count=max(passages, 1), max_chars=passage_chars)
+            best_share = max(best[0].score / max_passage if best else 0.0, title_share(stored))
+            fused = score / max_score + PASSAGE_WEIGHT * min(best_share, 1.0)
+            reranked.append((coverage(found), fused, stored, shown(stored, best)))
+        reranked.sort(key=lambda item: (-item[0], -item[1], _newest_first(item[2]), item[2]["id"]))
+        result = [(fused, stored, found_passages) for _, fused, stored, found_passages in reranked]
+        result += [(score / max_score, stored, shown(stored)) for score, stored, _ in order[depth:needed]]
         return result
 
-    def _suggest(self, snapshot: _Snapshot, query: str, compiled: CompiledQuery) -> str | None:
-        """A "did you mean" query built from the index vocabulary, or None."""
-        searcher = snapshot.searcher
-        replacements = {word: spellings[0] for word, spellings in compiled.expansions.items()}
-        if not replacements:
-            for word in query.split():
-                core = word.strip('"()+-*~')
-                better = suggest_spelling(searcher.reader(), snapshot.vocabulary(), core)
-                if better:
-                    replacements[core] = better
-        if not replacements:
-            return None
+    @staticmethod
+    def _suggest(query: str, compiled: CompiledQuery) -> str | None:
+        """The query with each word the index has never seen replaced by its closest indexed spelling."""
         suggestion = query
-        for typed, better in replacements.items():
-            suggestion = suggestion.replace(typed, better)
+        for typed, spellings in compiled.expansions.items():
+            suggestion = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", spellings[0], suggestion)
         return suggestion if suggestion != query else None
+
+
+class _Deadline(collectors.WrappingCollector):
+    """Raises TimeLimit once the search has run longer than ``seconds`` (checked every few hits)."""
+
+    def __init__(self, child: collectors.Collector, seconds: float) -> None:
+        super().__init__(child)
+        self.seconds = seconds
+        self.deadline = 0.0
+        self.seen = 0
+
+    def prepare(self, top_searcher: Searcher, q: wq.Query, context: object) -> None:
+        super().prepare(top_searcher, q, context)
+        self.deadline = time.monotonic() + self.seconds
+
+    def collect(self, sub_docnum: int) -> object:
+        self.seen += 1
+        if self.seen % 64 == 0 and time.monotonic() > self.deadline:
+            raise collectors.TimeLimit
+        return self.child.collect(sub_docnum)
 
 
 def _passage_query(compiled: CompiledQuery) -> PassageQuery:
@@ -301,6 +321,11 @@ def _filters(since: datetime | None, until: datetime | None, sources: Iterable[s
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else wq.And(parts)
+
+
+def _newest_first(stored: dict) -> float:
+    published = stored_published(stored.get("published")) or _EPOCH
+    return -published.timestamp()
 
 
 def _hit(stored: dict, rank: int, score: float, passages: tuple[Passage, ...]) -> Hit:

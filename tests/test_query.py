@@ -86,8 +86,6 @@ def test_date_bounds_for_since_and_until():
         parse_date_bound("yesterday")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: query.py _tokenize gives the '(' token no fieldname, so the field "
-                   "in title:(...) is silently dropped (its own comment says it applies to what follows)")
 def test_field_before_parentheses_applies_to_the_group():
     assert parse("title:(kursk OR korea)") == Group(should(AnyOf((
         Group(should(Word("kursk", field="title"))), Group(should(Word("korea", field="title")))))))

@@ -219,9 +219,6 @@ def test_stemming_finds_every_form(index):
     assert search_ids(index, "captures") == ["captured", "captures"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: searcher.py Index._suggest offers 'did you mean' for words that "
-                   "matched: it looks each typed word up unstemmed in the 'words' field only (capture -> captured, "
-                   "source:\"bbc sport\" -> source:\"bbc storm\")")
 @pytest.mark.parametrize("query, expected", [("capture", ["captured", "captures"]),
                                              ('source:"bbc sport"', ["soldiers-run"])])
 def test_query_whose_words_all_match_gets_no_did_you_mean(index, query, expected):
@@ -235,9 +232,6 @@ def test_plain_words_prefer_articles_with_all_of_them(index):
     assert search_ids(index, "ferry harbour strike") == ["ferry-strike", "harbour-strike", "ferry-only"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: compiler.py QueryCompiler._phrase (stopwords no longer indexed) turns "
-                   "a phrase's stopwords into bare position gaps, so any words fill them: \"state of the union\" "
-                   "also matches \"state of a union\"; the stored text must be checked")
 def test_phrase_with_stopwords_matches_only_the_exact_phrase(index):
     assert search_ids(index, '"state of the union"') == ["sotu"]
 
@@ -310,16 +304,11 @@ def test_fields(index):
     assert search_ids(index, "body:film") == []  # "film" is only in a title
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: compiler.py QueryCompiler._word checks _known() in the queried field "
-                   "only, so an indexed word absent from that field is treated as a typo and rewritten "
-                   "(title:forest also searches title:first)")
 def test_a_field_word_that_occurs_in_the_index_is_not_rewritten(index):
     results = index.search("title:forest")  # "forest" is indexed, in a body
     assert ids(results) == [] and results.expansions == ()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: query.py _tokenize drops the field before '(' (the 'open' token gets "
-                   "no fieldname), so title:(...) searches every field")
 def test_field_applies_to_a_parenthesised_group(index):
     # "regiment" is only ever in bodies: title:(...) must not find it.
     assert search_ids(index, "title:(regiment)") == []
@@ -334,20 +323,12 @@ def test_prefix_and_fuzzy(index):
     assert search_ids(index, "lynxx~") == ["captures"]
 
 
-DATE_TERMS_BUG = ("BUG: searcher.py Index._collect decodes every matched term as UTF-8; the binary terms of the "
-                  "DATETIME 'published' field raise UnicodeDecodeError, reported as IndexCorrupt ('rebuild the index')")
-
-
-@pytest.mark.xfail(strict=True, reason=DATE_TERMS_BUG)
 def test_date_alone_in_the_query(index):
     assert search_ids(index, "date:2025-01") == ["captured"]
     assert search_ids(index, "date:2025-02-05") == ["sotu"]
     assert search_ids(index, "date:2025-03-09..2025-03-10") == ["zelensky", "zelenska"]
 
 
-@pytest.mark.xfail(strict=True, reason=DATE_TERMS_BUG + "; and compiler.py QueryCompiler._group makes a DateRange a "
-                   "'must' clause beside 'should' words (AndMaybe), so every article in the range matches, "
-                   "with or without the words")
 def test_date_restricts_the_words_of_the_query(index):
     assert search_ids(index, "soldiers date:2025-01-01..2025-03-10") == ["zelensky", "captured"]
     assert search_ids(index, "soldiers date:2025-01-01..2025-03-09") == ["captured"]
@@ -370,8 +351,6 @@ def test_a_word_that_occurs_is_never_rewritten(index):
 # -- ranking -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: searcher.py Index._rank fuses score/max_score + PASSAGE_WEIGHT * "
-                   "maxp, and maxp is 0 when only the title matches, so any body-only match outranks a title match")
 def test_title_match_outranks_body_only_match(index):
     assert search_ids(index, "budget") == ["budget-title", "budget-body"]
     assert search_ids(index, "soldiers") == ["soldiers-home", "soldiers-run", "zelensky", "captured"]
@@ -394,9 +373,6 @@ def test_sort_newest_and_oldest(index):
         index.search("soldiers", sort="best")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: searcher.py Index._collect wraps the FilterCollector in a "
-                   "TimeLimitCollector, whose collect_matches calls child.collect() and skips the filter: "
-                   "since/until/sources are ignored")
 def test_sources_filter_exact_names_case_insensitive(index):
     def newest(**options):
         return search_ids(index, "soldiers", sort="newest", **options)
@@ -407,9 +383,6 @@ def test_sources_filter_exact_names_case_insensitive(index):
     assert search_ids(index, "quokka OR lynx", sources=["abc"]) == ["tie-c", "tie-a", "tie-b"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: searcher.py Index._collect wraps the FilterCollector in a "
-                   "TimeLimitCollector, whose collect_matches calls child.collect() and skips the filter: "
-                   "since/until/sources are ignored")
 def test_since_is_inclusive_until_exclusive(index):
     def newest(**options):
         return search_ids(index, "soldiers", sort="newest", **options)
