@@ -191,6 +191,10 @@ class NewsTermFilter(Filter):
     def __hash__(self) -> int:
         return hash((type(self), self.stem, self.stop))
 
+    def cached_terms(self) -> dict[str, str]:
+        """The surface -> term pairs seen so far."""
+        return dict(self._cache)
+
     def term(self, surface: str) -> str:
         """The cached index term for ``surface`` ("" when it is not indexed)."""
         cache = self._cache

@@ -86,10 +86,12 @@ def cli() -> None:
 @click.option("--max-size", "max_bytes", type=click.IntRange(min=1), default=10 * 1024 * 1024,
               show_default=True, metavar="BYTES", help="Skip articles larger than this.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that point outside the corpus folder.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+              help="Worker processes for a full build [default: the number of cores].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings: only the summary.")
 @json_option
 def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool, wait: float, strict: bool,
-                  max_bytes: int, follow_symlinks: bool, quiet: bool, as_json: bool) -> int:
+                  max_bytes: int, follow_symlinks: bool, jobs: int | None, quiet: bool, as_json: bool) -> int:
     """Index the articles in PATHS (files or folders; default ./corpus or $NEWSEARCH_CORPUS).
 
     Incremental: new files are added, changed files updated, removed files deleted.
@@ -103,7 +105,7 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
     progress = _ProgressLine() if show_progress else None
     try:
         report = build_index(paths or None, index_path, rebuild=rebuild, wait=wait, max_bytes=max_bytes,
-                             follow_symlinks=follow_symlinks, progress=progress)
+                             follow_symlinks=follow_symlinks, progress=progress, jobs=jobs)
     finally:
         if progress:
             progress.finish()

@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,8 @@ from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
-from newsearch.analysis import NewsTermFilter
-from newsearch.schema import SEARCH_FIELDS, FileStamp, build_schema, to_record
+from newsearch.parallel import ParallelSegmentWriter
+from newsearch.schema import FileStamp, build_schema, to_record
 from newsearch.storage import (
     current_generation,
     ensure_index_root,
@@ -39,9 +38,10 @@ from newsearch.storage import (
     write_meta,
     writer_lock,
 )
-from newsearch.vocabulary import Vocabulary
+from newsearch.vocabulary import Vocabulary, count_surfaces, known_terms
 
 WRITER_LIMIT_MB = 256
+PARALLEL_MIN_FILES = 400
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -62,12 +62,14 @@ def build_index(
     max_bytes: int = corpus.DEFAULT_MAX_BYTES,
     follow_symlinks: bool = False,
     progress: ProgressCallback | None = None,
+    jobs: int | None = None,
 ) -> BuildReport:
     """Bring the index at ``index`` up to date with the corpus at ``paths``.
 
     Incremental unless ``rebuild`` (or no index exists yet), in which case a
     complete new generation is built beside the live one and switched to
-    atomically. Raises IndexLocked when another writer holds the lock for longer
+    atomically; a full build of a large corpus is written by ``jobs`` worker
+    processes (default: the number of cores). Raises IndexLocked when another writer holds the lock for longer
     than ``wait`` seconds, CorpusError for a missing corpus path, IndexWriteError
     when the index cannot be written (the previous state is then intact).
     """
@@ -83,7 +85,10 @@ def build_index(
             live = None
         remove_stale_generations(index_root, live)
         if live is None or rebuild:
-            _full_build(index_root, scan.files, report, max_bytes, progress)
+            workers = jobs if jobs is not None else (os.cpu_count() or 1)
+            if len(scan.files) < PARALLEL_MIN_FILES:
+                workers = 1  # starting workers costs more than they save
+            _full_build(index_root, scan.files, report, max_bytes, progress, workers)
         else:
             _update(open_generation(live), live, scan.files, report, max_bytes, progress)
     report.duration_s = time.monotonic() - started
@@ -96,12 +101,13 @@ def _full_build(
     report: BuildReport,
     max_bytes: int,
     progress: ProgressCallback | None,
+    jobs: int,
 ) -> None:
     generation = next_generation(index_root)
     try:
         write_meta(generation, {"created": time.time()})
         ix = whoosh_index.create_in(str(generation), build_schema())
-        writer = _DocumentWriter(ix, generation)
+        writer = _DocumentWriter(ix, generation, jobs)
         seen_ids: dict[str, str] = {}
         for done, file in enumerate(files, 1):
             for document in _read(file, report, max_bytes) or ():
@@ -247,24 +253,25 @@ def _file_stamp(file: CorpusFile) -> FileStamp:
 
 
 class _DocumentWriter:
-    """A Whoosh writer that is cancelled, never committed, after any failure.
+    """The Whoosh writer (or parallel segment writers), cancelled, never committed, after any failure.
 
     Whoosh leaves half-added postings behind when ``add_document`` raises, and they
     would attach to the next document; so one failure ends the writer.
     """
 
-    def __init__(self, ix: FileIndex, generation: Path) -> None:
+    def __init__(self, ix: FileIndex, generation: Path, jobs: int = 1) -> None:
         self.generation = generation
+        self.parallel: ParallelSegmentWriter | None = None
         try:
-            self.writer = ix.writer(limitmb=WRITER_LIMIT_MB)
+            if jobs > 1:
+                self.parallel = ParallelSegmentWriter(generation, jobs, WRITER_LIMIT_MB)
+                self.writer = self.parallel.writer
+                self.surface_counts = self.parallel.surface_counts
+            else:
+                self.writer = ix.writer(limitmb=WRITER_LIMIT_MB)
+                self.surface_counts = count_surfaces(self.writer.schema)
         except OSError as exc:
             raise _write_error(exc, generation) from None
-        # The text analyzers count the surface forms they see: the vocabulary.
-        self.surface_counts: Counter[str] = Counter()
-        for fieldname in SEARCH_FIELDS:
-            for component in self.writer.schema[fieldname].analyzer.items:
-                if isinstance(component, NewsTermFilter):
-                    component.surface_counts = self.surface_counts
 
     def add(self, document: Document, file: CorpusFile, stamp: FileStamp) -> None:
         try:
@@ -272,15 +279,19 @@ class _DocumentWriter:
         except ValueError as exc:
             self.cancel()
             raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
-        self._guarded(lambda: self.writer.add_document(**record))
+        target = self.parallel or self.writer
+        self._guarded(lambda: target.add_document(**record))
 
     def delete_file(self, relpath: str) -> None:
         self._guarded(lambda: self.writer.delete_by_term("path", relpath))
 
     def commit(self) -> None:
-        """Save the vocabulary (a superset is harmless), then commit the Whoosh writer."""
-        self._guarded(lambda: Vocabulary.load(self.generation).merged(self.surface_counts).save(self.generation))
-        self._guarded(self.writer.commit)
+        """Save the vocabulary (a superset is harmless), then commit the table of contents."""
+        if self.parallel:
+            self._guarded(self.parallel.finish_segments)
+        terms = self.parallel.known_terms if self.parallel else known_terms(self.writer.schema)
+        self._guarded(lambda: Vocabulary.load(self.generation).merged(self.surface_counts, terms).save(self.generation))
+        self._guarded(self.parallel.commit if self.parallel else self.writer.commit)
 
     def _guarded(self, action: Callable[[], object]) -> None:
         try:
@@ -289,9 +300,14 @@ class _DocumentWriter:
             self.cancel()
             if isinstance(exc, OSError):
                 raise _write_error(exc, self.generation) from None
+            if isinstance(exc, RuntimeError) and self.parallel:
+                raise IndexWriteError(f"building the index in {self.generation.parent} failed: {exc}") from None
             raise
 
     def cancel(self) -> None:
+        if self.parallel:
+            self.parallel.cancel()
+            return
         try:
             self.writer.cancel()
         except Exception:

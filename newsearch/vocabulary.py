@@ -23,9 +23,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from whoosh.fields import Schema
 from whoosh.support.levenshtein import distance as edit_distance
 
-from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, fold, term_for
+from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, NewsTermFilter, fold, term_for
+from newsearch.schema import SEARCH_FIELDS
 
 VOCABULARY_FILE = "vocabulary.tsv"
 
@@ -54,14 +56,20 @@ class Vocabulary:
                 stems.append(stem or term_for(word))
         return cls(tuple(words), tuple(counts), tuple(stems))
 
-    def merged(self, surface_counts: Counter[str]) -> "Vocabulary":
-        """This vocabulary plus the words of ``surface_counts`` (surface forms as found in text)."""
+    def merged(self, surface_counts: Counter[str], known_terms: dict[str, str] | None = None) -> "Vocabulary":
+        """This vocabulary plus the words of ``surface_counts`` (surface forms as found in text).
+
+        ``known_terms`` (surface -> stem, as the analyzers cached them) saves stemming again.
+        """
         totals: Counter[str] = Counter(dict(zip(self.words, self.counts)))
         stems = dict(zip(self.words, self.stems))
+        known_terms = known_terms or {}
         for surface, count in surface_counts.items():
             word = fold(surface)
             if word and len(word) <= MAX_TERM_LENGTH and not any(c.isdigit() for c in word):
                 totals[word] += count
+                if word not in stems and known_terms.get(surface):
+                    stems[word] = known_terms[surface]
         words = tuple(sorted(totals))
         return Vocabulary(words, tuple(totals[word] for word in words),
                           tuple(stems.get(word) or term_for(word) for word in words))
@@ -110,6 +118,27 @@ class Vocabulary:
         start = bisect.bisect_left(self.words, first)
         end = bisect.bisect_left(self.words, chr(ord(first) + 1))
         return zip(self.words[start:end], self.counts[start:end])
+
+
+def _term_filters(schema: Schema) -> list[NewsTermFilter]:
+    return [component for fieldname in SEARCH_FIELDS for component in schema[fieldname].analyzer.items
+            if isinstance(component, NewsTermFilter)]
+
+
+def count_surfaces(schema: Schema) -> Counter[str]:
+    """Make the schema's text analyzers count every surface form they see, into the returned Counter."""
+    counts: Counter[str] = Counter()
+    for term_filter in _term_filters(schema):
+        term_filter.surface_counts = counts
+    return counts
+
+
+def known_terms(schema: Schema) -> dict[str, str]:
+    """surface -> index term, as the schema's text analyzers have cached them so far."""
+    merged: dict[str, str] = {}
+    for term_filter in _term_filters(schema):
+        merged.update(term_filter.cached_terms())
+    return merged
 
 
 class StemLookup:

@@ -100,3 +100,62 @@ def test_sigkill_at_random_moments_leaves_old_or_new_state(tmp_path, big_corpus,
         abandoned = [p.name for p in index_path.iterdir()
                      if p.name.startswith("gen-") and p.name != live and not (p / ".retired").exists()]
         assert abandoned == []  # only the live generation and retired ones (kept for a grace period)
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killed_parallel_build_leaves_no_workers_and_no_lock(tmp_path, big_corpus):
+    index_path = tmp_path / "ix"
+    process = popen_cli("index", str(big_corpus), "--index", str(index_path), "--jobs", "2", "--quiet")
+    deadline = time.monotonic() + 30
+    workers: set[int] = set()
+    while time.monotonic() < deadline and len(workers) < 2:
+        workers = {child for child in _children(process.pid) if child != process.pid}
+        workers = {w for w in workers if "spawn_main" in open(f"/proc/{w}/cmdline").read()}
+        time.sleep(0.05)
+    assert len(workers) == 2, "the parallel build did not start two workers"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "orphaned workers outlived their killed parent"
+    finished = run_cli("index", str(big_corpus), "--index", str(index_path), "--quiet")
+    assert finished.returncode == 0, finished.stderr  # no lock left behind
+    assert _document_count(index_path) == 400
+
+
+def test_parallel_and_serial_builds_hold_the_same_documents(tmp_path, big_corpus):
+    from newsearch.indexer import build_index
+
+    serial = build_index([big_corpus], tmp_path / "serial", jobs=1)
+    parallel = build_index([big_corpus], tmp_path / "parallel", jobs=2)
+    assert serial.added == parallel.added == 400
+    with open_index(tmp_path / "serial") as one, open_index(tmp_path / "parallel") as two:
+        for query in ("marker17", "election economy", '"story number 3"', "elec*", "electon"):
+            first, second = one.search(query, limit=50), two.search(query, limit=50)
+            assert first.total == second.total, query
+            assert {hit.id for hit in first.hits} == {hit.id for hit in second.hits}, query
+            assert first.expansions == second.expansions, query
+    assert (tmp_path / "parallel" / "current" / "vocabulary.tsv").read_text() == \
+        (tmp_path / "serial" / "current" / "vocabulary.tsv").read_text()
