@@ -160,7 +160,7 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
     if results.hits:
         first = results.hits[0].rank
         shown = f"{first:,}-{results.hits[-1].rank:,}" if len(results.hits) > 1 else f"{first:,}"
-        lines.append(f"{shown} of {results.total:,} results ({results.elapsed_ms:,.0f} ms)")
+        lines.append(f"{shown} of {plural(results.total, 'result')} ({results.elapsed_ms:,.0f} ms)")
     elif results.total:
         lines.append(f"No results on this page; {results.total:,} in all.")
     else:

@@ -69,7 +69,7 @@ def test_search_prints_ranked_hits_with_bracketed_highlights(run):
         "     BBC News · 2025-01-11 · kursk\n"
         "     Ukrainian forces captured two North Korean soldiers in [Kursk].\n"
         "\n"
-        "1 of 1 results (X ms)\n"
+        "1 of 1 result (X ms)\n"
     )
     assert "\x1b" not in result.stdout
 
@@ -104,7 +104,7 @@ def test_search_passages_zero_prints_headers_only(run):
         "  1. North Korean soldiers captured in Kursk\n"
         "     BBC News · 2025-01-11 · kursk\n"
         "\n"
-        "1 of 1 results (X ms)\n"
+        "1 of 1 result (X ms)\n"
     )
 
 
@@ -123,7 +123,7 @@ def test_search_typo_says_what_it_also_searched_and_did_you_mean(run):
         "     BBC News · 2025-01-11 · kursk\n"
         "     [Zelensky] said the soldiers were injured.\n"
         "\n"
-        "1 of 1 results (X ms)\n"
+        "1 of 1 result (X ms)\n"
         "Also searched for: zelensky (for 'zelenksy')\n"
         "Did you mean: zelensky\n"
     )
