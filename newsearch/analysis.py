@@ -247,6 +247,28 @@ def analyze(text: str, stem: bool = True) -> Iterator[tuple[str, int, int]]:
             yield term, match.start(), match.end()
 
 
+def find_terms(text: str, wanted: set[str] | frozenset[str]) -> list[tuple[int, str, int, int]]:
+    """``(position, term, start, end)`` of the tokens of ``text`` whose (stemmed) term is in ``wanted``.
+
+    The same tokens and positions as ``analyze``, without building a tuple per token:
+    passages call this on every candidate article of every search.
+    """
+    term_of = _QUERY_FILTER.term
+    cache = _QUERY_FILTER._cache
+    found = []
+    position = 0
+    for match in TOKEN_PATTERN.finditer(text):
+        surface = match.group()
+        term = cache.get(surface)
+        if term is None:
+            term = term_of(surface)
+        if term:
+            if term in wanted:
+                found.append((position, term, match.start(), match.end()))
+            position += 1
+    return found
+
+
 def terms(text: str, stem: bool = True) -> list[str]:
     """The index terms of ``text``, in order."""
     return [term for term, _, _ in analyze(text, stem)]

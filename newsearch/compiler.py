@@ -36,20 +36,15 @@ TEXT_FIELDS = ("title", "body")
 
 
 @dataclass
-class Concept:
-    """One positive clause of the query: a document covers it when it holds any of its terms."""
-
-    pairs: frozenset[tuple[str, str]]  # (field, term)
-
-
-@dataclass
 class CompiledQuery:
     query: wq.Query
-    concepts: list[Concept] = field(default_factory=list)
+    # One query per word or phrase the user typed: the ranking counts how many a document matches.
+    concepts: list[wq.Query] = field(default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)  # body term -> idf, for passages
     phrases: list[tuple[str, ...]] = field(default_factory=list)
     phrase_slop: list[int] = field(default_factory=list)
     expansions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # typed word -> spellings also searched
+    all_words_query: wq.Query | None = None  # for a plain list of words: all of them required
 
 
 class QueryCompiler:
@@ -62,24 +57,24 @@ class QueryCompiler:
         self.deadline = time.monotonic() + EXPANSION_TIME_S
 
     def compile(self, node: Node) -> CompiledQuery:
-        self.result.query = self._node(node) or wq.NullQuery
+        self.result.query = self._node(node, top=True) or wq.NullQuery
         return self.result
 
     # -- structure -------------------------------------------------------------------------
 
-    def _node(self, node: Node) -> wq.Query | None:
+    def _node(self, node: Node, top: bool = False) -> wq.Query | None:
         if isinstance(node, AnyOf):
             parts = [q for q in (self._node(group) for group in node.groups) if q is not None]
             return wq.Or(parts) if parts else None
         if isinstance(node, Group):
-            return self._group(node)
+            return self._group(node, top)
         if isinstance(node, DateRange):
             return _date_query(node)
         if isinstance(node, Phrase):
             return self._phrase(node)
         return self._word(node)
 
-    def _group(self, group: Group) -> wq.Query | None:
+    def _group(self, group: Group, top: bool = False) -> wq.Query | None:
         clauses = list(group.clauses)
         # Stopwords are left out of plain word lists ("the cost of living" -> cost living),
         # unless the query has nothing else.
@@ -112,6 +107,11 @@ class QueryCompiler:
             positive = _all(must) if must else _any(should)
         if dates:
             positive = _all(dates + [positive]) if must or should else _all(dates)
+        if top and len(should) > 1:
+            # The same query with every word required: its top hits are the articles
+            # that cover the whole query, which the ranking puts first.
+            every = _all(dates + must + should)
+            self.result.all_words_query = wq.AndNot(every, _any(must_not)) if must_not else every
         return wq.AndNot(positive, _any(must_not)) if must_not else positive
 
     # -- leaves ----------------------------------------------------------------------------
@@ -149,16 +149,13 @@ class QueryCompiler:
     def _terms_query(self, candidates: list[tuple[str, float]], fieldname: str | None) -> wq.Query | None:
         if not candidates:
             return None
-        subqueries = []
-        pairs = set()
-        for field_name, field_boost in self._fields(fieldname):
-            for term, boost in candidates:
-                subqueries.append(wq.Term(field_name, term, boost=field_boost * boost))
-                pairs.add((field_name, term))
+        subqueries = [wq.Term(field_name, term, boost=field_boost * boost)
+                      for field_name, field_boost in self._fields(fieldname) for term, boost in candidates]
         for term, _ in candidates:
             self._weigh(term)
-        self.result.concepts.append(Concept(frozenset(pairs)))
-        return _any(subqueries)
+        query = _any(subqueries)
+        self.result.concepts.append(query)
+        return query
 
     def _phrase(self, phrase: Phrase) -> wq.Query | None:
         """An exact phrase; stopwords are not indexed, so they become exact position gaps."""
@@ -187,9 +184,9 @@ class QueryCompiler:
             self._weigh(term)
         self.result.phrases.append(sequence)
         self.result.phrase_slop.append(phrase.slop)
-        self.result.concepts.append(Concept(frozenset(
-            (name, term) for name, _ in self._fields(phrase.field) for _, term in indexed)))
-        return _any(subqueries)
+        query = _any(subqueries)
+        self.result.concepts.append(query)
+        return query
 
     # -- vocabulary ------------------------------------------------------------------------
 

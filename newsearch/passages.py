@@ -3,7 +3,7 @@
 The roles, as in Whoosh's ``highlight`` module, but over the whole body (Whoosh
 stops at 32 KB) and in one linear pass:
 
-* matcher: the body is tokenized once with ``analyze()``; a token matches when
+* matcher: the body is tokenized once with ``find_terms()``; a token matches when
   its term has a weight, or when it is part of an occurrence of a phrase (the
   phrase's terms in order, at most ``slop`` other tokens between neighbours).
 * fragmenter: ``split_sentences()``; a passage is one sentence or a few
@@ -27,7 +27,7 @@ from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from newsearch.analysis import analyze
+from newsearch.analysis import find_terms
 from newsearch.models import Passage
 from newsearch.sentences import iter_sentences, split_sentences, word_end, word_start
 
@@ -132,11 +132,7 @@ def lead_passage(body: str, *, max_chars: int = 300) -> Passage | None:
 
 def _match(text: str, query: PassageQuery) -> _Matches:
     wanted = {term for phrase in query.phrases for term in phrase}.union(query.weights)
-    found = [
-        (position, term, start, end)
-        for position, (term, start, end) in enumerate(analyze(text))
-        if term in wanted
-    ]
+    found = find_terms(text, wanted)
     chains = _phrase_occurrences(found, query)
     in_phrase = {index for _, chain in chains for index in chain}
     keep = [i for i, (_, term, _, _) in enumerate(found) if term in query.weights or i in in_phrase]

@@ -167,7 +167,7 @@ class Index:
             compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary).compile(tree)
             filters = _filters(since, until, sources)
             depth = max(CANDIDATES, offset + limit)
-            hits, total, timed_out = self._collect(searcher, compiled.query, filters, depth, sort)
+            hits, total, timed_out = self._collect(searcher, compiled, filters, depth, sort)
             ranked = self._rank(compiled, hits, sort, offset + limit, passages, passage_chars)
             page = [
                 _hit(stored, rank, score, found)
@@ -206,32 +206,47 @@ class Index:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _collect(self, searcher: Searcher, query: wq.Query, filters: wq.Query | None, depth: int,
-                 sort: Sort) -> tuple[list[tuple[float, dict, frozenset]], int, bool]:
-        sortedby = None if sort == "relevance" else "published"
-        # The deadline sits right above the collector that keeps the top hits, so the
-        # filter (outermost: it must see every document first) and the matched-terms
-        # recorder both run for each document, and a slow query still stops in time.
-        top = searcher.collector(limit=depth, sortedby=sortedby, reverse=(sort == "newest"))
-        chain: collectors.Collector = collectors.TermsCollector(_Deadline(top, self.time_limit))
-        if filters is not None:
-            chain = collectors.FilterCollector(chain, allow=filters)
+    def _collect(self, searcher: Searcher, compiled: CompiledQuery, filters: wq.Query | None, depth: int,
+                 sort: Sort) -> tuple[list[tuple[float, dict, int]], int, bool]:
+        """The top ``depth`` candidates (score, stored fields, coverage), the total, and whether time ran out.
+
+        Candidates are the best of the query and, for a plain list of words, the best of the
+        same words all required; scoring uses Whoosh's block-quality skipping (which is why
+        coverage is found afterwards, for the candidates only, not while collecting).
+        """
+        deadline = time.monotonic() + self.time_limit
+        queries = [compiled.query]
+        if sort == "relevance" and compiled.all_words_query is not None:
+            queries.append(compiled.all_words_query)
+        candidates: dict[int, float] = {}
         timed_out = False
+        for query in queries:
+            top = searcher.collector(limit=depth, sortedby=None if sort == "relevance" else "published",
+                                     reverse=(sort == "newest"))
+            chain = _filtered(_Deadline(top, deadline), filters)
+            try:
+                searcher.search_with_collector(query, chain)
+            except collectors.TimeLimit:
+                timed_out = True
+            for score, docnum in chain.results().top_n:
+                candidates[docnum] = max(score, candidates.get(docnum, score))
+            if timed_out:
+                break
+        counter = _filtered(_Deadline(collectors.UnsortedCollector(), deadline), filters)
         try:
-            searcher.search_with_collector(query, chain)
+            searcher.search_with_collector(compiled.query, counter)
+            total = len(counter.results())
         except collectors.TimeLimit:
             timed_out = True
-        results = chain.results()
-        hits = []
-        for hit in results:
-            found = frozenset((name, text.decode("utf-8") if isinstance(text, bytes) else text)
-                              for name, text in (hit.matched_terms() if results.has_matched_terms() else ())
-                              if name in TEXT_FIELDS)  # others (dates) hold binary terms
-            hits.append((hit.score or 0.0, hit.fields(), found))
-        total = results.scored_length() if timed_out else len(results)
+            total = len(candidates)
+        covered = _coverage(searcher, compiled.concepts, candidates) if sort == "relevance" else {}
+        hits = [(score, searcher.stored_fields(docnum), covered.get(docnum, 0)) for docnum, score in candidates.items()]
+        if sort != "relevance":
+            hits.sort(key=lambda hit: (stored_published(hit[1].get("published")) or _EPOCH, hit[1]["id"]),
+                      reverse=(sort == "newest"))
         return hits, total, timed_out
 
-    def _rank(self, compiled: CompiledQuery, hits: list[tuple[float, dict, frozenset]], sort: Sort, needed: int,
+    def _rank(self, compiled: CompiledQuery, hits: list[tuple[float, dict, int]], sort: Sort, needed: int,
               passages: int, passage_chars: int) -> list[tuple[float, dict, tuple[Passage, ...]]]:
         """Order the candidates (see the module docstring) and pick each one's passages."""
         passage_query = _passage_query(compiled)
@@ -255,22 +270,19 @@ class Index:
         # The most a passage can score: every concept's best term (the passages' scale).
         max_passage = sum(sorted(compiled.weights.values(), reverse=True)[:len(concepts) or 1]) or 1.0
 
-        def coverage(found: frozenset) -> int:
-            return sum(1 for concept in concepts if concept.pairs & found)
-
         def title_share(stored: dict) -> float:
             """Like a passage score, for the title: the weight of the query terms it holds."""
             title_terms = set(terms(stored.get("title", "")))
             return sum(weight for term, weight in compiled.weights.items() if term in title_terms) / max_passage
 
-        order = sorted(hits, key=lambda item: (-coverage(item[2]), -item[0], _newest_first(item[1]), item[1]["id"]))
+        order = sorted(hits, key=lambda item: (-item[2], -item[0], _newest_first(item[1]), item[1]["id"]))
         depth = max(RERANK_DEPTH, needed)
         reranked = []
-        for score, stored, found in order[:depth]:
+        for score, stored, covered in order[:depth]:
             best = best_passages(stored.get("body", ""), passage_query, count=max(passages, 1), max_chars=passage_chars)
             best_share = max(best[0].score / max_passage if best else 0.0, title_share(stored))
             fused = score / max_score + PASSAGE_WEIGHT * min(best_share, 1.0)
-            reranked.append((coverage(found), fused, stored, shown(stored, best)))
+            reranked.append((covered, fused, stored, shown(stored, best)))
         reranked.sort(key=lambda item: (-item[0], -item[1], _newest_first(item[2]), item[2]["id"]))
         result = [(fused, stored, found_passages) for _, fused, stored, found_passages in reranked]
         result += [(score / max_score, stored, shown(stored)) for score, stored, _ in order[depth:needed]]
@@ -286,23 +298,45 @@ class Index:
 
 
 class _Deadline(collectors.WrappingCollector):
-    """Raises TimeLimit once the search has run longer than ``seconds`` (checked every few hits)."""
+    """Raises TimeLimit once ``deadline`` (a time.monotonic() value) has passed (checked every few hits)."""
 
-    def __init__(self, child: collectors.Collector, seconds: float) -> None:
+    def __init__(self, child: collectors.Collector, deadline: float) -> None:
         super().__init__(child)
-        self.seconds = seconds
-        self.deadline = 0.0
+        self.deadline = deadline
         self.seen = 0
-
-    def prepare(self, top_searcher: Searcher, q: wq.Query, context: object) -> None:
-        super().prepare(top_searcher, q, context)
-        self.deadline = time.monotonic() + self.seconds
 
     def collect(self, sub_docnum: int) -> object:
         self.seen += 1
         if self.seen % 64 == 0 and time.monotonic() > self.deadline:
             raise collectors.TimeLimit
         return self.child.collect(sub_docnum)
+
+
+def _filtered(collector: collectors.Collector, filters: wq.Query | None) -> collectors.Collector:
+    # Outermost, so that the filter sees every document before the collectors inside it.
+    return collectors.FilterCollector(collector, allow=filters) if filters is not None else collector
+
+
+def _coverage(searcher: Searcher, concepts: list[wq.Query], docnums: Iterable[int]) -> dict[int, int]:
+    """For each document, how many of the query's words and phrases it matches."""
+    covered = dict.fromkeys(docnums, 0)
+    wanted = sorted(covered)
+    for subsearcher, offset in searcher.leaf_searchers():
+        end = offset + subsearcher.doc_count_all()
+        local = [docnum - offset for docnum in wanted if offset <= docnum < end]
+        if not local:
+            continue
+        context = subsearcher.boolean_context()
+        for concept in concepts:
+            matcher = concept.matcher(subsearcher, context)
+            for docnum in local:
+                if not matcher.is_active():
+                    break
+                if matcher.id() < docnum:
+                    matcher.skip_to(docnum)
+                if matcher.is_active() and matcher.id() == docnum:
+                    covered[docnum + offset] += 1
+    return covered
 
 
 def _passage_query(compiled: CompiledQuery) -> PassageQuery:
