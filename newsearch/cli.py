@@ -55,6 +55,12 @@ class NewsearchGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (`| head`): not an error
             sys.exit(EXIT_OK)
+        except Exception as exc:  # a bug: say so briefly; the traceback on request
+            if os.environ.get("NEWSEARCH_DEBUG"):
+                raise
+            click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); "
+                       f"set NEWSEARCH_DEBUG=1 to see the traceback, and please report it", err=True)
+            sys.exit(EXIT_ERROR)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
 

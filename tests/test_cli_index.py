@@ -121,3 +121,19 @@ def test_version_and_help(runner):
     for command in ("index", "search", "show", "stats", "check"):
         result = runner.invoke(cli, [command, "-h"])
         assert result.exit_code == 0 and "Usage: " in result.output
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(runner, corpus, tmp_path, monkeypatch):
+    import newsearch.indexer
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr(newsearch.indexer, "build_index", broken)
+    result = runner.invoke(cli, ["index", str(corpus), "--index", str(tmp_path / "ix")])
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: internal error (ZeroDivisionError: simulated bug); "
+                             "set NEWSEARCH_DEBUG=1 to see the traceback, and please report it\n")
+    monkeypatch.setenv("NEWSEARCH_DEBUG", "1")
+    debug = runner.invoke(cli, ["index", str(corpus), "--index", str(tmp_path / "ix")])
+    assert isinstance(debug.exception, ZeroDivisionError)
