@@ -43,3 +43,67 @@ def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subproce
 def popen_cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "newsearch", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+# -- Reliability suite helpers (tests/test_reliability_*.py) -----------------------------------
+
+CAP_DAC_OVERRIDE = 1
+CAP_DAC_READ_SEARCH = 2
+PR_CAPBSET_DROP = 24
+
+
+def _drop_file_capabilities() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Drop root's permission-bypass capabilities from the bounding set, so after exec
+    ``chmod 000`` really makes a file unreadable, while the process keeps uid 0 (and so can
+    still run the interpreter under /root)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def run_cli_without_root_bypass(*args: str, env: dict[str, str] | None = None,
+                                **kwargs) -> subprocess.CompletedProcess:
+    """``run_cli`` in a process for which file permissions apply, even when the tests run as root."""
+    return subprocess.run([sys.executable, "-m", "newsearch", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, preexec_fn=_drop_file_capabilities, **kwargs)
+
+
+def can_drop_root_bypass() -> bool:
+    """Whether permissions can be made to apply to a child (root with CAP_SETPCAP, or not root)."""
+    if os.geteuid() != 0:
+        return True
+    probe = subprocess.run([sys.executable, "-c", "import os; open('/proc/self/status').read()"],
+                           preexec_fn=_drop_file_capabilities, capture_output=True)
+    return probe.returncode == 0
+
+
+def stored_documents(index_path: Path) -> frozenset[tuple[str, str]] | None:
+    """Every (id, title) the live generation holds, read directly; None when there is no index."""
+    from newsearch.errors import IndexNotFound
+    from newsearch.storage import open_current
+
+    try:
+        _generation, ix = open_current(Path(index_path))
+    except IndexNotFound:
+        return None
+    try:
+        with ix.searcher() as searcher:
+            return frozenset((fields["id"], fields.get("title", "")) for fields in searcher.all_stored_fields())
+    finally:
+        ix.close()
+
+
+def folder_footprint(folder: Path) -> tuple[int, int]:
+    """(number of files, total bytes) under ``folder``, symlinks counted as files."""
+    files = size = 0
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            files += 1
+            try:
+                size += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return files, size
