@@ -2,34 +2,82 @@
 
     python -m tests.bench.measure CMD [ARG...]
 
-Prints one JSON line: ``wall_s``, ``maxrss_kb`` (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``
-after the child has been waited for: this process has no other child, so it is the child's own
-peak resident set, or that of its largest descendant), ``returncode`` and ``result`` (the
-command's last stdout line, parsed as JSON when it is JSON). One such wrapper process per
-measurement keeps the peaks of different builds apart.
+Prints one JSON line:
+
+* ``wall_s``: the child's wall time;
+* ``maxrss_kb``: ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` once the child has been
+  waited for. This process has no other child, so it is the peak resident set of the child
+  or of its largest descendant (worker processes count once they are reaped), never a sum;
+* ``tree_rss_kb``: the largest sum of the resident sets of the child and all its descendants,
+  sampled from /proc every 0.2 s (Linux; 0 elsewhere): what a multi-process build really holds;
+* ``returncode``, ``stderr`` (its tail) and ``result``: the command's last stdout line,
+  parsed as JSON when it is JSON.
+
+One wrapper process per measurement keeps the peaks of different builds apart.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
+
+
+def tree_rss_kb(root: int) -> int:
+    """Sum of the resident sets of ``root`` and its descendants, from /proc/<pid>/stat."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(name)] = int(fields[1])
+        rss[int(name)] = int(fields[21]) * PAGE_KB
+    total, stack = 0, [root]
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, ()))
+    return total
 
 
 def main(command: list[str]) -> int:
-    started = time.perf_counter()
-    process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    lines = [line for line in process.stdout.splitlines() if line.strip()]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        peak_tree = 0
+        while process.poll() is None:
+            peak_tree = max(peak_tree, tree_rss_kb(process.pid))
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    lines = [line for line in stdout.splitlines() if line.strip()]
     try:
         result = json.loads(lines[-1]) if lines else None
     except json.JSONDecodeError:
         result = lines[-1]
-    print(json.dumps({"wall_s": wall, "maxrss_kb": usage.ru_maxrss, "returncode": process.returncode,
-                      "result": result, "stderr": process.stderr[-2000:]}))
+    print(json.dumps({"wall_s": wall, "maxrss_kb": usage.ru_maxrss, "tree_rss_kb": max(peak_tree, usage.ru_maxrss),
+                      "returncode": process.returncode, "result": result, "stderr": stderr[-2000:]}))
     return 0
 
 

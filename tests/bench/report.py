@@ -82,23 +82,32 @@ def _speed_table(name: str, data: dict) -> list[str]:
     big = name.endswith("100000")
     if build:
         ns, base = build["newsearch"], build["baseline"]
-        ratio = ns["docs_per_s"] / base["docs_per_s"]
-        table.add("build, 1 process (`build_index` as is)", f"{ns['docs_per_s']:.0f} docs/s, {ns['mb_per_s']:.2f} MB/s",
-                  f"{base['docs_per_s']:.0f} docs/s, {base['mb_per_s']:.2f} MB/s", f"{ratio:.2f}×", "≥ 1.3×",
-                  _verdict(ratio >= 1.3))
         jobs = build["jobs"]
-        for count, target in (("1", 1.3), ("2", 2.2)):
+        ratio = ns["docs_per_s"] / base["docs_per_s"]
+        if jobs.get("available"):  # build_index() then uses one worker per core by default
+            label, target, verdict = "build, `build_index()` with its defaults", "—", "—"
+        else:
+            label, target, verdict = "build, 1 process (`build_index()` as is)", "≥ 1.3×", _verdict(ratio >= 1.3)
+        table.add(label, f"{ns['docs_per_s']:.0f} docs/s, {ns['mb_per_s']:.2f} MB/s",
+                  f"{base['docs_per_s']:.0f} docs/s, {base['mb_per_s']:.2f} MB/s", f"{ratio:.2f}×", target, verdict)
+        for count, goal in (("1", 1.3), ("2", 2.2)):
             if jobs.get("available"):
                 run = jobs[count]
                 jratio = run["docs_per_s"] / base["docs_per_s"]
-                table.add(f"build, `--jobs {count}`", f"{run['docs_per_s']:.0f} docs/s, {run['mb_per_s']:.2f} MB/s",
-                          f"{base['docs_per_s']:.0f} docs/s", f"{jratio:.2f}×", f"≥ {target}×", _verdict(jratio >= target))
+                table.add(f"build, `newsearch index --jobs {count}`",
+                          f"{run['docs_per_s']:.0f} docs/s, {run['mb_per_s']:.2f} MB/s",
+                          f"{base['docs_per_s']:.0f} docs/s", f"{jratio:.2f}×", f"≥ {goal}×", _verdict(jratio >= goal))
             else:
                 table.add(f"build, `--jobs {count}`", "n/a (no `--jobs` option)", f"{base['docs_per_s']:.0f} docs/s",
-                          "n/a", f"≥ {target}×", "n/a")
-        peak_ok = ns["peak_rss_mb"] <= GB if big else None
-        table.add("peak memory of the build (max RSS)", f"{ns['peak_rss_mb']:.0f} MB", f"{base['peak_rss_mb']:.0f} MB",
-                  _ratio(ns["peak_rss_mb"], base["peak_rss_mb"]), "≤ 1 GB" if big else "—", _verdict(peak_ok))
+                          "n/a", f"≥ {goal}×", "n/a")
+        memory_rows = [("peak build memory (all processes; largest one)", ns)]
+        if jobs.get("available"):
+            memory_rows.append(("peak build memory, `--jobs 2`", jobs["2"]))
+        for label, run in memory_rows:
+            table.add(label, f"{run['peak_tree_rss_mb']:.0f} MB; {run['peak_rss_mb']:.0f} MB",
+                      f"{base['peak_tree_rss_mb']:.0f} MB; {base['peak_rss_mb']:.0f} MB",
+                      _ratio(run["peak_tree_rss_mb"], base["peak_tree_rss_mb"]), "≤ 1 GB" if big else "—",
+                      _verdict(run["peak_tree_rss_mb"] <= GB) if big else "—")
         size_ratio = ns["index_mb"] / base["index_mb"]
         table.add("index size on disk", f"{ns['index_mb']:.1f} MB", f"{base['index_mb']:.1f} MB", f"{size_ratio:.2f}×",
                   "≤ 1.2×", _verdict(size_ratio <= 1.2))

@@ -89,6 +89,8 @@ def builds(runner: Runner, name: str, corpus: Path, repeats: int) -> dict:
             "seconds": seconds, "all_seconds": [r["result"]["seconds"] for r in reports],
             "docs_per_s": documents / seconds, "mb_per_s": megabytes / seconds,
             "peak_rss_mb": max(r["maxrss_kb"] for r in reports) / 1024,
+            "peak_tree_rss_mb": max(r["tree_rss_kb"] for r in reports) / 1024,
+            "wall_s": statistics.median(r["wall_s"] for r in reports),
             "index_mb": tree_bytes(ns_index if system == "newsearch" else base_index) / 1e6,
             "indexed": reports[-1]["result"]["documents"],
         }
@@ -110,7 +112,9 @@ def _jobs_builds(runner: Runner, name: str, corpus: Path, documents: int, megaby
                                            "--jobs", str(jobs), "--quiet", "--json"]))
         seconds = statistics.median(_duration(r) for r in reports)
         result[str(jobs)] = {"seconds": seconds, "docs_per_s": documents / seconds, "mb_per_s": megabytes / seconds,
-                             "peak_rss_mb": max(r["maxrss_kb"] for r in reports) / 1024}
+                             "peak_rss_mb": max(r["maxrss_kb"] for r in reports) / 1024,
+                             "peak_tree_rss_mb": max(r["tree_rss_kb"] for r in reports) / 1024,
+                             "index_mb": tree_bytes(target) / 1e6}
     shutil.rmtree(target, ignore_errors=True)
     return result
 
