@@ -3,11 +3,14 @@
 Ranking, for ``sort="relevance"``:
 
 1. Whoosh scores candidates with BM25F over title (boosted) and body.
-2. Documents that cover every positive clause of the query come first, then
-   those missing one, and so on ("OR with a strong preference for all words").
-3. Within the top ``RERANK_DEPTH`` candidates the best passage's score is
-   fused into the document score (MaxP), so an article with one paragraph that
-   answers all the query words beats one that scatters them.
+2. For queries of up to three words or phrases, documents that cover all of
+   them come first, then those missing one, and so on ("OR with a strong
+   preference for all words"); for longer queries the share of the query a
+   document covers is a strong bonus (cubed) rather than a strict order, since
+   a remembered sentence or a headline is rarely all in the article wanted.
+3. Within the top ``RERANK_DEPTH`` candidates the best passage's (or the
+   title's) score is fused into the document score (MaxP), so an article with
+   one paragraph that answers all the query words beats one that scatters them.
 4. Ties: newest first, then id, so output is stable.
 """
 
@@ -43,6 +46,11 @@ from newsearch.storage import current_generation, open_current, reading, retry_w
 Sort = Literal["relevance", "newest", "oldest"]
 SORTS = ("relevance", "newest", "oldest")
 RERANK_DEPTH = 30
+BM25_B = 0.75
+BM25_K1 = 1.2
+STRICT_COVERAGE_UP_TO = 3  # words and phrases
+COVERAGE_WEIGHT = 1.0
+COVERAGE_POWER = 3.0
 CANDIDATES = 100
 DEFAULT_TIME_LIMIT_S = 2.0
 PASSAGE_WEIGHT = 1.0
@@ -123,7 +131,7 @@ class Index:
             use_stem_lookup(StemLookup(generation / VOCABULARY_FILE))
             with reading(self.path):
                 toc = ix.latest_generation()
-                searcher = ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2, title_B=0.5))
+                searcher = ix.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1, title_B=0.5))
             return _Snapshot(generation, toc, ix, searcher)
 
         fresh = retry_while_committing(attempt, self.path)
@@ -275,14 +283,27 @@ class Index:
             title_terms = set(terms(stored.get("title", "")))
             return sum(weight for term, weight in compiled.weights.items() if term in title_terms) / max_passage
 
-        order = sorted(hits, key=lambda item: (-item[2], -item[0], _newest_first(item[1]), item[1]["id"]))
+        # Short queries: articles covering more of the words and phrases always come first.
+        # Longer ones (a remembered sentence, a headline) rarely appear whole in the article
+        # wanted, so coverage is a strong bonus there instead of a strict order.
+        strict = len(concepts) <= STRICT_COVERAGE_UP_TO
+
+        def tier(covered: int) -> int:
+            return covered if strict else 0
+
+        def prescore(score: float, covered: int) -> float:
+            bonus = COVERAGE_WEIGHT * (covered / len(concepts)) ** COVERAGE_POWER if concepts else 0.0
+            return score / max_score + bonus
+
+        order = sorted(hits, key=lambda item: (-tier(item[2]), -prescore(item[0], item[2]), _newest_first(item[1]),
+                                               item[1]["id"]))
         depth = max(RERANK_DEPTH, needed)
         reranked = []
         for score, stored, covered in order[:depth]:
             best = best_passages(stored.get("body", ""), passage_query, count=max(passages, 1), max_chars=passage_chars)
             best_share = max(best[0].score / max_passage if best else 0.0, title_share(stored))
-            fused = score / max_score + PASSAGE_WEIGHT * min(best_share, 1.0)
-            reranked.append((covered, fused, stored, shown(stored, best)))
+            fused = prescore(score, covered) + PASSAGE_WEIGHT * min(best_share, 1.0)
+            reranked.append((tier(covered), fused, stored, shown(stored, best)))
         reranked.sort(key=lambda item: (-item[0], -item[1], _newest_first(item[2]), item[2]["id"]))
         result = [(fused, stored, found_passages) for _, fused, stored, found_passages in reranked]
         result += [(score / max_score, stored, shown(stored)) for score, stored, _ in order[depth:needed]]
