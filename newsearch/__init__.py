@@ -27,7 +27,12 @@ _EXPORTS = {
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_MODULE_OF) + ["__version__"]
+__all__ = [
+    "BuildReport", "CheckReport", "CorpusError", "Document", "DocumentNotFound", "Hit", "Index", "IndexCorrupt",
+    "IndexIncompatible", "IndexLocked", "IndexNotFound", "IndexStats", "IndexUnreadable", "IndexWriteError",
+    "NewsearchError", "Passage", "QueryError", "Results", "SkippedFile", "__version__", "build_index",
+    "check_index", "index_stats", "open_index",
+]
 
 
 def __getattr__(name: str) -> Any:

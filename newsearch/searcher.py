@@ -33,7 +33,7 @@ from whoosh.searching import Searcher
 
 from newsearch.analysis import use_stem_lookup
 from newsearch.analysis import terms
-from newsearch.compiler import TEXT_FIELDS, CompiledQuery, QueryCompiler, date_filter
+from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter
 from newsearch.config import resolve_index_path
 from newsearch.errors import DocumentNotFound, QueryError
 from newsearch.models import Document, Hit, Passage, Results

@@ -100,3 +100,12 @@ def test_query_language_examples_run(bundled_index):
         assert result.exit_code == (0 if expected else 1), f"{example}\n{result.output}"
         if expected:
             assert re.search(rf"^\S+ of {expected} results? \(", result.output, re.MULTILINE), f"{example}\n{result.output}"
+
+
+def test_every_public_name_is_importable_and_listed():
+    import newsearch
+
+    exported = set(newsearch.__all__) - {"__version__"}
+    assert exported == set(newsearch._MODULE_OF)
+    for name in exported:
+        assert getattr(newsearch, name) is not None
