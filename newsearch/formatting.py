@@ -118,16 +118,17 @@ class Highlighter:
     def mark(self, text: str) -> str:
         return f"\x1b[1;33m{text}\x1b[0m" if self.color else f"[{text}]"
 
-    def render(self, text: str, spans: Iterable[tuple[int, int]]) -> str:
-        """``text`` made terminal-safe on one line, with ``spans`` marked."""
+    def render(self, text: str, spans: Iterable[tuple[int, int]], one_line: bool = True) -> str:
+        """``text`` made terminal-safe (on one line unless ``one_line`` is false), ``spans`` marked."""
+        clean = _one_line if one_line else terminal_safe
         out, cursor = [], 0
         for start, end in sorted(spans):
             if start < cursor:
                 continue
-            out.append(_one_line(text[cursor:start]))
-            out.append(self.mark(_one_line(text[start:end])))
+            out.append(clean(text[cursor:start]))
+            out.append(self.mark(clean(text[start:end])))
             cursor = end
-        out.append(_one_line(text[cursor:]))
+        out.append(clean(text[cursor:]))
         return "".join(out)
 
 
@@ -210,17 +211,6 @@ def render_document(document: Document, highlighter: Highlighter, spans: Iterabl
         document.published.strftime("%Y-%m-%d %H:%M UTC") if document.published else "",
         terminal_safe(document.author), terminal_safe(document.url), terminal_safe(document.id),
     ) if part]
-    lines = [terminal_safe(document.title) or "(untitled)", " · ".join(details), ""]
-    spans = sorted(spans)
-    cursor = 0
-    body = document.body
-    out = []
-    for start, end in spans:
-        if start < cursor:
-            continue
-        out.append(terminal_safe(body[cursor:start]))
-        out.append(highlighter.mark(terminal_safe(body[start:end])))
-        cursor = end
-    out.append(terminal_safe(body[cursor:]))
-    lines.append("".join(out))
+    lines = [terminal_safe(document.title) or "(untitled)", " · ".join(details), "",
+             highlighter.render(document.body, spans, one_line=False)]
     return "\n".join(lines)

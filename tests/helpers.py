@@ -107,3 +107,30 @@ def folder_footprint(folder: Path) -> tuple[int, int]:
             except OSError:
                 pass
     return files, size
+
+
+# -- Corpus reader tests -----------------------------------------------------------------------
+
+
+def read_one(root: Path, relpath: str, content: str | bytes, **options):
+    """Write one file under ``root``, scan ``root``, and read that file (a ReadResult)."""
+    from newsearch.corpus import read_file, scan
+
+    path = root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    file = next(file for file in scan([root]).files if file.relpath == relpath)
+    return read_file(file, **options)
+
+
+def only(result):
+    """The one Document of a ReadResult that has no problems."""
+    assert result.problems == []
+    [document] = result.documents
+    return document
+
+
+def utc(*parts: int):
+    from datetime import datetime, timezone
+
+    return datetime(*parts, tzinfo=timezone.utc)

@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import gzip
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from newsearch.corpus import ReadResult, read_file, scan
+from newsearch.corpus import read_file, scan
 from newsearch.corpus.dates import parse_date
 from newsearch.errors import CorpusError
 from newsearch.models import Document
 
+from helpers import read_one, only, utc
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "corpus" / "north-korean-soldiers-captured-in-kursk.txt"
-
-
-def read_one(root: Path, relpath: str, content: str | bytes, **options) -> ReadResult:
-    """Write one file under `root`, scan `root`, and read that file."""
-    path = root / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    file = next(file for file in scan([root]).files if file.relpath == relpath)
-    return read_file(file, **options)
-
-
-def only(result: ReadResult) -> Document:
-    assert result.problems == []
-    [document] = result.documents
-    return document
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
 
 
 # --- plain text -------------------------------------------------------------------------------

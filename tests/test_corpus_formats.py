@@ -4,33 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
-from newsearch.corpus import ReadResult, read_file, scan
 from newsearch.errors import CorpusError
 from newsearch.models import Document, SkippedFile
 
-
-def read_one(root: Path, relpath: str, content: str | bytes, **options) -> ReadResult:
-    """Write one file under `root`, scan `root`, and read that file."""
-    path = root / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    file = next(file for file in scan([root]).files if file.relpath == relpath)
-    return read_file(file, **options)
-
-
-def only(result: ReadResult) -> Document:
-    assert result.problems == []
-    [document] = result.documents
-    return document
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
+from helpers import read_one, only, utc
 
 
 # --- JSON --------------------------------------------------------------------------------------

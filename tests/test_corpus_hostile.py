@@ -12,20 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsearch.corpus import SUPPORTED_SUFFIXES, ReadResult, read_file, scan
+from newsearch.corpus import SUPPORTED_SUFFIXES, read_file, scan
 from newsearch.corpus import decode as decode_module
 from newsearch.errors import CorpusError
 
+from helpers import read_one
+
 MB = 1024 * 1024
-
-
-def read_one(root: Path, relpath: str, content: str | bytes, **options) -> ReadResult:
-    """Write one file under `root`, scan `root`, and read that file."""
-    path = root / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    file = next(file for file in scan([root]).files if file.relpath == relpath)
-    return read_file(file, **options)
 
 
 def refusal(root: Path, relpath: str, content: str | bytes, **options) -> str:
