@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from importlib import resources
 
-from whoosh.analysis import Composable, Filter, Token, Tokenizer
+from whoosh.analysis import Composable, CompositeAnalyzer, Filter, Token, Tokenizer
 
 ANALYSIS_VERSION = 1
 
@@ -226,9 +226,49 @@ class NewsTermFilter(Filter):
                 yield token
 
 
+class NewsAnalyzer(CompositeAnalyzer):
+    """``NewsTokenizer() | NewsTermFilter()``, with the two run as one loop.
+
+    Indexing spends a third of its time in analysis, and one generator per token
+    instead of two is most of what can be saved there. Positions and offsets are
+    exactly those of the chained form, which it falls back to for unusual calls.
+    """
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
+                 removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
+                 mode: str = "", **kwargs: object) -> Iterator[Token]:
+        if not tokenize or keeporiginal or len(self.items) != 2:
+            yield from super().__call__(value, positions=positions, chars=chars, keeporiginal=keeporiginal,
+                                        removestops=removestops, start_pos=start_pos, start_char=start_char,
+                                        tokenize=tokenize, mode=mode, **kwargs)
+            return
+        term_filter = self.items[1]
+        cache, term_of, counts = term_filter._cache, term_filter.term, term_filter.surface_counts
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        token.boost = 1.0
+        token.stopped = False
+        pos = start_pos
+        for match in TOKEN_PATTERN.finditer(value):
+            surface = match.group()
+            if counts is not None:
+                counts[surface] += 1
+            term = cache.get(surface)
+            if term is None:
+                term = term_of(surface)
+            if term:
+                token.text = term
+                if positions:
+                    token.pos = pos
+                if chars:
+                    token.startchar = start_char + match.start()
+                    token.endchar = start_char + match.end()
+                yield token
+            pos += 1
+
+
 def news_analyzer(stem: bool = True, stop: bool = False) -> Composable:
     """The analyzer for text fields: stemmed, stopwords dropped for title and body; as written for names."""
-    return NewsTokenizer() | NewsTermFilter(stem=stem, stop=stop)
+    return NewsAnalyzer(NewsTokenizer(), NewsTermFilter(stem=stem, stop=stop))
 
 
 def is_stopword(surface: str) -> bool:

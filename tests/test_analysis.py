@@ -84,3 +84,16 @@ def test_index_time_filter_drops_stopwords_but_keeps_position_gaps():
     analyzer = news_analyzer(stop=True)
     tokens = [(t.text, t.pos) for t in analyzer("The state of the Union", positions=True)]
     assert tokens == [("state", 1), ("union", 4)]
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_fused_analyzer_matches_the_chained_components(stop):
+    from newsearch.analysis import NewsTermFilter, NewsTokenizer
+
+    text = "The U.S. state of the Union: Zelensky's 3,800 troops — North-Korean café " + "x" * 80 + " end"
+    fused = news_analyzer(stop=stop)
+    chained = NewsTokenizer() | NewsTermFilter(stop=stop)
+    assert type(fused).__name__ == "NewsAnalyzer"
+    expected = [(t.text, t.pos, t.startchar, t.endchar) for t in chained(text, positions=True, chars=True)]
+    assert [(t.text, t.pos, t.startchar, t.endchar) for t in fused(text, positions=True, chars=True)] == expected
+    assert [t.text for t in fused(text, start_pos=5, positions=True)] == [e[0] for e in expected]
