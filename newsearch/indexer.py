@@ -155,6 +155,7 @@ def _update(
     if not changed and not gone:
         report.documents = ix.doc_count()
         return
+    durable = set(os.listdir(generation))  # fsynced by the run that wrote them
     writer = _DocumentWriter(ix, generation)
     for path in gone:
         writer.delete_file(path)
@@ -189,7 +190,7 @@ def _update(
     writer.commit()
     report.documents = ix.doc_count()
     write_meta(generation, {"updated": time.time(), "created": _created(generation)})
-    fsync_tree(generation)
+    fsync_tree(generation, skip=durable)
 
 
 def _created(generation: Path) -> float:

@@ -9,7 +9,9 @@ the lock) when the parent is killed:
 
 * workers are started with the "spawn" method, so they inherit no file
   descriptors (in particular not the writer lock);
-* a worker exits on its own within a second of its parent's death;
+* each worker talks to the parent over its own pipe, whose other end only the
+  parent holds: when the parent dies, the worker's next read ends at once (no
+  shared queues, so no semaphores left behind either);
 * workers take no lock and never write the table of contents, so a killed
   build leaves only an abandoned generation, removed by the next run.
 
@@ -20,12 +22,9 @@ which is why the whoosh-reloaded version is pinned below 2.8.
 from __future__ import annotations
 
 import multiprocessing
-import os
-import queue
 import signal
-import threading
-import time
 from collections import Counter
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -35,35 +34,32 @@ from whoosh.writing import SegmentWriter
 from newsearch.vocabulary import count_surfaces, known_terms
 
 BATCH_SIZE = 64
-PARENT_CHECK_S = 1.0
+BATCHES_IN_FLIGHT = 2  # per worker: enough to keep it busy, few enough to balance the load
 Record = dict[str, Any]
 
 
-def _exit_when_orphaned(parent_pid: int) -> None:
-    """Watchdog thread: a killed parent may leave a batch half-written in the pipe, and a
-    worker reading it would wait forever, so the check cannot live in the main loop only."""
-    while os.getppid() == parent_pid:
-        time.sleep(PARENT_CHECK_S / 2)
-    os._exit(1)
-
-
-def _worker(generation: str, limitmb: int, parent_pid: int, jobs: Any, results: Any) -> None:
-    """Index batches of records from ``jobs`` into one segment; put the outcome on ``results``."""
+def _worker(generation: str, limitmb: int, pipe: Connection) -> None:
+    """Index the batches that arrive on ``pipe`` into one segment; answer each, then report."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     try:
         ix = whoosh_index.open_dir(generation)
         writer = SegmentWriter(ix, _lk=False, limitmb=limitmb)
         counts = count_surfaces(writer.schema)
-        while (batch := jobs.get()) is not None:
+        while (batch := pipe.recv()) is not None:
             for record in batch:
                 writer.add_document(**record)
+            pipe.send(("ack", None, None))
         segment = writer._finalize_segment() if writer._added else None
         if segment is None:
             writer._close_segment()
-        results.put(("done", segment, (counts, known_terms(writer.schema))))
+        pipe.send(("done", segment, (counts, known_terms(writer.schema))))
+    except EOFError:
+        return  # the parent is gone: its build is abandoned
     except BaseException as exc:  # reported to the parent, which cancels the build
-        results.put(("error", f"{type(exc).__name__}: {exc}", None))
+        try:
+            pipe.send(("error", f"{type(exc).__name__}: {exc}", None))
+        except OSError:
+            pass
 
 
 class ParallelSegmentWriter:
@@ -74,54 +70,65 @@ class ParallelSegmentWriter:
         ix = whoosh_index.open_dir(str(generation))
         self.writer = SegmentWriter(ix, limitmb=16)  # holds Whoosh's lock; writes the TOC
         context = multiprocessing.get_context("spawn")
-        self.jobs = context.Queue(maxsize=jobs * 4)
-        self.results = context.Queue()
+        self.pipes: list[Connection] = []
+        self.workers = []
+        for _ in range(jobs):
+            ours, theirs = context.Pipe()
+            worker = context.Process(target=_worker, args=(str(generation), max(limitmb // jobs, 32), theirs),
+                                     daemon=True)
+            worker.start()
+            theirs.close()
+            self.pipes.append(ours)
+            self.workers.append(worker)
+        self.in_flight = dict.fromkeys(self.pipes, 0)
         self.batch: list[Record] = []
         self.surface_counts: Counter[str] = Counter()
         self.known_terms: dict[str, str] = {}
         self.segments: list[Any] = []
-        self.workers = [
-            context.Process(target=_worker, args=(str(generation), max(limitmb // jobs, 32), os.getpid(),
-                                                  self.jobs, self.results), daemon=True)
-            for _ in range(jobs)
-        ]
-        for worker in self.workers:
-            worker.start()
 
     def add_document(self, **record: Any) -> None:
         self.batch.append(record)
         if len(self.batch) >= BATCH_SIZE:
-            self._flush()
+            self._send(self.batch)
+            self.batch = []
 
-    def _flush(self) -> None:
+    def _send(self, batch: list[Record]) -> None:
+        """Give ``batch`` to the least busy worker, waiting while all have enough to do."""
         while True:
-            try:
-                self.jobs.put(self.batch, timeout=PARENT_CHECK_S)
-                break
-            except queue.Full:
-                self._check_workers()
-        self.batch = []
+            pipe = min(self.pipes, key=self.in_flight.__getitem__)
+            if self.in_flight[pipe] < BATCHES_IN_FLIGHT:
+                pipe.send(batch)
+                self.in_flight[pipe] += 1
+                return
+            for ready in wait(self.pipes):
+                self._receive(ready)  # type: ignore[arg-type]
 
-    def _check_workers(self) -> None:
-        for worker in self.workers:
-            if not worker.is_alive() and worker.exitcode not in (0, None):
-                raise RuntimeError(f"an indexing worker died (exit code {worker.exitcode})")
+    def _receive(self, pipe: Connection) -> None:
+        try:
+            status, payload, vocabulary = pipe.recv()
+        except EOFError:
+            raise RuntimeError("an indexing worker died") from None
+        if status == "error":
+            raise RuntimeError(f"an indexing worker failed: {payload}")
+        self.in_flight[pipe] -= 1
+        if status == "done":
+            if payload is not None:
+                self.segments.append(payload)
+            counts, terms = vocabulary
+            self.surface_counts.update(counts)
+            self.known_terms.update(terms)
 
     def finish_segments(self) -> None:
         """Send the last batch and wait for every worker's segment and vocabulary counts."""
         if self.batch:
-            self._flush()
-        for _ in self.workers:
-            self.jobs.put(None)
-        for _ in self.workers:
-            status, segment, vocabulary = self._next_result()
-            if status == "error":
-                raise RuntimeError(f"an indexing worker failed: {segment}")
-            if segment is not None:
-                self.segments.append(segment)
-            counts, terms = vocabulary
-            self.surface_counts.update(counts)
-            self.known_terms.update(terms)
+            self._send(self.batch)
+            self.batch = []
+        for pipe in self.pipes:
+            pipe.send(None)
+            self.in_flight[pipe] += 1  # the final report
+        while any(self.in_flight.values()):
+            for ready in wait([pipe for pipe in self.pipes if self.in_flight[pipe]]):
+                self._receive(ready)  # type: ignore[arg-type]
         for worker in self.workers:
             worker.join()
 
@@ -133,23 +140,15 @@ class ParallelSegmentWriter:
         writer._commit_toc(existing + self.segments)
         writer._finish()
 
-    def _next_result(self) -> tuple[str, Any, Any]:
-        while True:
-            try:
-                return self.results.get(timeout=PARENT_CHECK_S)
-            except queue.Empty:
-                self._check_workers()
-                if not any(worker.is_alive() for worker in self.workers):
-                    raise RuntimeError("the indexing workers stopped without finishing") from None
-
     def cancel(self) -> None:
         """Stop the workers and release Whoosh's lock; the caller removes the generation."""
         for worker in self.workers:
             if worker.is_alive():
                 worker.terminate()
-        deadline = time.monotonic() + 5
         for worker in self.workers:
-            worker.join(timeout=max(deadline - time.monotonic(), 0.1))
+            worker.join(timeout=5)
+        for pipe in self.pipes:
+            pipe.close()
         try:
             self.writer.cancel()
         except Exception:

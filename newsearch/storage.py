@@ -28,7 +28,7 @@ import shutil
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,9 +250,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_tree(generation: Path) -> None:
-    """Make every file of a generation durable (Whoosh itself never fsyncs)."""
+def fsync_tree(generation: Path, skip: Iterable[str] = ()) -> None:
+    """Make the files of a generation durable (Whoosh itself never fsyncs), but those in ``skip``.
+
+    Files are written once and never changed, so after a commit only the new ones need it.
+    """
+    already = set(skip)
     for name in os.listdir(generation):
+        if name in already:
+            continue
         path = generation / name
         if path.is_file():
             fd = os.open(path, os.O_RDONLY)
