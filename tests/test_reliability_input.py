@@ -430,7 +430,7 @@ PIECES = st.sampled_from([
     "bank~2", "banc~1", "mrket~2", "xyzzy", "the", "of", "e-mail", "north-korean", "café", "ÉCOLE", "2005",
     "~", "~3", "?", "\\", "'", "AND", "OR", "NOT", "+", "-", "(", ")", '"', '"~2', "..", ":",
     "title:", "body:", "source:", "author:", "tag:", "date:", "foo:", "TITLE:", "http://x",
-    "2005-02", "2005-02-30", "9998", "2005..", "..2006", "2005-01-01..2005-03-31", "[2005 TO 2006]",
+    "2005-02", "2005-02-30", "9998",  # not 9999: that overflow is xfailed above "2005..", "..2006", "2005-01-01..2005-03-31", "[2005 TO 2006]",
     "\x00", "\x1b[2J", "\x07", "\u202e", "\ud800", "\x9b", "\t", "\n", "\u3000", "𝔟𝔞𝔫𝔨",
 ])
 JOINERS = st.sampled_from([" ", " ", " ", "", " AND ", " OR ", " -", " +", " NOT "])
@@ -464,7 +464,7 @@ def record(kind: str, seconds: float) -> None:
 
 def report(kind: str) -> None:
     times = FUZZ_TIMES.pop(kind, [])
-    print(f"\n{kind}: {len(times):,} fuzzed queries, max {max(times, default=0):.3f} s")
+    print(f"\n{kind}: {len(times):,} fuzzed queries, max {max(times, default=0) * 1000:.2f} ms")
 
 
 def fuzz_parse(query: str) -> None:
@@ -519,7 +519,9 @@ def test_fuzz_search_slow(searcher, query, sort, limit):
     fuzz_search(searcher, query, sort, limit)
 
 
-def test_fuzz_timings_report():
-    """Prints the fuzzing figures (run pytest with -s to see them)."""
+@pytest.fixture(scope="module", autouse=True)
+def fuzz_timings_report():
+    """Prints the fuzzing figures when the module is done (run pytest with -s to see them)."""
+    yield
     for kind in list(FUZZ_TIMES):
         report(kind)
