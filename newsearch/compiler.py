@@ -287,7 +287,8 @@ def _gapped_phrase(fieldname: str, indexed: list[tuple[int, str]], slop: int, bo
 
 def _idf(reader: IndexReader, term: str) -> float:
     docs = max(reader.doc_count(), 1)
-    frequency = reader.doc_frequency("body", term) or reader.doc_frequency("title", term)
+    # Whoosh counts deleted documents until their segment is merged away: never more than exist.
+    frequency = min(reader.doc_frequency("body", term) or reader.doc_frequency("title", term), docs)
     return math.log(1 + (docs - frequency + 0.5) / (frequency + 0.5))
 
 

@@ -24,8 +24,8 @@ from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
-from newsearch.parallel import ParallelSegmentWriter
-from newsearch.schema import FileStamp, build_schema, to_record
+from newsearch.parallel import ParallelSegmentWriter, WorkerFailed
+from newsearch.schema import FileStamp, build_schema, path_key, to_record
 from newsearch.storage import (
     current_generation,
     ensure_index_root,
@@ -78,19 +78,25 @@ def build_index(
     scan = corpus.scan(resolve_corpus_paths(paths), follow_symlinks=follow_symlinks)
     ensure_index_root(index_root)
     report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped))
-    with writer_lock(index_root, wait):
-        try:
-            live = current_generation(index_root)
-        except IndexNotFound:
-            live = None
-        remove_stale_generations(index_root, live)
-        if live is None or rebuild:
-            workers = jobs if jobs is not None else (os.cpu_count() or 1)
-            if len(scan.files) < PARALLEL_MIN_FILES:
-                workers = 1  # starting workers costs more than they save
-            _full_build(index_root, scan.files, report, max_bytes, progress, workers)
-        else:
-            _update(open_generation(live), live, scan.files, report, max_bytes, progress)
+    try:
+        with writer_lock(index_root, wait):
+            try:
+                live = current_generation(index_root)
+            except IndexNotFound:
+                live = None
+            remove_stale_generations(index_root, live)
+            if live is None or rebuild:
+                workers = jobs if jobs is not None else (os.cpu_count() or 1)
+                if len(scan.files) < PARALLEL_MIN_FILES:
+                    workers = 1  # starting workers costs more than they save
+                _full_build(index_root, scan.files, report, max_bytes, progress, workers)
+            else:
+                _update(open_generation(live), live, scan.files, report, max_bytes, progress)
+    except _DiskFull as exc:
+        # Reported now, after the failed run's files are gone, so the free space is right.
+        raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None
+    except OSError as exc:  # folders, the lock, metadata: what the writer itself does not guard
+        raise _write_error(exc, index_root, sum(file.size for file in scan.files)) from None
     report.duration_s = time.monotonic() - started
     return report
 
@@ -107,7 +113,7 @@ def _full_build(
     try:
         write_meta(generation, {"created": time.time()})
         ix = whoosh_index.create_in(str(generation), build_schema())
-        writer = _DocumentWriter(ix, generation, jobs)
+        writer = _DocumentWriter(ix, generation, sum(file.size for file in files), jobs)
         seen_ids: dict[str, str] = {}
         for done, file in enumerate(files, 1):
             for document in _read(file, report, max_bytes) or ():
@@ -137,11 +143,11 @@ def _update(
 ) -> None:
     indexed = _indexed_files(ix)
     owners = {doc_id: path for path, entry in indexed.items() for doc_id in entry.documents}
-    present = {file.relpath for file in files}
+    present = {path_key(file.relpath) for file in files}
     gone = [path for path in indexed if path not in present]
     changed: list[tuple[CorpusFile, FileStamp]] = []
     for file in files:
-        entry = indexed.get(file.relpath)
+        entry = indexed.get(path_key(file.relpath))
         if entry and (entry.stamp.size, entry.stamp.mtime_ns) == (file.size, file.mtime_ns):
             report.unchanged += len(entry.documents)
             continue
@@ -156,20 +162,21 @@ def _update(
         report.documents = ix.doc_count()
         return
     durable = set(os.listdir(generation))  # fsynced by the run that wrote them
-    writer = _DocumentWriter(ix, generation)
+    writer = _DocumentWriter(ix, generation, sum(file.size for file, _ in changed))
     for path in gone:
         writer.delete_file(path)
         report.deleted += len(indexed[path].documents)
         for doc_id in indexed[path].documents:
             owners.pop(doc_id, None)
     for done, (file, stamp) in enumerate(changed, 1):
-        before = indexed.get(file.relpath, _IndexedFile(stamp)).documents
+        key = path_key(file.relpath)
+        before = indexed.get(key, _IndexedFile(stamp)).documents
         documents = _read(file, report, max_bytes)
         if documents is None:
             report.unchanged += len(before)  # unreadable now: keep what the index has
             continue
-        if file.relpath in indexed:
-            writer.delete_file(file.relpath)
+        if key in indexed:
+            writer.delete_file(key)
         for doc_id in before:
             owners.pop(doc_id, None)
         kept: set[str] = set()
@@ -235,10 +242,10 @@ def _reason(exc: Exception, file: CorpusFile) -> str:
 def _claim_id(document: Document, owners: dict[str, str], report: BuildReport) -> bool:
     """Record that ``document.path`` owns its id; refuse an id another file owns."""
     owner = owners.get(document.id)
-    if owner is not None and owner != document.path:
+    if owner is not None and owner != path_key(document.path):
         report.skipped.append(SkippedFile(document.path, f"duplicate id: {document.id!r} is already used by {owner}"))
         return False
-    owners[document.id] = document.path
+    owners[document.id] = path_key(document.path)
     return True
 
 
@@ -260,19 +267,18 @@ class _DocumentWriter:
     would attach to the next document; so one failure ends the writer.
     """
 
-    def __init__(self, ix: FileIndex, generation: Path, jobs: int = 1) -> None:
+    def __init__(self, ix: FileIndex, generation: Path, corpus_bytes: int, jobs: int = 1) -> None:
         self.generation = generation
+        self.corpus_bytes = corpus_bytes  # what this writer is about to index, for a disk-full message
+        self.preexisting = set(os.listdir(generation))  # a cancelled writer removes everything else
         self.parallel: ParallelSegmentWriter | None = None
-        try:
-            if jobs > 1:
-                self.parallel = ParallelSegmentWriter(generation, jobs, WRITER_LIMIT_MB)
-                self.writer = self.parallel.writer
-                self.surface_counts = self.parallel.surface_counts
-            else:
-                self.writer = ix.writer(limitmb=WRITER_LIMIT_MB)
-                self.surface_counts = count_surfaces(self.writer.schema)
-        except OSError as exc:
-            raise _write_error(exc, generation) from None
+        if jobs > 1:
+            self.parallel = ParallelSegmentWriter(generation, jobs, WRITER_LIMIT_MB)
+            self.writer = self.parallel.writer
+            self.surface_counts = self.parallel.surface_counts
+        else:
+            self.writer = ix.writer(limitmb=WRITER_LIMIT_MB)
+            self.surface_counts = count_surfaces(self.writer.schema)
 
     def add(self, document: Document, file: CorpusFile, stamp: FileStamp) -> None:
         try:
@@ -299,37 +305,68 @@ class _DocumentWriter:
             action()
         except BaseException as exc:
             self.cancel()
-            if isinstance(exc, OSError):
-                raise _write_error(exc, self.generation) from None
-            if isinstance(exc, RuntimeError) and self.parallel:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise _DiskFull(self.corpus_bytes) from None
+            if isinstance(exc, WorkerFailed):
                 raise IndexWriteError(f"building the index in {self.generation.parent} failed: {exc}") from None
             raise
 
     def cancel(self) -> None:
+        """Stop writing, release Whoosh's lock and remove every file this writer made."""
         if self.parallel:
             self.parallel.cancel()
-            return
-        try:
-            self.writer.cancel()
-        except Exception:
-            # A writer that failed mid-commit (e.g. ENOSPC) can fail again on cancel
-            # and keep Whoosh's lock; release it ourselves.
-            lock = getattr(self.writer, "writelock", None)
-            if lock is not None:
-                try:
-                    lock.release()
-                except Exception:
-                    pass
+        else:
+            try:
+                self.writer.cancel()
+            except Exception:
+                # A writer that failed mid-commit (e.g. ENOSPC) can fail again on cancel
+                # and keep Whoosh's lock; release it ourselves.
+                lock = getattr(self.writer, "writelock", None)
+                if lock is not None:
+                    try:
+                        lock.release()
+                    except Exception:
+                        pass
+        # Whoosh leaves a failed writer's segment files and temporary folder behind; on a
+        # full disk they would keep it full. The table of contents never named them.
+        for name in set(os.listdir(self.generation)) - self.preexisting:
+            path = self.generation / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
-def _write_error(exc: OSError, generation: Path) -> IndexWriteError:
+class _DiskFull(Exception):
+    """The disk filled up; build_index reports it once the failed run has cleaned up."""
+
+    def __init__(self, corpus_bytes: int) -> None:
+        super().__init__("disk full")
+        self.corpus_bytes = corpus_bytes
+
+
+# A build needs room for the new segments plus Whoosh's temporary runs: measured on BBC,
+# about 3 bytes of index per byte of article text, and a third more at the peak.
+INDEX_BYTES_PER_CORPUS_BYTE = 4
+
+
+def _size(count: int) -> str:
+    if count < 1000:
+        return f"{count} bytes"
+    return f"{count / 1e3:,.0f} KB" if count < 1e6 else f"{count / 1e6:,.1f} MB"
+
+
+def _write_error(exc: OSError, index_root: Path, corpus_bytes: int) -> IndexWriteError:
     if exc.errno == errno.ENOSPC:
-        free = shutil.disk_usage(generation).free
+        free = shutil.disk_usage(index_root if index_root.exists() else index_root.parent).free
+        needed = corpus_bytes * INDEX_BYTES_PER_CORPUS_BYTE
         return IndexWriteError(
-            f"disk full while writing the index in {generation.parent} ({free:,} bytes free); "
-            f"free space (a build needs about 1.5x the final index size) and run again: "
-            f"the previous index is intact"
+            f"disk full while writing the index in {index_root}: {_size(free)} free; it needs about "
+            f"{_size(needed)} for {_size(corpus_bytes)} of articles; free some space and run again "
+            f"(the previous index is intact)"
         )
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return IndexWriteError(f"cannot write the index in {generation.parent}: {exc.strerror}")
-    return IndexWriteError(f"writing the index in {generation.parent} failed: {exc}")
+    if exc.errno == errno.EROFS:
+        return IndexWriteError(f"cannot write the index in {index_root}: it is on a read-only file system")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return IndexWriteError(f"cannot write the index in {index_root}: permission denied")
+    return IndexWriteError(f"writing the index in {index_root} failed: {exc.strerror or exc}")

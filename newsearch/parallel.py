@@ -33,6 +33,10 @@ from whoosh.writing import SegmentWriter
 
 from newsearch.vocabulary import count_surfaces, known_terms
 
+class WorkerFailed(RuntimeError):
+    """An indexing worker died or raised; the build is cancelled."""
+
+
 BATCH_SIZE = 64
 BATCHES_IN_FLIGHT = 2  # per worker: enough to keep it busy, few enough to balance the load
 Record = dict[str, Any]
@@ -56,8 +60,9 @@ def _worker(generation: str, limitmb: int, pipe: Connection) -> None:
     except EOFError:
         return  # the parent is gone: its build is abandoned
     except BaseException as exc:  # reported to the parent, which cancels the build
+        errno_ = exc.errno if isinstance(exc, OSError) else None
         try:
-            pipe.send(("error", f"{type(exc).__name__}: {exc}", None))
+            pipe.send(("error", (errno_, f"{type(exc).__name__}: {exc}"), None))
         except OSError:
             pass
 
@@ -107,9 +112,12 @@ class ParallelSegmentWriter:
         try:
             status, payload, vocabulary = pipe.recv()
         except EOFError:
-            raise RuntimeError("an indexing worker died") from None
+            raise WorkerFailed("an indexing worker died") from None
         if status == "error":
-            raise RuntimeError(f"an indexing worker failed: {payload}")
+            errno_, message = payload
+            if errno_ is not None:
+                raise OSError(errno_, message)  # e.g. the disk filled up: reported as such
+            raise WorkerFailed(f"an indexing worker failed: {message}")
         self.in_flight[pipe] -= 1
         if status == "done":
             if payload is not None:

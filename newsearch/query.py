@@ -295,12 +295,20 @@ def _date_bounds(text: str) -> tuple[datetime, datetime]:
     day = int(match.group(3)) if match.group(3) else None
     if month is None:
         start = datetime(year, 1, 1, tzinfo=timezone.utc)
-        return start, datetime(year + 1, 1, 1, tzinfo=timezone.utc) if year < 9999 else start + timedelta(days=365)
+        return start, _later(start, timedelta(days=366 if calendar.isleap(year) else 365))
     if day is None:
         start = datetime(year, month, 1, tzinfo=timezone.utc)
-        return start, start + timedelta(days=calendar.monthrange(year, month)[1])
+        return start, _later(start, timedelta(days=calendar.monthrange(year, month)[1]))
     start = datetime(year, month, day, tzinfo=timezone.utc)
-    return start, start + timedelta(days=1)
+    return start, _later(start, timedelta(days=1))
+
+
+def _later(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, or the last representable moment for the end of year 9999."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _check_positive(node: Node) -> None:

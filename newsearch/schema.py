@@ -57,6 +57,16 @@ def clean_text(value: object, limit: int = MAX_FIELD_CHARS) -> str:
     return _UNSAFE_CHARS.sub("", text)[:limit]
 
 
+def path_key(path: str) -> str:
+    """A file path as the index keeps it: exactly as found, except that bytes which are not
+    UTF-8 (decoded by Python as lone surrogates, which Whoosh cannot store) become ``\\xNN``.
+
+    The incremental indexer compares corpus paths with stored ones through this, so a file
+    with an odd name is found unchanged instead of deleted and added on every run.
+    """
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def source_key(source: str) -> str:
     """The exact-match key of a source name: folded, spaces collapsed ("The  Telegraph" -> "the telegraph")."""
     return " ".join(fold(part) for part in source.split())
@@ -93,8 +103,8 @@ def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str,
     body = clean_text(document.body)
     record: dict[str, object] = {
         "id": clean_text(document.id, 1000),
-        "path": clean_text(document.path, 4000),
-        "file": clean_text(file_path, 4000),
+        "path": path_key(document.path),
+        "file": path_key(file_path),
         "stamp": stamp.encode(),
         "content_hash": document.content_hash.encode("ascii"),
         "title": title,

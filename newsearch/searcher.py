@@ -169,19 +169,20 @@ class Index:
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
         tree = parse(query)
-        with self._lock, reading(self.path):
-            snapshot = self._fresh()
-            searcher = snapshot.searcher
-            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary).compile(tree)
-            filters = _filters(since, until, sources)
-            depth = max(CANDIDATES, offset + limit)
-            hits, total, timed_out = self._collect(searcher, compiled, filters, depth, sort)
-            ranked = self._rank(compiled, hits, sort, offset + limit, passages, passage_chars)
-            page = [
-                _hit(stored, rank, score, found)
-                for rank, (score, stored, found) in enumerate(ranked[offset:offset + limit], offset + 1)
-            ]
-            suggestion = self._suggest(query, compiled) if total < FEW_RESULTS else None
+        with self._lock:
+            with reading(self.path):  # only what reads the index: its decoding errors mean damage
+                snapshot = self._fresh()
+                searcher = snapshot.searcher
+                compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary).compile(tree)
+                filters = _filters(since, until, sources)
+                depth = max(CANDIDATES, offset + limit)
+                hits, total, timed_out = self._collect(searcher, compiled, filters, depth, sort)
+        ranked = self._rank(compiled, hits, sort, offset + limit, passages, passage_chars)
+        page = [
+            _hit(stored, rank, score, found)
+            for rank, (score, stored, found) in enumerate(ranked[offset:offset + limit], offset + 1)
+        ]
+        suggestion = self._suggest(query, compiled) if total < FEW_RESULTS else None
         return Results(
             query=query,
             total=total,

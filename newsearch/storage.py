@@ -290,8 +290,12 @@ def ensure_index_root(index_root: Path) -> None:
     """Create the index folder, refusing a non-empty folder that is not a newsearch index."""
     try:
         index_root.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise IndexWriteError(f"cannot use {index_root} as the index folder: it is a file") from None
     except OSError as exc:
         raise IndexWriteError(f"cannot create the index folder {index_root}: {exc.strerror}") from None
+    if os.statvfs(index_root).f_flag & os.ST_RDONLY:
+        raise IndexWriteError(f"cannot write to the index folder {index_root}: it is on a read-only file system")
     if not os.access(index_root, os.W_OK | os.X_OK):
         raise IndexWriteError(f"cannot write to the index folder {index_root}: permission denied")
     entries = [name for name in os.listdir(index_root) if not name.startswith(".")]
@@ -331,8 +335,11 @@ def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
                         f"try again later or use --wait SECONDS"
                     ) from None
                 time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
+        try:  # who holds the lock is only information: a full disk must not stop the run here
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
+        except OSError:
+            pass
         yield
     finally:
         os.close(fd)  # releases the flock
