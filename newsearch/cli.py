@@ -41,12 +41,20 @@ class NewsearchGroup(click.Group):
         except NewsearchError as exc:
             raise _CommandFailed(str(exc), exc.exit_code) from None
 
+    @staticmethod
+    def _safe(message: str) -> str:
+        """Messages repeat paths and queries as the user gave them: never raw on a terminal."""
+        from newsearch.formatting import terminal_safe
+
+        return terminal_safe(message)
+
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
         except click.ClickException as exc:
+            exc.message = self._safe(exc.message)
             exc.show()
             sys.exit(exc.exit_code)
         except (click.Abort, KeyboardInterrupt):
@@ -58,8 +66,8 @@ class NewsearchGroup(click.Group):
         except Exception as exc:  # a bug: say so briefly; the traceback on request
             if os.environ.get("NEWSEARCH_DEBUG"):
                 raise
-            click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); "
-                       f"set NEWSEARCH_DEBUG=1 to see the traceback, and please report it", err=True)
+            click.echo(self._safe(f"Error: internal error ({type(exc).__name__}: {exc}); "
+                                  f"set NEWSEARCH_DEBUG=1 to see the traceback, and please report it"), err=True)
             sys.exit(EXIT_ERROR)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
@@ -154,8 +162,32 @@ def check_command(index_path: str | None, as_json: bool) -> int:
 EXIT_NO_RESULTS = 1
 
 
-@cli.command("search")
-@click.argument("query")
+_WORD = "\x00"  # marks an argument as a query word; argv can never contain it
+
+
+class _QueryCommand(click.Command):
+    """A command whose words may start with "-": `newsearch search zelensky -pyongyang`.
+
+    An argument with one dash that is not one of the command's options (`-pyongyang`,
+    `-houses`, `-nato`) is a query word (an exclusion), not a cluster of short options;
+    an unknown `--option` is still an error.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        known = {name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
+        known.update(ctx.help_option_names)
+        marked = []
+        for position, arg in enumerate(args):
+            if arg == "--":
+                marked.extend(args[position:])
+                break
+            is_word = arg.startswith("-") and not arg.startswith("--") and len(arg) > 1 and arg not in known
+            marked.append(_WORD + arg if is_word else arg)
+        return super().parse_args(ctx, marked)
+
+
+@cli.command("search", cls=_QueryCommand)
+@click.argument("words", nargs=-1, required=True, metavar="QUERY")
 @index_option
 @click.option("-n", "--limit", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits per page.")
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of results.")
@@ -168,9 +200,11 @@ EXIT_NO_RESULTS = 1
               show_default=True, help="Terminal text, one JSON document, or JSON Lines (one hit per line).")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Highlight with colour (auto: on a terminal, unless NO_COLOR is set).")
-def search_command(query: str, index_path: str | None, limit: int, page: int, since: str | None, until: str | None,
-                   sources: tuple[str, ...], sort: str, passages: int, output_format: str, color: str) -> int:
-    """Search the index for QUERY; print ranked articles with their best passages.
+def search_command(words: tuple[str, ...], index_path: str | None, limit: int, page: int, since: str | None,
+                   until: str | None, sources: tuple[str, ...], sort: str, passages: int, output_format: str,
+                   color: str) -> int:
+    """Search the index for QUERY (one quoted argument, or several words); print ranked articles
+    with their best passages.
 
     \b
     Query language (see README):
@@ -187,6 +221,7 @@ def search_command(query: str, index_path: str | None, limit: int, page: int, si
     from newsearch.query import parse_date_bound
     from newsearch.searcher import open_index
 
+    query = " ".join(word.removeprefix(_WORD) for word in words)
     since_at = parse_date_bound(since) if since else None
     until_at = parse_date_bound(until, end=True) if until else None
     with open_index(index_path) as index:

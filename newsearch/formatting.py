@@ -17,7 +17,7 @@ JSON_FORMAT_VERSION = 1
 
 # C0/C1 control characters (ESC, BEL, CSI...) and bidi overrides: indexed text is written
 # by strangers and must never reach the terminal raw.
-_TERMINAL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_TERMINAL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def terminal_safe(text: str) -> str:

@@ -104,7 +104,7 @@ def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str,
     record: dict[str, object] = {
         "id": clean_text(document.id, 1000),
         "path": path_key(document.path),
-        "file": path_key(file_path),
+        "file": file_path,  # stored, not indexed: kept exactly, so the path names the real file
         "stamp": stamp.encode(),
         "content_hash": document.content_hash.encode("ascii"),
         "title": title,

@@ -257,10 +257,6 @@ def test_hostile_corpus_follow_symlinks(hostile, tmp_path):
     assert {doc_id for doc_id, _ in stored_documents(tmp_path / "index")} == GOOD_IDS | {"bad/outside-dir/secret.txt"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: corpus/feeds.py:read_feed ignores feedparser's bozo flag once the lenient parser recovered some "
-    "entries, so a feed cut off mid-item is reported as 'no text: the item has no content or summary' "
-    "instead of naming the broken XML"))
 def test_broken_feed_is_reported_as_broken_xml(hostile):
     assert warnings_of(hostile.first.stderr)["bad/broken.rss"].startswith("broken XML")
 
@@ -298,14 +294,9 @@ API_ONLY = {
     "lone low surrogate": "\udfff",
     "NUL": "bank\x00market",
 }
-DATE_OVERFLOW = pytest.mark.xfail(strict=True, reason=(
-    "BUG: query.py:_date_bounds computes the end of year/month/day 9999 as a datetime past 9999-12-31; the "
-    "OverflowError is not caught (only ValueError is), so `date:9999` is not a QueryError (CLI: 'internal "
-    "error', exit 1)"))
-
 
 def query_params(queries: dict[str, str]) -> list:
-    return [pytest.param(query, id=name, marks=[DATE_OVERFLOW] if "9999" in query else [])
+    return [pytest.param(query, id=name)
             for name, query in queries.items()]
 
 
@@ -364,11 +355,7 @@ def test_hostile_query_cli(small_index, query):
         assert re.search(r"No results\.|of \d+ results?", result.stdout)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: cli.py:search_command: click parses a QUERY that starts with '-' (the documented exclusion syntax, "
-    "e.g. '-pyongyang zelensky') as options: 'No such option: -p' plus usage text, exit 2; it works only "
-    "after '--'"))
-@pytest.mark.parametrize(("query", "code"), [("-profit bank", 0), ("-profit", 2)])
+@pytest.mark.parametrize(("query", "code"), [("-xyzzy bank", 0), ("-profit bank", 1), ("-profit", 2)])
 def test_query_starting_with_an_exclusion_cli(small_index, query, code):
     result = run_cli("search", query, "--index", str(small_index))
     assert result.returncode == code, result
@@ -396,11 +383,6 @@ def test_refused_queries_say_why(searcher, query, message):
     assert isinstance(outcome, QueryError) and message in str(outcome), outcome
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: compiler.py:_idf takes reader.doc_frequency, which still counts the deleted versions of updated "
-    "documents until segments merge; for a word in every document it exceeds doc_count, the idf is <= 0, "
-    "passages.PassageQuery refuses it (ValueError) and storage.reading reports the index as damaged (search "
-    "exit 4 'run newsearch index --rebuild'; show --query: 'internal error')"))
 def test_common_word_after_an_incremental_update(tmp_path):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     for number in range(3):
@@ -430,7 +412,7 @@ PIECES = st.sampled_from([
     "bank~2", "banc~1", "mrket~2", "xyzzy", "the", "of", "e-mail", "north-korean", "café", "ÉCOLE", "2005",
     "~", "~3", "?", "\\", "'", "AND", "OR", "NOT", "+", "-", "(", ")", '"', '"~2', "..", ":",
     "title:", "body:", "source:", "author:", "tag:", "date:", "foo:", "TITLE:", "http://x",
-    "2005-02", "2005-02-30", "9998",  # not 9999: that overflow is xfailed above "2005..", "..2006", "2005-01-01..2005-03-31", "[2005 TO 2006]",
+    "2005-02", "2005-02-30", "9999", "2005..", "..2006", "2005-01-01..2005-03-31", "[2005 TO 2006]",
     "\x00", "\x1b[2J", "\x07", "\u202e", "\ud800", "\x9b", "\t", "\n", "\u3000", "𝔟𝔞𝔫𝔨",
 ])
 JOINERS = st.sampled_from([" ", " ", " ", "", " AND ", " OR ", " -", " +", " NOT "])

@@ -40,10 +40,13 @@ def read_feed(data: bytes) -> list[Article | ItemProblem]:
         raise Refused("empty: the feed has no items")
     title_detail = parsed.feed.get("title_detail")
     source = one_line(_as_text(title_detail)) if title_detail else ""
-    return [_entry(entry, source) for entry in entries]
+    # The lenient parser recovers what it can of a broken feed; an item it could not
+    # recover is reported as the broken XML it is, not as an item without text.
+    broken = f"broken XML: {parsed.get('bozo_exception')}" if parsed.get("bozo") else None
+    return [_entry(entry, source, broken) for entry in entries]
 
 
-def _entry(entry: dict, source: str) -> Article | ItemProblem:
+def _entry(entry: dict, source: str, broken: str | None = None) -> Article | ItemProblem:
     body = ""
     for detail in [*entry.get("content", []), entry.get("summary_detail")]:
         if detail and detail.get("value", "").strip():
@@ -51,7 +54,7 @@ def _entry(entry: dict, source: str) -> Article | ItemProblem:
             if body:
                 break
     if not body:
-        return ItemProblem("no text: the item has no content or summary")
+        return ItemProblem(broken or "no text: the item has no content or summary")
     title_detail = entry.get("title_detail")
     return Article(
         body=body,
