@@ -1,0 +1,408 @@
+"""Reliability: the indexer killed at random moments (SIGKILL), interrupted (SIGINT) or terminated (SIGTERM).
+
+Every SIGKILL trial runs a real ``newsearch index`` process against a 400-file corpus that the trial
+has just changed (files added, deleted and retitled), kills it at a moment drawn from the measured
+duration of the same run (some early, some near the end, around the switch), and then requires:
+
+* the live index holds exactly the old or exactly the new document set (ids and titles), and opens
+  and searches consistently with it;
+* ``newsearch check`` exits 0;
+* the next ``newsearch index`` completes with no manual step and holds exactly the new set;
+* nothing is left behind: no abandoned generation, no temporary file, no segment outside the table
+  of contents, a bounded folder footprint, and retired generations only within the grace period.
+
+Heavier variants (more trials per mode) run with ``pytest -m slow``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from newsearch.searcher import open_index
+from newsearch.status import check_index
+from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIRED_MARKER, open_current
+
+from helpers import folder_footprint, popen_cli, run_cli, stored_documents, synthetic_corpus, write_article
+
+CORPUS_FILES = 400  # at the parallel threshold: full builds use 2 workers unless --jobs 1
+OUTCOMES: Counter[str] = Counter()
+
+
+# -- fixtures and helpers ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def base_corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("crash_corpus")
+    synthetic_corpus(folder, CORPUS_FILES)
+    return folder
+
+
+def _expected(corpus: Path) -> frozenset[tuple[str, str]]:
+    """The (id, title) set a complete index of ``corpus`` holds (ids are relative paths)."""
+    return frozenset((path.relative_to(corpus).as_posix(), path.read_text("utf-8").split("\n", 1)[0])
+                     for path in corpus.rglob("*.txt"))
+
+
+def _mutate(corpus: Path, rng: random.Random, trial: int) -> None:
+    """A real change for the next run: 5 files added, 3 deleted, 3 retitled (same id, new title)."""
+    for k in range(5):
+        write_article(corpus / "gamma", f"t{trial:03d}-{k}.txt", f"Added story {trial} {k}",
+                      f"Fresh report {trial} {k} about the election and the economy. Story text.")
+    existing = sorted(corpus.rglob("*.txt"))
+    for path in rng.sample(existing, 6)[:3]:
+        path.unlink()
+    for path in rng.sample(sorted(corpus.rglob("*.txt")), 3):
+        title, body = path.read_text("utf-8").split("\n", 1)
+        time.sleep(0.002)  # a distinct mtime even on coarse clocks
+        path.write_text(f"{title} rev{trial}\n{body}", encoding="utf-8")
+
+
+def _timed_run(*args: str) -> float:
+    started = time.monotonic()
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    return time.monotonic() - started
+
+
+def _kill_moment(rng: random.Random, duration: float, trial: int) -> float:
+    """Alternate early/middle moments with moments near the end of the run (around the switch)."""
+    if trial % 2:
+        return duration * rng.uniform(0.82, 1.02)
+    return max(0.05, duration * rng.uniform(0.05, 0.8))
+
+
+TOC_TEMP = re.compile(r"^_MAIN_\d+\.toc\.[0-9.]+$")  # Whoosh's table of contents while it is written
+
+
+def _leftovers(index_path: Path, *, allow_toc_temp: bool = False) -> list[str]:
+    """Everything in the index folder that a clean state would not hold.
+
+    ``allow_toc_temp`` tolerates the known leak that test_killed_commit_leaves_no_toc_temp_file pins down.
+    """
+    problems = []
+    live = os.readlink(index_path / CURRENT)
+    for entry in sorted(os.listdir(index_path)):
+        path = index_path / entry
+        if entry in (CURRENT, ".lock", live):
+            continue
+        if not GENERATION_PATTERN.match(entry):
+            problems.append(f"stray entry {entry}")
+            continue
+        try:
+            retired_at = float((path / RETIRED_MARKER).read_text())
+        except (OSError, ValueError):
+            problems.append(f"abandoned generation {entry}")
+            continue
+        if time.time() - retired_at >= RETIRE_GRACE_S:
+            problems.append(f"generation {entry} kept past its grace period")
+    generation, ix = open_current(index_path)
+    try:
+        referenced = {segment.segment_id() for segment in ix._segments()}
+        toc = ix.latest_generation()
+    finally:
+        ix.close()
+    allowed = {"newsearch.json", "vocabulary.tsv", "MAIN_WRITELOCK", f"_MAIN_{toc}.toc", RETIRED_MARKER}
+    for entry in sorted(os.listdir(generation)):
+        if entry in allowed or any(entry.startswith(segment + ".") for segment in referenced):
+            continue
+        if allow_toc_temp and TOC_TEMP.match(entry):
+            continue
+        problems.append(f"stray file {generation.name}/{entry}")
+    return problems
+
+
+def _non_retired_footprint(index_path: Path) -> tuple[int, int]:
+    """folder_footprint of the index folder minus retired generations (which the grace period keeps)."""
+    files, size = folder_footprint(index_path)
+    for generation in index_path.iterdir():
+        if GENERATION_PATTERN.match(generation.name) and (generation / RETIRED_MARKER).exists():
+            retired_files, retired_size = folder_footprint(generation)
+            files, size = files - retired_files, size - retired_size
+    return files, size
+
+
+def _age_retired(index_path: Path) -> list[str]:
+    """Pretend the grace period has passed for every retired generation; return their names."""
+    aged = []
+    for generation in index_path.iterdir():
+        marker = generation / RETIRED_MARKER
+        if GENERATION_PATTERN.match(generation.name) and marker.exists():
+            marker.write_text(str(time.time() - RETIRE_GRACE_S - 1))
+            aged.append(generation.name)
+    return aged
+
+
+def _assert_consistent(index_path: Path, state: frozenset[tuple[str, str]], cli_check: bool = True) -> None:
+    """The index opens, a search sees the same documents, and `newsearch check` passes.
+
+    ``cli_check=False`` calls the library function behind `newsearch check` in this process instead
+    (same verification, without the cost of a new interpreter).
+    """
+    with open_index(index_path) as index:
+        found = index.search("story", limit=1000, passages=0)
+    assert found.total == len(state)
+    assert {hit.id for hit in found.hits} == {doc_id for doc_id, _title in state}
+    if cli_check:
+        check = run_cli("check", "--index", str(index_path))
+        assert check.returncode == 0, check.stdout + check.stderr
+    else:
+        assert check_index(index_path).documents == len(state)
+
+
+def _sigkill_trials(tmp_path: Path, base_corpus: Path, mode: str, jobs: str | None, trials: int) -> None:
+    rng = random.Random(f"sigkill-{mode}-{jobs}")
+    corpus = tmp_path / "corpus"
+    shutil.copytree(base_corpus, corpus)
+    index_path = tmp_path / "ix"
+    job_args = ["--jobs", jobs] if jobs else []
+    update_args = ["index", str(corpus), "--index", str(index_path), "--quiet", *job_args]
+    killed_args = update_args + (["--rebuild"] if mode == "rebuild" else [])
+
+    # Measure the run that will be killed, uninterrupted (this also builds the starting index).
+    if mode == "build":
+        duration = _timed_run(*killed_args)
+        shutil.rmtree(index_path)
+    else:
+        _timed_run(*update_args)
+        _mutate(corpus, rng, 999)
+        duration = _timed_run(*killed_args)
+        _age_retired(index_path)
+    baseline_files = baseline_size = None
+    seen = Counter()
+
+    for trial in range(trials):
+        if mode == "build":
+            shutil.rmtree(index_path, ignore_errors=True)
+            before = None
+        else:
+            before = stored_documents(index_path)
+        _mutate(corpus, rng, trial)
+        after = _expected(corpus)
+        assert after != before
+
+        process = popen_cli(*killed_args)
+        time.sleep(_kill_moment(rng, duration, trial))
+        ran_to_end = process.poll() is not None
+        process.kill()
+        process.communicate()
+
+        state = stored_documents(index_path)
+        assert state in (before, after), f"trial {trial}: a mixed state after the kill"
+        outcome = "finished" if ran_to_end else ("killed, new state" if state == after else "killed, old state")
+        seen[outcome] += 1
+        if state is not None:
+            _assert_consistent(index_path, state, cli_check=trial % 3 == 0)
+
+        aged = _age_retired(index_path) if index_path.exists() and trial % 3 else []
+        recovery = run_cli(*update_args)
+        assert recovery.returncode == 0, f"trial {trial}: the next run failed: {recovery.stderr}"
+        assert stored_documents(index_path) == after
+        assert check_index(index_path).documents == len(after)
+        assert _leftovers(index_path, allow_toc_temp=True) == [], f"trial {trial}"
+        toc_temps = sum(1 for name in os.listdir(index_path / CURRENT) if TOC_TEMP.match(name))
+        if toc_temps:
+            seen["toc temp file left"] = toc_temps
+        assert not any((index_path / name).exists() for name in aged), "retired past the grace period, still there"
+
+        files, size = _non_retired_footprint(index_path)
+        if baseline_files is None:
+            baseline_files, baseline_size = files, size
+        assert files <= baseline_files + 12, f"trial {trial}: {files} files, first trial had {baseline_files}"
+        assert size <= baseline_size * 2 + 200_000, f"trial {trial}: {size} bytes, first trial had {baseline_size}"
+        if mode != "build":  # unaged retired generations stay within their grace period, and only they
+            retired = [g for g in index_path.iterdir() if (g / RETIRED_MARKER).exists()]
+            assert len(retired) <= 3
+
+    OUTCOMES.update({f"{mode}/jobs={jobs or 'default'}: {key}": value for key, value in seen.items()})
+    print(f"\n{mode} --jobs {jobs or 'default'}: {trials} kills (run ~{duration:.1f} s): {dict(seen)}; "
+          f"{trials} clean recoveries")
+
+
+# -- SIGKILL at random moments -------------------------------------------------------------------
+
+# 30 kills; full builds cost most (a complete build to recover), so most trials are updates and rebuilds.
+DEFAULT_TRIALS = [("build", "1", 2), ("build", None, 1), ("rebuild", "1", 6), ("rebuild", None, 2), ("update", None, 19)]
+
+
+@pytest.mark.parametrize("mode, jobs, trials", DEFAULT_TRIALS, ids=lambda value: str(value))
+def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, base_corpus, mode, jobs, trials):
+    _sigkill_trials(tmp_path, base_corpus, mode, jobs, trials)
+
+
+def test_default_run_has_at_least_30_kills():
+    assert sum(trials for _mode, _jobs, trials in DEFAULT_TRIALS) >= 30
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode, jobs, trials", [(mode, jobs, trials * 4) for mode, jobs, trials in DEFAULT_TRIALS],
+                         ids=lambda value: str(value))
+def test_sigkill_many_trials(tmp_path, base_corpus, mode, jobs, trials):
+    _sigkill_trials(tmp_path, base_corpus, mode, jobs, trials)
+
+
+# -- Ctrl-C and SIGTERM --------------------------------------------------------------------------
+
+
+def _wait_for_lock(index_path: Path, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait until ``process`` holds the writer lock (it writes its pid into the lock file)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if f'"pid": {process.pid}' in (index_path / ".lock").read_text():
+                return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError("the indexer never took the writer lock")
+
+
+def _spawned_workers(pid: int) -> set[int]:
+    workers = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    spawned = b"spawn_main" in handle.read()
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == pid and spawned:
+                workers.add(int(entry))
+    return workers
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _signal_trial(tmp_path: Path, base_corpus: Path, sig: int, args: list[str], delay: float) -> tuple[int, str, set]:
+    """Index, change the corpus, start ``args``, send ``sig`` ``delay`` s after the run took the lock."""
+    corpus = tmp_path / "corpus"
+    if not corpus.exists():
+        shutil.copytree(base_corpus, corpus)
+    index_path = tmp_path / "ix"
+    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet", "--jobs", "1").returncode == 0
+    before = stored_documents(index_path)
+    _mutate(corpus, random.Random(delay), 0)
+    process = popen_cli("index", str(corpus), "--index", str(index_path), *args)
+    _wait_for_lock(index_path, process)
+    time.sleep(delay)
+    workers = _spawned_workers(process.pid)
+    process.send_signal(sig)
+    try:
+        _out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _out, err = process.communicate()
+        raise AssertionError(f"the indexer did not exit within 30 s of signal {sig}; stderr: {err!r}")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.05)
+    assert not any(_alive(w) for w in workers), "workers outlived the interrupted indexer"
+    if process.returncode != 0:  # it stopped before finishing: the old index, untouched
+        assert stored_documents(index_path) == before
+        _assert_consistent(index_path, before)
+    return process.returncode, err, workers
+
+
+CTRL_C_CASES = [
+    (["--rebuild", "--jobs", "1", "--quiet"], 0.3),
+    (["--quiet"], 0.3),  # an incremental update, while it analyses the changed files
+]
+
+
+@pytest.mark.parametrize("args, delay", CTRL_C_CASES, ids=lambda value: str(value))
+def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, base_corpus, args, delay):
+    code, err, _workers = _signal_trial(tmp_path, base_corpus, signal.SIGINT, args, delay)
+    if code == 0:
+        pytest.skip("the run finished before Ctrl-C arrived")
+    assert code == 130, err
+    assert "Traceback" not in err and "Interrupted." in err
+    assert _leftovers(tmp_path / "ix") == []  # the interrupted build removed its own generation
+    assert run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet").returncode == 0
+    assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")
+
+
+def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, base_corpus):
+    # (With the earlier queue-based parallel.py this hung for ever after printing "Interrupted.": the queue's
+    # feeder thread was joined at exit while blocked on a pipe the terminated workers no longer read.)
+    code, err, _workers = _signal_trial(tmp_path, base_corpus, signal.SIGINT, ["--rebuild", "--quiet"], 0.3)
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert _leftovers(tmp_path / "ix") == []
+
+
+def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, base_corpus):
+    code, err, workers = _signal_trial(tmp_path, base_corpus, signal.SIGTERM, ["--rebuild", "--quiet"], 0.8)
+    assert workers, "SIGTERM arrived before the workers started"
+    assert "Traceback" not in err
+    # Killed or finished, the next run completes and leaves no abandoned generation and no lock behind.
+    finished = run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet")
+    assert finished.returncode == 0, finished.stderr
+    assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")
+    assert _leftovers(tmp_path / "ix") == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: indexer._full_build removes the new generation in its `except BaseException` even when the failure "
+    "(Ctrl-C, or an OSError writing the .retired marker / fsyncing the folder) comes after "
+    "storage.switch_current has already made it live: `current` then points at a deleted folder and the "
+    "index is gone"))
+def test_interrupt_right_after_the_switch_keeps_a_working_index(tmp_path, base_corpus, monkeypatch):
+    import newsearch.indexer as indexer
+    from newsearch.indexer import build_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for number in range(20):
+        write_article(corpus, f"{number:02d}.txt", f"Story {number}", f"Body {number} about the election.")
+    index_path = tmp_path / "ix"
+    build_index([corpus], index_path)
+    real_switch = indexer.switch_current
+
+    def switch_then_interrupt(index_root, generation):
+        real_switch(index_root, generation)
+        raise KeyboardInterrupt  # Ctrl-C arriving as switch_current returns
+
+    monkeypatch.setattr(indexer, "switch_current", switch_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        build_index([corpus], index_path, rebuild=True)
+    assert stored_documents(index_path) is not None
+    assert check_index(index_path).documents == 20
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a kill inside Whoosh's TOC.write leaves `_MAIN_<n>.toc.<time>` in the live generation forever (seen in "
+    "the SIGKILL trials): whoosh.index.clean_files only matches finished `_MAIN_<n>.toc` names, and newsearch "
+    "(indexer._update, storage.remove_stale_generations) never cleans the live generation, so such files pile up "
+    "with every crash"))
+def test_killed_commit_leaves_no_toc_temp_file(tmp_path):
+    from newsearch.indexer import build_index
+
+    corpus = tmp_path / "corpus"
+    for number in range(5):
+        write_article(corpus, f"{number}.txt", f"Story {number}", "Body about the election.")
+    index_path = tmp_path / "ix"
+    build_index([corpus], index_path)
+    live = index_path / CURRENT
+    (live / f"_MAIN_2.toc.{time.time()}").write_bytes(b"half a table of contents")  # what the kill leaves
+    write_article(corpus, "new.txt", "Story new", "Another body.")
+    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
+    assert _leftovers(index_path) == []
