@@ -30,6 +30,7 @@ from newsearch.storage import (
     current_generation,
     ensure_index_root,
     fsync_tree,
+    is_live,
     next_generation,
     open_generation,
     read_meta,
@@ -75,11 +76,17 @@ def build_index(
     """
     started = time.monotonic()
     index_root = resolve_index_path(index)
-    scan = corpus.scan(resolve_corpus_paths(paths), follow_symlinks=follow_symlinks)
+    corpus_paths = resolve_corpus_paths(paths)
+    for path in corpus_paths:  # before anything is created; the scan itself waits for the lock
+        if not os.path.lexists(path):
+            raise CorpusError(f"corpus path not found: {path}")
     ensure_index_root(index_root)
-    report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped))
     try:
         with writer_lock(index_root, wait):
+            # Scanned under the lock: a run that waited must see the corpus as it is now,
+            # or it would undo what the run before it added.
+            scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks)
+            report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped))
             try:
                 live = current_generation(index_root)
             except IndexNotFound:
@@ -96,7 +103,7 @@ def build_index(
         # Reported now, after the failed run's files are gone, so the free space is right.
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None
     except OSError as exc:  # folders, the lock, metadata: what the writer itself does not guard
-        raise _write_error(exc, index_root, sum(file.size for file in scan.files)) from None
+        raise _write_error(exc, index_root, _corpus_bytes(corpus_paths)) from None
     report.duration_s = time.monotonic() - started
     return report
 
@@ -128,7 +135,8 @@ def _full_build(
         fsync_tree(generation)
         switch_current(index_root, generation)
     except BaseException:
-        shutil.rmtree(generation, ignore_errors=True)
+        if not is_live(index_root, generation):  # once switched to, it is the index: keep it
+            shutil.rmtree(generation, ignore_errors=True)
         raise
     report.rebuilt = True
 
@@ -335,6 +343,18 @@ class _DocumentWriter:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+
+
+def _corpus_bytes(paths: list[Path]) -> int:
+    total = 0
+    for path in paths:
+        for root, _dirs, names in os.walk(path) if path.is_dir() else [(path.parent, [], [path.name])]:
+            for name in names:
+                try:
+                    total += os.stat(os.path.join(root, name)).st_size
+                except OSError:
+                    pass
+    return total
 
 
 class _DiskFull(Exception):

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from whoosh import index as whoosh_index
-from whoosh.index import EmptyIndexError, FileIndex
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import TOC, EmptyIndexError, FileIndex, clean_files
 
 from newsearch.errors import (
     IndexCorrupt,
@@ -215,19 +216,35 @@ def switch_current(index_root: Path, generation: Path) -> None:
         pass
     os.symlink(generation.name, tmp_link)
     os.replace(tmp_link, index_root / CURRENT)
-    fsync_dir(index_root)
-    if previous is not None and previous != generation and previous.exists():
-        (previous / RETIRED_MARKER).write_text(str(time.time()))
+    try:  # the switch is done; what follows must not make the caller think it failed
+        fsync_dir(index_root)
+        if previous is not None and previous != generation and previous.exists():
+            (previous / RETIRED_MARKER).write_text(str(time.time()))
+    except OSError:
+        pass
+
+
+def is_live(index_root: Path, generation: Path) -> bool:
+    try:
+        return os.readlink(index_root / CURRENT) == generation.name
+    except OSError:
+        return False
+
+
+_WHOOSH_LEFTOVERS = re.compile(r"^(_MAIN_\d+\.toc\..+|MAIN\.tmp)$")  # a TOC half-written, a writer's scratch
 
 
 def remove_stale_generations(index_root: Path, live: Path | None, now: float | None = None) -> list[Path]:
-    """Delete abandoned builds and generations retired longer than the grace period.
+    """Delete abandoned builds, generations retired longer than the grace period, and what
+    a killed writer left in the live generation.
 
     Only the lock holder calls this, so a generation that is not live and not
     marked retired is a build that was interrupted: nobody can still be writing it.
     """
     now = time.time() if now is None else now
     removed = []
+    if live is not None:
+        _tidy_live(live)
     for generation in generations(index_root):
         if generation == live:
             continue
@@ -240,6 +257,22 @@ def remove_stale_generations(index_root: Path, live: Path | None, now: float | N
             shutil.rmtree(generation, ignore_errors=True)
             removed.append(generation)
     return removed
+
+
+def _tidy_live(generation: Path) -> None:
+    """Remove a killed writer's leftovers: temporary files, and segments no table of contents names."""
+    for name in os.listdir(generation):
+        if _WHOOSH_LEFTOVERS.match(name):
+            path = generation / name
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    try:
+        storage = FileStorage(str(generation))
+        toc_generation = TOC._latest_generation(storage, "MAIN")
+        if toc_generation >= 0:
+            toc = TOC.read(storage, "MAIN", toc_generation)
+            clean_files(storage, "MAIN", toc_generation, toc.segments)
+    except Exception:  # tidying is best effort: the index itself is read and checked elsewhere
+        pass
 
 
 def fsync_dir(path: Path) -> None:
@@ -329,7 +362,8 @@ def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
                     raise
                 if time.monotonic() >= deadline:
                     holder = _read_holder(fd)
-                    who = f"process {holder.pid} (since {holder.since})" if holder else "another process"
+                    since = f" (since {holder.since})" if holder and holder.since != "unknown" else ""
+                    who = f"process {holder.pid}{since}" if holder else "another process"
                     raise IndexLocked(
                         f"the index at {index_root} is being written by {who}; "
                         f"try again later or use --wait SECONDS"
@@ -346,8 +380,32 @@ def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
 
 
 def _read_holder(fd: int) -> LockHolder | None:
+    """Who holds the lock: the kernel's answer (/proc/locks), with the start time the holder
+    wrote into the file. The file alone can be stale: a new holder rewrites it only just
+    after it takes the lock."""
+    owner = _flock_owner(fd)
+    for _ in range(10):
+        try:
+            data = json.loads(os.pread(fd, 4096, 0) or b"null")
+            written = LockHolder(int(data["pid"]), str(data["since"]))
+        except (OSError, ValueError, TypeError, KeyError):
+            written = None
+        if written is not None and (owner is None or written.pid == owner):
+            return written
+        time.sleep(0.02)
+    return LockHolder(owner, "unknown") if owner is not None else None
+
+
+def _flock_owner(fd: int) -> int | None:
+    """The pid holding a flock on the file open as ``fd``, from /proc/locks (Linux), or None."""
     try:
-        data = json.loads(os.pread(fd, 4096, 0) or b"null")
-        return LockHolder(int(data["pid"]), str(data["since"]))
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
+        info = os.fstat(fd)
+        wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+        with open("/proc/locks", encoding="ascii") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+                    return int(fields[4])
+    except (OSError, ValueError):
+        pass
+    return None
