@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,32 @@ def base_corpus(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("crash_corpus")
     synthetic_corpus(folder, CORPUS_FILES)
     return folder
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A corpus with its complete index, and how long each kind of run takes on this machine."""
+
+    corpus: Path
+    index: Path
+    durations: dict[tuple[str, str | None], float]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, base_corpus) -> Prepared:
+    folder = tmp_path_factory.mktemp("crash_prepared")
+    corpus, index_path = folder / "corpus", folder / "ix"
+    shutil.copytree(base_corpus, corpus)
+    args = ["index", str(corpus), "--index", str(index_path), "--quiet"]
+    serial = _timed_run(*args, "--jobs", "1")
+    parallel = _timed_run(*args, "--rebuild")
+    _mutate(corpus, random.Random(0), 999)
+    update = _timed_run(*args)
+    _age_retired(index_path)
+    _timed_run(*args)  # removes the retired generation: copies start clean
+    assert _leftovers(index_path) == []
+    return Prepared(corpus, index_path, {("build", "1"): serial, ("rebuild", "1"): serial, ("build", None): parallel,
+                                         ("rebuild", None): parallel, ("update", None): update})
 
 
 def _expected(corpus: Path) -> frozenset[tuple[str, str]]:
@@ -77,10 +104,10 @@ def _timed_run(*args: str) -> float:
 
 
 def _kill_moment(rng: random.Random, duration: float, trial: int) -> float:
-    """Alternate early/middle moments with moments near the end of the run (around the switch)."""
+    """Alternate moments while it writes with moments near the end of the run (around the switch)."""
     if trial % 2:
         return duration * rng.uniform(0.82, 1.02)
-    return max(0.05, duration * rng.uniform(0.05, 0.8))
+    return duration * rng.uniform(0.15, 0.8)  # (before ~0.15 it is still starting Python)
 
 
 TOC_TEMP = re.compile(r"^_MAIN_\d+\.toc\.[0-9.]+$")  # Whoosh's table of contents while it is written
@@ -151,7 +178,7 @@ def _assert_consistent(index_path: Path, state: frozenset[tuple[str, str]], cli_
     (same verification, without the cost of a new interpreter).
     """
     with open_index(index_path) as index:
-        found = index.search("story", limit=1000, passages=0)
+        found = index.search("story", limit=1000, passages=0, sort="newest")
     assert found.total == len(state)
     assert {hit.id for hit in found.hits} == {doc_id for doc_id, _title in state}
     if cli_check:
@@ -161,26 +188,17 @@ def _assert_consistent(index_path: Path, state: frozenset[tuple[str, str]], cli_
         assert check_index(index_path).documents == len(state)
 
 
-def _sigkill_trials(tmp_path: Path, base_corpus: Path, mode: str, jobs: str | None, trials: int) -> None:
+def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | None, trials: int) -> None:
     rng = random.Random(f"sigkill-{mode}-{jobs}")
-    corpus = tmp_path / "corpus"
-    shutil.copytree(base_corpus, corpus)
-    index_path = tmp_path / "ix"
+    corpus, index_path = tmp_path / "corpus", tmp_path / "ix"
+    shutil.copytree(prepared.corpus, corpus)  # keeps mtimes: the copied index is up to date with it
+    shutil.copytree(prepared.index, index_path, symlinks=True)
     job_args = ["--jobs", jobs] if jobs else []
     update_args = ["index", str(corpus), "--index", str(index_path), "--quiet", *job_args]
     killed_args = update_args + (["--rebuild"] if mode == "rebuild" else [])
-
-    # Measure the run that will be killed, uninterrupted (this also builds the starting index).
-    if mode == "build":
-        duration = _timed_run(*killed_args)
-        shutil.rmtree(index_path)
-    else:
-        _timed_run(*update_args)
-        _mutate(corpus, rng, 999)
-        duration = _timed_run(*killed_args)
-        _age_retired(index_path)
+    duration = prepared.durations[(mode, jobs)]  # of the run that will be killed, measured uninterrupted
     baseline_files = baseline_size = None
-    seen = Counter()
+    seen: Counter[str] = Counter()
 
     for trial in range(trials):
         if mode == "build":
@@ -237,8 +255,8 @@ DEFAULT_TRIALS = [("build", "1", 2), ("build", None, 1), ("rebuild", "1", 6), ("
 
 
 @pytest.mark.parametrize("mode, jobs, trials", DEFAULT_TRIALS, ids=lambda value: str(value))
-def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, base_corpus, mode, jobs, trials):
-    _sigkill_trials(tmp_path, base_corpus, mode, jobs, trials)
+def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, prepared, mode, jobs, trials):
+    _sigkill_trials(tmp_path, prepared, mode, jobs, trials)
 
 
 def test_default_run_has_at_least_30_kills():
@@ -248,8 +266,8 @@ def test_default_run_has_at_least_30_kills():
 @pytest.mark.slow
 @pytest.mark.parametrize("mode, jobs, trials", [(mode, jobs, trials * 4) for mode, jobs, trials in DEFAULT_TRIALS],
                          ids=lambda value: str(value))
-def test_sigkill_many_trials(tmp_path, base_corpus, mode, jobs, trials):
-    _sigkill_trials(tmp_path, base_corpus, mode, jobs, trials)
+def test_sigkill_many_trials(tmp_path, prepared, mode, jobs, trials):
+    _sigkill_trials(tmp_path, prepared, mode, jobs, trials)
 
 
 # -- Ctrl-C and SIGTERM --------------------------------------------------------------------------
@@ -292,13 +310,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _signal_trial(tmp_path: Path, base_corpus: Path, sig: int, args: list[str], delay: float) -> tuple[int, str, set]:
-    """Index, change the corpus, start ``args``, send ``sig`` ``delay`` s after the run took the lock."""
-    corpus = tmp_path / "corpus"
-    if not corpus.exists():
-        shutil.copytree(base_corpus, corpus)
-    index_path = tmp_path / "ix"
-    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet", "--jobs", "1").returncode == 0
+def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str], delay: float) -> tuple[int, str, set]:
+    """Change the corpus, start ``args``, send ``sig`` ``delay`` s after the run took the lock."""
+    corpus, index_path = tmp_path / "corpus", tmp_path / "ix"
+    shutil.copytree(prepared.corpus, corpus)
+    shutil.copytree(prepared.index, index_path, symlinks=True)
     before = stored_documents(index_path)
     _mutate(corpus, random.Random(delay), 0)
     process = popen_cli("index", str(corpus), "--index", str(index_path), *args)
@@ -329,8 +345,8 @@ CTRL_C_CASES = [
 
 
 @pytest.mark.parametrize("args, delay", CTRL_C_CASES, ids=lambda value: str(value))
-def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, base_corpus, args, delay):
-    code, err, _workers = _signal_trial(tmp_path, base_corpus, signal.SIGINT, args, delay)
+def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, prepared, args, delay):
+    code, err, _workers = _signal_trial(tmp_path, prepared, signal.SIGINT, args, delay)
     if code == 0:
         pytest.skip("the run finished before Ctrl-C arrived")
     assert code == 130, err
@@ -340,17 +356,17 @@ def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, 
     assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")
 
 
-def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, base_corpus):
+def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, prepared):
     # (With the earlier queue-based parallel.py this hung for ever after printing "Interrupted.": the queue's
     # feeder thread was joined at exit while blocked on a pipe the terminated workers no longer read.)
-    code, err, _workers = _signal_trial(tmp_path, base_corpus, signal.SIGINT, ["--rebuild", "--quiet"], 0.3)
+    code, err, _workers = _signal_trial(tmp_path, prepared, signal.SIGINT, ["--rebuild", "--quiet"], 0.3)
     assert code == 130, err
     assert "Traceback" not in err
     assert _leftovers(tmp_path / "ix") == []
 
 
-def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, base_corpus):
-    code, err, workers = _signal_trial(tmp_path, base_corpus, signal.SIGTERM, ["--rebuild", "--quiet"], 0.8)
+def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, prepared):
+    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGTERM, ["--rebuild", "--quiet"], 0.8)
     assert workers, "SIGTERM arrived before the workers started"
     assert "Traceback" not in err
     # Killed or finished, the next run completes and leaves no abandoned generation and no lock behind.
@@ -360,11 +376,6 @@ def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, base_corpu
     assert _leftovers(tmp_path / "ix") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: indexer._full_build removes the new generation in its `except BaseException` even when the failure "
-    "(Ctrl-C, or an OSError writing the .retired marker / fsyncing the folder) comes after "
-    "storage.switch_current has already made it live: `current` then points at a deleted folder and the "
-    "index is gone"))
 def test_interrupt_right_after_the_switch_keeps_a_working_index(tmp_path, base_corpus, monkeypatch):
     import newsearch.indexer as indexer
     from newsearch.indexer import build_index
@@ -388,11 +399,6 @@ def test_interrupt_right_after_the_switch_keeps_a_working_index(tmp_path, base_c
     assert check_index(index_path).documents == 20
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a kill inside Whoosh's TOC.write leaves `_MAIN_<n>.toc.<time>` in the live generation forever (seen in "
-    "the SIGKILL trials): whoosh.index.clean_files only matches finished `_MAIN_<n>.toc` names, and newsearch "
-    "(indexer._update, storage.remove_stale_generations) never cleans the live generation, so such files pile up "
-    "with every crash"))
 def test_killed_commit_leaves_no_toc_temp_file(tmp_path):
     from newsearch.indexer import build_index
 
