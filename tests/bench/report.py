@@ -185,8 +185,11 @@ def markdown(results: dict) -> str:
         + f" · load average {info['loadavg_start'][0]:.2f} at start, {info.get('loadavg_end', [0])[0]:.2f} at end"
         + f" · {results['elapsed_s'] / 60:.1f} min",
         "",
-        f"Command: `{results['command']}`",
+        f"Command: `{results['command']}` · library measured: a copy of `newsearch/` taken at the start "
+        f"(sha256 {results.get('library', {}).get('sha256', '?')})",
     ]
+    for error in results.get("errors", []):
+        lines += ["", f"**Stage failed**: {error}"]
     for name, data in results.get("corpora", {}).items():
         tables = _speed_table(name, data)
         if tables:

@@ -13,12 +13,14 @@ See tests/bench/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +28,7 @@ if __package__ in (None, ""):  # `python tests/bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench import querysets, report, speed  # noqa: E402
-from tests.bench.corpora import BBC, cache_root, read_bbc, write_body_only_copy  # noqa: E402
+from tests.bench.corpora import BBC, REPO, cache_root, read_bbc, write_body_only_copy  # noqa: E402
 from tests.bench.synth import DEFAULT_SEED, synthetic_corpus  # noqa: E402
 
 STAGES = ("build", "latency", "cold", "incremental", "quality")
@@ -64,6 +66,23 @@ def _stages(parser: argparse.ArgumentParser, only: str, skip: str) -> list[str]:
 
     stages = names(only) or list(STAGES)
     return [stage for stage in stages if stage not in names(skip)]
+
+
+def snapshot_library(work: Path) -> dict:
+    """Copy newsearch/ aside and import it from there, here and in every child process.
+
+    The working tree is shared with people editing the library: a long run must measure one
+    version throughout, not whatever is on disk when each stage starts.
+    """
+    source = REPO / "newsearch"
+    target = work / "lib"
+    shutil.copytree(source, target / "newsearch", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    digest = hashlib.sha256()
+    for path in sorted((target / "newsearch").rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(target).as_posix().encode() + b"\0" + path.read_bytes())
+    sys.path.insert(0, str(target))
+    return {"path": str(target), "sha256": digest.hexdigest()[:12]}
 
 
 def log(message: str) -> None:
@@ -138,6 +157,15 @@ def run_quality(runner: speed.Runner, bbc: dict, out: Path) -> dict:
     return results
 
 
+def guarded(results: dict, name: str, stage: Callable[[], object]) -> None:
+    """Run one part; a failure is recorded and reported, and the run goes on."""
+    try:
+        stage()
+    except Exception as exc:  # the other corpora's figures are still worth writing
+        log(f"{name}: FAILED: {exc!r}")
+        results["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     args = parse_args(argv)
@@ -148,9 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     if not runner.cli.exists():
         raise SystemExit(f"{runner.cli} not found: install newsearch into this interpreter's venv (pip install -e .)")
     shutil.rmtree(runner.work, ignore_errors=True)
+    library = snapshot_library(runner.work)
+    runner.pythonpath = library["path"]
     results: dict = {"mode": "quick" if args.quick else "full",
                      "command": " ".join(["python -m tests.bench.run", *(argv if argv is not None else sys.argv[1:])]),
-                     "stages": args.stages, "machine": report.machine(), "corpora": {}}
+                     "stages": args.stages, "machine": report.machine(), "library": library, "corpora": {}, "errors": []}
     try:
         corpora = [("bbc", "BBC (real articles)", BBC)]
         for size in args.sizes if {"build", "latency", "cold"} & set(args.stages) else ():
@@ -158,9 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             corpora.append((f"synth-{size}", f"synthetic {size:,} (seed {args.seed})", synthetic_corpus(size, args.seed)))
         for name, label, corpus in corpora:
             data = results["corpora"].setdefault(name, {"label": label, "path": str(corpus)})
-            run_corpus(runner, args, name, corpus, data)
+            guarded(results, name, lambda: run_corpus(runner, args, name, corpus, data))
         if "quality" in args.stages:
-            results["quality"] = run_quality(runner, results["corpora"]["bbc"], out)
+            guarded(results, "quality",
+                    lambda: results.__setitem__("quality", run_quality(runner, results["corpora"]["bbc"], out)))
     finally:
         if not args.keep:
             shutil.rmtree(runner.work, ignore_errors=True)
@@ -173,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(text)
     log(f"done in {results['elapsed_s'] / 60:.1f} min: {out / f'bench-{stamp}.md'}")
-    return 0
+    return 1 if results["errors"] else 0
 
 
 if __name__ == "__main__":

@@ -30,10 +30,12 @@ class Runner:
     work: Path
     python: str = sys.executable
     cli: Path = Path(sys.executable).parent / "newsearch"
+    pythonpath: str = ""  # a snapshot of the library to import instead of the working tree's
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        paths = [p for p in (self.pythonpath, str(REPO), env.get("PYTHONPATH", "")) if p]
+        env["PYTHONPATH"] = os.pathsep.join(paths)
         env["PYTHONWARNINGS"] = "ignore"
         env.pop("NEWSEARCH_INDEX", None)
         env.pop("NEWSEARCH_CORPUS", None)
