@@ -21,6 +21,7 @@ import random
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -210,6 +211,10 @@ def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | N
         assert state in (before, after), f"trial {trial}: a mixed state after the kill"
         outcome = "finished" if ran_to_end else ("killed, new state" if state == after else "killed, old state")
         seen[outcome] += 1
+        if trial % 2 and ran_to_end:  # aim the near-end moments at the switch: earlier if they came too late,
+            duration *= 0.9
+        elif trial % 2 and state == before:  # later if they came too early
+            duration *= 1.15
         if state is not None:
             _assert_consistent(index_path, state, cli_check=trial % 3 == 0)
 
@@ -260,9 +265,30 @@ def test_updates_keep_the_index_searchable_in_every_sort_order(tmp_path):
 DEFAULT_TRIALS = [("build", "1", 2), ("build", None, 1), ("rebuild", "1", 6), ("rebuild", None, 2), ("update", None, 19)]
 
 
-@pytest.mark.parametrize("mode, jobs, trials", DEFAULT_TRIALS, ids=lambda value: str(value))
-def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, prepared, mode, jobs, trials):
-    _sigkill_trials(tmp_path, prepared, mode, jobs, trials)
+def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, prepared):
+    """The default 30 kills, in two streams at once (one per core): updates, and full builds and rebuilds."""
+    streams = [[case for case in DEFAULT_TRIALS if case[0] == "update"],
+               [case for case in DEFAULT_TRIALS if case[0] != "update"]]
+    failures: list[tuple[str, BaseException]] = []
+
+    def run(stream: list[tuple[str, str | None, int]]) -> None:
+        for mode, jobs, trials in stream:
+            folder = tmp_path / f"{mode}-{jobs or 'default'}"
+            folder.mkdir()
+            try:
+                _sigkill_trials(folder, prepared, mode, jobs, trials)
+            except BaseException as exc:  # reported below, with the mode
+                failures.append((f"{mode} --jobs {jobs or 'default'}", exc))
+                return
+
+    threads = [threading.Thread(target=run, args=(stream,)) for stream in streams]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        where, exc = failures[0]
+        raise AssertionError(f"{where}: {exc}") from exc
 
 
 def test_default_run_has_at_least_30_kills():
