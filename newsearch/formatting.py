@@ -61,6 +61,9 @@ def render_build_report(report: BuildReport) -> str:
     if by_reason:
         lines.append("Skipped: " + ", ".join(f"{count:,} {reason}" for reason, count in sorted(by_reason.items())) + ".")
     lines.append(f"The index holds {plural(report.documents, 'document')}.")
+    if not report.documents and not report.skipped:
+        lines.append("No articles found: newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml "
+                     "files (also gzipped); hidden files are ignored.")
     return "\n".join(lines)
 
 

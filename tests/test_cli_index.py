@@ -137,3 +137,14 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(runner, corpus, tmp_pat
     monkeypatch.setenv("NEWSEARCH_DEBUG", "1")
     debug = runner.invoke(cli, ["index", str(corpus), "--index", str(tmp_path / "ix")])
     assert isinstance(debug.exception, ZeroDivisionError)
+
+
+def test_an_empty_corpus_says_what_newsearch_reads(runner, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(cli, ["index", str(tmp_path / "empty"), "--index", str(tmp_path / "ix")])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1:] == [
+        "The index holds 0 documents.",
+        "No articles found: newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml files "
+        "(also gzipped); hidden files are ignored.",
+    ]
