@@ -20,6 +20,7 @@ from whoosh import index as whoosh_index
 from whoosh.index import FileIndex
 
 from newsearch import corpus
+from newsearch.analysis import use_stem_lookup
 from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
@@ -39,7 +40,7 @@ from newsearch.storage import (
     write_meta,
     writer_lock,
 )
-from newsearch.vocabulary import Vocabulary, count_surfaces, known_terms
+from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary, count_surfaces, known_terms
 
 WRITER_LIMIT_MB = 256
 PARALLEL_MIN_FILES = 400
@@ -98,6 +99,9 @@ def build_index(
                     workers = 1  # starting workers costs more than they save
                 _full_build(index_root, scan.files, report, max_bytes, progress, workers)
             else:
+                # Stems of words the index has seen come from its vocabulary: a small update
+                # then rarely needs to import NLTK (0.3 s or more).
+                use_stem_lookup(StemLookup(live / VOCABULARY_FILE))
                 _update(open_generation(live), live, scan.files, report, max_bytes, progress)
     except _DiskFull as exc:
         # Reported now, after the failed run's files are gone, so the free space is right.
