@@ -36,7 +36,6 @@ from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIR
 from helpers import folder_footprint, popen_cli, run_cli, stored_documents, synthetic_corpus, write_article
 
 CORPUS_FILES = 400  # at the parallel threshold: full builds use 2 workers unless --jobs 1
-OUTCOMES: Counter[str] = Counter()
 
 
 # -- fixtures and helpers ------------------------------------------------------------------------
@@ -109,8 +108,15 @@ def _kill_moment(rng: random.Random, duration: float, trial: int) -> float:
     return duration * rng.uniform(0.15, 0.8)  # (before ~0.15 it is still starting Python)
 
 
-def _leftovers(index_path: Path) -> list[str]:
-    """Everything in the index folder that a clean state would not hold."""
+META_TMP = "newsearch.json.tmp"
+
+
+def _leftovers(index_path: Path, *, allow_meta_tmp: bool = False) -> list[str]:
+    """Everything in the index folder that a clean state would not hold.
+
+    ``allow_meta_tmp`` tolerates the leftover test_killed_metadata_write_leaves_no_tmp_file pins down (one
+    file of a fixed name, so it cannot pile up).
+    """
     problems = []
     live = os.readlink(index_path / CURRENT)
     for entry in sorted(os.listdir(index_path)):
@@ -136,6 +142,8 @@ def _leftovers(index_path: Path) -> list[str]:
     allowed = {"newsearch.json", "vocabulary.tsv", "MAIN_WRITELOCK", f"_MAIN_{toc}.toc", RETIRED_MARKER}
     for entry in sorted(os.listdir(generation)):
         if entry in allowed or any(entry.startswith(segment + ".") for segment in referenced):
+            continue
+        if allow_meta_tmp and entry == META_TMP:
             continue
         problems.append(f"stray file {generation.name}/{entry}")
     return problems
@@ -223,7 +231,9 @@ def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | N
         assert recovery.returncode == 0, f"trial {trial}: the next run failed: {recovery.stderr}"
         assert stored_documents(index_path) == after
         assert check_index(index_path).documents == len(after)
-        assert _leftovers(index_path) == [], f"trial {trial}"  # e.g. a half-written `_MAIN_<n>.toc.<time>`
+        assert _leftovers(index_path, allow_meta_tmp=True) == [], f"trial {trial}"  # e.g. `_MAIN_<n>.toc.<time>`
+        if (index_path / CURRENT / META_TMP).exists():
+            seen[f"{META_TMP} left"] += 1
         assert not any((index_path / name).exists() for name in aged), "retired past the grace period, still there"
 
         files, size = _non_retired_footprint(index_path)
@@ -235,7 +245,6 @@ def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | N
             retired = [g for g in index_path.iterdir() if (g / RETIRED_MARKER).exists()]
             assert len(retired) <= 3
 
-    OUTCOMES.update({f"{mode}/jobs={jobs or 'default'}: {key}": value for key, value in seen.items()})
     print(f"\n{mode} --jobs {jobs or 'default'}: {trials} kills (run ~{duration:.1f} s): {dict(seen)}; "
           f"{trials} clean recoveries")
 
@@ -444,5 +453,22 @@ def test_killed_commit_leaves_no_toc_temp_file(tmp_path):
     live = index_path / CURRENT
     (live / f"_MAIN_2.toc.{time.time()}").write_bytes(b"half a table of contents")  # what the kill leaves
     write_article(corpus, "new.txt", "Story new", "Another body.")
+    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
+    assert _leftovers(index_path) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (minor, bounded): a kill inside storage.write_meta leaves newsearch.json.tmp in the live generation "
+    "(seen in the slow SIGKILL trials of updates); storage._tidy_live only removes Whoosh's leftovers, and a "
+    "next run with nothing to change never calls write_meta, so the file stays until the next real commit"))
+def test_killed_metadata_write_leaves_no_tmp_file(tmp_path):
+    from newsearch.indexer import build_index
+
+    corpus = tmp_path / "corpus"
+    for number in range(5):
+        write_article(corpus, f"{number}.txt", f"Story {number}", "Body about the election.")
+    index_path = tmp_path / "ix"
+    build_index([corpus], index_path)
+    (index_path / CURRENT / META_TMP).write_text('{"format": ')  # what a kill inside write_meta leaves
     assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
     assert _leftovers(index_path) == []
