@@ -231,7 +231,8 @@ def is_live(index_root: Path, generation: Path) -> bool:
         return False
 
 
-_WHOOSH_LEFTOVERS = re.compile(r"^(_MAIN_\d+\.toc\..+|MAIN\.tmp)$")  # a TOC half-written, a writer's scratch
+# A TOC half-written, a writer's scratch folder, our own files half-written (*.tmp).
+_WRITER_LEFTOVERS = re.compile(r"^(_MAIN_\d+\.toc\..+|.+\.tmp)$")
 
 
 def remove_stale_generations(index_root: Path, live: Path | None, now: float | None = None) -> list[Path]:
@@ -262,7 +263,7 @@ def remove_stale_generations(index_root: Path, live: Path | None, now: float | N
 def _tidy_live(generation: Path) -> None:
     """Remove a killed writer's leftovers: temporary files, and segments no table of contents names."""
     for name in os.listdir(generation):
-        if _WHOOSH_LEFTOVERS.match(name):
+        if _WRITER_LEFTOVERS.match(name):
             path = generation / name
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     try:
