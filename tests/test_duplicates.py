@@ -533,5 +533,4 @@ def test_whole_bbc_corpus_every_exact_duplicate_pair_ends_in_one_cluster(bbc_cor
         f"ms/article, whole pipeline {elapsed:.2f} s; natural near-duplicates missed: {missed}"
     )
     assert len(groups) < len(exact) + len(NATURAL_NEAR_DUPLICATES)
-    assert len(candidates) < 5 * len(verified)
-    assert signing / len(articles) < 0.002  # 2 ms: generous for slow CI machines; ~0.35 ms here
+    assert len(candidates) < 5 * len(verified)  # (speed is printed above, never asserted: timings are noisy)
