@@ -30,6 +30,7 @@ from newsearch.schema import FileStamp, build_schema, path_key, to_record
 from newsearch.storage import (
     current_generation,
     ensure_index_root,
+    folder_size,
     fsync_tree,
     is_live,
     next_generation,
@@ -350,15 +351,7 @@ class _DocumentWriter:
 
 
 def _corpus_bytes(paths: list[Path]) -> int:
-    total = 0
-    for path in paths:
-        for root, _dirs, names in os.walk(path) if path.is_dir() else [(path.parent, [], [path.name])]:
-            for name in names:
-                try:
-                    total += os.stat(os.path.join(root, name)).st_size
-                except OSError:
-                    pass
-    return total
+    return sum(folder_size(path) if path.is_dir() else path.stat().st_size for path in paths if path.exists())
 
 
 class _DiskFull(Exception):

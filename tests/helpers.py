@@ -134,3 +134,32 @@ def utc(*parts: int):
     from datetime import datetime, timezone
 
     return datetime(*parts, tzinfo=timezone.utc)
+
+
+# -- Processes ---------------------------------------------------------------------------------
+
+
+def spawned_workers(pid: int) -> set[int]:
+    """The multiprocessing workers (spawn_main) whose parent is ``pid``, from /proc."""
+    workers = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    spawned = b"spawn_main" in handle.read()
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == pid and spawned:
+                workers.add(int(entry))
+    return workers
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) process."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -12,7 +12,7 @@ from newsearch.searcher import open_index
 from newsearch.storage import writer_lock
 from newsearch.errors import IndexLocked
 
-from helpers import popen_cli, run_cli, synthetic_corpus
+from helpers import alive, popen_cli, run_cli, spawned_workers, synthetic_corpus
 
 
 @pytest.fixture(scope="module")
@@ -65,44 +65,21 @@ def _document_count(index_path) -> int:
         return index._fresh().searcher.doc_count()
 
 
-def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.add(int(entry))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_killed_parallel_build_leaves_no_workers_and_no_lock(tmp_path, big_corpus):
     index_path = tmp_path / "ix"
     process = popen_cli("index", str(big_corpus), "--index", str(index_path), "--jobs", "2", "--quiet")
     deadline = time.monotonic() + 30
     workers: set[int] = set()
     while time.monotonic() < deadline and len(workers) < 2:
-        workers = {child for child in _children(process.pid) if child != process.pid}
-        workers = {w for w in workers if "spawn_main" in open(f"/proc/{w}/cmdline").read()}
+        workers = spawned_workers(process.pid)
         time.sleep(0.05)
     assert len(workers) == 2, "the parallel build did not start two workers"
     process.send_signal(signal.SIGKILL)
     process.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+    while time.monotonic() < deadline and any(alive(w) for w in workers):
         time.sleep(0.1)
-    assert not any(_alive(w) for w in workers), "orphaned workers outlived their killed parent"
+    assert not any(alive(w) for w in workers), "orphaned workers outlived their killed parent"
     finished = run_cli("index", str(big_corpus), "--index", str(index_path), "--quiet")
     assert finished.returncode == 0, finished.stderr  # no lock left behind
     assert _document_count(index_path) == 400

@@ -33,7 +33,16 @@ from newsearch.searcher import open_index
 from newsearch.status import check_index
 from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIRED_MARKER, open_current
 
-from helpers import folder_footprint, popen_cli, run_cli, stored_documents, synthetic_corpus, write_article
+from helpers import (
+    alive,
+    folder_footprint,
+    popen_cli,
+    run_cli,
+    spawned_workers,
+    stored_documents,
+    synthetic_corpus,
+    write_article,
+)
 
 CORPUS_FILES = 400  # at the parallel threshold: full builds use 2 workers unless --jobs 1
 
@@ -324,30 +333,6 @@ def _wait_for_lock(index_path: Path, process: subprocess.Popen, timeout: float =
     raise AssertionError("the indexer never took the writer lock")
 
 
-def _spawned_workers(pid: int) -> set[int]:
-    workers = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-                with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                    spawned = b"spawn_main" in handle.read()
-            except (OSError, ValueError, IndexError):
-                continue
-            if parent == pid and spawned:
-                workers.add(int(entry))
-    return workers
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str], delay: float) -> tuple[int, str, set]:
     """Change the corpus, start ``args``, send ``sig`` ``delay`` s after the run took the lock."""
     corpus, index_path = tmp_path / "corpus", tmp_path / "ix"
@@ -358,7 +343,7 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
     process = popen_cli("index", str(corpus), "--index", str(index_path), *args)
     _wait_for_lock(index_path, process)
     time.sleep(delay)
-    workers = _spawned_workers(process.pid)
+    workers = spawned_workers(process.pid)
     process.send_signal(sig)
     try:
         _out, err = process.communicate(timeout=30)
@@ -367,9 +352,9 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
         _out, err = process.communicate()
         raise AssertionError(f"the indexer did not exit within 30 s of signal {sig}; stderr: {err!r}")
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+    while time.monotonic() < deadline and any(alive(w) for w in workers):
         time.sleep(0.05)
-    assert not any(_alive(w) for w in workers), "workers outlived the interrupted indexer"
+    assert not any(alive(w) for w in workers), "workers outlived the interrupted indexer"
     if process.returncode != 0:  # it stopped before finishing: the old index, untouched
         assert stored_documents(index_path) == before
         _assert_consistent(index_path, before)
