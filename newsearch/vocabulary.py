@@ -84,10 +84,6 @@ class Vocabulary:
             os.fsync(handle.fileno())
         os.replace(tmp, generation / VOCABULARY_FILE)
 
-    def count(self, word: str) -> int:
-        index = bisect.bisect_left(self.words, word)
-        return self.counts[index] if index < len(self.words) and self.words[index] == word else 0
-
     def with_prefix(self, prefix: str) -> list[tuple[str, int]]:
         """Words starting with ``prefix``, most frequent first."""
         start = bisect.bisect_left(self.words, prefix)
