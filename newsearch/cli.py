@@ -119,7 +119,8 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
     progress = _ProgressLine() if show_progress else None
     try:
         report = build_index(paths or None, index_path, rebuild=rebuild, wait=wait, max_bytes=max_bytes,
-                             follow_symlinks=follow_symlinks, progress=progress, jobs=jobs)
+                             follow_symlinks=follow_symlinks, progress=progress,
+                             jobs=jobs if jobs is not None else (os.cpu_count() or 1))
     finally:
         if progress:
             progress.finish()

@@ -65,14 +65,16 @@ def build_index(
     max_bytes: int = corpus.DEFAULT_MAX_BYTES,
     follow_symlinks: bool = False,
     progress: ProgressCallback | None = None,
-    jobs: int | None = None,
+    jobs: int = 1,
 ) -> BuildReport:
     """Bring the index at ``index`` up to date with the corpus at ``paths``.
 
     Incremental unless ``rebuild`` (or no index exists yet), in which case a
     complete new generation is built beside the live one and switched to
-    atomically; a full build of a large corpus is written by ``jobs`` worker
-    processes (default: the number of cores). Raises IndexLocked when another writer holds the lock for longer
+    atomically; a full build of a large corpus can be written by ``jobs`` worker
+    processes. The library default is 1: workers are spawned processes, which
+    re-import the caller's ``__main__``, so a script must guard its entry point
+    (``if __name__ == "__main__":``) before asking for more. Raises IndexLocked when another writer holds the lock for longer
     than ``wait`` seconds, CorpusError for a missing corpus path, IndexWriteError
     when the index cannot be written (the previous state is then intact).
     """
@@ -95,7 +97,7 @@ def build_index(
                 live = None
             remove_stale_generations(index_root, live)
             if live is None or rebuild:
-                workers = jobs if jobs is not None else (os.cpu_count() or 1)
+                workers = jobs
                 if len(scan.files) < PARALLEL_MIN_FILES:
                     workers = 1  # starting workers costs more than they save
                 _full_build(index_root, scan.files, report, max_bytes, progress, workers)

@@ -109,3 +109,19 @@ def test_every_public_name_is_importable_and_listed():
     assert exported == set(newsearch._MODULE_OF)
     for name in exported:
         assert getattr(newsearch, name) is not None
+
+
+def test_the_api_example_runs_as_a_script_without_a_main_guard(tmp_path, bbc_corpus):
+    """A large corpus indexed from an unguarded script: the library must not spawn workers by default."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "example.py"
+    script.write_text(
+        "import newsearch\n"
+        f"report = newsearch.build_index([{str(bbc_corpus / 'tech')!r}], {str(tmp_path / 'ix')!r})\n"
+        "print(report.added)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "401\n"
