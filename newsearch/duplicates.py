@@ -8,11 +8,11 @@ The roles, in the order a document meets them:
 * **signature** -- a MinHash of the shingles (``datasketch``, fixed seed and
   permutation scheme): ``NUM_PERM`` small integers whose agreement estimates the
   Jaccard similarity of two shingle sets;
-* **band keys** -- the signature cut into ``BANDS`` bands of ``ROWS`` rows, each
-  band hashed into a short ASCII token such as ``b07x3f9a2c1d8e0b`` (band 07).
-  Two documents sharing any token are *candidates*. Stored as the terms of an indexed field,
-  the tokens turn the candidate search into inverted-index lookups, which stay
-  correct as documents are added and deleted;
+* **band hashes** -- the signature cut into ``BANDS`` bands of ``ROWS`` rows, each
+  band hashed to 32 bits (``band_keys`` writes them as tokens such as ``b07x3f9a2c1d``,
+  band 07). Two documents sharing a band hash are *candidates*. The index keeps
+  them in a column, 128 bytes a document (as indexed terms they cost 185 bytes
+  each, 6 KB a document), and ``duplicate_store`` groups equal hashes with numpy;
 * **verification** -- ``is_near_duplicate``: the exact Jaccard similarity of the
   two shingle sets (``similarity``) reaches ``DUPLICATE_THRESHOLD``, or the shorter
   text lies almost wholly inside the longer (``containment``: a story with
@@ -73,6 +73,8 @@ __all__ = [
     "SHINGLE_SIZE",
     "Signature",
     "band_keys",
+    "band_bytes",
+    "band_hashes",
     "candidate_pairs",
     "candidate_probability",
     "clusters",
@@ -80,12 +82,14 @@ __all__ = [
     "duplicate_text",
     "find_duplicates",
     "is_near_duplicate",
+    "shingle_similarity",
     "shingles",
+    "shingles_near_duplicate",
     "signature",
     "similarity",
 ]
 
-DUPLICATES_VERSION = 1
+DUPLICATES_VERSION = 2
 
 SHINGLE_SIZE = 3
 NUM_PERM = 96
@@ -93,7 +97,6 @@ BANDS = 32
 ROWS = NUM_PERM // BANDS
 SEED = 20250101
 _SCHEME = "affine32"  # datasketch >= 2.0; named explicitly so a new default cannot change keys
-_KEY_HEX = 12  # 48-bit band hashes: chance collisions stay rare even in millions of documents
 
 DUPLICATE_THRESHOLD = 0.5
 """Exact Jaccard similarity of the shingle sets from which two texts are near-duplicates."""
@@ -257,23 +260,34 @@ def signature(text: str) -> Signature:
     return Signature(tuple(int(v) for v in minhash.hashvalues))
 
 
-def band_keys(sig: Signature) -> list[str]:
-    """The ``BANDS`` LSH band keys of a signature: ``"b" + band (2 digits) + "x" + 12 hex digits``.
+def band_hashes(sig: Signature) -> tuple[int, ...]:
+    """The ``BANDS`` LSH band hashes of a signature: 32 bits of BLAKE2b over each band's rows.
 
-    Documents that share at least one key are candidate near-duplicates. An empty
-    signature has no keys.
+    Documents that share the hash of any one band are candidate near-duplicates (a
+    chance collision only costs a verification). An empty signature has none.
     """
     values = sig.values
     if not values:
-        return []
+        return ()
     if len(values) != NUM_PERM:
         raise ValueError(f"expected a signature of {NUM_PERM} values, got {len(values)}")
-    keys = []
-    for band in range(BANDS):
-        rows = struct.pack(f"<{ROWS}I", *values[band * ROWS : (band + 1) * ROWS])
-        digest = hashlib.blake2b(rows, digest_size=_KEY_HEX // 2).hexdigest()
-        keys.append(f"b{band:02d}x{digest}")
-    return keys
+    return tuple(
+        int.from_bytes(hashlib.blake2b(struct.pack(f"<{ROWS}I", *values[band * ROWS : (band + 1) * ROWS]),
+                                       digest_size=4).digest(), "little")
+        for band in range(BANDS)
+    )
+
+
+def band_keys(sig: Signature) -> list[str]:
+    """The band hashes as short ASCII tokens, ``"b" + band (2 digits) + "x" + 8 hex digits``."""
+    return [f"b{band:02d}x{value:08x}" for band, value in enumerate(band_hashes(sig))]
+
+
+def band_bytes(title: str, body: str) -> bytes:
+    """An article's band hashes as ``BANDS`` little-endian uint32s (b"" when it has no words):
+    the value of its ``dup_bands`` column."""
+    hashes = band_hashes(signature(duplicate_text(title, body)))
+    return struct.pack(f"<{len(hashes)}I", *hashes)
 
 
 def candidate_probability(similarity: float, bands: int = BANDS, rows: int = ROWS) -> float:
@@ -281,7 +295,8 @@ def candidate_probability(similarity: float, bands: int = BANDS, rows: int = ROW
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def shingle_similarity(a: set[str], b: set[str]) -> float:
+    """The Jaccard similarity of two shingle sets (0.0 when either is empty)."""
     if not a or not b:
         return 0.0
     common = len(a & b)
@@ -294,15 +309,16 @@ def _containment(a: set[str], b: set[str]) -> float:
     return len(a & b) / min(len(a), len(b))
 
 
-def _verdict(a: set[str], b: set[str]) -> bool:
-    if _jaccard(a, b) >= DUPLICATE_THRESHOLD:
+def shingles_near_duplicate(a: set[str], b: set[str]) -> bool:
+    """``is_near_duplicate`` for texts already cut into shingles."""
+    if shingle_similarity(a, b) >= DUPLICATE_THRESHOLD:
         return True
     return min(len(a), len(b)) >= MIN_CONTAINED_SHINGLES and _containment(a, b) >= CONTAINMENT_THRESHOLD
 
 
 def similarity(a_text: str, b_text: str) -> float:
     """The exact Jaccard similarity of the two texts' shingle sets (0.0 when either is empty)."""
-    return _jaccard(shingles(a_text), shingles(b_text))
+    return shingle_similarity(shingles(a_text), shingles(b_text))
 
 
 def containment(a_text: str, b_text: str) -> float:
@@ -318,7 +334,7 @@ def is_near_duplicate(a_text: str, b_text: str) -> bool:
     (``CONTAINMENT_THRESHOLD``) inside the longer: the same story with updates or
     reader comments appended.
     """
-    return _verdict(shingles(a_text), shingles(b_text))
+    return shingles_near_duplicate(shingles(a_text), shingles(b_text))
 
 
 def candidate_pairs(keys: Mapping[str, Iterable[str]]) -> set[tuple[str, str]]:
@@ -379,6 +395,6 @@ def find_duplicates(texts: Mapping[str, str]) -> tuple[dict[str, str], list[tupl
     keys = {doc_id: band_keys(signature(text)) for doc_id, text in texts.items()}
     verified = []
     for a, b in sorted(candidate_pairs(keys)):
-        if _verdict(shingle_sets[a], shingle_sets[b]):
-            verified.append((a, b, _jaccard(shingle_sets[a], shingle_sets[b])))
+        if shingles_near_duplicate(shingle_sets[a], shingle_sets[b]):
+            verified.append((a, b, shingle_similarity(shingle_sets[a], shingle_sets[b])))
     return clusters(((a, b) for a, b, _ in verified), texts), verified

@@ -19,14 +19,14 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 from whoosh.index import FileIndex
 
-from newsearch import corpus
+from newsearch import corpus, duplicate_store
 from newsearch.analysis import use_stem_lookup
 from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
 from newsearch.parallel import ParallelSegmentWriter, WorkerFailed
-from newsearch.schema import FileStamp, build_schema, path_key, to_record
+from newsearch.schema import FileStamp, build_schema, path_key, to_record, with_duplicate_keys
 from newsearch.storage import (
     current_generation,
     ensure_index_root,
@@ -137,6 +137,7 @@ def _full_build(
             if progress:
                 progress(done, len(files))
         writer.commit()
+        duplicate_store.refresh(generation, ix)
         report.documents = ix.doc_count()
         write_meta(generation, {"created": time.time(), "updated": time.time()})
         fsync_tree(generation)
@@ -174,13 +175,18 @@ def _update(
     # A file that failed to read last time has no entry and is retried every run,
     # so its skip is reported until it is fixed.
     if not changed and not gone:
+        duplicate_store.refresh(generation, ix)  # only if a run died before writing it
         report.documents = ix.doc_count()
         return
     durable = set(os.listdir(generation))  # fsynced by the run that wrote them
+    previous_toc = ix.latest_generation()
+    written: set[str] = set()
+    removed: set[str] = set()
     writer = _DocumentWriter(ix, generation, sum(file.size for file, _ in changed))
     for path in gone:
         writer.delete_file(path)
         report.deleted += len(indexed[path].documents)
+        removed.update(indexed[path].documents)
         for doc_id in indexed[path].documents:
             owners.pop(doc_id, None)
     for done, (file, stamp) in enumerate(changed, 1):
@@ -207,9 +213,12 @@ def _update(
             else:
                 report.unchanged += 1
         report.deleted += len(set(before) - kept)
+        written |= kept
+        removed |= set(before) - kept
         if progress:
             progress(done, len(changed))
     writer.commit()
+    duplicate_store.refresh(generation, ix, previous_toc=previous_toc, changed=written, removed=removed)
     report.documents = ix.doc_count()
     write_meta(generation, {"updated": time.time(), "created": _created(generation)})
     fsync_tree(generation, skip=durable)
@@ -301,8 +310,11 @@ class _DocumentWriter:
         except ValueError as exc:
             self.cancel()
             raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
-        target = self.parallel or self.writer
-        self._guarded(lambda: target.add_document(**record))
+        if self.parallel:
+            parallel = self.parallel
+            self._guarded(lambda: parallel.add_document(**record))
+        else:
+            self._guarded(lambda: self.writer.add_document(**with_duplicate_keys(record)))
 
     def delete_file(self, relpath: str) -> None:
         self._guarded(lambda: self.writer.delete_by_term("path", relpath))

@@ -31,6 +31,7 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.writing import SegmentWriter
 
+from newsearch.schema import with_duplicate_keys
 from newsearch.vocabulary import count_surfaces, known_terms
 
 class WorkerFailed(RuntimeError):
@@ -51,7 +52,7 @@ def _worker(generation: str, limitmb: int, pipe: Connection) -> None:
         counts = count_surfaces(writer.schema)
         while (batch := pipe.recv()) is not None:
             for record in batch:
-                writer.add_document(**record)
+                writer.add_document(**with_duplicate_keys(record))
             pipe.send(("ack", None, None))
         segment = writer._finalize_segment() if writer._added else None
         if segment is None:

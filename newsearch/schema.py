@@ -15,11 +15,12 @@ from whoosh import columns
 from whoosh.fields import COLUMN, DATETIME, ID, STORED, TEXT, Schema
 
 from newsearch.analysis import ANALYSIS_VERSION, fold, news_analyzer
+from newsearch.duplicates import band_bytes
 from newsearch.models import Document
 
 # Bump when fields or their analysis change: an index built with another version
 # must be rebuilt, not searched with wrong results.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: dup_bands
 FORMAT = f"newsearch-schema-{SCHEMA_VERSION}-analysis-{ANALYSIS_VERSION}"
 
 MAX_FIELD_CHARS = 10_000_000
@@ -45,6 +46,8 @@ def build_schema() -> Schema:
         tag=TEXT(analyzer=news_analyzer(stem=False), phrase=True),
         tags=STORED(),
         url=STORED(),
+        # Near-duplicate candidates are the documents sharing a band key (see duplicates.py).
+        dup_bands=COLUMN(columns.VarBytesColumn()),
     )
 
 
@@ -121,6 +124,15 @@ def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str,
     if not record["id"] or not record["path"]:
         raise ValueError("document has no id or path")
     return record
+
+
+def with_duplicate_keys(record: dict[str, object]) -> dict[str, object]:
+    """The record with its near-duplicate band keys added.
+
+    Kept apart from ``to_record`` so that parallel builds compute the MinHash in the
+    worker processes rather than in the parent that feeds them.
+    """
+    return {**record, "dup_bands": band_bytes(str(record["title"]), str(record["body"]))}
 
 
 def stored_published(value: object) -> datetime | None:

@@ -1,0 +1,217 @@
+"""The index's near-duplicate pairs: found through the ``dup_bands`` column, verified, kept in a file.
+
+Every document is indexed with its LSH band hashes (``duplicates.band_bytes``).
+After each commit the indexer calls ``refresh``, which brings the generation's
+``duplicates.tsv`` up to date:
+
+* candidates are documents with an equal hash in some band, found by sorting
+  each band's column of hashes (numpy; about a second for 100,000 documents);
+* after a full build, or when the file does not belong to the previous commit
+  (a run killed between Whoosh's commit and this file), every candidate is
+  verified; after an incremental update, pairs touching a changed or deleted
+  document are dropped and only the candidates of changed and added documents
+  are verified.
+
+Candidates are verified on the stored text (``duplicates.is_near_duplicate``'s
+rule) before they become pairs. Clusters are the connected components of the
+pairs, so they follow every update and deletion; the searcher reads them from
+this file. The first line names the Whoosh commit the pairs belong to::
+
+    # newsearch-duplicates 1 toc=7
+    business/007.txt<TAB>business/253.txt<TAB>1.0000
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from whoosh.index import FileIndex
+from whoosh.reading import IndexReader
+
+from newsearch.duplicates import (
+    BANDS,
+    clusters,
+    duplicate_text,
+    shingle_similarity,
+    shingles,
+    shingles_near_duplicate,
+)
+from newsearch.storage import fsync_dir
+
+DUPLICATES_FILE = "duplicates.tsv"
+_FORMAT = 1
+_HEADER = re.compile(r"^# newsearch-duplicates (\d+) toc=(\d+)$")
+ALL_PAIRS_UP_TO = 8
+"""A band key shared by more documents (many copies of one wire story) is checked as a chain
+and a star around its first document, not every pair: the clusters come out the same for
+copies, at a cost linear in their number."""
+
+Pair = tuple[str, str, float]
+
+
+@dataclass(frozen=True)
+class DuplicatePairs:
+    """The verified near-duplicate pairs of one commit (``toc`` None: no file yet)."""
+
+    toc: int | None
+    pairs: tuple[Pair, ...] = ()
+
+    @cached_property
+    def cluster_of(self) -> dict[str, str]:
+        """Document id -> cluster key (the smallest id of its cluster), for documents that have copies."""
+        return clusters((a, b) for a, b, _ in self.pairs)
+
+    @cached_property
+    def members(self) -> dict[str, tuple[str, ...]]:
+        """Cluster key -> every document id of the cluster, sorted."""
+        grouped: dict[str, list[str]] = {}
+        for doc_id, key in self.cluster_of.items():
+            grouped.setdefault(key, []).append(doc_id)
+        return {key: tuple(sorted(ids)) for key, ids in grouped.items()}
+
+    def copies(self, doc_id: str) -> tuple[str, ...]:
+        """The other documents of ``doc_id``'s cluster (none for a document without copies)."""
+        key = self.cluster_of.get(doc_id)
+        return tuple(other for other in self.members[key] if other != doc_id) if key else ()
+
+
+def load(generation: Path) -> DuplicatePairs:
+    """The pairs saved in ``generation``; a missing or unreadable file gives none (toc None)."""
+    try:
+        with open(generation / DUPLICATES_FILE, encoding="utf-8") as handle:
+            header = _HEADER.match(handle.readline().rstrip("\n"))
+            if header is None or int(header.group(1)) != _FORMAT:
+                return DuplicatePairs(None)
+            pairs = []
+            for line in handle:
+                a, b, score = line.rstrip("\n").split("\t")
+                pairs.append((a, b, float(score)))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return DuplicatePairs(None)
+    return DuplicatePairs(int(header.group(2)), tuple(pairs))
+
+
+def save(generation: Path, found: DuplicatePairs) -> None:
+    """Write atomically and durably."""
+    tmp = generation / (DUPLICATES_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(f"# newsearch-duplicates {_FORMAT} toc={found.toc}\n")
+        handle.writelines(f"{a}\t{b}\t{score:.4f}\n" for a, b, score in sorted(found.pairs))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, generation / DUPLICATES_FILE)
+    fsync_dir(generation)
+
+
+def refresh(
+    generation: Path,
+    ix: FileIndex,
+    *,
+    previous_toc: int | None = None,
+    changed: Iterable[str] = (),
+    removed: Iterable[str] = (),
+) -> DuplicatePairs:
+    """Bring ``duplicates.tsv`` up to date with the index's latest commit; return the pairs.
+
+    ``changed`` are the ids added or rewritten since ``previous_toc`` and ``removed`` the
+    ids deleted; with no file for ``previous_toc`` every pair is found afresh.
+    """
+    saved = load(generation)
+    toc = ix.latest_generation()
+    if saved.toc == toc:
+        return saved
+    with ix.reader() as reader:
+        finder = _PairFinder(reader)
+        if saved.toc is None or saved.toc != previous_toc:
+            pairs = finder.all_pairs()
+        else:
+            stale = set(changed) | set(removed)
+            pairs = {(a, b): score for a, b, score in saved.pairs if a not in stale and b not in stale}
+            pairs.update(finder.pairs_of(set(changed)))
+    found = DuplicatePairs(toc, tuple((a, b, score) for (a, b), score in pairs.items()))
+    save(generation, found)
+    return found
+
+
+class _PairFinder:
+    """Candidate pairs from equal band hashes (the ``dup_bands`` column), verified on the stored text."""
+
+    def __init__(self, reader: IndexReader) -> None:
+        self.reader = reader
+        self._shingles: dict[int, set[str]] = {}
+        self._ids: dict[int, str] = {}
+
+    def all_pairs(self) -> dict[tuple[str, str], float]:
+        return self._verified(self._candidates())
+
+    def pairs_of(self, doc_ids: set[str]) -> dict[tuple[str, str], float]:
+        docnums = {self.reader.first_id("id", doc_id) for doc_id in doc_ids} - {None}
+        return self._verified({pair for pair in self._candidates() if pair[0] in docnums or pair[1] in docnums})
+
+    def _candidates(self) -> set[tuple[int, int]]:
+        """Pairs ``(a, b)``, ``a < b``, of live documents with an equal band hash."""
+        import numpy  # with datasketch, which made the hashes; searching never gets here
+
+        docnums, rows = [], []
+        for docnum, value in _band_values(self.reader):
+            docnums.append(docnum)
+            rows.append(value)
+        if len(rows) < 2:
+            return set()
+        table = numpy.frombuffer(b"".join(rows), dtype="<u4").reshape(len(rows), BANDS)
+        numbers = numpy.array(docnums)
+        candidates: set[tuple[int, int]] = set()
+        for band in range(BANDS):
+            order = numpy.argsort(table[:, band], kind="stable")
+            values = table[order, band]
+            starts = numpy.flatnonzero(numpy.diff(values) == 0)  # row i equals row i + 1
+            if not len(starts):
+                continue
+            # Runs of equal hashes: each run's rows, in docnum order.
+            run_of = numpy.cumsum(numpy.concatenate(([True], values[1:] != values[:-1])))
+            for run in numpy.unique(run_of[starts]):
+                members = sorted(int(numbers[i]) for i in order[run_of == run])
+                candidates.update(_bucket_pairs(members))
+        return candidates
+
+    def _verified(self, candidates: set[tuple[int, int]]) -> dict[tuple[str, str], float]:
+        pairs = {}
+        for a, b in sorted(candidates):
+            first, second = self._shingles_of(a), self._shingles_of(b)
+            if shingles_near_duplicate(first, second):
+                ids = sorted((self._ids[a], self._ids[b]))
+                pairs[(ids[0], ids[1])] = shingle_similarity(first, second)
+        return pairs
+
+    def _shingles_of(self, docnum: int) -> set[str]:
+        if docnum not in self._shingles:
+            fields = self.reader.stored_fields(docnum)
+            self._ids[docnum] = fields["id"]
+            self._shingles[docnum] = shingles(duplicate_text(fields.get("title", ""), fields.get("body", "")))
+        return self._shingles[docnum]
+
+
+def _band_values(reader: IndexReader) -> Iterable[tuple[int, bytes]]:
+    """(docnum, band hashes) of every live document that has them, segment by segment
+    (Whoosh's multi-segment column reader fails on segments without a value)."""
+    for subreader, offset in reader.leaf_readers():
+        if not subreader.has_column("dup_bands"):
+            continue
+        column = subreader.column_reader("dup_bands", translate=False)
+        for docnum in subreader.all_doc_ids():
+            value = column[docnum]
+            if len(value) == BANDS * 4:
+                yield docnum + offset, value
+
+
+def _bucket_pairs(docnums: list[int]) -> Iterable[tuple[int, int]]:
+    if len(docnums) <= ALL_PAIRS_UP_TO:
+        return ((a, b) for i, a in enumerate(docnums) for b in docnums[i + 1:])
+    first = docnums[0]
+    chain = zip(docnums, docnums[1:])
+    return [*((first, other) for other in docnums[1:]), *chain]
