@@ -20,7 +20,8 @@ _EXPORTS = {
         "CorpusError", "DocumentNotFound", "IndexCorrupt", "IndexIncompatible", "IndexLocked",
         "IndexNotFound", "IndexUnreadable", "IndexWriteError", "NewsearchError", "QueryError",
     ),
-    "newsearch.models": ("BuildReport", "Document", "Hit", "Passage", "Results", "SkippedFile"),
+    "newsearch.models": ("BuildReport", "Document", "Hit", "Passage", "Results", "SimilarCopy", "SkippedFile"),
+    "newsearch.timeline": ("Timeline",),
     "newsearch.indexer": ("build_index",),
     "newsearch.searcher": ("Index", "open_index"),
     "newsearch.status": ("CheckReport", "IndexStats", "check_index", "index_stats"),
@@ -30,7 +31,8 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = [
     "BuildReport", "CheckReport", "CorpusError", "Document", "DocumentNotFound", "Hit", "Index", "IndexCorrupt",
     "IndexIncompatible", "IndexLocked", "IndexNotFound", "IndexStats", "IndexUnreadable", "IndexWriteError",
-    "NewsearchError", "Passage", "QueryError", "Results", "SkippedFile", "__version__", "build_index",
+    "NewsearchError", "Passage", "QueryError", "Results", "SimilarCopy", "SkippedFile", "Timeline", "__version__",
+    "build_index",
     "check_index", "index_stats", "open_index",
 ]
 
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
         IndexUnreadable, IndexWriteError, NewsearchError, QueryError,
     )
     from newsearch.indexer import build_index
-    from newsearch.models import BuildReport, Document, Hit, Passage, Results, SkippedFile
+    from newsearch.models import BuildReport, Document, Hit, Passage, Results, SimilarCopy, SkippedFile
     from newsearch.searcher import Index, open_index
     from newsearch.status import CheckReport, IndexStats, check_index, index_stats
+    from newsearch.timeline import Timeline

@@ -77,6 +77,14 @@ index_option = click.option(
     help="Index folder [default: ./index].",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+format_option = click.option(
+    "--format", "output_format", type=click.Choice(["text", "json", "jsonl"]), default="text", show_default=True,
+    help="Terminal text, one JSON document, or JSON Lines (one hit per line).",
+)
+color_option = click.option(
+    "--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+    help="Highlight with colour (auto: on a terminal, unless NO_COLOR is set).",
+)
 
 
 @click.group(cls=NewsearchGroup, context_settings=CONTEXT_SETTINGS)
@@ -196,14 +204,16 @@ class _QueryCommand(click.Command):
 @click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default="relevance", show_default=True)
+@click.option("--recency", metavar="HALF_LIFE",
+              help="Favour recent articles: scores halve with each HALF_LIFE of age (12h, 30d, 2w, 1y).")
+@click.option("--all", "show_all", is_flag=True, help="Show every copy of a republished story, not only the best.")
+@click.option("--facets", metavar="NAMES", help="Count all results by source, year and/or month (e.g. source,year).")
 @click.option("--passages", type=click.IntRange(0, 20), default=3, show_default=True, help="Passages per hit.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "jsonl"]), default="text",
-              show_default=True, help="Terminal text, one JSON document, or JSON Lines (one hit per line).")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Highlight with colour (auto: on a terminal, unless NO_COLOR is set).")
+@format_option
+@color_option
 def search_command(words: tuple[str, ...], index_path: str | None, limit: int, page: int, since: str | None,
-                   until: str | None, sources: tuple[str, ...], sort: str, passages: int, output_format: str,
-                   color: str) -> int:
+                   until: str | None, sources: tuple[str, ...], sort: str, recency: str | None, show_all: bool,
+                   facets: str | None, passages: int, output_format: str, color: str) -> int:
     """Search the index for QUERY (one quoted argument, or several words); print ranked articles
     with their best passages.
 
@@ -216,27 +226,112 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
       title: source: author: tag: date:2005-03 date:2005-01-01..2005-03-31
       capt*  zelenksy~  ~2     prefix, fuzzy (distance 1 or 2)
 
+    Copies of one story (republished, syndicated) are folded into the best-ranked one
+    ("+2 similar: Reuters, AP"); --all shows them all.
+
     Exit status: 0 results found, 1 no results, 2 query error, 3 no index, 4 incompatible index.
     """
-    from newsearch.formatting import Highlighter, OutputFormat, render_results, results_json, results_jsonl
     from newsearch.query import parse_date_bound
     from newsearch.searcher import open_index
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
     since_at = parse_date_bound(since) if since else None
     until_at = parse_date_bound(until, end=True) if until else None
+    half_life = _half_life(recency) if recency else None
+    facet_names = [name.strip() for name in facets.split(",") if name.strip()] if facets else []
     with open_index(index_path) as index:
         results = index.search(query, limit=limit, offset=(page - 1) * limit, since=since_at, until=until_at,
-                               sources=sources, sort=sort, passages=passages)  # type: ignore[arg-type]
+                               sources=sources, sort=sort, passages=passages,  # type: ignore[arg-type]
+                               collapse=not show_all, facets=facet_names, recency=half_life)
+    _print_results(results, output_format, color, (page - 1) * limit, limit)
+    return EXIT_OK if results.total else EXIT_NO_RESULTS
+
+
+@cli.command("related")
+@click.argument("document_id", metavar="ID")
+@index_option
+@click.option("-n", "--limit", type=click.IntRange(1, 1000), default=10, show_default=True, help="Articles to show.")
+@click.option("--before", is_flag=True, help="Only articles published before this one (its background).")
+@click.option("--passages", type=click.IntRange(0, 20), default=1, show_default=True, help="Passages per hit.")
+@format_option
+@color_option
+def related_command(document_id: str, index_path: str | None, limit: int, before: bool, passages: int,
+                    output_format: str, color: str) -> int:
+    """The articles most like article ID (as shown by `search`), its own copies left out.
+
+    Exit status: 0 articles found, 1 none, 2 ID has no date (with --before), 3 no index.
+    """
+    from newsearch.searcher import open_index
+
+    with open_index(index_path) as index:
+        results = index.related(document_id, limit=limit, before=before, passages=passages)
+    _print_results(results, output_format, color, 0, limit)
+    return EXIT_OK if results.hits else EXIT_NO_RESULTS
+
+
+@cli.command("timeline", cls=_QueryCommand)
+@click.argument("words", nargs=-1, required=True, metavar="QUERY")
+@index_option
+@click.option("--by", "period", type=click.Choice(["day", "week", "month", "year"]), default="month",
+              show_default=True, help="Length of each period (weeks start on Monday).")
+@click.option("--since", metavar="DATE", help="First period: the one holding DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
+@click.option("--until", metavar="DATE", help="Last period: the one holding the end of DATE.")
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "csv"]), default="text",
+              show_default=True, help="A bar chart, one JSON document, or CSV (start,label,count).")
+def timeline_command(words: tuple[str, ...], index_path: str | None, period: str, since: str | None,
+                     until: str | None, sources: tuple[str, ...], output_format: str) -> int:
+    """How many articles match QUERY per day, week, month or year (dates in UTC).
+
+    Periods without a match are shown as 0. Exit status: 0 matches counted, 1 none.
+    """
+    from newsearch.query import parse_date_bound
+    from newsearch.searcher import open_index
+    from newsearch.timeline import render_bars, to_csv, to_json
+
+    query = " ".join(word.removeprefix(_WORD) for word in words)
+    since_at = parse_date_bound(since) if since else None
+    until_at = parse_date_bound(until, end=True) if until else None
+    with open_index(index_path) as index:
+        counts = index.timeline(query, by=period, since=since_at, until=until_at,  # type: ignore[arg-type]
+                                sources=sources)
+    if output_format == "json":
+        click.echo(to_json(counts))
+    elif output_format == "csv":
+        click.echo(to_csv(counts), nl=False)
+    else:
+        chart = render_bars(counts, unicode=sys.stdout.isatty() and _utf8_stdout())
+        if chart:
+            click.echo(chart)
+        undated = f"; {counts.undated:,} undated not shown" if counts.undated else ""
+        click.echo(f"{counts.total:,} matching articles in {len(counts):,} {period}s{undated}.")
+    return EXIT_OK if counts.total or counts.undated else EXIT_NO_RESULTS
+
+
+def _print_results(results: Any, output_format: str, color: str, offset: int, limit: int) -> None:
+    from newsearch.formatting import Highlighter, OutputFormat, render_results, results_json, results_jsonl
+
     if output_format == OutputFormat.JSON.value:
-        click.echo(results_json(results, (page - 1) * limit, limit))
+        click.echo(results_json(results, offset, limit))
     elif output_format == OutputFormat.JSONL.value:
         if results.hits:
             click.echo(results_jsonl(results))
     else:
         use_color = _use_color(color)
         click.echo(render_results(results, Highlighter(use_color)), color=use_color)
-    return EXIT_OK if results.total else EXIT_NO_RESULTS
+
+
+def _half_life(text: str) -> Any:
+    from newsearch.timeline import parse_half_life
+
+    try:
+        return parse_half_life(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--recency") from None
+
+
+def _utf8_stdout() -> bool:
+    return (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") == "utf8"
 
 
 @cli.command("show")

@@ -153,6 +153,25 @@ def _hit_header(hit: Hit, highlighter: Highlighter) -> list[str]:
     return [f"{hit.rank:>3}. {head}", "     " + " · ".join(details)]
 
 
+def similar_note(hit: Hit) -> str:
+    """``+2 similar: Reuters, AP``: the copies folded into a hit, by source (by id when they have none)."""
+    names = list(dict.fromkeys(copy.source or copy.id for copy in hit.similar))
+    return f"+{len(hit.similar)} similar: " + ", ".join(terminal_safe(name) for name in names)
+
+
+FACETS_SHOWN = 10
+
+
+def render_facets(facets: dict[str, tuple[tuple[str, int], ...]]) -> list[str]:
+    """One line per facet, its most frequent values first (the text output shows the top ten)."""
+    lines = []
+    for name, counts in facets.items():
+        shown = ", ".join(f"{terminal_safe(value)} {count:,}" for value, count in counts[:FACETS_SHOWN])
+        more = f" (+{len(counts) - FACETS_SHOWN:,} more)" if len(counts) > FACETS_SHOWN else ""
+        lines.append(f"By {name}: {shown or '-'}{more}")
+    return lines
+
+
 def render_results(results: Results, highlighter: Highlighter) -> str:
     """Terminal text: per hit a header and its passages, then the count and any suggestion."""
     lines: list[str] = []
@@ -160,6 +179,8 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
         lines += _hit_header(hit, highlighter)
         for passage in hit.passages:
             lines.append("     " + highlighter.render(passage.text, passage.highlights))
+        if hit.similar:
+            lines.append("     " + similar_note(hit))
         lines.append("")
     if results.hits:
         first = results.hits[0].rank
@@ -175,6 +196,7 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
         lines.append("The search hit its time limit: results may be incomplete.")
     if results.suggestion:
         lines.append(f"Did you mean: {terminal_safe(results.suggestion)}")
+    lines += render_facets(results.facets)
     return "\n".join(lines)
 
 
@@ -198,6 +220,8 @@ def results_json(results: Results, offset: int, limit: int) -> str:
         "suggestion": results.suggestion,
         "expansions": {typed: list(spellings) for typed, spellings in results.expansions},
         "hits": [_hit_json(hit) for hit in results.hits],
+        "facets": {name: [{"value": value, "count": count} for value, count in counts]
+                   for name, counts in results.facets.items()},
     }, ensure_ascii=True)
 
 

@@ -90,6 +90,16 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class SimilarCopy:
+    """A near-duplicate of a hit (the same story republished) that search folded into it."""
+
+    id: str
+    source: str
+    published: datetime | None
+    path: str
+
+
+@dataclass(frozen=True)
 class Hit:
     """One ranked article; plain data that outlives the index it came from."""
 
@@ -102,6 +112,7 @@ class Hit:
     url: str
     path: str
     passages: tuple[Passage, ...] = ()
+    similar: tuple[SimilarCopy, ...] = ()  # copies matching the query, hidden unless collapse=False
 
 
 @dataclass(frozen=True)
@@ -115,3 +126,5 @@ class Results:
     elapsed_ms: float = 0.0
     expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # typo -> spellings also searched
     timed_out: bool = False  # the time limit stopped the search: hits may be incomplete
+    # Requested facets over the whole result set: name -> ((value, count), ...), most frequent first.
+    facets: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)

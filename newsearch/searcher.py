@@ -20,28 +20,34 @@ import os
 import re
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from statistics import median
 from typing import Iterable, Literal
 
 from whoosh import scoring
 from whoosh import query as wq
 from whoosh import collectors
+from whoosh.classify import Bo1Model
 from whoosh.index import FileIndex
 from whoosh.searching import Searcher
+from whoosh.util.times import long_to_datetime
 
-from newsearch.analysis import use_stem_lookup
-from newsearch.analysis import terms
+from newsearch import duplicate_store
+from newsearch.analysis import terms, use_stem_lookup
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter
 from newsearch.config import resolve_index_path
 from newsearch.errors import DocumentNotFound, QueryError
-from newsearch.models import Document, Hit, Passage, Results
+from newsearch.duplicate_store import DuplicatePairs
+from newsearch.models import Document, Hit, Passage, Results, SimilarCopy
 from newsearch.passages import PassageQuery, best_passages, highlight_spans, lead_passage
 from newsearch.query import parse
 from newsearch.schema import source_key, stored_published
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 from newsearch.storage import current_generation, open_current, reading, retry_while_committing
+from newsearch.timeline import Period, Timeline, facet_counts, recency_factor, timeline, year_month
 
 Sort = Literal["relevance", "newest", "oldest"]
 SORTS = ("relevance", "newest", "oldest")
@@ -56,6 +62,10 @@ DEFAULT_TIME_LIMIT_S = 2.0
 PASSAGE_WEIGHT = 1.0
 MAX_LIMIT = 1000
 FEW_RESULTS = 3
+MAX_CANDIDATES = 4000  # collapsing copies can call for more candidates than a page; never more than this
+RECENCY_CANDIDATES = 300  # recency re-ranks this many of the most relevant matches
+FACETS = ("source", "year", "month")
+RELATED_TERMS = 25  # distinctive body terms that make a "more like this" query
 
 
 def open_index(path: str | os.PathLike[str] | None = None) -> "Index":
@@ -75,12 +85,19 @@ class _Snapshot:
     ix: FileIndex
     searcher: Searcher
     _vocabulary: Vocabulary | None = None
+    _duplicates: DuplicatePairs | None = None
 
     def vocabulary(self) -> Vocabulary:
         """The generation's unstemmed words, read on first use (most queries never need them)."""
         if self._vocabulary is None:
             self._vocabulary = Vocabulary.load(self.generation)
         return self._vocabulary
+
+    def duplicates(self) -> DuplicatePairs:
+        """The near-duplicate pairs the indexer found, read on first use."""
+        if self._duplicates is None:
+            self._duplicates = duplicate_store.load(self.generation)
+        return self._duplicates
 
     def close(self) -> None:
         self.searcher.close()
@@ -153,11 +170,21 @@ class Index:
         sort: Sort = "relevance",
         passages: int = 3,
         passage_chars: int = 300,
+        collapse: bool = True,
+        facets: Collection[str] = (),
+        recency: timedelta | None = None,
     ) -> Results:
         """Search; return one page of ranked hits with their best passages.
 
         ``since`` is inclusive and ``until`` exclusive (naive datetimes are UTC);
         ``sources`` keeps only those sources (exact names, case-insensitive).
+        ``collapse`` folds each set of near-duplicate copies (one story republished)
+        into its best-ranked article, whose ``similar`` lists the copies that match;
+        ``total`` still counts every copy. ``facets`` (any of "source", "year",
+        "month") counts the whole result set by that value. ``recency``, a half-life,
+        multiplies each relevance score by ``0.5 ** (age / recency)``, the age taken
+        from the newest of the most relevant matches; undated articles get the
+        median factor of the dated ones.
         Raises QueryError for a query that cannot be run, with the fix in its message.
         """
         started = time.perf_counter()
@@ -167,20 +194,39 @@ class Index:
             raise QueryError(f"offset must not be negative, not {offset}")
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        unknown = [name for name in facets if name not in FACETS]
+        if unknown:
+            raise QueryError(f"unknown facet {unknown[0]!r}: choose from {', '.join(FACETS)}")
+        if recency is not None:
+            if recency <= timedelta(0):
+                raise QueryError(f"the recency half-life must be longer than zero, not {recency}")
+            if sort != "relevance":
+                raise QueryError(f"recency ranking blends in relevance; it cannot be used with sort={sort!r}")
         tree = parse(query)
+        needed = offset + limit
         with self._lock:
             with reading(self.path):  # only what reads the index: its decoding errors mean damage
                 snapshot = self._fresh()
                 searcher = snapshot.searcher
                 compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary).compile(tree)
                 filters = _filters(since, until, sources)
-                depth = max(CANDIDATES, offset + limit)
-                hits, total, timed_out = self._collect(searcher, compiled, filters, depth, sort)
-            ranked = self._rank(compiled, hits, sort, offset + limit, passages, passage_chars)
-        page = [
-            _hit(stored, rank, score, found)
-            for rank, (score, stored, found) in enumerate(ranked[offset:offset + limit], offset + 1)
-        ]
+                duplicates = snapshot.duplicates() if collapse else None
+                depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
+                while True:
+                    hits, total, timed_out = self._collect(searcher, compiled, filters, depth, sort)
+                    ranked = self._rank(compiled, hits, sort, needed, passages, passage_chars, recency)
+                    shown = _collapsed(ranked, duplicates)
+                    if len(shown) >= needed or len(hits) < depth or timed_out or depth >= MAX_CANDIDATES:
+                        break
+                    depth = min(depth * 2, MAX_CANDIDATES)
+                counted = self._facets(searcher, compiled.query, filters, facets) if facets else {}
+            page = []
+            passage_query = _passage_query(compiled)
+            for rank, (score, hit, found) in enumerate(shown[offset:needed], offset + 1):
+                if found is None:
+                    found = _shown_passages(hit.stored(), passage_query, passages, passage_chars)
+                copies = self._copies(searcher, hit, compiled.query, filters, duplicates) if duplicates else ()
+                page.append(_hit(hit.stored(), rank, score, found, copies))
         suggestion = self._suggest(query, compiled) if total < FEW_RESULTS else None
         return Results(
             query=query,
@@ -190,7 +236,87 @@ class Index:
             elapsed_ms=(time.perf_counter() - started) * 1000,
             expansions=tuple(compiled.expansions.items()),
             timed_out=timed_out,
+            facets=counted,
         )
+
+    def timeline(
+        self,
+        query: str,
+        *,
+        by: Period = "month",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sources: Iterable[str] | None = None,
+        tz: tzinfo = timezone.utc,
+    ) -> Timeline:
+        """How many articles match ``query`` per day, week, month or year (empty periods as 0).
+
+        The periods run from ``since`` (else the first match) to ``until`` (else the last),
+        in the calendar of ``tz``; undated matches are counted apart (``Timeline.undated``).
+        """
+        tree = parse(query)
+        with self._lock, reading(self.path):
+            snapshot = self._fresh()
+            searcher = snapshot.searcher
+            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary).compile(tree)
+            matches = self._all_matches(searcher, compiled.query, _filters(since, until, sources))
+            dates = [_published(raw) for raw in _column_values(searcher, "published", matches, _NO_DATE).values()]
+        try:
+            return timeline(dates, by, since=since, until=until, tz=tz)
+        except ValueError as exc:
+            raise QueryError(str(exc)) from None
+
+    def related(
+        self,
+        id: str,
+        *,
+        limit: int = 10,
+        before: bool = False,
+        passages: int = 1,
+        passage_chars: int = 300,
+    ) -> Results:
+        """The articles most like article ``id`` (by its most distinctive body terms), its copies left out.
+
+        ``before`` keeps only articles published before it: the background to a story.
+        Copies among the results are folded as in ``search``. Raises DocumentNotFound.
+        """
+        started = time.perf_counter()
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+        with self._lock:
+            with reading(self.path):
+                snapshot = self._fresh()
+                searcher = snapshot.searcher
+                docnum = searcher.document_number(id=id)
+                if docnum is None:
+                    raise DocumentNotFound(f"no document with id {id!r} in the index at {self.path}")
+                stored = searcher.stored_fields(docnum)
+                published = stored_published(stored.get("published"))
+                if before and published is None:
+                    raise QueryError(f"article {id!r} has no date, so nothing can be found published before it")
+                text = f"{stored.get('title', '')}\n{stored.get('body', '')}"
+                key_terms = searcher.key_terms_from_text("body", text, numterms=RELATED_TERMS, model=Bo1Model)
+                duplicates = snapshot.duplicates()
+                excluded = [id, *duplicates.copies(id)]
+                compiled = CompiledQuery(
+                    wq.Or([wq.Term("body", term, boost=weight) for term, weight in key_terms]),
+                    weights=dict(key_terms),
+                )
+                filters = _filters(None, published if before else None, None)
+                not_these = wq.Not(wq.Or([wq.Term("id", other) for other in excluded]))
+                filters = not_these if filters is None else wq.And([filters, not_these])
+                hits, total, timed_out = self._collect(searcher, compiled, filters, max(CANDIDATES, limit), "relevance")
+                ranked = [(hit.score, hit, None) for hit in
+                          sorted(hits, key=lambda hit: (-hit.score, hit.newest_first, hit.id))]
+                shown = _collapsed(ranked, duplicates)[:limit]
+            passage_query = _passage_query(compiled)
+            page = [
+                _hit(hit.stored(), rank, score, _shown_passages(hit.stored(), passage_query, passages, passage_chars),
+                     self._copies(searcher, hit, compiled.query, filters, duplicates))
+                for rank, (score, hit, _) in enumerate(shown, 1)
+            ]
+        return Results(query=id, total=total, hits=tuple(page), elapsed_ms=(time.perf_counter() - started) * 1000,
+                       timed_out=timed_out)
 
     def document(self, id: str) -> Document:
         """The stored article with this id; raises DocumentNotFound."""
@@ -249,37 +375,29 @@ class Index:
             total = len(candidates)
         covered = _coverage(searcher, compiled.concepts, candidates) if sort == "relevance" else {}
         published = _column_values(searcher, "published", candidates, _NO_DATE)
-        ids = _column_values(searcher, "id", candidates, b"")
-        hits = [_Candidate(searcher, self.path, docnum, score, covered.get(docnum, 0),
-                           _age_key(published[docnum]), ids[docnum])
+        ids = {docnum: raw.decode("utf-8", "surrogateescape")
+               for docnum, raw in _column_values(searcher, "id", candidates, b"").items()}
+        hits = [_Candidate(searcher, self.path, docnum, score, covered.get(docnum, 0), published[docnum], ids[docnum])
                 for docnum, score in candidates.items()]
         if sort != "relevance":
             hits.sort(key=lambda hit: (-hit.newest_first, hit.id), reverse=(sort == "newest"))
         return hits, total, timed_out
 
     def _rank(self, compiled: CompiledQuery, hits: list["_Candidate"], sort: Sort, needed: int,
-              passages: int, passage_chars: int) -> list[tuple[float, dict, tuple[Passage, ...]]]:
-        """Order the candidates (see the module docstring) and pick each one's passages."""
-        passage_query = _passage_query(compiled)
+              passages: int, passage_chars: int,
+              recency: timedelta | None = None) -> list[tuple[float, "_Candidate", tuple[Passage, ...] | None]]:
+        """Order the candidates (see the module docstring): ``(score, candidate, passages)``.
 
-        def shown(stored: dict, best: list[Passage] | None = None) -> tuple[Passage, ...]:
-            if passages <= 0:
-                return ()
-            body = stored.get("body", "")
-            if best is None:
-                best = best_passages(body, passage_query, count=passages, max_chars=passage_chars)
-            if best:
-                return tuple(best[:passages])
-            lead = lead_passage(body, max_chars=passage_chars)  # a title-only match: the lead
-            return (lead,) if lead else ()
-
+        Passages are found for the reranked top (None for the others: found when shown).
+        """
         if sort != "relevance":
-            return [(0.0, hit.stored(), shown(hit.stored())) for hit in hits[:needed]]
-
+            return [(0.0, hit, None) for hit in hits]
+        passage_query = _passage_query(compiled)
         concepts = compiled.concepts
         max_score = max((hit.score for hit in hits), default=1.0) or 1.0
         # The most a passage can score: every concept's best term (the passages' scale).
         max_passage = sum(sorted(compiled.weights.values(), reverse=True)[:len(concepts) or 1]) or 1.0
+        weight = _recency_weights(hits, recency) if recency is not None else {}
 
         def title_share(stored: dict) -> float:
             """Like a passage score, for the title: the weight of the query terms it holds."""
@@ -298,7 +416,10 @@ class Index:
             bonus = COVERAGE_WEIGHT * (covered / len(concepts)) ** COVERAGE_POWER if concepts else 0.0
             return score / max_score + bonus
 
-        order = sorted(hits, key=lambda hit: (-tier(hit.covered), -prescore(hit.score, hit.covered),
+        def adjusted(hit: _Candidate, score: float) -> float:
+            return score * weight.get(hit.docnum, 1.0)
+
+        order = sorted(hits, key=lambda hit: (-tier(hit.covered), -adjusted(hit, prescore(hit.score, hit.covered)),
                                               hit.newest_first, hit.id))
         depth = max(RERANK_DEPTH, needed)
         reranked = []
@@ -306,12 +427,62 @@ class Index:
             stored = hit.stored()
             best = best_passages(stored.get("body", ""), passage_query, count=max(passages, 1), max_chars=passage_chars)
             best_share = max(best[0].score / max_passage if best else 0.0, title_share(stored))
-            fused = prescore(hit.score, hit.covered) + PASSAGE_WEIGHT * min(best_share, 1.0)
-            reranked.append((tier(hit.covered), fused, hit, shown(stored, best)))
+            fused = adjusted(hit, prescore(hit.score, hit.covered) + PASSAGE_WEIGHT * min(best_share, 1.0))
+            shown = _shown_passages(stored, passage_query, passages, passage_chars, best)
+            reranked.append((tier(hit.covered), fused, hit, shown))
         reranked.sort(key=lambda item: (-item[0], -item[1], item[2].newest_first, item[2].id))
-        result = [(fused, hit.stored(), found_passages) for _, fused, hit, found_passages in reranked]
-        result += [(hit.score / max_score, hit.stored(), shown(hit.stored())) for hit in order[depth:needed]]
+        result: list[tuple[float, _Candidate, tuple[Passage, ...] | None]] = [
+            (fused, hit, found) for _, fused, hit, found in reranked
+        ]
+        result += [(adjusted(hit, hit.score / max_score), hit, None) for hit in order[depth:]]
         return result
+
+    def _copies(self, searcher: Searcher, hit: "_Candidate", query: wq.Query, filters: wq.Query | None,
+                duplicates: DuplicatePairs) -> tuple[SimilarCopy, ...]:
+        """The near-duplicates of ``hit`` that the query (and filters) match too."""
+        docnums = [searcher.document_number(id=other) for other in duplicates.copies(hit.id)]
+        wanted = [docnum for docnum in docnums if docnum is not None]
+        if not wanted:
+            return ()
+        matching = _matching(searcher, query if filters is None else wq.And([query, filters]), wanted)
+        copies = []
+        for docnum in sorted(matching):
+            stored = searcher.stored_fields(docnum)
+            copies.append(SimilarCopy(id=stored["id"], source=stored.get("source", ""),
+                                      published=stored_published(stored.get("published")),
+                                      path=stored.get("file", "")))
+        return tuple(sorted(copies, key=lambda copy: (copy.source.casefold(), copy.id)))
+
+    def _all_matches(self, searcher: Searcher, query: wq.Query, filters: wq.Query | None) -> list[int]:
+        """Every document the query matches; QueryError when that takes longer than the time limit."""
+        collector = _filtered(_Deadline(collectors.UnsortedCollector(), time.monotonic() + self.time_limit), filters)
+        try:
+            searcher.search_with_collector(query, collector)
+        except collectors.TimeLimit:
+            raise QueryError(
+                f"counting every match took longer than {self.time_limit:g} s; narrow the query or the dates"
+            ) from None
+        return list(collector.results().docs())
+
+    def _facets(self, searcher: Searcher, query: wq.Query, filters: wq.Query | None,
+                wanted: Collection[str]) -> dict[str, tuple[tuple[str, int], ...]]:
+        """Counts of the whole result set by source, year and/or month."""
+        matches = self._all_matches(searcher, query, filters)
+        counted: dict[str, tuple[tuple[str, int], ...]] = {}
+        if "source" in wanted:
+            keys = _column_values(searcher, "source_key", matches, "")
+            names: dict[str, str] = {}
+            for docnum, key in keys.items():
+                if key and key not in names:  # the name as the first article of that source writes it
+                    names[key] = searcher.stored_fields(docnum).get("source", key)
+            counted["source"] = tuple(facet_counts(names.get(key) for key in keys.values()))
+        if "year" in wanted or "month" in wanted:
+            periods = [year_month(_published(raw)) for raw in _column_values(searcher, "published", matches, _NO_DATE).values()]
+            if "year" in wanted:
+                counted["year"] = tuple(facet_counts(period[0] if period else None for period in periods))
+            if "month" in wanted:
+                counted["month"] = tuple(facet_counts(period[1] if period else None for period in periods))
+        return {name: counted[name] for name in FACETS if name in counted}
 
     @staticmethod
     def _suggest(query: str, compiled: CompiledQuery) -> str | None:
@@ -342,26 +513,75 @@ def _filtered(collector: collectors.Collector, filters: wq.Query | None) -> coll
     return collectors.FilterCollector(collector, allow=filters) if filters is not None else collector
 
 
-def _coverage(searcher: Searcher, concepts: list[wq.Query], docnums: Iterable[int]) -> dict[int, int]:
-    """For each document, how many of the query's words and phrases it matches."""
-    covered = dict.fromkeys(docnums, 0)
-    wanted = sorted(covered)
+def _matching(searcher: Searcher, query: wq.Query, docnums: Iterable[int]) -> set[int]:
+    """Which of ``docnums`` the query matches (skipping through its matchers, without scoring)."""
+    found = set()
+    wanted = sorted(docnums)
     for subsearcher, offset in searcher.leaf_searchers():
         end = offset + subsearcher.doc_count_all()
         local = [docnum - offset for docnum in wanted if offset <= docnum < end]
         if not local:
             continue
-        context = subsearcher.boolean_context()
-        for concept in concepts:
-            matcher = concept.matcher(subsearcher, context)
-            for docnum in local:
-                if not matcher.is_active():
-                    break
-                if matcher.id() < docnum:
-                    matcher.skip_to(docnum)
-                if matcher.is_active() and matcher.id() == docnum:
-                    covered[docnum + offset] += 1
+        matcher = query.matcher(subsearcher, subsearcher.boolean_context())
+        for docnum in local:
+            if not matcher.is_active():
+                break
+            if matcher.id() < docnum:
+                matcher.skip_to(docnum)
+            if matcher.is_active() and matcher.id() == docnum:
+                found.add(docnum + offset)
+    return found
+
+
+def _coverage(searcher: Searcher, concepts: list[wq.Query], docnums: Iterable[int]) -> dict[int, int]:
+    """For each document, how many of the query's words and phrases it matches."""
+    covered = dict.fromkeys(docnums, 0)
+    for concept in concepts:
+        for docnum in _matching(searcher, concept, covered):
+            covered[docnum] += 1
     return covered
+
+
+def _collapsed(ranked: list[tuple[float, "_Candidate", tuple[Passage, ...] | None]],
+               duplicates: DuplicatePairs | None) -> list[tuple[float, "_Candidate", tuple[Passage, ...] | None]]:
+    """The ranking with each cluster of copies reduced to its best-ranked article."""
+    if not duplicates or not duplicates.pairs:
+        return ranked
+    seen: set[str] = set()
+    kept = []
+    for item in ranked:
+        cluster = duplicates.cluster_of.get(item[1].id)
+        if cluster is not None:
+            if cluster in seen:
+                continue
+            seen.add(cluster)
+        kept.append(item)
+    return kept
+
+
+def _shown_passages(stored: dict, passage_query: PassageQuery, count: int, max_chars: int,
+                    best: list[Passage] | None = None) -> tuple[Passage, ...]:
+    """The ``count`` best passages (``best`` if already found), else the lead for a title-only match."""
+    if count <= 0:
+        return ()
+    body = stored.get("body", "")
+    if best is None:
+        best = best_passages(body, passage_query, count=count, max_chars=max_chars)
+    if best:
+        return tuple(best[:count])
+    lead = lead_passage(body, max_chars=max_chars)
+    return (lead,) if lead else ()
+
+
+def _recency_weights(hits: list["_Candidate"], half_life: timedelta) -> dict[int, float]:
+    """docnum -> ``0.5 ** (age / half_life)``, the age from the newest candidate; undated: the median."""
+    dated = {hit.docnum: moment for hit in hits if (moment := _published(hit.published)) is not None}
+    if not dated:
+        return {}
+    newest = max(dated.values())
+    weights = {docnum: recency_factor(published, newest, half_life) or 0.0 for docnum, published in dated.items()}
+    neutral = median(weights.values())
+    return {hit.docnum: weights.get(hit.docnum, neutral) for hit in hits}
 
 
 def _passage_query(compiled: CompiledQuery) -> PassageQuery:
@@ -402,6 +622,11 @@ def _column_values(searcher: Searcher, fieldname: str, docnums: Iterable[int], d
     return values
 
 
+def _published(raw: int) -> datetime | None:
+    """A raw ``published`` column value as an aware UTC datetime (None: undated)."""
+    return None if raw >= _NO_DATE else long_to_datetime(raw).replace(tzinfo=timezone.utc)
+
+
 def _age_key(published: int) -> int:
     """Sorts newest first: minus the raw column value; undated documents last."""
     return 0 if published >= _NO_DATE else -published
@@ -410,12 +635,15 @@ def _age_key(published: int) -> int:
 class _Candidate:
     """A candidate hit: what ranking needs from columns, its stored fields read only if shown."""
 
-    __slots__ = ("searcher", "index_path", "docnum", "score", "covered", "newest_first", "id", "_stored")
+    __slots__ = ("searcher", "index_path", "docnum", "score", "covered", "published", "newest_first", "id",
+                 "_stored")
 
     def __init__(self, searcher: Searcher, index_path: Path, docnum: int, score: float, covered: int,
-                 newest_first: int, doc_id: str) -> None:
+                 published: int, doc_id: str) -> None:
         self.searcher, self.index_path, self.docnum = searcher, index_path, docnum
-        self.score, self.covered, self.newest_first, self.id = score, covered, newest_first, doc_id
+        self.score, self.covered, self.id = score, covered, doc_id
+        self.published = published  # the raw column value (_NO_DATE or more: undated)
+        self.newest_first = _age_key(published)
         self._stored: dict | None = None
 
     def stored(self) -> dict:
@@ -425,7 +653,8 @@ class _Candidate:
         return self._stored
 
 
-def _hit(stored: dict, rank: int, score: float, passages: tuple[Passage, ...]) -> Hit:
+def _hit(stored: dict, rank: int, score: float, passages: tuple[Passage, ...],
+         similar: tuple[SimilarCopy, ...] = ()) -> Hit:
     return Hit(
         id=stored["id"],
         rank=rank,
@@ -436,4 +665,5 @@ def _hit(stored: dict, rank: int, score: float, passages: tuple[Passage, ...]) -
         url=stored.get("url", ""),
         path=stored.get("file", ""),
         passages=passages,
+        similar=similar,
     )

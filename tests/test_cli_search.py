@@ -183,10 +183,10 @@ def test_search_json(run):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data) == {"format_version", "query", "total", "offset", "limit", "elapsed_ms", "timed_out",
-                         "suggestion", "expansions", "hits"}
+                         "suggestion", "expansions", "hits", "facets"}
     assert (data["format_version"], data["query"], data["total"], data["offset"], data["limit"]) == (
         1, "soldiers", 2, 0, 1)
-    assert (data["timed_out"], data["suggestion"], data["expansions"]) == (False, None, {})
+    assert (data["timed_out"], data["suggestion"], data["expansions"], data["facets"]) == (False, None, {}, {})
     (hit,) = data["hits"]
     assert {key: hit[key] for key in ("id", "rank", "title", "source", "published", "url")} == {
         "id": "kursk", "rank": 1, "title": "North Korean soldiers captured in Kursk", "source": "BBC News",

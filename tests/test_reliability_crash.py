@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from newsearch import duplicate_store
+from newsearch.duplicate_store import DUPLICATES_FILE
 from newsearch.searcher import open_index
 from newsearch.status import check_index
 from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIRED_MARKER, open_current
@@ -146,7 +148,10 @@ def _leftovers(index_path: Path) -> list[str]:
         toc = ix.latest_generation()
     finally:
         ix.close()
-    allowed = {"newsearch.json", "vocabulary.tsv", "MAIN_WRITELOCK", f"_MAIN_{toc}.toc", RETIRED_MARKER}
+    if duplicate_store.load(generation).toc != toc:
+        problems.append(f"{DUPLICATES_FILE} does not belong to commit {toc}")
+    allowed = {"newsearch.json", "vocabulary.tsv", DUPLICATES_FILE, "MAIN_WRITELOCK", f"_MAIN_{toc}.toc",
+               RETIRED_MARKER}
     for entry in sorted(os.listdir(generation)):
         if entry in allowed or any(entry.startswith(segment + ".") for segment in referenced):
             continue
@@ -182,7 +187,7 @@ def _assert_consistent(index_path: Path, state: frozenset[tuple[str, str]], cli_
     (same verification, without the cost of a new interpreter).
     """
     with open_index(index_path) as index:
-        found = index.search("story", limit=1000, passages=0, sort="newest")
+        found = index.search("story", limit=1000, passages=0, sort="newest", collapse=False)
     assert found.total == len(state)
     assert {hit.id for hit in found.hits} == {doc_id for doc_id, _title in state}
     if cli_check:
@@ -270,7 +275,7 @@ def test_updates_keep_the_index_searchable_in_every_sort_order(tmp_path):
     expected = {doc_id for doc_id, _title in _expected(corpus)}
     with open_index(index_path) as index:
         for sort in ("relevance", "newest", "oldest"):
-            found = index.search("story", limit=1000, passages=0, sort=sort)
+            found = index.search("story", limit=1000, passages=0, sort=sort, collapse=False)
             assert {hit.id for hit in found.hits} == expected, sort
 
 
