@@ -85,6 +85,8 @@ def render_stats(stats: IndexStats) -> str:
         f"Documents:  {stats.documents:,}",
         f"Dates:      {day(stats.earliest)} to {day(stats.latest)}"
         + (f" ({stats.undated:,} undated)" if stats.undated else ""),
+        f"Copies:     {plural(stats.duplicates, 'near-duplicate')} of {stats.duplicate_clusters:,} "
+        + ("story" if stats.duplicate_clusters == 1 else "stories"),
         f"Size:       {stats.size_bytes / 1_048_576:,.1f} MiB",
         f"Created:    {moment(stats.created)}",
         f"Updated:    {moment(stats.updated)}",

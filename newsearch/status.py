@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from newsearch import __version__
+from newsearch import __version__, duplicate_store
 from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
 from newsearch.schema import FORMAT, FileStamp, stored_published
@@ -31,6 +31,8 @@ class IndexStats:
     updated: datetime | None
     format: str
     versions: dict[str, str] = field(default_factory=dict)
+    duplicate_clusters: int = 0  # stories with near-duplicate copies
+    duplicates: int = 0  # copies beyond the first of each such story
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
             earliest = published if earliest is None or published < earliest else earliest
             latest = published if latest is None or published > latest else latest
         documents = searcher.doc_count()
+    clusters = duplicate_store.load(generation).members
     return IndexStats(
         index_path=str(index_root),
         generation=generation.name,
@@ -75,6 +78,8 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
         updated=_timestamp(meta.get("updated")),
         format=FORMAT,
         versions=_versions(),
+        duplicate_clusters=len(clusters),
+        duplicates=sum(len(members) - 1 for members in clusters.values()),
     )
 
 

@@ -94,7 +94,8 @@ def test_stats_and_check(runner, corpus, tmp_path):
 
 
 def test_commands_on_a_missing_index_say_how_to_build_one(runner, tmp_path):
-    for command in (["stats"], ["check"], ["search", "anything"], ["show", "x"]):
+    for command in (["stats"], ["check"], ["search", "anything"], ["show", "x"], ["related", "x"],
+                    ["timeline", "anything"]):
         result = runner.invoke(cli, [*command, "--index", str(tmp_path / "none")])
         assert result.exit_code == 3, command
         assert result.stderr == (
@@ -118,7 +119,7 @@ def test_check_reports_a_damaged_index(runner, corpus, tmp_path):
 
 def test_version_and_help(runner):
     assert runner.invoke(cli, ["--version"]).output == "newsearch, version 0.1.0\n"
-    for command in ("index", "search", "show", "stats", "check"):
+    for command in ("index", "search", "related", "timeline", "show", "stats", "check"):
         result = runner.invoke(cli, [command, "-h"])
         assert result.exit_code == 0 and "Usage: " in result.output
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from newsearch import DocumentNotFound, QueryError, build_index, open_index
+from newsearch import DocumentNotFound, QueryError, build_index, index_stats, open_index
 from newsearch import duplicate_store
 from newsearch.duplicate_store import DUPLICATES_FILE
 from newsearch.storage import current_generation
@@ -109,6 +109,12 @@ def test_copies_form_one_cluster_named_by_the_smallest_id(news_index):
     assert clusters_of(news_index) == {"ap-port": "ap-port", "bbc-port": "ap-port", "reuters-port": "ap-port"}
     assert pairs_of(news_index) == {("ap-port", "bbc-port"), ("ap-port", "reuters-port"),
                                     ("bbc-port", "reuters-port")}
+
+
+def test_stats_count_the_copies(news_index):
+    stats = index_stats(news_index)
+    assert (stats.duplicates, stats.duplicate_clusters) == (2, 1)
+    assert "\nCopies:     2 near-duplicates of 1 story\n" in run_cli("stats", "--index", str(news_index)).stdout
 
 
 def test_clusters_follow_updates_and_deletions_as_a_rebuild_would(tmp_path):
