@@ -1,7 +1,9 @@
 """Quality figures on the stored query sets: MRR@10, Recall@10, passage hit@1.
 
 * A hit is correct when its id is in the query's ``relevant`` list: the target and every
-  article whose body is identical to it (the BBC corpus has 136 such pairs).
+  article whose body is identical to it (the BBC corpus has 136 such pairs). newsearch folds
+  near-duplicate copies into one hit by default ("+1 similar"); a copy folded into a hit
+  counts as that hit, since the reader sees it there.
 * MRR@10: mean over queries of 1/rank of the first correct hit in the top 10 (0 if none).
 * Recall@10: share of queries with a correct hit in the top 10 (one relevant body per query).
 * passage hit@1 (sets with a source sentence): the top hit is correct AND its top passage
@@ -81,7 +83,9 @@ def evaluate_newsearch(index_path: Path, records: list[dict], with_passages: boo
                 continue
             row["ms"] = round(1000 * (time.perf_counter() - started), 1)
             ids = [hit.id for hit in results.hits]
-            row.update(rank=_rank(ids, record["relevant"]), top=ids[:3], passage_hit=False, passage_contained=False)
+            shown = [[hit.id, *(copy.id for copy in hit.similar)] for hit in results.hits]
+            rank = next((rank for rank, group in enumerate(shown, 1) if set(group) & set(record["relevant"])), None)
+            row.update(rank=rank, top=ids[:3], passage_hit=False, passage_contained=False)
             if with_passages and row["rank"] == 1:
                 top = results.hits[0]
                 body = index.document(top.id).body
