@@ -418,3 +418,19 @@ def test_cli_recency_option(news_index):
     assert [hit["id"] for hit in json.loads(result.stdout)["hits"]] == ["port-followup", "reuters-port"]
     bad = run_cli("search", "port", "--recency", "soon", "--index", str(news_index))
     assert bad.returncode == 2 and "invalid half-life 'soon'" in bad.stderr
+
+
+@pytest.mark.bbc
+def test_the_index_finds_exactly_the_pairs_of_the_in_memory_pipeline_on_bbc(bbc_corpus, tmp_path):
+    """Band hashes in a column and numpy grouping give the same verified pairs as band keys in a dict."""
+    from newsearch.duplicates import duplicate_text, find_duplicates
+
+    build_index([bbc_corpus], tmp_path / "index", jobs=2)
+    texts = {}
+    with open_index(tmp_path / "index") as index:
+        for path in sorted(bbc_corpus.rglob("*.txt")):
+            document = index.document(path.relative_to(bbc_corpus).as_posix())
+            texts[document.id] = duplicate_text(document.title, document.body)
+    _, verified = find_duplicates(texts)
+    assert pairs_of(tmp_path / "index") == {(a, b) for a, b, _ in verified}
+    assert len(verified) >= 160
