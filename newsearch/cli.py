@@ -277,24 +277,30 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 @click.option("--since", metavar="DATE", help="First period: the one holding DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
 @click.option("--until", metavar="DATE", help="Last period: the one holding the end of DATE.")
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--tz", "zone", default="UTC", show_default=True, metavar="ZONE",
+              help="Calendar of the periods: UTC, an offset such as +01:00, or a name such as Europe/Berlin.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True, help="A bar chart, one JSON document, or CSV (start,label,count).")
 def timeline_command(words: tuple[str, ...], index_path: str | None, period: str, since: str | None,
-                     until: str | None, sources: tuple[str, ...], output_format: str) -> int:
-    """How many articles match QUERY per day, week, month or year (dates in UTC).
+                     until: str | None, sources: tuple[str, ...], zone: str, output_format: str) -> int:
+    """How many articles match QUERY per day, week, month or year.
 
     Periods without a match are shown as 0. Exit status: 0 matches counted, 1 none.
     """
     from newsearch.query import parse_date_bound
     from newsearch.searcher import open_index
-    from newsearch.timeline import render_bars, to_csv, to_json
+    from newsearch.timeline import parse_timezone, render_bars, to_csv, to_json
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
     since_at = parse_date_bound(since) if since else None
     until_at = parse_date_bound(until, end=True) if until else None
+    try:
+        tz = parse_timezone(zone)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tz") from None
     with open_index(index_path) as index:
         counts = index.timeline(query, by=period, since=since_at, until=until_at,  # type: ignore[arg-type]
-                                sources=sources)
+                                sources=sources, tz=tz)
     if output_format == "json":
         click.echo(to_json(counts))
     elif output_format == "csv":

@@ -37,6 +37,7 @@ __all__ = [
     "bucket_start",
     "facet_counts",
     "parse_half_life",
+    "parse_timezone",
     "recency_factor",
     "render_bars",
     "timeline",
@@ -337,3 +338,29 @@ def parse_half_life(text: str) -> timedelta:
         return number * _UNITS[unit]
     except OverflowError:
         raise ValueError(f"invalid half-life {text!r}: too long, such as 30d") from None
+
+
+_OFFSET = re.compile(r"([+-])(\d{1,2}):?(\d{2})?")
+
+
+def parse_timezone(text: str) -> tzinfo:
+    """A time zone written as ``UTC``, an offset (``+01:00``, ``-0530``, ``+9``) or an IANA name
+    (``Europe/Berlin``, from the system's time zone database)."""
+    name = text.strip()
+    if name.upper() in ("UTC", "Z", "GMT"):
+        return timezone.utc
+    offset = _OFFSET.fullmatch(name)
+    if offset:
+        sign, hours, minutes = offset.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta >= timedelta(hours=24):
+            raise ValueError(f"invalid time zone {text!r}: an offset is less than 24 hours, such as +01:00")
+        return timezone(-delta if sign == "-" else delta)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {text!r}: write UTC, an offset such as +01:00, or a name such as Europe/Berlin"
+        ) from None

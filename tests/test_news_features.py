@@ -403,6 +403,21 @@ def test_cli_timeline_formats(news_index):
     assert nothing.returncode == 1
 
 
+def test_cli_timeline_time_zones(tmp_path):
+    late = dict(id="late", title="Harbour at midnight", body="The harbour lights went out.",
+                date="2025-01-31T23:30:00Z", source="AP")
+    write_corpus(tmp_path / "corpus", [late])
+    build_index([tmp_path / "corpus"], tmp_path / "index")
+    base = ("timeline", "harbour", "--index", str(tmp_path / "index"), "--format", "csv")
+    assert run_cli(*base).stdout.splitlines()[1] == "2025-01-01,2025-01,1"
+    for zone in ("Europe/Berlin", "+01:00", "+1"):
+        assert run_cli(*base, "--tz", zone).stdout.splitlines()[1] == "2025-02-01,2025-02,1", zone
+    assert run_cli(*base, "--tz", "America/New_York", "--by", "day").stdout.splitlines()[1] == \
+        "2025-01-31,2025-01-31,1"
+    wrong = run_cli(*base, "--tz", "Mars/Olympus")
+    assert wrong.returncode == 2 and "unknown time zone 'Mars/Olympus'" in wrong.stderr
+
+
 def test_cli_related(news_index):
     result = run_cli("related", "bbc-port", "--before", "--index", str(news_index), "--format", "json")
     assert result.returncode == 0, result.stderr

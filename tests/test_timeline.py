@@ -18,6 +18,7 @@ from newsearch.timeline import (
     bucket_start,
     facet_counts,
     parse_half_life,
+    parse_timezone,
     recency_factor,
     render_bars,
     timeline,
@@ -412,3 +413,25 @@ def test_timeline_imports_only_the_standard_library_and_duplicates_no_whoosh():
     assert "whoosh" not in everywhere and "datasketch" in everywhere
     # datasketch (and numpy, scipy: 0.6 s) only on first use, inside a function.
     assert _imports(newsearch.duplicates, top_level_only=True) <= set(sys.stdlib_module_names) | {"newsearch"}
+
+
+@pytest.mark.parametrize("text, offset", [
+    ("UTC", timedelta(0)), ("z", timedelta(0)), ("+01:00", timedelta(hours=1)), ("-0530", timedelta(hours=-5, minutes=-30)),
+    ("+9", timedelta(hours=9)),
+])
+def test_parse_timezone_offsets(text, offset):
+    assert parse_timezone(text).utcoffset(datetime(2025, 1, 1)) == offset
+
+
+def test_parse_timezone_names_follow_daylight_saving():
+    berlin = parse_timezone("Europe/Berlin")
+    assert berlin.utcoffset(datetime(2025, 1, 15)) == timedelta(hours=1)
+    assert berlin.utcoffset(datetime(2025, 7, 15)) == timedelta(hours=2)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("+25:00", "less than 24 hours"), ("Mars/Olympus", "unknown time zone 'Mars/Olympus'"), ("", "unknown time zone"),
+])
+def test_parse_timezone_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_timezone(text)
