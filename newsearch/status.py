@@ -91,6 +91,8 @@ def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
     try:
         with ix.searcher() as searcher:
             reader = searcher.reader()
+            if reader.doc_count_all() == 0:  # no segment at all: Whoosh's empty reader has no columns
+                return CheckReport(str(index_root), generation.name, 0, 0, 0)
             ids = reader.column_reader("id")
             stamps = reader.column_reader("stamp")
             seen: set[str] = set()

@@ -93,6 +93,14 @@ def test_stats_and_check(runner, corpus, tmp_path):
     assert check.output == f"OK: {index_path} (gen-000001): 2 documents from 2 files in 1 segment(s), all readable.\n"
 
 
+def test_check_passes_an_empty_index(runner, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert runner.invoke(cli, ["index", str(tmp_path / "empty"), "--index", str(tmp_path / "ix")]).exit_code == 0
+    check = runner.invoke(cli, ["check", "--index", str(tmp_path / "ix")])
+    assert (check.exit_code, check.output) == (
+        0, f"OK: {tmp_path / 'ix'} (gen-000001): 0 documents from 0 files in 0 segment(s), all readable.\n")
+
+
 def test_commands_on_a_missing_index_say_how_to_build_one(runner, tmp_path):
     for command in (["stats"], ["check"], ["search", "anything"], ["show", "x"], ["related", "x"],
                     ["timeline", "anything"]):
