@@ -183,14 +183,20 @@ class _QueryCommand(click.Command):
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        known = {name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
+        params = self.get_params(ctx)
+        known = {name for param in params for name in (*param.opts, *param.secondary_opts)}
         known.update(ctx.help_option_names)
+        # Options followed by a value: `--recency -1d` is a (wrong) value, not an exclusion.
+        with_value = {name for param in params if isinstance(param, click.Option) and not param.is_flag
+                      for name in param.opts}
         marked = []
         for position, arg in enumerate(args):
             if arg == "--":
                 marked.extend(args[position:])
                 break
-            is_word = arg.startswith("-") and not arg.startswith("--") and len(arg) > 1 and arg not in known
+            is_value = position > 0 and args[position - 1] in with_value
+            is_word = (arg.startswith("-") and not arg.startswith("--") and len(arg) > 1 and arg not in known
+                       and not is_value)
             marked.append(_WORD + arg if is_word else arg)
         return super().parse_args(ctx, marked)
 
@@ -231,14 +237,14 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
 
     Exit status: 0 results found, 1 no results, 2 query error, 3 no index, 4 incompatible index.
     """
-    from newsearch.query import parse_date_bound
     from newsearch.searcher import open_index
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
-    since_at = parse_date_bound(since) if since else None
-    until_at = parse_date_bound(until, end=True) if until else None
+    since_at, until_at = _date_range(since, until)
     half_life = _half_life(recency) if recency else None
-    facet_names = [name.strip() for name in facets.split(",") if name.strip()] if facets else []
+    facet_names = [name.strip().lower() for name in facets.split(",") if name.strip()] if facets else []
+    if facet_names and output_format == "jsonl":
+        raise click.UsageError("--facets needs --format text or json: JSON Lines holds one hit per line")
     with open_index(index_path) as index:
         results = index.search(query, limit=limit, offset=(page - 1) * limit, since=since_at, until=until_at,
                                sources=sources, sort=sort, passages=passages,  # type: ignore[arg-type]
@@ -287,13 +293,12 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
 
     Periods without a match are shown as 0. Exit status: 0 matches counted, 1 none.
     """
-    from newsearch.query import parse_date_bound
+    from newsearch.formatting import plural
     from newsearch.searcher import open_index
     from newsearch.timeline import parse_timezone, render_bars, to_csv, to_json
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
-    since_at = parse_date_bound(since) if since else None
-    until_at = parse_date_bound(until, end=True) if until else None
+    since_at, until_at = _date_range(since, until)
     try:
         tz = parse_timezone(zone)
     except ValueError as exc:
@@ -309,8 +314,11 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
         chart = render_bars(counts, unicode=sys.stdout.isatty() and _utf8_stdout())
         if chart:
             click.echo(chart)
-        undated = f"; {counts.undated:,} undated not shown" if counts.undated else ""
-        click.echo(f"{counts.total:,} matching articles in {len(counts):,} {period}s{undated}.")
+        if counts.total or not counts.undated:
+            undated = f"; {counts.undated:,} undated not shown" if counts.undated else ""
+            click.echo(f"{plural(counts.total, 'matching article')} in {plural(len(counts), period)}{undated}.")
+        else:
+            click.echo(f"{plural(counts.undated, 'matching article')}, none of them dated: no timeline to draw.")
     return EXIT_OK if counts.total or counts.undated else EXIT_NO_RESULTS
 
 
@@ -325,6 +333,17 @@ def _print_results(results: Any, output_format: str, color: str, offset: int, li
     else:
         use_color = _use_color(color)
         click.echo(render_results(results, Highlighter(use_color)), color=use_color)
+
+
+def _date_range(since: str | None, until: str | None) -> tuple[Any, Any]:
+    """--since (from its start) and --until (to its end) as datetimes; a usage error when empty."""
+    from newsearch.query import parse_date_bound
+
+    since_at = parse_date_bound(since) if since else None
+    until_at = parse_date_bound(until, end=True) if until else None
+    if since_at is not None and until_at is not None and since_at >= until_at:
+        raise click.UsageError(f"--since {since} is after --until {until}: no date is in between")
+    return since_at, until_at
 
 
 def _half_life(text: str) -> Any:

@@ -201,7 +201,8 @@ class Index:
             if recency <= timedelta(0):
                 raise QueryError(f"the recency half-life must be longer than zero, not {recency}")
             if sort != "relevance":
-                raise QueryError(f"recency ranking blends in relevance; it cannot be used with sort={sort!r}")
+                raise QueryError(f"recency blends into relevance ranking; it cannot be combined with sorting by date "
+                                 f"({sort})")
         tree = parse(query)
         needed = offset + limit
         with self._lock:

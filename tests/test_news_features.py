@@ -360,7 +360,7 @@ def test_recency_neither_favours_nor_drops_undated_articles(tmp_path):
 
 
 def test_recency_errors(index):
-    with pytest.raises(QueryError, match="cannot be used with sort='newest'"):
+    with pytest.raises(QueryError, match=r"cannot be combined with sorting by date \(newest\)"):
         index.search("port", sort="newest", recency=timedelta(days=1))
     with pytest.raises(QueryError, match="longer than zero"):
         index.search("port", recency=timedelta(0))
@@ -433,6 +433,28 @@ def test_cli_recency_option(news_index):
     assert [hit["id"] for hit in json.loads(result.stdout)["hits"]] == ["port-followup", "reuters-port"]
     bad = run_cli("search", "port", "--recency", "soon", "--index", str(news_index))
     assert bad.returncode == 2 and "invalid half-life 'soon'" in bad.stderr
+    # A value starting with "-" is the option's value, not an excluded word.
+    negative = run_cli("search", "port", "--recency", "-1d", "--index", str(news_index))
+    assert negative.returncode == 2 and "invalid half-life '-1d'" in negative.stderr
+
+
+def test_cli_refuses_impossible_combinations(news_index):
+    index = ("--index", str(news_index))
+    jsonl = run_cli("search", "port", "--facets", "source", "--format", "jsonl", *index)
+    assert jsonl.returncode == 2 and "--facets needs --format text or json" in jsonl.stderr
+    for command in (("search", "port"), ("timeline", "port")):
+        backwards = run_cli(*command, "--since", "2025", "--until", "2024", *index)
+        assert backwards.returncode == 2, command
+        assert "--since 2025 is after --until 2024: no date is in between" in backwards.stderr
+    assert json.loads(run_cli("search", "rotterdam", "--facets", "Source", "--format", "json", *index).stdout)[
+        "facets"]["source"][0] == {"value": "BBC", "count": 2}
+
+
+def test_cli_timeline_of_undated_matches_says_so(tmp_path):
+    write_corpus(tmp_path / "corpus", [dict(id="a", title="Harbour", body="The harbour at dawn.")])
+    build_index([tmp_path / "corpus"], tmp_path / "index")
+    result = run_cli("timeline", "harbour", "--index", str(tmp_path / "index"))
+    assert (result.returncode, result.stdout) == (0, "1 matching article, none of them dated: no timeline to draw.\n")
 
 
 @pytest.mark.bbc
