@@ -3,11 +3,12 @@
 Ranking, for ``sort="relevance"``:
 
 1. Whoosh scores candidates with BM25F over title (boosted) and body.
-2. For queries of up to three words or phrases, documents that cover all of
-   them come first, then those missing one, and so on ("OR with a strong
-   preference for all words"); for longer queries the share of the query a
-   document covers is a strong bonus (cubed) rather than a strict order, since
-   a remembered sentence or a headline is rarely all in the article wanted.
+2. For queries of one or two words or phrases, documents that cover all of
+   them come first, then those missing one ("OR with a strong preference for
+   all words"); from three on, the share of the query a document covers is a
+   strong bonus (cubed) rather than a strict order, since a description, a
+   remembered sentence or a headline ("Chelsea hold Arsenal") is rarely all in
+   the article wanted, which may say "draw" where the headline says "hold".
    BM25F plus that bonus orders the candidates; only the top ``RERANK_DEPTH``
    of that order are reordered below, so which articles make a page never
    depends on how the index is split into segments.
@@ -62,7 +63,7 @@ SORTS = ("relevance", "newest", "oldest")
 RERANK_DEPTH = 15  # 30 scored the same on the benchmark sets, at twice the passage work
 BM25_B = 0.75
 BM25_K1 = 1.2
-STRICT_COVERAGE_UP_TO = 3  # words and phrases
+STRICT_COVERAGE_UP_TO = 2  # words and phrases
 COVERAGE_WEIGHT = 1.0
 COVERAGE_POWER = 3.0
 CANDIDATES = 100
@@ -308,8 +309,8 @@ class Index:
             title_terms = set(terms(stored.get("title", "")))
             return sum(weight for term, weight in weights.items() if term in title_terms) / max_passage
 
-        # Short queries: articles covering more of the words and phrases always come first.
-        # Longer ones (a remembered sentence, a headline) rarely appear whole in the article
+        # One or two words: articles covering more of them always come first. Longer queries
+        # (a description, a remembered sentence, a headline) rarely appear whole in the article
         # wanted, so coverage is a strong bonus there instead of a strict order.
         strict = len(concepts) <= STRICT_COVERAGE_UP_TO
 

@@ -248,6 +248,16 @@ def test_plain_words_prefer_articles_with_all_of_them(index):
     assert search_ids(index, "ferry harbour strike") == ["ferry-strike", "harbour-strike", "ferry-only"]
 
 
+def test_two_words_all_first_strictly_three_as_a_strong_bonus(index):
+    # Two words: every article holding both comes first, even one that only mentions them.
+    assert search_ids(index, "glacier funding") == [
+        "observatory-sentence", "observatory-passing", "observatory-lead"]
+    # Three: an article whose opening is about two of them beats one that mentions all three
+    # in passing (a headline's article may use other words for some of it).
+    assert search_ids(index, "telescope glacier funding") == [
+        "observatory-sentence", "observatory-lead", "observatory-passing"]
+
+
 def test_phrase_with_stopwords_matches_only_the_exact_phrase(index):
     assert search_ids(index, '"state of the union"') == ["sotu"]
 
