@@ -195,8 +195,8 @@ def test_search_folds_copies_into_the_best_ranked_and_names_their_sources(index)
 
 def test_collapse_false_shows_every_copy(index):
     results = index.search("rotterdam dock workers automation", limit=10, collapse=False)
-    assert [hit.id for hit in results.hits] == ["reuters-port", "port-followup", "ap-port", "port-background",
-                                                "bbc-port", "football"]
+    assert [hit.id for hit in results.hits] == ["reuters-port", "ap-port", "bbc-port", "port-followup",
+                                                "port-background", "football"]
     assert all(hit.similar == () for hit in results.hits)
 
 

@@ -104,6 +104,22 @@ ARTICLES = [
          date="2024-05-01T12:00:00Z", source="ABC"),
     dict(id="tie-c", title="Island wildlife", body="A quokka was seen on the island.",
          date="2024-06-01T12:00:00Z", source="ABC"),
+    # Lead and passage evidence: the same title, none of the queried words in it. The first holds
+    # three of the four words in its opening; the second all four, once each, in passing; the
+    # third all four in one sentence.
+    dict(id="observatory-lead", title="Mountain science",
+         body="The observatory on the glacier opened its new telescope on Friday.\n\n" + " ".join(FILLER)
+         + "\n\nVisitors to the observatory can see the glacier through the telescope.",
+         date="2022-05-01T12:00:00Z", source="Reuters"),
+    dict(id="observatory-passing", title="Mountain science",
+         body=" ".join(FILLER[:2]) + "\n\nA new observatory was mentioned.\n\n" + " ".join(FILLER[2:])
+         + "\n\nThe telescope plan was noted. " + FILLER[0] + "\n\nThe glacier retreated. " + FILLER[1]
+         + "\n\nFunding was agreed.",
+         date="2022-05-02T12:00:00Z", source="Reuters"),
+    dict(id="observatory-sentence", title="Mountain science",
+         body=" ".join(FILLER) + "\n\nFunding for the glacier observatory and its telescope was agreed.\n\n"
+         + " ".join(FILLER[:2]),
+         date="2022-05-03T12:00:00Z", source="Reuters"),
     # More "soldiers" for sorting, sources and dates.
     dict(id="soldiers-home", title="Soldiers return home", body="Crowds cheered as the regiment came back.",
          date="2024-11-20T12:00:00Z", source="The Guardian", author="Tom Smith"),
@@ -233,6 +249,16 @@ def test_plain_words_prefer_articles_with_all_of_them(index):
     assert search_ids(index, "ferry harbour strike") == ["ferry-strike", "harbour-strike", "ferry-only"]
 
 
+def test_two_words_all_first_strictly_three_as_a_strong_bonus(index):
+    # Two words: every article holding both comes first, even one that only mentions them.
+    assert search_ids(index, "glacier funding") == [
+        "observatory-sentence", "observatory-passing", "observatory-lead"]
+    # Three: an article whose opening is about two of them beats one that mentions all three
+    # in passing (a headline's article may use other words for some of it).
+    assert search_ids(index, "telescope glacier funding") == [
+        "observatory-sentence", "observatory-lead", "observatory-passing"]
+
+
 def test_phrase_with_stopwords_matches_only_the_exact_phrase(index):
     assert search_ids(index, '"state of the union"') == ["sotu"]
 
@@ -360,6 +386,21 @@ def test_title_match_outranks_body_only_match(index):
 def test_article_with_all_words_in_one_paragraph_outranks_one_that_scatters_them(index):
     # Same words, counts and length; flood-far is newer, so only the passages can decide.
     assert search_ids(index, "river flood bridge") == ["flood-near", "flood-far"]
+
+
+def test_article_about_the_words_outranks_one_that_mentions_them_all_in_passing(index):
+    # Four words, so coverage is a bonus, not a strict order. A sentence holding the whole query
+    # (a remembered sentence) comes first; then the article whose opening is about three of the
+    # words (as an article's opening is about its headline), before the one that has all four,
+    # once each, deep in its body.
+    assert search_ids(index, "observatory telescope glacier funding") == [
+        "observatory-sentence", "observatory-lead", "observatory-passing"]
+
+
+def test_a_typed_spelling_no_article_holds_gets_no_weight(index):
+    # Corrected spellings stand in for it: "zelenksy" must not count as the query's rarest word.
+    results = index.search("zelenksy soldiers")
+    assert ids(results)[0] == "zelensky"
 
 
 def test_ties_newest_first_then_id(index):
