@@ -471,3 +471,13 @@ def test_the_index_finds_exactly_the_pairs_of_the_in_memory_pipeline_on_bbc(bbc_
     _, verified = find_duplicates(texts)
     assert pairs_of(tmp_path / "index") == {(a, b) for a, b, _ in verified}
     assert len(verified) >= 160
+
+
+@pytest.mark.parametrize("collapse", [True, False])
+def test_pages_partition_one_ordering(generated_index, collapse):
+    query = "harbour topic1 topic2 topic3 topic5 topic8"
+    everything = generated_index.search(query, limit=100, passages=0, collapse=collapse)
+    assert len(everything.hits) > 40
+    paged = [hit for offset in range(0, len(everything.hits), 7)
+             for hit in generated_index.search(query, limit=7, offset=offset, passages=0, collapse=collapse).hits]
+    assert [(hit.id, hit.rank, hit.score) for hit in paged] == [(hit.id, hit.rank, hit.score) for hit in everything.hits]
