@@ -400,8 +400,9 @@ class Index:
                for docnum, raw in _column_values(searcher, "id", candidates, b"").items()}
         hits = [_Candidate(searcher, self.path, docnum, score, covered.get(docnum, 0), published[docnum], ids[docnum])
                 for docnum, score in candidates.items()]
-        if sort != "relevance":
-            hits.sort(key=lambda hit: (-hit.newest_first, hit.id), reverse=(sort == "newest"))
+        if sort != "relevance":  # by date, then id; undated articles last either way
+            sign = -1 if sort == "newest" else 1
+            hits.sort(key=lambda hit: (hit.published >= _NO_DATE, sign * hit.published, hit.id))
         return hits, total, timed_out
 
     def _rank(self, compiled: CompiledQuery, hits: list["_Candidate"], sort: Sort, needed: int,

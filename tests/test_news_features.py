@@ -359,6 +359,16 @@ def test_recency_neither_favours_nor_drops_undated_articles(tmp_path):
     assert order.index("d4") < order.index("undated") < order.index("d2")
 
 
+def test_date_sorts_put_undated_articles_last(tmp_path):
+    stories = [dict(id=f"d{n}", title="Harbour", body=f"Harbour report {n}.", date=f"2025-0{n}-01T00:00:00Z")
+               for n in (1, 2)] + [dict(id="undated", title="Harbour", body="Harbour report, undated.")]
+    write_corpus(tmp_path / "corpus", stories)
+    build_index([tmp_path / "corpus"], tmp_path / "index")
+    with open_index(tmp_path / "index") as index:
+        assert [hit.id for hit in index.search("harbour", sort="newest").hits] == ["d2", "d1", "undated"]
+        assert [hit.id for hit in index.search("harbour", sort="oldest").hits] == ["d1", "d2", "undated"]
+
+
 def test_recency_errors(index):
     with pytest.raises(QueryError, match=r"cannot be combined with sorting by date \(newest\)"):
         index.search("port", sort="newest", recency=timedelta(days=1))
