@@ -83,6 +83,11 @@ class QueryCompiler:
         stops = [c for c in plain if fold(c.node.text) in STOPWORDS]  # type: ignore[union-attr]
         if stops and len(stops) < len(clauses):
             clauses = [c for c in clauses if c not in stops]
+        elif top and stops:
+            words = " ".join(c.node.text for c in stops)  # type: ignore[union-attr]
+            raise QueryError(
+                f"'{words}' has only very common words, which are not indexed; add a less common word"
+            )
         must, should, must_not, dates = [], [], [], []
         for clause in clauses:
             compiled = self._node(clause.node)

@@ -507,6 +507,8 @@ def test_passages_are_ranked_best_first_and_limited(index):
 
 @pytest.mark.parametrize("query, message", [
     ("-profit", "only excludes words"),
+    ("the", "'the' has only very common words, which are not indexed; add a less common word"),
+    ("Of THE", "'Of THE' has only very common words"),
     ("*", "too short to expand"),
     ("*a*", "wildcards are only supported at the end of a word"),
     ("abcdef~3", "fuzzy distance 3 in 'abcdef~3' is too large; use ~1 or ~2"),
