@@ -97,3 +97,17 @@ def test_fused_analyzer_matches_the_chained_components(stop):
     expected = [(t.text, t.pos, t.startchar, t.endchar) for t in chained(text, positions=True, chars=True)]
     assert [(t.text, t.pos, t.startchar, t.endchar) for t in fused(text, positions=True, chars=True)] == expected
     assert [t.text for t in fused(text, start_pos=5, positions=True)] == [e[0] for e in expected]
+
+
+def test_nltk_stemmer_loads_without_the_scientific_stack_and_leaves_it_importable():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from newsearch.analysis import _nltk_snowball; stem = _nltk_snowball(); "
+        "assert stem('captured') == 'captur'; "
+        "assert 'scipy' not in sys.modules and 'numpy' not in sys.modules, 'loaded with NLTK'; "
+        "import numpy, scipy.stats; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout == "ok\n", done.stderr
