@@ -54,7 +54,14 @@ class QueryCompiler:
         self.reader = reader
         self.vocabulary = vocabulary  # loaded only when a query needs it (prefix, fuzzy, typo)
         self.result = CompiledQuery(wq.NullQuery)
-        self.deadline = time.monotonic() + EXPANSION_TIME_S
+        self._deadline: float | None = None
+
+    def _expansion_deadline(self) -> float:
+        """When expanding prefixes and spellings must stop: ``EXPANSION_TIME_S`` after the first
+        expansion starts (loading the vocabulary or the stemmer does not count)."""
+        if self._deadline is None:
+            self._deadline = time.monotonic() + EXPANSION_TIME_S
+        return self._deadline
 
     def compile(self, node: Node) -> CompiledQuery:
         self.result.query = self._node(node, top=True) or wq.NullQuery
@@ -210,13 +217,14 @@ class QueryCompiler:
         else:
             words = (raw.decode("utf-8") for raw in self.reader.expand_prefix(fieldname, prefix))
         found: list[str] = []
+        deadline = self._expansion_deadline()
         for word in words:
             term = term_for(word, stem) if stem else word
             if term not in found and self._known(term, fieldname):
                 found.append(term)
                 if len(found) >= MAX_EXPANSIONS:
                     break
-            if time.monotonic() > self.deadline:
+            if time.monotonic() > deadline:
                 break
         return found
 
@@ -224,7 +232,8 @@ class QueryCompiler:
               nearest_only: bool) -> list[tuple[str, str]]:
         """(index term, word) for indexed words within ``maxdist`` edits, nearest then most frequent."""
         if stem:
-            near = self.vocabulary().near(word, maxdist, self.deadline)
+            vocabulary = self.vocabulary()
+            near = vocabulary.near(word, maxdist, self._expansion_deadline())
         else:
             near = sorted((edit_distance(candidate, word), candidate)
                           for candidate in self.reader.terms_within(fieldname, word, maxdist, prefix=1))

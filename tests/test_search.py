@@ -598,3 +598,22 @@ def test_index_follows_new_commits_and_rebuilds(tmp_path):
         assert opened.document("c.txt").title == "Dugong seen"
         with pytest.raises(DocumentNotFound):
             opened.document("a.txt")
+
+
+def test_typo_correction_has_its_full_time_even_when_the_stemmer_loads_slowly(index, monkeypatch):
+    """The first unknown word of a process loads NLTK; that must not eat the time allowed
+    for finding its spellings (measured here: a 2 s NLTK import left no correction at all)."""
+    import newsearch.analysis as analysis
+
+    real = analysis._nltk_snowball()
+
+    def slow_load():
+        time.sleep(0.8)  # longer than the whole expansion budget
+        return real
+
+    monkeypatch.setattr(analysis._Stemmer, "_stem", None)
+    monkeypatch.setattr(analysis._Stemmer, "_cache", {})
+    monkeypatch.setattr(analysis._Stemmer, "lookup", None)
+    monkeypatch.setattr(analysis, "_nltk_snowball", slow_load)
+    results = index.search("zelenksy")
+    assert results.expansions == (("zelenksy", ("zelensky",)),)
