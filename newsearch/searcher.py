@@ -235,7 +235,7 @@ class Index:
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
                 while True:
                     hits, total, timed_out = self._collect(searcher, compiled, filters, depth, sort)
-                    ranked = self._rank(compiled, hits, sort, needed, passages, passage_chars, recency)
+                    ranked = self._rank(compiled, hits, sort, passages, passage_chars, recency)
                     shown = _collapsed(ranked, duplicates)
                     if len(shown) >= needed or len(hits) < depth or timed_out or depth >= MAX_CANDIDATES:
                         break
@@ -405,7 +405,7 @@ class Index:
             hits.sort(key=lambda hit: (hit.published >= _NO_DATE, sign * hit.published, hit.id))
         return hits, total, timed_out
 
-    def _rank(self, compiled: CompiledQuery, hits: list["_Candidate"], sort: Sort, needed: int,
+    def _rank(self, compiled: CompiledQuery, hits: list["_Candidate"], sort: Sort,
               passages: int, passage_chars: int,
               recency: timedelta | None = None) -> list[tuple[float, "_Candidate", tuple[Passage, ...] | None]]:
         """Order the candidates (see the module docstring): ``(score, candidate, passages)``.
