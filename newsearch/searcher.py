@@ -33,6 +33,7 @@ from whoosh.searching import Searcher
 
 from newsearch.analysis import use_stem_lookup
 from newsearch.analysis import terms
+from newsearch.candidates import gather, plain_concepts
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter
 from newsearch.config import resolve_index_path
 from newsearch.errors import DocumentNotFound, QueryError
@@ -219,10 +220,18 @@ class Index:
         """The top ``depth`` candidates (score, stored fields, coverage), the total, and whether time ran out.
 
         Candidates are the best of the query and, for a plain list of words, the best of the
-        same words all required; scoring uses Whoosh's block-quality skipping (which is why
-        coverage is found afterwards, for the candidates only, not while collecting).
+        same words all required. A plain list (see ``candidates.plain_concepts``) is collected
+        in one pass over its postings, which gives the total and coverage as well; any other
+        query goes through Whoosh's collectors with block-quality skipping (which is why
+        coverage is found afterwards there, for the candidates only, not while collecting).
         """
         deadline = time.monotonic() + self.time_limit
+        concepts = plain_concepts(compiled.query, compiled.concepts, compiled.all_words_query)
+        if sort == "relevance" and concepts is not None:
+            allowed = frozenset(searcher.docs_for_query(filters)) if filters is not None else None
+            found = gather(searcher, concepts, depth, all_words=compiled.all_words_query is not None,
+                           allowed=allowed, deadline=deadline)
+            return self._candidates(searcher, found.scores, found.covered), found.total, found.timed_out
         queries = [compiled.query]
         if sort == "relevance" and compiled.all_words_query is not None:
             queries.append(compiled.all_words_query)
@@ -248,14 +257,17 @@ class Index:
             timed_out = True
             total = len(candidates)
         covered = _coverage(searcher, compiled.concepts, candidates) if sort == "relevance" else {}
-        published = _column_values(searcher, "published", candidates, _NO_DATE)
-        ids = _column_values(searcher, "id", candidates, b"")
-        hits = [_Candidate(searcher, self.path, docnum, score, covered.get(docnum, 0),
-                           _age_key(published[docnum]), ids[docnum])
-                for docnum, score in candidates.items()]
+        hits = self._candidates(searcher, candidates, covered)
         if sort != "relevance":
             hits.sort(key=lambda hit: (-hit.newest_first, hit.id), reverse=(sort == "newest"))
         return hits, total, timed_out
+
+    def _candidates(self, searcher: Searcher, scores: dict[int, float], covered: dict[int, int]) -> list["_Candidate"]:
+        published = _column_values(searcher, "published", scores, _NO_DATE)
+        ids = _column_values(searcher, "id", scores, b"")
+        return [_Candidate(searcher, self.path, docnum, score, covered.get(docnum, 0),
+                           _age_key(published[docnum]), ids[docnum])
+                for docnum, score in scores.items()]
 
     def _rank(self, compiled: CompiledQuery, hits: list["_Candidate"], sort: Sort, needed: int,
               passages: int, passage_chars: int) -> list[tuple[float, dict, tuple[Passage, ...]]]:
