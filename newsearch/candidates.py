@@ -23,6 +23,7 @@ them: the lower document number first.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, bisect_right
 import time
 import weakref
 from collections.abc import Iterator, Sequence
@@ -35,7 +36,10 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.matching import WrappingMatcher
 from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
+from whoosh.query.spans import SpanNear2
 from whoosh.util.numeric import byte_to_length
+
+from newsearch.compiler import VerifiedPhrase
 
 DEADLINE_CHECK = 64  # documents (or posting blocks) between two looks at the clock
 
@@ -160,11 +164,16 @@ def _deleted(reader: IndexReader) -> Iterator[int]:
 def _add_concept(searcher: Searcher, concept: wq.Query, bit: int, scores: list[float], masks: list[int],
                  clock: _Clock) -> None:
     terms = _term_parts(concept)
-    if terms is None:
-        _add_matcher(searcher, concept, bit, scores, masks, clock)
+    if terms is not None:
+        for term in terms:
+            _add_term(searcher, term, bit, scores, masks, clock)
         return
-    for term in terms:
-        _add_term(searcher, term, bit, scores, masks, clock)
+    phrases = _phrase_parts(concept)
+    if phrases is not None:
+        for phrase in phrases:
+            _add_phrase(searcher, phrase, bit, scores, masks, clock)
+        return
+    _add_matcher(searcher, concept, bit, scores, masks, clock)
 
 
 def _term_parts(concept: wq.Query) -> list[wq.Term] | None:
@@ -174,6 +183,116 @@ def _term_parts(concept: wq.Query) -> list[wq.Term] | None:
     if _plain(concept, wq.Or) and all(type(part) is wq.Term for part in concept.subqueries):
         return list(concept.subqueries)
     return None
+
+
+@dataclass
+class _Phrase:
+    """A phrase in one field as the compiler builds it (``_gapped_phrase``): Whoosh's nested
+    ``SpanNear2`` over terms, each next term ``mindist`` to ``maxdist`` positions after the
+    one before; ``verify`` (a ``VerifiedPhrase``) then checks the stored text."""
+
+    terms: list[wq.Term]
+    mindist: list[int]  # [0] unused
+    maxdist: list[int]
+    verify: VerifiedPhrase | None
+    query: wq.Query | None = None  # as compiled, for any other weighting model
+
+
+def _phrase_parts(concept: wq.Query) -> list[_Phrase] | None:
+    """The phrases whose sum a concept is: itself, or an unboosted ``Or`` of them; else None."""
+    parts = concept.subqueries if _plain(concept, wq.Or) else [concept]
+    phrases = []
+    for part in parts:
+        verify = None
+        if type(part) is VerifiedPhrase:
+            verify, part = part, part.child
+        phrase = _chain(part)
+        if phrase is None or len(phrase.terms) < 2 or len({term.fieldname for term in phrase.terms}) != 1:
+            return None
+        phrase.verify = verify
+        phrase.query = verify if verify is not None else part
+        phrases.append(phrase)
+    return phrases
+
+
+def _chain(query: wq.Query) -> _Phrase | None:
+    if type(query) is wq.Term:
+        return _Phrase([query], [0], [0], None)
+    if not (type(query) is SpanNear2 and query.ordered and len(query.qs) == 2 and getattr(query, "boost", 1.0) == 1.0
+            and type(query.qs[1]) is wq.Term and 1 <= query.mindist <= query.slop):
+        return None
+    inner = _chain(query.qs[0])
+    if inner is None:
+        return None
+    inner.terms.append(query.qs[1])
+    inner.mindist.append(query.mindist)
+    inner.maxdist.append(query.slop)
+    return inner
+
+
+def _add_phrase(searcher: Searcher, phrase: _Phrase, bit: int, scores: list[float], masks: list[int],
+                clock: _Clock) -> None:
+    """Documents where the terms occur in order at the phrase's distances, scored as Whoosh's
+    ``SpanNear2`` scores them: the sum of the terms' scores (the intersection's)."""
+    reader = searcher.reader()
+    fieldname = phrase.terms[0].fieldname
+    postings = {}  # term text -> its postings in the documents holding every term
+    for term in phrase.terms:
+        if term.text not in postings:
+            found = _term_postings(searcher, term, clock)
+            if found is None:
+                return  # a term the field does not hold: no document has the phrase
+            postings[term.text] = found
+    # Documents with every term, then the positions of each term in those only.
+    common: set[int] | None = None
+    for blocks in sorted(postings.values(), key=lambda blocks: sum(len(block.ids) for block in blocks)):
+        ids = {docnum for block in blocks for docnum in block.ids}
+        common = ids if common is None else common & ids
+        if not common:
+            return
+    if reader.has_deletions():
+        common.difference_update(_deleted(reader))
+    decode = searcher.schema[fieldname].format.decode_as
+    where: dict[str, dict[int, tuple[float, list[int]]]] = {}
+    for text, blocks in postings.items():
+        found = where[text] = {}
+        for block in blocks:
+            if common.isdisjoint(block.ids):
+                continue
+            values = block.values
+            for k, docnum in enumerate(block.ids):
+                if docnum in common:
+                    found[docnum] = (block.weights[k], decode("positions", values[k]))
+        clock.check()
+    scorers = [_term_scorer(searcher, term) for term in phrase.terms]
+    if any(scorer is None for scorer in scorers):
+        _add_matcher(searcher, phrase.query, bit, scores, masks, clock)
+        return
+    for docnum in sorted(common):
+        if not _in_order(phrase, [where[term.text][docnum][1] for term in phrase.terms]):
+            continue
+        if phrase.verify is not None and not phrase.verify.holds(searcher, docnum):
+            continue
+        total = None
+        for term, (idf, k1_plus_1, boost, norms) in zip(phrase.terms, scorers):
+            weight = where[term.text][docnum][0]
+            score = idf * ((weight * k1_plus_1) / (weight + norms[docnum])) * boost
+            total = score if total is None else total + score
+        scores[docnum] += total
+        masks[docnum] |= bit
+
+
+def _in_order(phrase: _Phrase, positions: list[list[int]]) -> bool:
+    """Whether some choice of one position per term has each within its distance after the last."""
+    reached = sorted(positions[0])
+    for k in range(1, len(positions)):
+        low, high = phrase.mindist[k], phrase.maxdist[k]
+        # p follows some r of ``reached`` (sorted) when one lies in [p - high, p - low]
+        reached = [p for p in sorted(positions[k])
+                   if bisect_right(reached, p - low) > bisect_left(reached, p - high)]
+        if not reached:
+            return False
+    return True
 
 
 def _add_matcher(searcher: Searcher, query: wq.Query, bit: int, scores: list[float], masks: list[int],
@@ -193,47 +312,85 @@ def _add_matcher(searcher: Searcher, query: wq.Query, bit: int, scores: list[flo
 
 def _add_term(searcher: Searcher, term: wq.Term, bit: int, scores: list[float], masks: list[int],
               clock: _Clock) -> None:
-    reader = searcher.reader()
-    fieldname = term.fieldname
-    if fieldname not in searcher.schema:
+    if _indexed(searcher, term) is None:
         return
-    try:
-        text = searcher.schema[fieldname].to_bytes(term.text)
-    except ValueError:
-        return
-    if (fieldname, text) not in reader:
-        return
-    scorer = searcher.weighting.scorer(searcher, fieldname, text)
-    if type(scorer) is not scoring.BM25FScorer:
+    scorer = _term_scorer(searcher, term)
+    if scorer is None:
         _add_matcher(searcher, term, bit, scores, masks, clock)
         return
-    idf, k1_plus_1, boost = scorer.idf, scorer.K1 + 1, term.boost
-    norms = _norms(reader, fieldname, scorer.B, scorer.K1, scorer.avgfl)
-    for ids, weights in _blocks(reader.postings(fieldname, text)):
-        for docnum, weight in zip(ids, weights):
+    idf, k1_plus_1, boost, norms = scorer
+    for block in _term_blocks(searcher, term, values=False):
+        for docnum, weight in zip(block.ids, block.weights):
             # Whoosh's bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
             scores[docnum] += idf * ((weight * k1_plus_1) / (weight + norms[docnum])) * boost
             masks[docnum] |= bit
         clock.check()
 
 
-def _blocks(matcher: object) -> Iterator[tuple[Sequence[int], Sequence[float]]]:
-    """(ids, weights) of a term's postings, a block at a time (deleted documents included)."""
-    while isinstance(matcher, WrappingMatcher):  # the deletions filter: _drop_excluded does that
+def _term_scorer(searcher: Searcher, term: wq.Term) -> tuple[float, float, float, list[float]] | None:
+    """``(idf, K1 + 1, boost, norms)`` of a term query under BM25F, or None for another model
+    (then its own matcher scores it)."""
+    fieldname = term.fieldname
+    scorer = searcher.weighting.scorer(searcher, fieldname, _indexed(searcher, term))
+    if type(scorer) is not scoring.BM25FScorer:
+        return None
+    norms = _norms(searcher.reader(), fieldname, scorer.B, scorer.K1, scorer.avgfl)
+    return scorer.idf, scorer.K1 + 1, term.boost, norms
+
+
+@dataclass
+class _Block:
+    ids: Sequence[int]
+    weights: Sequence[float]
+    values: Sequence[bytes] = ()
+
+
+def _term_blocks(searcher: Searcher, term: wq.Term, values: bool) -> Iterator[_Block]:
+    """A term's postings a block at a time (deleted documents included: the caller drops
+    them); none when the field does not hold the term."""
+    text = _indexed(searcher, term)
+    if text is None:
+        return
+    matcher = searcher.reader().postings(term.fieldname, text)
+    while isinstance(matcher, WrappingMatcher):  # the deletions filter
         matcher = matcher.child
     if type(matcher) is W3LeafMatcher:
         while matcher.is_active():
             matcher._read_ids()
             matcher._read_weights()
-            yield matcher._ids, matcher._weights
+            if values:
+                matcher._read_values()
+            yield _Block(matcher._ids, matcher._weights, matcher._values if values else ())
             matcher._next_block()
         return
-    ids, weights = [], []
+    block = _Block([], [], [])
     while matcher.is_active():
-        ids.append(matcher.id())
-        weights.append(matcher.weight())
+        block.ids.append(matcher.id())
+        block.weights.append(matcher.weight())
+        if values:
+            block.values.append(matcher.value())
         matcher.next()
-    yield ids, weights
+    yield block
+
+
+def _indexed(searcher: Searcher, term: wq.Term) -> bytes | None:
+    """The term's bytes if its field holds it (as ``Term.matcher`` decides), else None."""
+    fieldname = term.fieldname
+    if fieldname not in searcher.schema:
+        return None
+    try:
+        text = searcher.schema[fieldname].to_bytes(term.text)
+    except ValueError:
+        return None
+    return text if (fieldname, text) in searcher.reader() else None
+
+
+def _term_postings(searcher: Searcher, term: wq.Term, clock: _Clock) -> list[_Block] | None:
+    blocks = []
+    for block in _term_blocks(searcher, term, values=True):
+        blocks.append(block)
+        clock.check()
+    return blocks or None
 
 
 _NORMS: "weakref.WeakKeyDictionary[IndexReader, dict[tuple, list[float]]]" = weakref.WeakKeyDictionary()
