@@ -20,6 +20,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from whoosh import scoring
 from whoosh import query as wq
 from whoosh import collectors
 from whoosh.index import FileIndex
+from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 
 from newsearch.analysis import use_stem_lookup
@@ -408,10 +410,22 @@ def _column_values(searcher: Searcher, fieldname: str, docnums: Iterable[int], d
         local = [docnum for docnum in wanted if offset <= docnum < end]
         if not local:
             continue
-        column = reader.column_reader(fieldname, translate=False) if reader.has_column(fieldname) else None
+        column = _column(reader, fieldname)
         for docnum in local:
             values[docnum] = column[docnum - offset] if column is not None else default
     return values
+
+
+_COLUMNS: "weakref.WeakKeyDictionary[IndexReader, dict[str, object]]" = weakref.WeakKeyDictionary()
+
+
+def _column(reader: IndexReader, fieldname: str) -> object:
+    """A segment's raw column reader, made once per reader: making one reads the offsets of
+    every document (for the id column, milliseconds per search on a large segment)."""
+    columns = _COLUMNS.setdefault(reader, {})
+    if fieldname not in columns:
+        columns[fieldname] = reader.column_reader(fieldname, translate=False) if reader.has_column(fieldname) else None
+    return columns[fieldname]
 
 
 def _age_key(published: int) -> int:
