@@ -28,7 +28,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress
+from itertools import accumulate, compress
 
 from whoosh import query as wq
 from whoosh import scoring
@@ -356,11 +356,15 @@ def _term_blocks(searcher: Searcher, term: wq.Term, values: bool) -> Iterator[_B
         matcher = matcher.child
     if type(matcher) is W3LeafMatcher:
         while matcher.is_active():
-            matcher._read_ids()
+            if matcher._data is None:
+                matcher._read_data()
+            ids = matcher._data[0]  # as W3LeafMatcher._read_ids, with the deltas summed in C
+            if not matcher._byteids:
+                ids = list(accumulate(ids))
             matcher._read_weights()
             if values:
                 matcher._read_values()
-            yield _Block(matcher._ids, matcher._weights, matcher._values if values else ())
+            yield _Block(ids, matcher._weights, matcher._values if values else ())
             matcher._next_block()
         return
     block = _Block([], [], [])
