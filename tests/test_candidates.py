@@ -134,3 +134,12 @@ def test_phrases_are_read_from_postings_not_through_span_matchers(index, text):
     _, compiled = _compiled(index, text)
     (concept,) = compiled.concepts
     assert _phrase_parts(concept) is not None
+
+
+def test_the_time_limit_still_stops_a_plain_search(index):
+    from newsearch import Index
+
+    with Index(index.path, time_limit=0.0) as hurried:
+        results = hurried.search("market shares bank")
+    assert results.timed_out
+    assert not index.search("market shares bank").timed_out
