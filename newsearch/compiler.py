@@ -21,7 +21,7 @@ from whoosh.query.spans import SpanNear2
 from whoosh.reading import IndexReader
 from whoosh.support.levenshtein import distance as edit_distance
 
-from newsearch.analysis import STOPWORDS, analyze, fold, is_stopword, term_for, terms
+from newsearch.analysis import STOPWORDS, analyze, find_terms, fold, is_stopword, term_for, terms
 from newsearch.errors import QueryError
 from newsearch.query import AnyOf, DateRange, Group, Node, Phrase, Word
 from newsearch.vocabulary import Vocabulary
@@ -269,13 +269,16 @@ class VerifiedPhrase(wq.WrappingQuery):
     def _rewrap(self, child: wq.Query) -> "VerifiedPhrase":
         return VerifiedPhrase(child, self.fieldname, self.sequence)
 
+    def holds(self, searcher: Any, docnum: int) -> bool:
+        """Whether document ``docnum`` (of ``searcher``'s reader) holds the exact sequence."""
+        return _contains_sequence(searcher.stored_fields(docnum).get(self.fieldname, ""), self.sequence)
+
     def matcher(self, searcher: Any, context: Any = None) -> matching.Matcher:
         candidates = self.child.matcher(searcher, context)
         verified = set()
         while candidates.is_active():
             docnum = candidates.id()
-            text = searcher.stored_fields(docnum).get(self.fieldname, "")
-            if _contains_sequence(terms(text), self.sequence):
+            if self.holds(searcher, docnum):
                 verified.add(docnum)
             candidates.next()
         if not verified:
@@ -283,10 +286,11 @@ class VerifiedPhrase(wq.WrappingQuery):
         return matching.FilterMatcher(self.child.matcher(searcher, context), frozenset(verified))
 
 
-def _contains_sequence(haystack: list[str], needle: tuple[str, ...]) -> bool:
-    first, size = needle[0], len(needle)
-    return any(haystack[i:i + size] == list(needle)
-               for i, term in enumerate(haystack) if term == first)
+def _contains_sequence(text: str, needle: tuple[str, ...]) -> bool:
+    """Whether ``needle`` occurs as consecutive terms of ``text`` (only its own terms are kept)."""
+    at = {position: term for position, term, _, _ in find_terms(text, set(needle))}
+    return any(all(at.get(position + k) == needle[k] for k in range(1, len(needle)))
+               for position, term in at.items() if term == needle[0])
 
 
 def _gapped_phrase(fieldname: str, indexed: list[tuple[int, str]], slop: int, boost: float) -> wq.Query:

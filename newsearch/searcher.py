@@ -35,6 +35,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -47,11 +48,13 @@ from whoosh import query as wq
 from whoosh import collectors
 from whoosh.classify import Bo1Model
 from whoosh.index import FileIndex
+from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 from whoosh.util.times import long_to_datetime
 
 from newsearch import duplicate_store
 from newsearch.analysis import terms, use_stem_lookup
+from newsearch.candidates import gather, plain_concepts
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter
 from newsearch.config import resolve_index_path
 from newsearch.errors import DocumentNotFound, QueryError
@@ -366,10 +369,18 @@ class Index:
         """The top ``depth`` candidates (score, stored fields, coverage), the total, and whether time ran out.
 
         Candidates are the best of the query and, for a plain list of words, the best of the
-        same words all required; scoring uses Whoosh's block-quality skipping (which is why
-        coverage is found afterwards, for the candidates only, not while collecting).
+        same words all required. A plain list (see ``candidates.plain_concepts``) is collected
+        in one pass over its postings, which gives the total and coverage as well; any other
+        query goes through Whoosh's collectors with block-quality skipping (which is why
+        coverage is found afterwards there, for the candidates only, not while collecting).
         """
         deadline = time.monotonic() + self.time_limit
+        concepts = plain_concepts(compiled.query, compiled.concepts, compiled.all_words_query)
+        if sort == "relevance" and concepts is not None:
+            allowed = frozenset(searcher.docs_for_query(filters)) if filters is not None else None
+            found = gather(searcher, concepts, depth, all_words=compiled.all_words_query is not None,
+                           allowed=allowed, deadline=deadline)
+            return self._candidates(searcher, found.scores, found.covered), found.total, found.timed_out
         queries = [compiled.query]
         if sort == "relevance" and compiled.all_words_query is not None:
             queries.append(compiled.all_words_query)
@@ -395,15 +406,18 @@ class Index:
             timed_out = True
             total = len(candidates)
         covered = _coverage(searcher, compiled.concepts, candidates) if sort == "relevance" else {}
-        published = _column_values(searcher, "published", candidates, _NO_DATE)
-        ids = {docnum: raw.decode("utf-8", "surrogateescape")
-               for docnum, raw in _column_values(searcher, "id", candidates, b"").items()}
-        hits = [_Candidate(searcher, self.path, docnum, score, covered.get(docnum, 0), published[docnum], ids[docnum])
-                for docnum, score in candidates.items()]
+        hits = self._candidates(searcher, candidates, covered)
         if sort != "relevance":  # by date, then id; undated articles last either way
             sign = -1 if sort == "newest" else 1
             hits.sort(key=lambda hit: (hit.published >= _NO_DATE, sign * hit.published, hit.id))
         return hits, total, timed_out
+
+    def _candidates(self, searcher: Searcher, scores: dict[int, float], covered: dict[int, int]) -> list["_Candidate"]:
+        published = _column_values(searcher, "published", scores, _NO_DATE)
+        ids = _column_values(searcher, "id", scores, b"")
+        return [_Candidate(searcher, self.path, docnum, score, covered.get(docnum, 0), published[docnum],
+                           ids[docnum].decode("utf-8", "surrogateescape"))
+                for docnum, score in scores.items()]
 
     def _rank(self, compiled: CompiledQuery, hits: list["_Candidate"], sort: Sort,
               passages: int, passage_chars: int,
@@ -706,7 +720,7 @@ def _column_values(searcher: Searcher, fieldname: str, docnums: Iterable[int], d
         local = [docnum for docnum in wanted if offset <= docnum < end]
         if not local:
             continue
-        column = reader.column_reader(fieldname, translate=False) if reader.has_column(fieldname) else None
+        column = _column(reader, fieldname)
         for docnum in local:
             values[docnum] = column[docnum - offset] if column is not None else default
     return values
@@ -715,6 +729,18 @@ def _column_values(searcher: Searcher, fieldname: str, docnums: Iterable[int], d
 def _published(raw: int) -> datetime | None:
     """A raw ``published`` column value as an aware UTC datetime (None: undated)."""
     return None if raw >= _NO_DATE else long_to_datetime(raw).replace(tzinfo=timezone.utc)
+
+
+_COLUMNS: "weakref.WeakKeyDictionary[IndexReader, dict[str, object]]" = weakref.WeakKeyDictionary()
+
+
+def _column(reader: IndexReader, fieldname: str) -> object:
+    """A segment's raw column reader, made once per reader: making one reads the offsets of
+    every document (for the id column, milliseconds per search on a large segment)."""
+    columns = _COLUMNS.setdefault(reader, {})
+    if fieldname not in columns:
+        columns[fieldname] = reader.column_reader(fieldname, translate=False) if reader.has_column(fieldname) else None
+    return columns[fieldname]
 
 
 def _age_key(published: int) -> int:

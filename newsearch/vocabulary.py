@@ -100,8 +100,10 @@ class Vocabulary:
         if not word:
             return []
         scored: list[tuple[int, int, str]] = []
+        letters = set(word)
         for index, (candidate, count) in enumerate(self._slice(word[0])):
-            if candidate != word and abs(len(candidate) - len(word)) <= maxdist and candidate not in STOPWORDS:
+            if (candidate != word and abs(len(candidate) - len(word)) <= maxdist and candidate not in STOPWORDS
+                    and _letters_allow(set(candidate), letters, maxdist)):
                 found = edit_distance(candidate, word, limit=maxdist)
                 if found <= maxdist:
                     scored.append((found, -count, candidate))
@@ -114,6 +116,16 @@ class Vocabulary:
         start = bisect.bisect_left(self.words, first)
         end = bisect.bisect_left(self.words, chr(ord(first) + 1))
         return zip(self.words[start:end], self.counts[start:end])
+
+
+def _letters_allow(one: set[str], other: set[str], maxdist: int) -> bool:
+    """False when the words' letters alone prove them more than ``maxdist`` edits apart.
+
+    A letter of one word missing from the other must be deleted or replaced, and each edit
+    (a deletion, insertion, replacement or transposition) removes at most one such letter and
+    adds at most one: a lower bound that is far cheaper than the edit distance itself.
+    """
+    return len(one - other) <= maxdist and len(other - one) <= maxdist
 
 
 def _term_filters(schema: Schema) -> list[NewsTermFilter]:

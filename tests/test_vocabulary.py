@@ -46,3 +46,21 @@ def test_stem_lookup_finds_every_word_by_binary_search(tmp_path):
     assert lookup("zelensky") == "zelenski"
     assert lookup("absent") is None and lookup("") is None and lookup("zzzz") is None
     assert StemLookup(tmp_path / "missing.tsv")("captured") is None
+
+
+def test_near_finds_exactly_the_words_within_the_distance():
+    """The letter check that skips most words never skips one within reach."""
+    import random
+
+    from whoosh.support.levenshtein import distance
+
+    from newsearch.analysis import STOPWORDS
+
+    rng = random.Random(5)
+    words = sorted({"s" + "".join(rng.choice("aeinrst") for _ in range(rng.randint(2, 8))) for _ in range(3000)})
+    vocabulary = Vocabulary(tuple(words), tuple(range(len(words))), tuple(words))
+    for typed in ("sentir", "starin", "sniaret", "ssss", "sa", "strainer"):
+        for maxdist in (1, 2):
+            expected = sorted((distance(word, typed), -count, word) for word, count in zip(words, range(len(words)))
+                              if word != typed and word not in STOPWORDS and distance(word, typed) <= maxdist)
+            assert vocabulary.near(typed, maxdist) == [(found, word) for found, _, word in expected]
