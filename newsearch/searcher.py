@@ -246,10 +246,12 @@ class Index:
                 counted = self._facets(searcher, compiled.query, filters, facets) if facets else {}
             page = []
             passage_query = _passage_query(compiled)
+            collected = {hit.docnum for hit in hits}
             for rank, (score, hit, found) in enumerate(shown[offset:needed], offset + 1):
                 if found is None:
                     found = _shown_passages(hit.stored(), passage_query, passages, passage_chars)
-                copies = self._copies(searcher, hit, compiled.query, filters, duplicates) if duplicates else ()
+                copies = (self._copies(searcher, hit, compiled.query, filters, duplicates, collected)
+                          if duplicates else ())
                 page.append(_hit(hit.stored(), rank, score, found, copies))
         suggestion = self._suggest(query, compiled) if total < FEW_RESULTS else None
         return Results(
@@ -334,9 +336,10 @@ class Index:
                           sorted(hits, key=lambda hit: (-hit.score, hit.newest_first, hit.id))]
                 shown = _collapsed(ranked, duplicates)[:limit]
             passage_query = _passage_query(compiled)
+            collected = {hit.docnum for hit in hits}
             page = [
                 _hit(hit.stored(), rank, score, _shown_passages(hit.stored(), passage_query, passages, passage_chars),
-                     self._copies(searcher, hit, compiled.query, filters, duplicates))
+                     self._copies(searcher, hit, compiled.query, filters, duplicates, collected))
                 for rank, (score, hit, _) in enumerate(shown, 1)
             ]
         return Results(query=id, total=total, hits=tuple(page), elapsed_ms=(time.perf_counter() - started) * 1000,
@@ -484,13 +487,20 @@ class Index:
         return result
 
     def _copies(self, searcher: Searcher, hit: "_Candidate", query: wq.Query, filters: wq.Query | None,
-                duplicates: DuplicatePairs) -> tuple[SimilarCopy, ...]:
-        """The near-duplicates of ``hit`` that the query (and filters) match too."""
+                duplicates: DuplicatePairs, collected: set[int]) -> tuple[SimilarCopy, ...]:
+        """The near-duplicates of ``hit`` that the query (and filters) match too.
+
+        Copies among the ``collected`` candidates matched already; only the others are checked
+        (a matcher for the whole query costs several milliseconds).
+        """
         docnums = [searcher.document_number(id=other) for other in duplicates.copies(hit.id)]
         wanted = [docnum for docnum in docnums if docnum is not None]
         if not wanted:
             return ()
-        matching = _matching(searcher, query if filters is None else wq.And([query, filters]), wanted)
+        matching = {docnum for docnum in wanted if docnum in collected}
+        unknown = [docnum for docnum in wanted if docnum not in collected]
+        if unknown:
+            matching |= _matching(searcher, query if filters is None else wq.And([query, filters]), unknown)
         copies = []
         for docnum in sorted(matching):
             stored = searcher.stored_fields(docnum)
