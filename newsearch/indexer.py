@@ -103,7 +103,7 @@ def build_index(
                 _full_build(index_root, scan.files, report, max_bytes, progress, workers)
             else:
                 # Stems of words the index has seen come from its vocabulary: a small update
-                # then rarely needs to import NLTK (0.3 s or more).
+                # then rarely needs to stem at all.
                 use_stem_lookup(StemLookup(live / VOCABULARY_FILE))
                 _update(open_generation(live), live, scan.files, report, max_bytes, progress)
     except _DiskFull as exc:

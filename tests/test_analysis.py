@@ -1,9 +1,13 @@
 """The analyzer: terms, offsets, folding, stemming, stopwords, pickling."""
 
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+import newsearch.analysis
 from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, analyze, news_analyzer, terms
 
 
@@ -97,3 +101,56 @@ def test_fused_analyzer_matches_the_chained_components(stop):
     expected = [(t.text, t.pos, t.startchar, t.endchar) for t in chained(text, positions=True, chars=True)]
     assert [(t.text, t.pos, t.startchar, t.endchar) for t in fused(text, positions=True, chars=True)] == expected
     assert [t.text for t in fused(text, start_pos=5, positions=True)] == [e[0] for e in expected]
+
+
+def _stemmer_sample() -> list[str]:
+    """Words as the term filter hands them to the stemmer: folded tokens of varied text, and
+    synthetic words built to reach every Snowball step (suffixes, y, apostrophes, non-ASCII)."""
+    import random
+
+    from newsearch.analysis import TOKEN_PATTERN, fold
+
+    text = (Path(__file__).read_text("utf-8") + Path(newsearch.analysis.__file__).read_text("utf-8")
+            + " ".join(SNOWBALL_SPECIAL_WORDS))
+    words = {fold(match.group()) for match in TOKEN_PATTERN.finditer(text)}
+    rng = random.Random(4)
+    letters = "abcdefghijklmnopqrstuvwxyzyyeeiioouu" + "øæåéüñçłžšя"
+    suffixes = ["ing", "ed", "ly", "ness", "ational", "ization", "ement", "ies", "sses", "eed", "edly", "ingly",
+                "ousli", "fulness", "iveness", "ment", "ant", "ence", "able", "ible", "y", "eli", "alli", "ic",
+                "ative", "ful", "ss", "us", "ied", "tional", "enci", "anci", "izer", "bli", "logi", "fulli",
+                "entli", "iviti", "biliti", "alism", "ate", "iciti", "ical", "ize", "er", "ion", "ou", "ism",
+                "iti", "ous", "ive", "e", "l"]
+    for _ in range(40_000):
+        word = "".join(rng.choice(letters) for _ in range(rng.randint(1, 9)))
+        if rng.random() < 0.7:
+            word += rng.choice(suffixes)
+        if rng.random() < 0.15 and len(word) > 3:
+            cut = rng.randint(1, len(word) - 2)
+            word = word[:cut] + "'" + word[cut:]
+        words.update(fold(match.group()) for match in TOKEN_PATTERN.finditer(word))
+    return sorted(word for word in words if word)
+
+
+SNOWBALL_SPECIAL_WORDS = ("skis skies dying lying tying idly gently ugly early only singly sky news howe atlas "
+                          "cosmos bias andes inning outing canning herring earring proceed exceed succeed "
+                          "generously communism arsenal commune")
+
+
+def test_stems_are_nltks_snowball_stems(monkeypatch):
+    """The stemmer is Whoosh's port of Snowball; the index's terms must be NLTK's ``SnowballStemmer("english")``'s."""
+    from nltk.stem.snowball import SnowballStemmer
+
+    from newsearch.analysis import _Stemmer
+
+    monkeypatch.setattr(_Stemmer, "lookup", None)  # no index vocabulary: the stemmer itself
+    nltk_stem = SnowballStemmer("english").stem
+    words = _stemmer_sample()
+    assert len(words) > 30_000
+    different = [(word, _Stemmer.stem(word), nltk_stem(word)) for word in words if _Stemmer.stem(word) != nltk_stem(word)]
+    assert different == []
+
+
+def test_analysis_does_not_import_nltk():
+    script = "import sys; from newsearch.analysis import terms; terms('Running runners ran'); print('nltk' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
