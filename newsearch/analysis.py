@@ -272,6 +272,34 @@ class NewsAnalyzer(CompositeAnalyzer):
                 yield token
             pos += 1
 
+    def term_positions(self, value: str) -> dict[str, list[int]] | None:
+        """term -> its positions in ``value``, exactly the tokens ``self(value, positions=True)`` yields.
+
+        The segment writer's shortcut past Token objects (the field format's
+        ``word_values`` collects the same); None when this analyzer is not the plain
+        ``NewsTokenizer() | NewsTermFilter()`` pair.
+        """
+        if len(self.items) != 2 or type(self.items[0]) is not NewsTokenizer \
+                or type(self.items[1]) is not NewsTermFilter:
+            return None
+        term_filter = self.items[1]
+        cache, term_of, counts = term_filter._cache, term_filter.term, term_filter.surface_counts
+        found: dict[str, list[int]] = {}
+        surfaces = TOKEN_PATTERN.findall(value)
+        if counts is not None:
+            counts.update(surfaces)
+        for pos, surface in enumerate(surfaces):
+            term = cache.get(surface)
+            if term is None:
+                term = term_of(surface)
+            if term:
+                positions = found.get(term)
+                if positions is None:
+                    found[term] = [pos]
+                else:
+                    positions.append(pos)
+        return found
+
 
 def news_analyzer(stem: bool = True, stop: bool = False) -> Composable:
     """The analyzer for text fields: stemmed, stopwords dropped for title and body; as written for names."""

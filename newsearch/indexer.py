@@ -27,6 +27,7 @@ from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
 from newsearch.parallel import ParallelSegmentWriter, WorkerFailed
 from newsearch.schema import FileStamp, build_schema, path_key, to_record
+from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
     current_generation,
     ensure_index_root,
@@ -292,7 +293,7 @@ class _DocumentWriter:
             self.writer = self.parallel.writer
             self.surface_counts = self.parallel.surface_counts
         else:
-            self.writer = ix.writer(limitmb=WRITER_LIMIT_MB)
+            self.writer = NewsSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
             self.surface_counts = count_surfaces(self.writer.schema)
 
     def add(self, document: Document, file: CorpusFile, stamp: FileStamp) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.writing import SegmentWriter
 
+from newsearch.segments import NewsSegmentWriter
 from newsearch.vocabulary import count_surfaces, known_terms
 
 class WorkerFailed(RuntimeError):
@@ -47,7 +48,7 @@ def _worker(generation: str, limitmb: int, pipe: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         ix = whoosh_index.open_dir(generation)
-        writer = SegmentWriter(ix, _lk=False, limitmb=limitmb)
+        writer = NewsSegmentWriter(ix, _lk=False, limitmb=limitmb)
         counts = count_surfaces(writer.schema)
         while (batch := pipe.recv()) is not None:
             for record in batch:

@@ -1,0 +1,141 @@
+"""Whoosh's segment writer with shortcuts for newsearch's fields: the same segment, written faster.
+
+Profiles of a build show Whoosh's own bookkeeping, not our analysis, taking most
+of the time: a Token object per word, a generator per field, one
+``PostingPool.add`` call per posting with its size estimate, and, when the
+segment is flushed, one column read per posting to find its document's field
+length. ``NewsSegmentWriter`` keeps Whoosh's pool, codec and file layout and
+changes only how postings reach them:
+
+* a text field whose format is ``Positions`` and whose analyzer is the plain
+  ``NewsAnalyzer`` gets its postings from ``NewsAnalyzer.term_positions`` (no
+  Token objects), encoded as ``Positions.encode`` encodes them;
+* a document's postings join the pool in one ``extend``, its size added once;
+* the flush reads each field's length column once instead of once per posting.
+
+Anything else (boosts, vectors, other formats) takes Whoosh's own path. The result
+is the segment Whoosh's ``SegmentWriter`` writes: ``tests/test_segments.py`` compares
+every posting, length and stored field. It uses writer internals (``pool``,
+``perdocwriter``, ``_flush_segment``), hence the pin of whoosh-reloaded below 2.8.
+"""
+
+from __future__ import annotations
+
+from pickle import dumps
+from typing import Any
+
+from whoosh import formats
+from whoosh.system import pack_uint
+from whoosh.writing import SegmentWriter
+
+from newsearch.analysis import NewsAnalyzer
+
+# PostingPool.add's estimate of one posting's memory, without the parts that vary.
+_POSTING_OVERHEAD = 28 + 4 * 5 + 21 + 26 + 18 + 16 + 21
+
+
+def _encoded_positions(positions: list[int]) -> bytes:
+    """``Positions.encode(positions)``: the count, then the pickled deltas."""
+    if len(positions) == 1:
+        return pack_uint(1) + dumps(positions, 2)
+    deltas = [positions[0]]
+    deltas += [b - a for a, b in zip(positions, positions[1:])]
+    return pack_uint(len(deltas)) + dumps(deltas, 2)
+
+
+def _fast_text_field(field: Any) -> bool:
+    return type(field.format) is formats.Positions and type(field.analyzer) is NewsAnalyzer
+
+
+class NewsSegmentWriter(SegmentWriter):
+    """A ``SegmentWriter`` that writes the same segment with less per-posting work."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fast_fields = {name for name, field in self.schema.items() if _fast_text_field(field)}
+        # Spelling words and term vectors are written only by Whoosh's own add_document.
+        self._plain = not any(field.separate_spelling() or field.vector for _, field in self.schema.items())
+
+    def add_document(self, **fields: Any) -> None:
+        if not self._plain or any(name.startswith("_") for name in fields):  # boosts, custom stored values
+            super().add_document(**fields)
+            return
+        self._check_state()
+        schema = self.schema
+        fieldnames = sorted(fields)
+        self._check_fields(schema, fieldnames)
+        perdocwriter = self.perdocwriter
+        docnum = self.docnum
+        fast_fields = self._fast_fields
+        postings: list[tuple[str, bytes, int, float, bytes | None]] = []
+        size = 0
+        perdocwriter.start_doc(docnum)
+        try:
+            for fieldname in fieldnames:
+                value = fields[fieldname]
+                if value is None:
+                    continue
+                field = schema[fieldname]
+                length = 0
+                if field.indexed:
+                    positions = None
+                    if fieldname in fast_fields and isinstance(value, str):
+                        positions = field.analyzer.term_positions(value)
+                    if positions is not None:
+                        boost = field.format.field_boost
+                        items: Any = ((term.encode("utf-8"), len(found), float(len(found)) * boost,
+                                       _encoded_positions(found)) for term, found in positions.items())
+                    else:
+                        items = field.index(value)
+                    scorable = field.scorable
+                    fixed = _POSTING_OVERHEAD + len(fieldname)
+                    for tbytes, freq, weight, vbytes in items:
+                        if scorable:
+                            length += freq
+                        postings.append((fieldname, tbytes, docnum, weight, vbytes))
+                        size += fixed + 2 * len(tbytes) + len(vbytes or "")
+                perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
+                column = field.column_type
+                if column:
+                    perdocwriter.add_column_value(fieldname, column, field.to_column_value(value))
+        except Exception:
+            perdocwriter.cancel_doc()
+            raise
+        perdocwriter.finish_doc()
+        pool = self.pool
+        pool.fieldnames.update(fields)
+        if pool.currentsize + size > pool.limit and pool.current:
+            pool.save()  # a sorted run on disk, as PostingPool.add would have written
+        pool.current.extend(postings)
+        pool.currentsize += size
+        self._added = True
+        self.docnum += 1
+
+    def _flush_segment(self) -> None:
+        self.perdocwriter.close()
+        lengths = _PreloadedLengths(self.per_document_reader()) if self.codec.length_stats else None
+        try:
+            self.fieldwriter.add_postings(self.schema, lengths, self.pool.iter_postings())
+            self.fieldwriter.close()
+        finally:
+            if lengths is not None:
+                lengths.close()
+
+
+class _PreloadedLengths:
+    """``doc_field_length`` of a per-document reader, each field's column read once."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.count = reader.doc_count_all()
+        self.fields: dict[str, list[Any]] = {}
+
+    def doc_field_length(self, docnum: int, fieldname: str) -> Any:
+        known = self.fields.get(fieldname)
+        if known is None:
+            length = self.reader.doc_field_length
+            known = self.fields[fieldname] = [length(number, fieldname) for number in range(self.count)]
+        return known[docnum]
+
+    def close(self) -> None:
+        self.reader.close()
