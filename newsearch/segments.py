@@ -21,11 +21,15 @@ every posting, length and stored field. It uses writer internals (``pool``,
 
 from __future__ import annotations
 
+import zlib
+from array import array
 from pickle import dumps
 from typing import Any
 
 from whoosh import formats
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3PostingsWriter
 from whoosh.system import pack_uint
+from whoosh.util.numeric import length_to_byte
 from whoosh.writing import SegmentWriter
 
 from newsearch.analysis import NewsAnalyzer
@@ -115,7 +119,7 @@ class NewsSegmentWriter(SegmentWriter):
         self.perdocwriter.close()
         lengths = _PreloadedLengths(self.per_document_reader()) if self.codec.length_stats else None
         try:
-            self.fieldwriter.add_postings(self.schema, lengths, self.pool.iter_postings())
+            _write_postings(self.fieldwriter, self.schema, lengths, self.pool.iter_postings())
             self.fieldwriter.close()
         finally:
             if lengths is not None:
@@ -130,12 +134,103 @@ class _PreloadedLengths:
         self.count = reader.doc_count_all()
         self.fields: dict[str, list[Any]] = {}
 
-    def doc_field_length(self, docnum: int, fieldname: str) -> Any:
+    def of_field(self, fieldname: str) -> list[Any]:
+        """The field's length in each document, by document number."""
         known = self.fields.get(fieldname)
         if known is None:
             length = self.reader.doc_field_length
             known = self.fields[fieldname] = [length(number, fieldname) for number in range(self.count)]
-        return known[docnum]
+        return known
 
     def close(self) -> None:
         self.reader.close()
+
+
+def _write_postings(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | None, items: Any) -> None:
+    """What ``FieldWriter.add_postings`` writes for sorted ``(field, term, docnum, weight, value)`` postings,
+    with each term's postings handed to the postings writer a block at a time instead of one by one."""
+    lastfield = None
+    lastterm = None
+    field_lengths: list[Any] = []
+    ids: list[int] = []
+    weights: list[float] = []
+    values: list[bytes | None] = []
+    doc_lengths: list[Any] = []
+    for fieldname, btext, docnum, weight, value in items:
+        if fieldname != lastfield or btext != lastterm:
+            if lastterm is not None:
+                _write_term(fieldwriter, lastterm, ids, weights, values, doc_lengths)
+                ids, weights, values, doc_lengths = [], [], [], []
+            if fieldname != lastfield:
+                if lastfield is not None:
+                    if fieldname < lastfield:
+                        raise ValueError(f"postings out of order: field {fieldname!r} after {lastfield!r}")
+                    fieldwriter.finish_field()
+                fieldwriter.start_field(fieldname, schema[fieldname])
+                fieldwriter._postwriter.__class__ = _PostingsWriter
+                field_lengths = lengths.of_field(fieldname) if lengths is not None else []
+                lastfield = fieldname
+            elif btext < lastterm:
+                raise ValueError(f"postings out of order: term {btext!r} after {lastterm!r}")
+            lastterm = btext
+        ids.append(docnum)
+        weights.append(weight)
+        values.append(value)
+        doc_lengths.append(field_lengths[docnum] if lengths is not None else 0)
+    if lastterm is not None:
+        _write_term(fieldwriter, lastterm, ids, weights, values, doc_lengths)
+    if lastfield is not None:
+        fieldwriter.finish_field()
+
+
+def _write_term(fieldwriter: Any, btext: bytes, ids: list[int], weights: list[float], values: list[bytes | None],
+                doc_lengths: list[Any]) -> None:
+    """One term's postings, in the blocks ``W3PostingsWriter.add_posting`` would have filled."""
+    fieldwriter.start_term(btext)
+    postwriter = fieldwriter._postwriter
+    limit = postwriter._blocklimit
+    for start in range(0, len(ids), limit):
+        if start:
+            postwriter._write_block()
+        stop = start + limit
+        block_weights = weights[start:stop]
+        postwriter._ids = array("I", ids[start:stop])
+        postwriter._weights = array("f", block_weights)
+        postwriter._values = [value for value in values[start:stop] if value]
+        known = [length for length in doc_lengths[start:stop] if length]
+        postwriter._minlength = min(known) if known else None
+        postwriter._maxlength = max(known) if known else 0
+        heaviest = max(block_weights)
+        postwriter._maxweight = heaviest if heaviest > 0 else 0
+    fieldwriter.finish_term()
+
+
+# A pickled block shorter than this is stored as it is: zlib would add more header than it saves.
+SMALL_BLOCK_BYTES = 64
+
+
+class _PostingsWriter(W3PostingsWriter):
+    """Whoosh 3's postings writer, except that a block is stored uncompressed when it is small or
+    compression does not make it smaller (Whoosh compresses every block, even 25-byte ones; most
+    terms have one short block, so that is about a tenth of the postings file). Each block's header
+    records whether it is compressed, and every Whoosh 3 reader honours it."""
+
+    def _write_block(self, last: bool = False) -> None:
+        if not self._blockcount:
+            self._postfile.write(WHOOSH3_HEADER_MAGIC)
+        self._terminfo.add_block(self)
+        databytes = dumps((self._mini_ids(), self._mini_weights(), self._mini_values()), 2)
+        comp = 0
+        if self._compression and len(databytes) >= SMALL_BLOCK_BYTES:
+            packed = zlib.compress(databytes, self._compression)
+            if len(packed) < len(databytes):
+                databytes, comp = packed, self._compression
+        ids = self._ids
+        infobytes = dumps((len(ids), ids[-1], self._maxweight, comp, length_to_byte(self._minlength),
+                           length_to_byte(self._maxlength)), 2)
+        blocklength = len(infobytes) + len(databytes)
+        self._postfile.write_int(-blocklength if last else blocklength)
+        self._postfile.write(infobytes)
+        self._postfile.write(databytes)
+        self._blockcount += 1
+        self._new_block()

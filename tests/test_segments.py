@@ -51,9 +51,14 @@ def _contents(ix):
         lengths = [[reader.doc_field_length(docnum, name) for name in names] for docnum in reader.all_doc_ids()]
         totals = {name: reader.field_length(name) for name in names}
         columns = {name: list(reader.column_reader(name, translate=False)) for name, field in ix.schema.items() if field.column_type}
-        terms = [(fieldname, text, reader.doc_frequency(fieldname, text), reader.frequency(fieldname, text))
+        terms = [(fieldname, text, _term_info(reader.term_info(fieldname, text)))
                  for fieldname, text in reader.all_terms()]
     return postings, stored, lengths, totals, columns, terms
+
+
+def _term_info(info):
+    return (info.weight(), info.doc_frequency(), info.min_length(), info.max_length(), info.max_weight(),
+            info.min_id(), info.max_id())
 
 
 @pytest.mark.parametrize("pool_limit", [None, 50_000])
