@@ -38,10 +38,18 @@ from newsearch.analysis import NewsAnalyzer
 _POSTING_OVERHEAD = 28 + 4 * 5 + 21 + 26 + 18 + 16 + 21
 
 
+_ONE_POSITION: dict[int, bytes] = {}  # most postings have one position: their encodings, cached
+
+
 def _encoded_positions(positions: list[int]) -> bytes:
     """``Positions.encode(positions)``: the count, then the pickled deltas."""
     if len(positions) == 1:
-        return pack_uint(1) + dumps(positions, 2)
+        encoded = _ONE_POSITION.get(positions[0])
+        if encoded is None:
+            encoded = pack_uint(1) + dumps(positions, 2)
+            if positions[0] < 65536:
+                _ONE_POSITION[positions[0]] = encoded
+        return encoded
     deltas = [positions[0]]
     deltas += [b - a for a, b in zip(positions, positions[1:])]
     return pack_uint(len(deltas)) + dumps(deltas, 2)
@@ -52,13 +60,22 @@ def _fast_text_field(field: Any) -> bool:
 
 
 class NewsSegmentWriter(SegmentWriter):
-    """A ``SegmentWriter`` that writes the same segment with less per-posting work."""
+    """A ``SegmentWriter`` that writes the same segment with less per-posting work.
+
+    Its documents' postings wait in ``_pending`` (field -> term -> docnums, weights,
+    values, in document order), so a flush sorts terms, not postings. When they
+    outgrow ``limitmb`` they move to Whoosh's pool, which writes a sorted run to
+    disk, and at the flush they join the pool whenever it holds anything (runs,
+    merged segments' postings, a boosted document's).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fast_fields = {name for name, field in self.schema.items() if _fast_text_field(field)}
         # Spelling words and term vectors are written only by Whoosh's own add_document.
         self._plain = not any(field.separate_spelling() or field.vector for _, field in self.schema.items())
+        self._pending: dict[str, dict[Any, tuple[list[int], list[float], list[Any]]]] = {}
+        self._pending_size = 0
 
     def add_document(self, **fields: Any) -> None:
         if not self._plain or any(name.startswith("_") for name in fields):  # boosts, custom stored values
@@ -71,7 +88,7 @@ class NewsSegmentWriter(SegmentWriter):
         perdocwriter = self.perdocwriter
         docnum = self.docnum
         fast_fields = self._fast_fields
-        postings: list[tuple[str, bytes, int, float, bytes | None]] = []
+        postings: list[tuple[str, list[tuple[Any, float, Any]]]] = []  # per field: (term, weight, value)
         size = 0
         perdocwriter.start_doc(docnum)
         try:
@@ -85,19 +102,24 @@ class NewsSegmentWriter(SegmentWriter):
                     positions = None
                     if fieldname in fast_fields and isinstance(value, str):
                         positions = field.analyzer.term_positions(value)
-                    if positions is not None:
-                        boost = field.format.field_boost
-                        items: Any = ((term.encode("utf-8"), len(found), float(len(found)) * boost,
-                                       _encoded_positions(found)) for term, found in positions.items())
-                    else:
-                        items = field.index(value)
-                    scorable = field.scorable
+                    found: list[tuple[Any, float, Any]] = []
                     fixed = _POSTING_OVERHEAD + len(fieldname)
-                    for tbytes, freq, weight, vbytes in items:
-                        if scorable:
-                            length += freq
-                        postings.append((fieldname, tbytes, docnum, weight, vbytes))
-                        size += fixed + 2 * len(tbytes) + len(vbytes or "")
+                    if positions is not None:  # terms stay str until the flush (UTF-8 sorts as str does)
+                        boost = field.format.field_boost
+                        for term, where in positions.items():
+                            vbytes = _encoded_positions(where)
+                            found.append((term, float(len(where)) * boost, vbytes))
+                            length += len(where)
+                            size += fixed + 2 * len(term) + len(vbytes)
+                        if not field.scorable:
+                            length = 0
+                    else:
+                        for tbytes, freq, weight, vbytes in field.index(value):
+                            if field.scorable:
+                                length += freq
+                            found.append((tbytes, weight, vbytes))
+                            size += fixed + 2 * len(tbytes) + len(vbytes or "")
+                    postings.append((fieldname, found))
                 perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
                 column = field.column_type
                 if column:
@@ -106,20 +128,49 @@ class NewsSegmentWriter(SegmentWriter):
             perdocwriter.cancel_doc()
             raise
         perdocwriter.finish_doc()
-        pool = self.pool
-        pool.fieldnames.update(fields)
-        if pool.currentsize + size > pool.limit and pool.current:
-            pool.save()  # a sorted run on disk, as PostingPool.add would have written
-        pool.current.extend(postings)
-        pool.currentsize += size
+        pending = self._pending
+        for fieldname, found in postings:
+            terms = pending.get(fieldname)
+            if terms is None:
+                terms = pending[fieldname] = {}
+            for term, weight, vbytes in found:
+                entry = terms.get(term)
+                if entry is None:
+                    terms[term] = ([docnum], [weight], [vbytes])
+                else:
+                    entry[0].append(docnum)
+                    entry[1].append(weight)
+                    entry[2].append(vbytes)
+        self.pool.fieldnames.update(fields)
+        self._pending_size += size
+        if self._pending_size > self.pool.limit:
+            self._pending_to_pool()
+            self.pool.save()  # a sorted run on disk, as PostingPool.add would have written
         self._added = True
         self.docnum += 1
+
+    def _pending_to_pool(self) -> None:
+        """Move the waiting postings into Whoosh's pool, as the tuples its own add_document makes."""
+        current = self.pool.current
+        for fieldname, terms in self._pending.items():
+            for term, (ids, weights, values) in terms.items():
+                tbytes = term.encode("utf-8") if isinstance(term, str) else term
+                current.extend((fieldname, tbytes, docnum, weight, vbytes)
+                               for docnum, weight, vbytes in zip(ids, weights, values))
+        self.pool.currentsize += self._pending_size
+        self._pending = {}
+        self._pending_size = 0
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         lengths = _PreloadedLengths(self.per_document_reader()) if self.codec.length_stats else None
         try:
-            _write_postings(self.fieldwriter, self.schema, lengths, self.pool.iter_postings())
+            if self.pool.current or self.pool.runs:
+                self._pending_to_pool()
+                _write_postings(self.fieldwriter, self.schema, lengths, self.pool.iter_postings())
+            else:
+                _write_pending(self.fieldwriter, self.schema, lengths, self._pending)
+                self._pending = {}
             self.fieldwriter.close()
         finally:
             if lengths is not None:
@@ -180,6 +231,22 @@ def _write_postings(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | 
     if lastterm is not None:
         _write_term(fieldwriter, lastterm, ids, weights, values, doc_lengths)
     if lastfield is not None:
+        fieldwriter.finish_field()
+
+
+def _write_pending(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | None,
+                   pending: dict[str, dict[Any, tuple[list[int], list[float], list[Any]]]]) -> None:
+    """``_write_postings`` for postings grouped by field and term (each term's in document order)."""
+    for fieldname in sorted(pending):
+        terms = pending[fieldname]
+        fieldwriter.start_field(fieldname, schema[fieldname])
+        fieldwriter._postwriter.__class__ = _PostingsWriter
+        field_lengths = lengths.of_field(fieldname) if lengths is not None else None
+        for term in sorted(terms):
+            ids, weights, values = terms[term]
+            doc_lengths = [field_lengths[docnum] for docnum in ids] if field_lengths is not None else [0] * len(ids)
+            tbytes = term.encode("utf-8") if isinstance(term, str) else term
+            _write_term(fieldwriter, tbytes, ids, weights, values, doc_lengths)
         fieldwriter.finish_field()
 
 
