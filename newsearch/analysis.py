@@ -169,8 +169,16 @@ class NewsTokenizer(Tokenizer):
             yield token
 
 
+_TERM_CACHES: dict[tuple[bool, bool], dict[str, str]] = {}
+
+
+def _term_cache(stem: bool, stop: bool) -> dict[str, str]:
+    """The surface -> term cache that all filters with these settings share (title and body: one)."""
+    return _TERM_CACHES.setdefault((stem, stop), {})
+
+
 class NewsTermFilter(Filter):
-    """Surface form -> index term (folded, and stemmed when ``stem``), cached per instance.
+    """Surface form -> index term (folded, and stemmed when ``stem``), cached (one cache per setting).
 
     With ``stop`` the filter drops stopwords (their positions stay unused).
     While ``surface_counts`` is a Counter, every surface form seen is counted in it:
@@ -181,7 +189,7 @@ class NewsTermFilter(Filter):
         self.stem = stem
         self.stop = stop
         self.cache_size = cache_size
-        self._cache: dict[str, str] = {}
+        self._cache: dict[str, str] = _term_cache(stem, stop)
         self.surface_counts: Counter[str] | None = None
 
     def __getstate__(self) -> dict[str, object]:
@@ -189,7 +197,7 @@ class NewsTermFilter(Filter):
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        self._cache = {}
+        self._cache = _term_cache(self.stem, self.stop)
         self.surface_counts = None
 
     def __eq__(self, other: object) -> bool:

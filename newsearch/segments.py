@@ -88,8 +88,10 @@ class NewsSegmentWriter(SegmentWriter):
         perdocwriter = self.perdocwriter
         docnum = self.docnum
         fast_fields = self._fast_fields
-        postings: list[tuple[str, list[tuple[Any, float, Any]]]] = []  # per field: (term, weight, value)
+        pending = self._pending
         size = 0
+        # Postings go straight to _pending, as Whoosh's add_document puts them straight into its pool:
+        # after a failure the writer is cancelled, never committed.
         perdocwriter.start_doc(docnum)
         try:
             for fieldname in fieldnames:
@@ -99,27 +101,43 @@ class NewsSegmentWriter(SegmentWriter):
                 field = schema[fieldname]
                 length = 0
                 if field.indexed:
+                    terms = pending.get(fieldname)
+                    if terms is None:
+                        terms = pending[fieldname] = {}
                     positions = None
                     if fieldname in fast_fields and isinstance(value, str):
                         positions = field.analyzer.term_positions(value)
-                    found: list[tuple[Any, float, Any]] = []
-                    fixed = _POSTING_OVERHEAD + len(fieldname)
                     if positions is not None:  # terms stay str until the flush (UTF-8 sorts as str does)
                         boost = field.format.field_boost
+                        value_bytes = 0
                         for term, where in positions.items():
-                            vbytes = _encoded_positions(where)
-                            found.append((term, float(len(where)) * boost, vbytes))
-                            length += len(where)
-                            size += fixed + 2 * len(term) + len(vbytes)
+                            count = len(where)
+                            vbytes = (_ONE_POSITION.get(where[0]) if count == 1 else None) or _encoded_positions(where)
+                            value_bytes += len(vbytes)
+                            length += count
+                            entry = terms.get(term)
+                            if entry is None:
+                                terms[term] = ([docnum], [count * boost], [vbytes])
+                            else:
+                                entry[0].append(docnum)
+                                entry[1].append(count * boost)
+                                entry[2].append(vbytes)
                         if not field.scorable:
                             length = 0
+                        size += ((_POSTING_OVERHEAD + len(fieldname)) * len(positions)
+                                 + 2 * sum(map(len, positions)) + value_bytes)
                     else:
                         for tbytes, freq, weight, vbytes in field.index(value):
                             if field.scorable:
                                 length += freq
-                            found.append((tbytes, weight, vbytes))
-                            size += fixed + 2 * len(tbytes) + len(vbytes or "")
-                    postings.append((fieldname, found))
+                            entry = terms.get(tbytes)
+                            if entry is None:
+                                terms[tbytes] = ([docnum], [weight], [vbytes])
+                            else:
+                                entry[0].append(docnum)
+                                entry[1].append(weight)
+                                entry[2].append(vbytes)
+                            size += _POSTING_OVERHEAD + len(fieldname) + 2 * len(tbytes) + len(vbytes or "")
                 perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
                 column = field.column_type
                 if column:
@@ -128,19 +146,6 @@ class NewsSegmentWriter(SegmentWriter):
             perdocwriter.cancel_doc()
             raise
         perdocwriter.finish_doc()
-        pending = self._pending
-        for fieldname, found in postings:
-            terms = pending.get(fieldname)
-            if terms is None:
-                terms = pending[fieldname] = {}
-            for term, weight, vbytes in found:
-                entry = terms.get(term)
-                if entry is None:
-                    terms[term] = ([docnum], [weight], [vbytes])
-                else:
-                    entry[0].append(docnum)
-                    entry[1].append(weight)
-                    entry[2].append(vbytes)
         self.pool.fieldnames.update(fields)
         self._pending_size += size
         if self._pending_size > self.pool.limit:
@@ -239,6 +244,8 @@ def _write_pending(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | N
     """``_write_postings`` for postings grouped by field and term (each term's in document order)."""
     for fieldname in sorted(pending):
         terms = pending[fieldname]
+        if not terms:
+            continue
         fieldwriter.start_field(fieldname, schema[fieldname])
         fieldwriter._postwriter.__class__ = _PostingsWriter
         field_lengths = lengths.of_field(fieldname) if lengths is not None else None
