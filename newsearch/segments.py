@@ -21,8 +21,13 @@ every posting, length and stored field. It uses writer internals (``pool``,
 
 from __future__ import annotations
 
+import heapq
+import marshal
+import os
 import zlib
 from array import array
+from collections.abc import Iterator
+from itertools import groupby
 from pickle import dumps
 from typing import Any
 
@@ -34,8 +39,11 @@ from whoosh.writing import SegmentWriter
 
 from newsearch.analysis import NewsAnalyzer
 
-# PostingPool.add's estimate of one posting's memory, without the parts that vary.
-_POSTING_OVERHEAD = 28 + 4 * 5 + 21 + 26 + 18 + 16 + 21
+# What a waiting posting costs in memory besides its value bytes (three list slots and a float;
+# the document number is one int per document), and what a term's first posting adds (its key,
+# the tuple, three lists). Whoosh's pool estimates 150+ bytes per posting tuple.
+_PENDING_POSTING = 40
+_PENDING_TERM = 300
 
 
 _ONE_POSITION: dict[int, bytes] = {}  # most postings have one position: their encodings, cached
@@ -64,9 +72,10 @@ class NewsSegmentWriter(SegmentWriter):
 
     Its documents' postings wait in ``_pending`` (field -> term -> docnums, weights,
     values, in document order), so a flush sorts terms, not postings. When they
-    outgrow ``limitmb`` they move to Whoosh's pool, which writes a sorted run to
-    disk, and at the flush they join the pool whenever it holds anything (runs,
-    merged segments' postings, a boosted document's).
+    outgrow ``limitmb`` they are written to a sorted run file, one marshalled record
+    per term (Whoosh's pool pickles every posting on its own), and the flush merges
+    the runs term by term. Only when Whoosh's pool holds postings too (merged
+    segments', a boosted document's) does everything go through the pool.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -76,6 +85,7 @@ class NewsSegmentWriter(SegmentWriter):
         self._plain = not any(field.separate_spelling() or field.vector for _, field in self.schema.items())
         self._pending: dict[str, dict[Any, tuple[list[int], list[float], list[Any]]]] = {}
         self._pending_size = 0
+        self._spills: list[str] = []  # sorted runs of pending postings, in document order
 
     def add_document(self, **fields: Any) -> None:
         if not self._plain or any(name.startswith("_") for name in fields):  # boosts, custom stored values
@@ -109,7 +119,7 @@ class NewsSegmentWriter(SegmentWriter):
                         positions = field.analyzer.term_positions(value)
                     if positions is not None:  # terms stay str until the flush (UTF-8 sorts as str does)
                         boost = field.format.field_boost
-                        value_bytes = 0
+                        value_bytes = new_terms = 0
                         for term, where in positions.items():
                             count = len(where)
                             vbytes = (_ONE_POSITION.get(where[0]) if count == 1 else None) or _encoded_positions(where)
@@ -118,14 +128,14 @@ class NewsSegmentWriter(SegmentWriter):
                             entry = terms.get(term)
                             if entry is None:
                                 terms[term] = ([docnum], [count * boost], [vbytes])
+                                new_terms += 1
                             else:
                                 entry[0].append(docnum)
                                 entry[1].append(count * boost)
                                 entry[2].append(vbytes)
                         if not field.scorable:
                             length = 0
-                        size += ((_POSTING_OVERHEAD + len(fieldname)) * len(positions)
-                                 + 2 * sum(map(len, positions)) + value_bytes)
+                        size += _PENDING_POSTING * len(positions) + value_bytes + _PENDING_TERM * new_terms
                     else:
                         for tbytes, freq, weight, vbytes in field.index(value):
                             if field.scorable:
@@ -133,11 +143,12 @@ class NewsSegmentWriter(SegmentWriter):
                             entry = terms.get(tbytes)
                             if entry is None:
                                 terms[tbytes] = ([docnum], [weight], [vbytes])
+                                size += _PENDING_TERM
                             else:
                                 entry[0].append(docnum)
                                 entry[1].append(weight)
                                 entry[2].append(vbytes)
-                            size += _POSTING_OVERHEAD + len(fieldname) + 2 * len(tbytes) + len(vbytes or "")
+                            size += _PENDING_POSTING + len(vbytes or "")
                 perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
                 column = field.column_type
                 if column:
@@ -149,37 +160,88 @@ class NewsSegmentWriter(SegmentWriter):
         self.pool.fieldnames.update(fields)
         self._pending_size += size
         if self._pending_size > self.pool.limit:
-            self._pending_to_pool()
-            self.pool.save()  # a sorted run on disk, as PostingPool.add would have written
+            self._spill()
         self._added = True
         self.docnum += 1
 
-    def _pending_to_pool(self) -> None:
-        """Move the waiting postings into Whoosh's pool, as the tuples its own add_document makes."""
-        current = self.pool.current
-        for fieldname, terms in self._pending.items():
-            for term, (ids, weights, values) in terms.items():
-                tbytes = term.encode("utf-8") if isinstance(term, str) else term
-                current.extend((fieldname, tbytes, docnum, weight, vbytes)
-                               for docnum, weight, vbytes in zip(ids, weights, values))
-        self.pool.currentsize += self._pending_size
+    def _spill(self) -> None:
+        """Write the waiting postings to a sorted run file, one marshalled record per term."""
+        folder = self._tempstorage.folder
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"spill-{len(self._spills)}-{os.getpid()}.run")
+        with open(path, "wb") as handle:
+            for entry in _sorted_entries(self._pending):
+                marshal.dump(entry, handle)
+        self._spills.append(path)
         self._pending = {}
         self._pending_size = 0
+
+    def _entries(self) -> Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]:
+        """Every waiting posting, spilled or not, as sorted (field, term, docnums, weights, values) records."""
+        sources = [_read_spill(path) for path in self._spills] + [_sorted_entries(self._pending)]
+        if len(sources) == 1:
+            yield from sources[0]
+            return
+        # heapq.merge keeps the order of its inputs for equal keys: runs are in document order.
+        for _key, group in groupby(heapq.merge(*sources, key=_entry_key), key=_entry_key):
+            records = list(group)
+            fieldname, tbytes = records[0][0], records[0][1]
+            yield (fieldname, tbytes, [docnum for record in records for docnum in record[2]],
+                   [weight for record in records for weight in record[3]],
+                   [value for record in records for value in record[4]])
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         lengths = _PreloadedLengths(self.per_document_reader()) if self.codec.length_stats else None
         try:
-            if self.pool.current or self.pool.runs:
-                self._pending_to_pool()
+            if self.pool.current or self.pool.runs:  # merged segments, boosted documents: Whoosh's pool
+                add = self.pool.add
+                for fieldname, tbytes, ids, weights, values in self._entries():
+                    for posting in zip(ids, weights, values):
+                        add((fieldname, tbytes, *posting))
                 _write_postings(self.fieldwriter, self.schema, lengths, self.pool.iter_postings())
             else:
-                _write_pending(self.fieldwriter, self.schema, lengths, self._pending)
-                self._pending = {}
+                _write_entries(self.fieldwriter, self.schema, lengths, self._entries())
+            self._pending = {}
             self.fieldwriter.close()
         finally:
             if lengths is not None:
                 lengths.close()
+            self._remove_spills()
+
+    def _remove_spills(self) -> None:
+        for path in self._spills:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+        self._spills = []
+
+    def _close_segment(self) -> None:
+        self._remove_spills()
+        super()._close_segment()
+
+
+def _entry_key(entry: tuple[Any, ...]) -> tuple[str, bytes]:
+    return entry[0], entry[1]
+
+
+def _sorted_entries(pending: dict[str, dict[Any, tuple[list[int], list[float], list[Any]]]]
+                    ) -> Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]:
+    for fieldname in sorted(pending):
+        terms = pending[fieldname]
+        for term in sorted(terms):
+            ids, weights, values = terms[term]
+            yield fieldname, term.encode("utf-8") if isinstance(term, str) else term, ids, weights, values
+
+
+def _read_spill(path: str) -> Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]:
+    with open(path, "rb") as handle:
+        while True:
+            try:
+                yield marshal.load(handle)
+            except EOFError:
+                return
 
 
 class _PreloadedLengths:
@@ -239,21 +301,22 @@ def _write_postings(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | 
         fieldwriter.finish_field()
 
 
-def _write_pending(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | None,
-                   pending: dict[str, dict[Any, tuple[list[int], list[float], list[Any]]]]) -> None:
-    """``_write_postings`` for postings grouped by field and term (each term's in document order)."""
-    for fieldname in sorted(pending):
-        terms = pending[fieldname]
-        if not terms:
-            continue
-        fieldwriter.start_field(fieldname, schema[fieldname])
-        fieldwriter._postwriter.__class__ = _PostingsWriter
-        field_lengths = lengths.of_field(fieldname) if lengths is not None else None
-        for term in sorted(terms):
-            ids, weights, values = terms[term]
-            doc_lengths = [field_lengths[docnum] for docnum in ids] if field_lengths is not None else [0] * len(ids)
-            tbytes = term.encode("utf-8") if isinstance(term, str) else term
-            _write_term(fieldwriter, tbytes, ids, weights, values, doc_lengths)
+def _write_entries(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | None,
+                   entries: Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]) -> None:
+    """``_write_postings`` for sorted (field, term, docnums, weights, values) records."""
+    lastfield = None
+    field_lengths: list[Any] | None = None
+    for fieldname, tbytes, ids, weights, values in entries:
+        if fieldname != lastfield:
+            if lastfield is not None:
+                fieldwriter.finish_field()
+            fieldwriter.start_field(fieldname, schema[fieldname])
+            fieldwriter._postwriter.__class__ = _PostingsWriter
+            field_lengths = lengths.of_field(fieldname) if lengths is not None else None
+            lastfield = fieldname
+        doc_lengths = [field_lengths[docnum] for docnum in ids] if field_lengths is not None else [0] * len(ids)
+        _write_term(fieldwriter, tbytes, ids, weights, values, doc_lengths)
+    if lastfield is not None:
         fieldwriter.finish_field()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import datetime, timezone
 
@@ -31,14 +32,16 @@ def _documents(count: int) -> list[Document]:
     return documents
 
 
-def _build(folder, writer_class, documents, pool_limit=None):
+def _build(folder, writer_class, documents, pool_limit=None, boosted=False):
     folder.mkdir()
     ix = whoosh_index.create_in(str(folder), build_schema())
     writer = writer_class(ix, limitmb=64)
     if pool_limit:
         writer.pool.limit = pool_limit  # many sorted runs on disk, merged at the end
-    for document in documents:
+    for number, document in enumerate(documents):
         writer.add_document(**to_record(document, f"/corpus/{document.path}", FileStamp(1, 2, "ab")))
+        if boosted and number == len(documents) // 2:  # Whoosh's own path, through its pool
+            writer.add_document(id="boosted", path="b", title="Election", body="election football", _boost=2.0)
     writer.commit()
     return whoosh_index.open_dir(str(folder))
 
@@ -61,14 +64,25 @@ def _term_info(info):
             info.min_id(), info.max_id())
 
 
-@pytest.mark.parametrize("pool_limit", [None, 50_000])
-def test_same_segment_as_whoosh_segment_writer(tmp_path, pool_limit):
+@pytest.mark.parametrize("pool_limit, boosted", [(None, False), (50_000, False), (None, True), (50_000, True)])
+def test_same_segment_as_whoosh_segment_writer(tmp_path, pool_limit, boosted):
     documents = _documents(150)
-    ours = _build(tmp_path / "ours", NewsSegmentWriter, documents, pool_limit)
-    whoosh = _build(tmp_path / "whoosh", SegmentWriter, documents, pool_limit)
+    ours = _build(tmp_path / "ours", NewsSegmentWriter, documents, pool_limit, boosted)
+    whoosh = _build(tmp_path / "whoosh", SegmentWriter, documents, pool_limit, boosted)
     expected = _contents(whoosh)
     assert len(expected[0]) > 5000
     assert _contents(ours) == expected
+    assert [name for name in os.listdir(tmp_path / "ours") if not name.endswith((".seg", ".toc", "WRITELOCK"))] == []
+
+
+def test_spills_to_sorted_runs_past_the_memory_limit(tmp_path, monkeypatch):
+    spilled = []
+    real_spill = NewsSegmentWriter._spill
+    monkeypatch.setattr(NewsSegmentWriter, "_spill", lambda self: spilled.append(1) or real_spill(self))
+    documents = _documents(150)
+    ours = _build(tmp_path / "ours", NewsSegmentWriter, documents, 50_000)
+    assert len(spilled) > 5
+    assert _contents(ours) == _contents(_build(tmp_path / "whoosh", SegmentWriter, documents))
 
 
 def test_boosted_documents_take_whoosh_path(tmp_path):
