@@ -39,11 +39,12 @@ from whoosh.writing import SegmentWriter
 
 from newsearch.analysis import NewsAnalyzer
 
-# What a waiting posting costs in memory besides its value bytes (three list slots and a float;
-# the document number is one int per document), and what a term's first posting adds (its key,
-# the tuple, three lists). Whoosh's pool estimates 150+ bytes per posting tuple.
-_PENDING_POSTING = 40
+# What a waiting posting costs in memory besides its value bytes, and what a term's first posting
+# adds (its key, the tuple, three lists), generously: measured, a build's resident memory grows by
+# about 100 bytes per posting (list slots, values, the analysis caches and counts that grow with it).
+_PENDING_POSTING = 100
 _PENDING_TERM = 300
+_WEIGHTS = [float(count) for count in range(256)]  # shared float objects for the common weights
 
 
 _ONE_POSITION: dict[int, bytes] = {}  # most postings have one position: their encodings, cached
@@ -119,19 +120,21 @@ class NewsSegmentWriter(SegmentWriter):
                         positions = field.analyzer.term_positions(value)
                     if positions is not None:  # terms stay str until the flush (UTF-8 sorts as str does)
                         boost = field.format.field_boost
+                        weights = _WEIGHTS if boost == 1.0 else [count * boost for count in range(256)]
                         value_bytes = new_terms = 0
                         for term, where in positions.items():
                             count = len(where)
+                            weight = weights[count] if count < 256 else count * boost
                             vbytes = (_ONE_POSITION.get(where[0]) if count == 1 else None) or _encoded_positions(where)
                             value_bytes += len(vbytes)
                             length += count
                             entry = terms.get(term)
                             if entry is None:
-                                terms[term] = ([docnum], [count * boost], [vbytes])
+                                terms[term] = ([docnum], [weight], [vbytes])
                                 new_terms += 1
                             else:
                                 entry[0].append(docnum)
-                                entry[1].append(count * boost)
+                                entry[1].append(weight)
                                 entry[2].append(vbytes)
                         if not field.scorable:
                             length = 0
