@@ -308,37 +308,41 @@ def _update(
         return
     durable = set(os.listdir(generation))  # fsynced by the run that wrote them
     writer = _DocumentWriter(ix, generation, sum(file.size for file, _ in changed))
-    for path in gone:
-        writer.delete_file(path)
-        report.deleted += len(indexed[path].documents)
-        for doc_id in indexed[path].documents:
-            owners.pop(doc_id, None)
-    for done, (file, stamp) in enumerate(changed, 1):
-        key = path_key(file.relpath)
-        before = indexed.get(key, _IndexedFile(stamp)).documents
-        documents = _read(file, report, max_bytes)
-        if documents is None:
-            report.unchanged += len(before)  # unreadable now: keep what the index has
-            continue
-        if key in indexed:
-            writer.delete_file(key)
-        for doc_id in before:
-            owners.pop(doc_id, None)
-        kept: set[str] = set()
-        for document in documents:
-            if not _claim_id(document, owners, report):
+    try:  # an interrupt between writes (reading a file, say) must not leave the writer's files behind either
+        for path in gone:
+            writer.delete_file(path)
+            report.deleted += len(indexed[path].documents)
+            for doc_id in indexed[path].documents:
+                owners.pop(doc_id, None)
+        for done, (file, stamp) in enumerate(changed, 1):
+            key = path_key(file.relpath)
+            before = indexed.get(key, _IndexedFile(stamp)).documents
+            documents = _read(file, report, max_bytes)
+            if documents is None:
+                report.unchanged += len(before)  # unreadable now: keep what the index has
                 continue
-            writer.add(document, file, stamp)
-            kept.add(document.id)
-            if document.id not in before:
-                report.added += 1
-            elif before[document.id] != document.content_hash:
-                report.updated += 1
-            else:
-                report.unchanged += 1
-        report.deleted += len(set(before) - kept)
-        if progress:
-            progress(done, len(changed))
+            if key in indexed:
+                writer.delete_file(key)
+            for doc_id in before:
+                owners.pop(doc_id, None)
+            kept: set[str] = set()
+            for document in documents:
+                if not _claim_id(document, owners, report):
+                    continue
+                writer.add(document, file, stamp)
+                kept.add(document.id)
+                if document.id not in before:
+                    report.added += 1
+                elif before[document.id] != document.content_hash:
+                    report.updated += 1
+                else:
+                    report.unchanged += 1
+            report.deleted += len(set(before) - kept)
+            if progress:
+                progress(done, len(changed))
+    except BaseException:
+        writer.cancel()
+        raise
     writer.commit()
     report.documents = ix.doc_count()
     write_meta(generation, {"updated": time.time(), "created": _created(generation)})
@@ -416,6 +420,7 @@ class _DocumentWriter:
         self.generation = generation
         self.corpus_bytes = corpus_bytes  # what this writer is about to index, for a disk-full message
         self.preexisting = set(os.listdir(generation))  # a cancelled writer removes everything else
+        self.cancelled = False
         self.writer = NewsSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
         self.surface_counts = count_surfaces(self.writer.schema)
 
@@ -446,7 +451,10 @@ class _DocumentWriter:
             raise
 
     def cancel(self) -> None:
-        """Stop writing, release Whoosh's lock and remove every file this writer made."""
+        """Stop writing, release Whoosh's lock and remove every file this writer made (once)."""
+        if self.cancelled:
+            return
+        self.cancelled = True
         try:
             self.writer.cancel()
         except Exception:
