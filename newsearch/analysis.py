@@ -75,7 +75,7 @@ def fold(surface: str) -> str:
 
 
 class _Stemmer:
-    """English Snowball stemming, loaded on first use (importing NLTK costs ~0.3 s).
+    """NLTK's English Snowball stemming, loaded on first use (see ``_nltk_snowball``).
 
     A lookup set with ``use_stem_lookup`` is asked first: a searcher can stem
     query words from its index's vocabulary without importing NLTK at all.
@@ -192,8 +192,16 @@ class NewsTokenizer(Tokenizer):
             yield token
 
 
+_TERM_CACHES: dict[tuple[bool, bool], dict[str, str]] = {}
+
+
+def _term_cache(stem: bool, stop: bool) -> dict[str, str]:
+    """The surface -> term cache that all filters with these settings share (title and body: one)."""
+    return _TERM_CACHES.setdefault((stem, stop), {})
+
+
 class NewsTermFilter(Filter):
-    """Surface form -> index term (folded, and stemmed when ``stem``), cached per instance.
+    """Surface form -> index term (folded, and stemmed when ``stem``), cached (one cache per setting).
 
     With ``stop`` the filter drops stopwords (their positions stay unused).
     While ``surface_counts`` is a Counter, every surface form seen is counted in it:
@@ -204,7 +212,7 @@ class NewsTermFilter(Filter):
         self.stem = stem
         self.stop = stop
         self.cache_size = cache_size
-        self._cache: dict[str, str] = {}
+        self._cache: dict[str, str] = _term_cache(stem, stop)
         self.surface_counts: Counter[str] | None = None
 
     def __getstate__(self) -> dict[str, object]:
@@ -212,7 +220,7 @@ class NewsTermFilter(Filter):
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        self._cache = {}
+        self._cache = _term_cache(self.stem, self.stop)
         self.surface_counts = None
 
     def __eq__(self, other: object) -> bool:
@@ -294,6 +302,34 @@ class NewsAnalyzer(CompositeAnalyzer):
                     token.endchar = start_char + match.end()
                 yield token
             pos += 1
+
+    def term_positions(self, value: str) -> dict[str, list[int]] | None:
+        """term -> its positions in ``value``, exactly the tokens ``self(value, positions=True)`` yields.
+
+        The segment writer's shortcut past Token objects (the field format's
+        ``word_values`` collects the same); None when this analyzer is not the plain
+        ``NewsTokenizer() | NewsTermFilter()`` pair.
+        """
+        if len(self.items) != 2 or type(self.items[0]) is not NewsTokenizer \
+                or type(self.items[1]) is not NewsTermFilter:
+            return None
+        term_filter = self.items[1]
+        cache, term_of, counts = term_filter._cache, term_filter.term, term_filter.surface_counts
+        found: dict[str, list[int]] = {}
+        surfaces = TOKEN_PATTERN.findall(value)
+        if counts is not None:
+            counts.update(surfaces)
+        for pos, surface in enumerate(surfaces):
+            term = cache.get(surface)
+            if term is None:
+                term = term_of(surface)
+            if term:
+                positions = found.get(term)
+                if positions is None:
+                    found[term] = [pos]
+                else:
+                    positions.append(pos)
+        return found
 
 
 def news_analyzer(stem: bool = True, stop: bool = False) -> Composable:

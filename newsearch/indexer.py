@@ -12,12 +12,14 @@ import hashlib
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh.index import FileIndex
+from whoosh.writing import SegmentWriter
 
 from newsearch import corpus, duplicate_store
 from newsearch.analysis import use_stem_lookup
@@ -25,8 +27,9 @@ from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
-from newsearch.parallel import ParallelSegmentWriter, WorkerFailed
-from newsearch.schema import FileStamp, build_schema, path_key, to_record, with_duplicate_keys
+from newsearch.parallel import LocalExecutor, WorkerFailed, partition, report_progress
+from newsearch.schema import FileStamp, build_schema, path_key, to_record
+from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
     current_generation,
     ensure_index_root,
@@ -103,7 +106,7 @@ def build_index(
                 _full_build(index_root, scan.files, report, max_bytes, progress, workers)
             else:
                 # Stems of words the index has seen come from its vocabulary: a small update
-                # then rarely needs to import NLTK (0.3 s or more).
+                # then rarely needs to stem at all.
                 use_stem_lookup(StemLookup(live / VOCABULARY_FILE))
                 _update(open_generation(live), live, scan.files, report, max_bytes, progress)
     except _DiskFull as exc:
@@ -127,16 +130,21 @@ def _full_build(
     try:
         write_meta(generation, {"created": time.time()})
         ix = whoosh_index.create_in(str(generation), build_schema())
-        writer = _DocumentWriter(ix, generation, sum(file.size for file in files), jobs)
-        seen_ids: dict[str, str] = {}
-        for done, file in enumerate(files, 1):
-            for document in _read(file, report, max_bytes) or ():
-                if _claim_id(document, seen_ids, report):
-                    writer.add(document, file, _file_stamp(file))
-                    report.added += 1
-            if progress:
-                progress(done, len(files))
-        writer.commit()
+        if jobs > 1:
+            _PartitionedBuild(ix, generation, files, jobs).run(report, max_bytes, progress)
+        else:
+            writer = _DocumentWriter(ix, generation, sum(file.size for file in files))
+            seen_ids: dict[str, str] = {}
+            for done, file in enumerate(files, 1):
+                documents = _read(file, report, max_bytes) or ()
+                stamp = _file_stamp(file) if documents else None
+                for document in documents:
+                    if _claim_id(document, seen_ids, report):
+                        writer.add(document, file, stamp)  # type: ignore[arg-type]
+                        report.added += 1
+                if progress:
+                    progress(done, len(files))
+            writer.commit()
         duplicate_store.refresh(generation, ix)
         report.documents = ix.doc_count()
         write_meta(generation, {"created": time.time(), "updated": time.time()})
@@ -147,6 +155,128 @@ def _full_build(
             shutil.rmtree(generation, ignore_errors=True)
         raise
     report.rebuilt = True
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    """One job of a parallel full build: index ``files`` (a slice of the corpus) as one segment of ``generation``."""
+
+    generation: str
+    files: tuple[CorpusFile, ...]
+    max_bytes: int
+    limitmb: int
+
+
+@dataclass
+class PartitionResult:
+    """A job's segment (None when nothing was added), its documents and what it skipped."""
+
+    segment: object
+    documents: list[tuple[str, str]]  # (id, path key) of each added document, in segment order
+    skipped: list[SkippedFile]
+    surface_counts: Counter[str]
+    known_terms: dict[str, str]
+
+
+def index_partition(job: PartitionJob) -> PartitionResult:
+    """Run one ``PartitionJob`` (in a worker process): read, analyse and write its segment, uncommitted."""
+    ix = whoosh_index.open_dir(job.generation)
+    writer = NewsSegmentWriter(ix, _lk=False, limitmb=job.limitmb)
+    counts = count_surfaces(writer.schema)
+    report = BuildReport(index_path=job.generation)
+    seen_ids: dict[str, str] = {}
+    added: list[tuple[str, str]] = []
+    for file in job.files:
+        documents = _read(file, report, job.max_bytes) or ()
+        stamp = _file_stamp(file) if documents else None
+        for document in documents:
+            if _claim_id(document, seen_ids, report):
+                writer.add_document(**_record(document, file, stamp))  # type: ignore[arg-type]
+                added.append((document.id, path_key(document.path)))
+        report_progress(1)
+    segment = writer._finalize_segment() if writer._added else None
+    if segment is None:
+        writer._close_segment()
+    return PartitionResult(segment, added, report.skipped, counts, known_terms(writer.schema))
+
+
+class _PartitionedBuild:
+    """A full build as ``PartitionJob``s run by a ``LocalExecutor``; the parent commits their segments."""
+
+    def __init__(self, ix: FileIndex, generation: Path, files: list[CorpusFile], jobs: int) -> None:
+        self.ix = ix
+        self.generation = generation
+        self.files = files
+        self.jobs = jobs
+        self.corpus_bytes = sum(file.size for file in files)
+        self.lock_holder: SegmentWriter | None = None
+        self.executor: LocalExecutor | None = None
+
+    def run(self, report: BuildReport, max_bytes: int, progress: ProgressCallback | None) -> None:
+        try:
+            self._run(report, max_bytes, progress)
+        except BaseException as exc:
+            self.cancel()
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise _DiskFull(self.corpus_bytes) from None
+            if isinstance(exc, WorkerFailed):
+                raise IndexWriteError(f"building the index in {self.generation.parent} failed: {exc}") from None
+            raise
+
+    def _run(self, report: BuildReport, max_bytes: int, progress: ProgressCallback | None) -> None:
+        self.lock_holder = SegmentWriter(self.ix, limitmb=16)  # holds Whoosh's lock; writes the TOC
+        slices = partition([file.size for file in self.files], self.jobs)
+        limitmb = max(WRITER_LIMIT_MB // len(slices), 32)
+        jobs = [PartitionJob(str(self.generation), tuple(self.files[part.start:part.stop]), max_bytes, limitmb)
+                for part in slices]
+        done = 0
+
+        def files_done(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress:
+                progress(done, len(self.files))
+
+        self.executor = LocalExecutor(len(jobs))
+        results = self.executor.map(index_partition, jobs, files_done)
+        self.executor.shutdown()
+        # Ids are claimed in corpus order across jobs too: a later job's document whose id an
+        # earlier file owns is deleted from its segment (rare: explicit ids repeated across files).
+        owners: dict[str, str] = {}
+        surface_counts: Counter[str] = Counter()
+        terms: dict[str, str] = {}
+        segments = []
+        for result in results:
+            report.skipped.extend(result.skipped)
+            for docnum, (doc_id, path) in enumerate(result.documents):
+                owner = owners.setdefault(doc_id, path)
+                if owner != path:
+                    report.skipped.append(SkippedFile(path, f"duplicate id: {doc_id!r} is already used by {owner}"))
+                    result.segment.delete_document(docnum)  # type: ignore[attr-defined]
+                else:
+                    report.added += 1
+            surface_counts.update(result.surface_counts)
+            terms.update(result.known_terms)
+            if result.segment is not None:
+                segments.append(result.segment)
+        Vocabulary.load(self.generation).merged(surface_counts, terms).save(self.generation)
+        writer = self.lock_holder
+        existing = writer._merge_segments(None, None, False)
+        writer._close_segment()
+        writer._commit_toc(existing + segments)
+        writer._finish()
+
+    def cancel(self) -> None:
+        """Stop the workers and release Whoosh's lock; the caller removes the generation."""
+        if self.executor is not None:
+            self.executor.cancel()
+        if self.lock_holder is not None and not self.lock_holder.is_closed:
+            try:
+                self.lock_holder.cancel()
+            except Exception:
+                lock = getattr(self.lock_holder, "writelock", None)
+                if lock is not None:
+                    lock.release()
 
 
 def _update(
@@ -183,40 +313,44 @@ def _update(
     written: set[str] = set()
     removed: set[str] = set()
     writer = _DocumentWriter(ix, generation, sum(file.size for file, _ in changed))
-    for path in gone:
-        writer.delete_file(path)
-        report.deleted += len(indexed[path].documents)
-        removed.update(indexed[path].documents)
-        for doc_id in indexed[path].documents:
-            owners.pop(doc_id, None)
-    for done, (file, stamp) in enumerate(changed, 1):
-        key = path_key(file.relpath)
-        before = indexed.get(key, _IndexedFile(stamp)).documents
-        documents = _read(file, report, max_bytes)
-        if documents is None:
-            report.unchanged += len(before)  # unreadable now: keep what the index has
-            continue
-        if key in indexed:
-            writer.delete_file(key)
-        for doc_id in before:
-            owners.pop(doc_id, None)
-        kept: set[str] = set()
-        for document in documents:
-            if not _claim_id(document, owners, report):
+    try:  # an interrupt between writes (reading a file, say) must not leave the writer's files behind either
+        for path in gone:
+            writer.delete_file(path)
+            report.deleted += len(indexed[path].documents)
+            removed.update(indexed[path].documents)
+            for doc_id in indexed[path].documents:
+                owners.pop(doc_id, None)
+        for done, (file, stamp) in enumerate(changed, 1):
+            key = path_key(file.relpath)
+            before = indexed.get(key, _IndexedFile(stamp)).documents
+            documents = _read(file, report, max_bytes)
+            if documents is None:
+                report.unchanged += len(before)  # unreadable now: keep what the index has
                 continue
-            writer.add(document, file, stamp)
-            kept.add(document.id)
-            if document.id not in before:
-                report.added += 1
-            elif before[document.id] != document.content_hash:
-                report.updated += 1
-            else:
-                report.unchanged += 1
-        report.deleted += len(set(before) - kept)
-        written |= kept
-        removed |= set(before) - kept
-        if progress:
-            progress(done, len(changed))
+            if key in indexed:
+                writer.delete_file(key)
+            for doc_id in before:
+                owners.pop(doc_id, None)
+            kept: set[str] = set()
+            for document in documents:
+                if not _claim_id(document, owners, report):
+                    continue
+                writer.add(document, file, stamp)
+                kept.add(document.id)
+                if document.id not in before:
+                    report.added += 1
+                elif before[document.id] != document.content_hash:
+                    report.updated += 1
+                else:
+                    report.unchanged += 1
+            report.deleted += len(set(before) - kept)
+            written |= kept
+            removed |= set(before) - kept
+            if progress:
+                progress(done, len(changed))
+    except BaseException:
+        writer.cancel()
+        raise
     writer.commit()
     duplicate_store.refresh(generation, ix, previous_toc=previous_toc, changed=written, removed=removed)
     report.documents = ix.doc_count()
@@ -285,47 +419,36 @@ def _file_stamp(file: CorpusFile) -> FileStamp:
 
 
 class _DocumentWriter:
-    """The Whoosh writer (or parallel segment writers), cancelled, never committed, after any failure.
+    """The Whoosh writer, cancelled, never committed, after any failure.
 
     Whoosh leaves half-added postings behind when ``add_document`` raises, and they
     would attach to the next document; so one failure ends the writer.
     """
 
-    def __init__(self, ix: FileIndex, generation: Path, corpus_bytes: int, jobs: int = 1) -> None:
+    def __init__(self, ix: FileIndex, generation: Path, corpus_bytes: int) -> None:
         self.generation = generation
         self.corpus_bytes = corpus_bytes  # what this writer is about to index, for a disk-full message
         self.preexisting = set(os.listdir(generation))  # a cancelled writer removes everything else
-        self.parallel: ParallelSegmentWriter | None = None
-        if jobs > 1:
-            self.parallel = ParallelSegmentWriter(generation, jobs, WRITER_LIMIT_MB)
-            self.writer = self.parallel.writer
-            self.surface_counts = self.parallel.surface_counts
-        else:
-            self.writer = ix.writer(limitmb=WRITER_LIMIT_MB)
-            self.surface_counts = count_surfaces(self.writer.schema)
+        self.cancelled = False
+        self.writer = NewsSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
+        self.surface_counts = count_surfaces(self.writer.schema)
 
     def add(self, document: Document, file: CorpusFile, stamp: FileStamp) -> None:
         try:
-            record = to_record(document, str(file.path), stamp)
-        except ValueError as exc:
+            record = _record(document, file, stamp)
+        except IndexWriteError:
             self.cancel()
-            raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
-        if self.parallel:
-            parallel = self.parallel
-            self._guarded(lambda: parallel.add_document(**record))
-        else:
-            self._guarded(lambda: self.writer.add_document(**with_duplicate_keys(record)))
+            raise
+        self._guarded(lambda: self.writer.add_document(**record))
 
     def delete_file(self, relpath: str) -> None:
         self._guarded(lambda: self.writer.delete_by_term("path", relpath))
 
     def commit(self) -> None:
         """Save the vocabulary (a superset is harmless), then commit the table of contents."""
-        if self.parallel:
-            self._guarded(self.parallel.finish_segments)
-        terms = self.parallel.known_terms if self.parallel else known_terms(self.writer.schema)
+        terms = known_terms(self.writer.schema)
         self._guarded(lambda: Vocabulary.load(self.generation).merged(self.surface_counts, terms).save(self.generation))
-        self._guarded(self.parallel.commit if self.parallel else self.writer.commit)
+        self._guarded(self.writer.commit)
 
     def _guarded(self, action: Callable[[], object]) -> None:
         try:
@@ -334,26 +457,24 @@ class _DocumentWriter:
             self.cancel()
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 raise _DiskFull(self.corpus_bytes) from None
-            if isinstance(exc, WorkerFailed):
-                raise IndexWriteError(f"building the index in {self.generation.parent} failed: {exc}") from None
             raise
 
     def cancel(self) -> None:
-        """Stop writing, release Whoosh's lock and remove every file this writer made."""
-        if self.parallel:
-            self.parallel.cancel()
-        else:
-            try:
-                self.writer.cancel()
-            except Exception:
-                # A writer that failed mid-commit (e.g. ENOSPC) can fail again on cancel
-                # and keep Whoosh's lock; release it ourselves.
-                lock = getattr(self.writer, "writelock", None)
-                if lock is not None:
-                    try:
-                        lock.release()
-                    except Exception:
-                        pass
+        """Stop writing, release Whoosh's lock and remove every file this writer made (once)."""
+        if self.cancelled:
+            return
+        self.cancelled = True
+        try:
+            self.writer.cancel()
+        except Exception:
+            # A writer that failed mid-commit (e.g. ENOSPC) can fail again on cancel
+            # and keep Whoosh's lock; release it ourselves.
+            lock = getattr(self.writer, "writelock", None)
+            if lock is not None:
+                try:
+                    lock.release()
+                except Exception:
+                    pass
         # Whoosh leaves a failed writer's segment files and temporary folder behind; on a
         # full disk they would keep it full. The table of contents never named them.
         for name in set(os.listdir(self.generation)) - self.preexisting:
@@ -362,6 +483,14 @@ class _DocumentWriter:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+
+
+def _record(document: Document, file: CorpusFile, stamp: FileStamp) -> dict[str, object]:
+    """The document's index record; IndexWriteError when it cannot be indexed."""
+    try:
+        return to_record(document, str(file.path), stamp)
+    except ValueError as exc:
+        raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
 
 
 def _corpus_bytes(paths: list[Path]) -> int:

@@ -1,166 +1,192 @@
-"""Parallel segment writing for full builds (``newsearch index --jobs N``).
+"""Parallel full builds (``newsearch index --jobs N``): independent jobs handed to an executor.
 
-The parent reads the corpus and hands validated records to N worker processes
-in batches; each worker analyses them and writes one Whoosh segment into the new
-generation folder; the parent then commits one table of contents listing every
-segment (Whoosh's "multisegment" layout). This reimplements the small part of
-Whoosh's ``MpWriter`` we need, because that one orphans its workers (which keep
-the lock) when the parent is killed:
+A full build is cut into jobs, one per worker: each job is a contiguous slice of
+the corpus (balanced by bytes) that one process reads, analyses and writes as one
+Whoosh segment into the new generation folder. The parent then commits one table
+of contents listing every segment (Whoosh's "multisegment" layout). A job is plain
+data and its function is module-level, so the same jobs could be mapped over
+another executor (a Dask cluster, say) that can reach the generation folder.
+
+``LocalExecutor`` runs them in local worker processes and is safe to kill, unlike
+``concurrent.futures`` or Whoosh's ``MpWriter`` (whose workers outlive a killed
+parent and keep the lock):
 
 * workers are started with the "spawn" method, so they inherit no file
   descriptors (in particular not the writer lock);
 * each worker talks to the parent over its own pipe, whose other end only the
-  parent holds: when the parent dies, the worker's next read ends at once (no
-  shared queues, so no semaphores left behind either);
+  parent holds; a job reports progress over it after every file, and that send
+  fails once the parent is gone, so a worker stops within a file of its parent's
+  death (it also checks that its parent is still its parent);
 * workers take no lock and never write the table of contents, so a killed
   build leaves only an abandoned generation, removed by the next run.
 
-It uses Whoosh writer internals (``_lk``, ``_finalize_segment``, ``_commit_toc``),
-which is why the whoosh-reloaded version is pinned below 2.8.
+The segment writing uses Whoosh writer internals (``_lk``, ``_finalize_segment``,
+``_commit_toc``), which is why the whoosh-reloaded version is pinned below 2.8.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
-from collections import Counter
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from whoosh import index as whoosh_index
-from whoosh.writing import SegmentWriter
+from newsearch.errors import NewsearchError
 
-from newsearch.schema import with_duplicate_keys
-from newsearch.vocabulary import count_surfaces, known_terms
 
 class WorkerFailed(RuntimeError):
     """An indexing worker died or raised; the build is cancelled."""
 
 
-BATCH_SIZE = 64
-BATCHES_IN_FLIGHT = 2  # per worker: enough to keep it busy, few enough to balance the load
-Record = dict[str, Any]
+JobT = TypeVar("JobT")
+ResultT = TypeVar("ResultT")
+
+_progress_pipe: Connection | None = None  # set in a LocalExecutor worker
+_parent_pid: int | None = None
 
 
-def _worker(generation: str, limitmb: int, pipe: Connection) -> None:
-    """Index the batches that arrive on ``pipe`` into one segment; answer each, then report."""
+def report_progress(done: int = 1) -> None:
+    """Tell the executor that ``done`` more units of the current job are finished.
+
+    A no-op outside a ``LocalExecutor`` worker. In one, it is also where a worker
+    whose parent has died stops (the send fails, or the parent is no longer ours).
+    """
+    if _progress_pipe is None:
+        return
+    if os.getppid() != _parent_pid:
+        os._exit(1)  # orphaned: the build it worked for is abandoned
+    _progress_pipe.send(("progress", done))
+
+
+def partition(sizes: Sequence[int], parts: int) -> list[range]:
+    """Cut ``range(len(sizes))`` into ``parts`` (at most one per item) contiguous, non-empty slices,
+    each cut where the running total of ``sizes`` reaches its share."""
+    count = len(sizes)
+    parts = min(parts, count)
+    if parts <= 0:
+        return []
+    total = sum(sizes)
+    bounds = [0]
+    index = running = 0
+    for cut in range(1, parts):
+        share = total * cut / parts
+        while index < count - (parts - cut) and (index == bounds[-1] or running + sizes[index] <= share):
+            running += sizes[index]
+            index += 1
+        bounds.append(index)
+    bounds.append(count)
+    return [range(start, stop) for start, stop in zip(bounds, bounds[1:])]
+
+
+def _worker(pipe: Connection, parent_pid: int) -> None:
+    """Run the jobs that arrive on ``pipe``, one at a time, until told to stop or the parent is gone."""
+    global _progress_pipe, _parent_pid
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _progress_pipe, _parent_pid = pipe, parent_pid
     try:
-        ix = whoosh_index.open_dir(generation)
-        writer = SegmentWriter(ix, _lk=False, limitmb=limitmb)
-        counts = count_surfaces(writer.schema)
-        while (batch := pipe.recv()) is not None:
-            for record in batch:
-                writer.add_document(**with_duplicate_keys(record))
-            pipe.send(("ack", None, None))
-        segment = writer._finalize_segment() if writer._added else None
-        if segment is None:
-            writer._close_segment()
-        pipe.send(("done", segment, (counts, known_terms(writer.schema))))
-    except EOFError:
+        while (task := pipe.recv()) is not None:
+            function, job = task
+            try:
+                result = function(job)
+            except (BrokenPipeError, ConnectionResetError, EOFError):
+                return  # the parent is gone
+            except BaseException as exc:  # reported to the parent, which cancels the build
+                pipe.send(("error", _portable(exc)))
+                continue
+            pipe.send(("done", result))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
         return  # the parent is gone: its build is abandoned
-    except BaseException as exc:  # reported to the parent, which cancels the build
-        errno_ = exc.errno if isinstance(exc, OSError) else None
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` as the parent should raise it: our errors and OSErrors (errno kept) as they are."""
+    if isinstance(exc, (NewsearchError, OSError)):
         try:
-            pipe.send(("error", (errno_, f"{type(exc).__name__}: {exc}"), None))
-        except OSError:
+            import pickle
+
+            pickle.loads(pickle.dumps(exc))
+            return exc
+        except Exception:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return OSError(exc.errno, exc.strerror or str(exc))
+    return WorkerFailed(f"an indexing worker failed: {type(exc).__name__}: {exc}")
 
 
-class ParallelSegmentWriter:
-    """Feeds records to worker processes; ``commit`` writes the table of contents."""
+class LocalExecutor:
+    """``workers`` spawned processes; ``map`` runs a module-level function over jobs, results in job order."""
 
-    def __init__(self, generation: Path, jobs: int, limitmb: int) -> None:
-        self.generation = generation
-        ix = whoosh_index.open_dir(str(generation))
-        self.writer = SegmentWriter(ix, limitmb=16)  # holds Whoosh's lock; writes the TOC
+    def __init__(self, workers: int) -> None:
         context = multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
-        self.workers = []
-        for _ in range(jobs):
-            ours, theirs = context.Pipe()
-            worker = context.Process(target=_worker, args=(str(generation), max(limitmb // jobs, 32), theirs),
-                                     daemon=True)
-            worker.start()
-            theirs.close()
-            self.pipes.append(ours)
-            self.workers.append(worker)
-        self.in_flight = dict.fromkeys(self.pipes, 0)
-        self.batch: list[Record] = []
-        self.surface_counts: Counter[str] = Counter()
-        self.known_terms: dict[str, str] = {}
-        self.segments: list[Any] = []
-
-    def add_document(self, **record: Any) -> None:
-        self.batch.append(record)
-        if len(self.batch) >= BATCH_SIZE:
-            self._send(self.batch)
-            self.batch = []
-
-    def _send(self, batch: list[Record]) -> None:
-        """Give ``batch`` to the least busy worker, waiting while all have enough to do."""
-        while True:
-            pipe = min(self.pipes, key=self.in_flight.__getitem__)
-            if self.in_flight[pipe] < BATCHES_IN_FLIGHT:
-                pipe.send(batch)
-                self.in_flight[pipe] += 1
-                return
-            for ready in wait(self.pipes):
-                self._receive(ready)  # type: ignore[arg-type]
-
-    def _receive(self, pipe: Connection) -> None:
+        self.processes = []
         try:
-            status, payload, vocabulary = pipe.recv()
-        except EOFError:
-            raise WorkerFailed("an indexing worker died") from None
-        if status == "error":
-            errno_, message = payload
-            if errno_ is not None:
-                raise OSError(errno_, message)  # e.g. the disk filled up: reported as such
-            raise WorkerFailed(f"an indexing worker failed: {message}")
-        self.in_flight[pipe] -= 1
-        if status == "done":
-            if payload is not None:
-                self.segments.append(payload)
-            counts, terms = vocabulary
-            self.surface_counts.update(counts)
-            self.known_terms.update(terms)
+            for _ in range(workers):
+                ours, theirs = context.Pipe()
+                process = context.Process(target=_worker, args=(theirs, os.getpid()), daemon=True)
+                process.start()
+                theirs.close()
+                self.pipes.append(ours)
+                self.processes.append(process)
+        except BaseException:
+            self.cancel()
+            raise
 
-    def finish_segments(self) -> None:
-        """Send the last batch and wait for every worker's segment and vocabulary counts."""
-        if self.batch:
-            self._send(self.batch)
-            self.batch = []
+    def map(self, function: Callable[[JobT], ResultT], jobs: Sequence[JobT],
+            progress: Callable[[int], None] | None = None) -> list[ResultT]:
+        """``[function(job) for job in jobs]``, run in the workers; ``progress(n)`` for each report."""
+        results: dict[int, ResultT] = {}
+        pending = list(enumerate(jobs))
+        busy: dict[Connection, int] = {}
+        while pending or busy:
+            for pipe in self.pipes:
+                if pending and pipe not in busy:
+                    number, job = pending.pop(0)
+                    pipe.send((function, job))
+                    busy[pipe] = number
+            for ready in wait(list(busy)):
+                pipe = ready  # type: ignore[assignment]
+                try:
+                    status, payload = pipe.recv()  # type: ignore[union-attr]
+                except EOFError:
+                    raise WorkerFailed("an indexing worker died") from None
+                if status == "progress":
+                    if progress:
+                        progress(payload)
+                elif status == "error":
+                    raise payload
+                else:
+                    results[busy.pop(pipe)] = payload  # type: ignore[arg-type]
+        return [results[number] for number in range(len(jobs))]
+
+    def shutdown(self) -> None:
+        """Let the workers exit and wait for them."""
         for pipe in self.pipes:
-            pipe.send(None)
-            self.in_flight[pipe] += 1  # the final report
-        while any(self.in_flight.values()):
-            for ready in wait([pipe for pipe in self.pipes if self.in_flight[pipe]]):
-                self._receive(ready)  # type: ignore[arg-type]
-        for worker in self.workers:
-            worker.join()
-
-    def commit(self) -> None:
-        """Commit the workers' segments in one table of contents (after ``finish_segments``)."""
-        writer = self.writer
-        existing = writer._merge_segments(None, None, False)
-        writer._close_segment()
-        writer._commit_toc(existing + self.segments)
-        writer._finish()
+            try:
+                pipe.send(None)
+            except OSError:
+                pass
+        for process in self.processes:
+            process.join(timeout=10)
+        self.cancel()
 
     def cancel(self) -> None:
-        """Stop the workers and release Whoosh's lock; the caller removes the generation."""
-        for worker in self.workers:
-            if worker.is_alive():
-                worker.terminate()
-        for worker in self.workers:
-            worker.join(timeout=5)
+        """Stop the workers now."""
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self.processes:
+            process.join(timeout=5)
         for pipe in self.pipes:
             pipe.close()
-        try:
-            self.writer.cancel()
-        except Exception:
-            lock = getattr(self.writer, "writelock", None)
-            if lock is not None:
-                lock.release()
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if exc_type is None:
+            self.shutdown()
+        else:
+            self.cancel()

@@ -118,21 +118,13 @@ def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str,
         "tag": " ; ".join(tags),
         "tags": tags,
         "url": clean_text(document.url, 4000),
+        "dup_bands": band_bytes(title, body),
     }
     if published is not None:
         record["published"] = published
     if not record["id"] or not record["path"]:
         raise ValueError("document has no id or path")
     return record
-
-
-def with_duplicate_keys(record: dict[str, object]) -> dict[str, object]:
-    """The record with its near-duplicate band keys added.
-
-    Kept apart from ``to_record`` so that parallel builds compute the MinHash in the
-    worker processes rather than in the parent that feeds them.
-    """
-    return {**record, "dup_bands": band_bytes(str(record["title"]), str(record["body"]))}
 
 
 def stored_published(value: object) -> datetime | None:

@@ -9,7 +9,7 @@ a word's stem is really indexed before using it.
 
 Each line is ``word<TAB>count<TAB>stem``, sorted by word, so ``StemLookup`` can
 find a query word's stem by binary search in the mapped file: a cold search
-then never needs to import NLTK.
+then rarely needs to stem anything.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The analyzer: terms, offsets, folding, stemming, stopwords, pickling."""
 
 import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -100,9 +102,6 @@ def test_fused_analyzer_matches_the_chained_components(stop):
 
 
 def test_nltk_stemmer_loads_without_the_scientific_stack_and_leaves_it_importable():
-    import subprocess
-    import sys
-
     code = (
         "import sys; from newsearch.analysis import _nltk_snowball; stem = _nltk_snowball(); "
         "assert stem('captured') == 'captur'; "

@@ -53,14 +53,16 @@ def writers_corpus(tmp_path_factory) -> tuple[Path, Path]:
     return folder / "corpus", folder / "ix"
 
 
+NEW_FILES = 300  # work for the next writer, so it holds the lock while the others start (a few tenths of a second)
+
+
 def _copy(writers_corpus: tuple[Path, Path], tmp_path: Path, existing: bool) -> tuple[Path, Path]:
-    """A copy of the corpus and, if ``existing``, of its index, with 10 new files for the next writer."""
+    """A copy of the corpus and, if ``existing``, of its index, with NEW_FILES new files for the next writer."""
     corpus, index_path = tmp_path / "corpus", tmp_path / "ix"
     shutil.copytree(writers_corpus[0], corpus)  # keeps mtimes, so the copied index is up to date with it
     if existing:
         shutil.copytree(writers_corpus[1], index_path, symlinks=True)
-        for number in range(10):  # work for the next writer, so it holds the lock for a while
-            write_article(corpus / "new", f"{number}.txt", f"New story {number}", "A new report on the election.")
+    synthetic_corpus(corpus / "new", NEW_FILES, seed=11)
     return corpus, index_path
 
 
@@ -110,7 +112,7 @@ def test_the_refused_run_names_the_holder_not_a_stale_pid(tmp_path):
 @pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
 def test_overlapping_runs_with_wait_run_in_turn_and_lose_nothing(tmp_path, writers_corpus, count, existing):
     corpus, index_path = _copy(writers_corpus, tmp_path, existing)
-    new_documents = 10 if existing else 120
+    new_documents = NEW_FILES if existing else 120 + NEW_FILES
     runs = _start_together(count, "index", str(corpus), "--index", str(index_path), "--wait", "120", "--json")
     reports = []
     for run in runs:

@@ -338,8 +338,10 @@ def _wait_for_lock(index_path: Path, process: subprocess.Popen, timeout: float =
     raise AssertionError("the indexer never took the writer lock")
 
 
-def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str], delay: float) -> tuple[int, str, set]:
-    """Change the corpus, start ``args``, send ``sig`` ``delay`` s after the run took the lock."""
+def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str], delay: float,
+                  workers_first: bool = False) -> tuple[int, str, set]:
+    """Change the corpus, start ``args``, send ``sig`` ``delay`` s after the run took the lock
+    (with ``workers_first``: after its worker processes appeared)."""
     corpus, index_path = tmp_path / "corpus", tmp_path / "ix"
     shutil.copytree(prepared.corpus, corpus)
     shutil.copytree(prepared.index, index_path, symlinks=True)
@@ -347,6 +349,9 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
     _mutate(corpus, random.Random(delay), 0)
     process = popen_cli("index", str(corpus), "--index", str(index_path), *args)
     _wait_for_lock(index_path, process)
+    deadline = time.monotonic() + 30
+    while workers_first and not spawned_workers(process.pid) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
     time.sleep(delay)
     workers = spawned_workers(process.pid)
     process.send_signal(sig)
@@ -367,7 +372,7 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
 
 
 CTRL_C_CASES = [
-    (["--rebuild", "--jobs", "1", "--quiet"], 0.3),
+    (["--rebuild", "--jobs", "1", "--quiet"], 0.08),  # the whole build takes ~0.3 s now
     (["--quiet"], 0.02),  # an incremental update (a fraction of a second), while it writes
 ]
 
@@ -396,7 +401,9 @@ def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, prepared):
 
 
 def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, prepared):
-    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGTERM, ["--rebuild", "--quiet"], 0.8)
+    # Sent while the workers index (a parallel build of this corpus takes well under a second now).
+    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGTERM, ["--rebuild", "--quiet"], 0.1,
+                                       workers_first=True)
     assert workers, "SIGTERM arrived before the workers started"
     assert "Traceback" not in err
     # Killed or finished, the next run completes and leaves no abandoned generation and no lock behind.

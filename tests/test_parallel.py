@@ -1,0 +1,90 @@
+"""Parallel full builds: corpus partitions, one segment per job, the same index content as one process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from whoosh import index as whoosh_index
+
+from newsearch.indexer import PARALLEL_MIN_FILES, build_index
+from newsearch.parallel import partition
+from newsearch.searcher import open_index
+
+from helpers import synthetic_corpus
+
+
+@pytest.mark.parametrize("sizes, parts, expected", [
+    ([5, 5, 5, 5], 2, [range(0, 2), range(2, 4)]),
+    ([1, 1, 1, 1, 1, 1], 3, [range(0, 2), range(2, 4), range(4, 6)]),
+    ([100, 1, 1, 1], 2, [range(0, 1), range(1, 4)]),
+    ([1, 1, 1, 100], 2, [range(0, 3), range(3, 4)]),
+    ([3], 2, [range(0, 1)]),
+    ([], 2, []),
+    ([0, 0, 0], 2, [range(0, 2), range(2, 3)]),
+])
+def test_partition_is_contiguous_and_balanced(sizes, parts, expected):
+    assert partition(sizes, parts) == expected
+
+
+def test_partition_covers_everything_once():
+    sizes = [(number * 7919) % 1000 for number in range(997)]
+    for parts in (1, 2, 3, 8):
+        slices = partition(sizes, parts)
+        assert len(slices) == parts
+        assert [index for part in slices for index in part] == list(range(len(sizes)))
+        assert all(len(part) for part in slices)
+        assert max(sum(sizes[i] for i in part) for part in slices) < sum(sizes) / parts + 1000
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    synthetic_corpus(folder, PARALLEL_MIN_FILES)
+    return folder
+
+
+def _segments(index_path) -> int:
+    return len(whoosh_index.open_dir(str(index_path / "current"))._segments())
+
+
+def _stored(index_path) -> dict[str, dict]:
+    with whoosh_index.open_dir(str(index_path / "current")).searcher() as searcher:
+        return {fields["id"]: fields for fields in searcher.all_stored_fields()}
+
+
+def test_default_build_writes_one_segment(tmp_path, corpus):
+    build_index([corpus], tmp_path / "ix")
+    assert _segments(tmp_path / "ix") == 1
+
+
+def test_two_jobs_write_two_segments_with_the_same_documents_and_scores(tmp_path, corpus):
+    serial = build_index([corpus], tmp_path / "serial", jobs=1)
+    parallel = build_index([corpus], tmp_path / "parallel", jobs=2)
+    assert (_segments(tmp_path / "serial"), _segments(tmp_path / "parallel")) == (1, 2)
+    assert (serial.added, serial.documents, serial.skipped) == (parallel.added, parallel.documents, parallel.skipped)
+    assert _stored(tmp_path / "serial") == _stored(tmp_path / "parallel")
+    with open_index(tmp_path / "serial") as one, open_index(tmp_path / "parallel") as two:
+        for query in ("election economy", "marker17", '"story number 3"', "profit OR football"):
+            first, second = one.search(query, limit=20), two.search(query, limit=20)
+            assert [(hit.id, round(hit.score, 9)) for hit in first.hits] == \
+                [(hit.id, round(hit.score, 9)) for hit in second.hits], query
+
+
+def test_an_id_repeated_across_partitions_is_kept_once_as_in_one_process(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for number in range(PARALLEL_MIN_FILES):
+        doc_id = "shared-id" if number in (3, PARALLEL_MIN_FILES - 2) else f"story-{number}"
+        (corpus / f"{number:04d}.json").write_text(json.dumps(
+            {"id": doc_id, "title": f"Story {number}", "body": f"Report number {number} on the election."}))
+    serial = build_index([corpus], tmp_path / "serial", jobs=1)
+    parallel = build_index([corpus], tmp_path / "parallel", jobs=2)
+    assert serial.added == parallel.added == serial.documents == parallel.documents == PARALLEL_MIN_FILES - 1
+    assert [(item.path, item.reason) for item in parallel.skipped] == \
+        [(item.path, item.reason) for item in serial.skipped] == \
+        [(f"{PARALLEL_MIN_FILES - 2:04d}.json", "duplicate id: 'shared-id' is already used by 0003.json")]
+    assert _stored(tmp_path / "serial") == _stored(tmp_path / "parallel")
+    with open_index(tmp_path / "parallel") as index:
+        assert [hit.id for hit in index.search('"report number 398"').hits] == []
+        assert [hit.title for hit in index.search('"report number 3"').hits] == ["Story 3"]
