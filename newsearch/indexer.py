@@ -34,6 +34,7 @@ from newsearch.storage import (
     current_generation,
     ensure_index_root,
     folder_size,
+    generation_storage,
     fsync_tree,
     is_live,
     next_generation,
@@ -108,7 +109,7 @@ def build_index(
                 # Stems of words the index has seen come from its vocabulary: a small update
                 # then rarely needs to stem at all.
                 use_stem_lookup(StemLookup(live / VOCABULARY_FILE))
-                _update(open_generation(live), live, scan.files, report, max_bytes, progress)
+                _update(open_generation(live, mmap=False), live, scan.files, report, max_bytes, progress)
     except _DiskFull as exc:
         # Reported now, after the failed run's files are gone, so the free space is right.
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None
@@ -129,7 +130,7 @@ def _full_build(
     generation = next_generation(index_root)
     try:
         write_meta(generation, {"created": time.time()})
-        ix = whoosh_index.create_in(str(generation), build_schema())
+        ix = generation_storage(generation, mmap=False).create_index(build_schema())
         if jobs > 1:
             _PartitionedBuild(ix, generation, files, jobs).run(report, max_bytes, progress)
         else:

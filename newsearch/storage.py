@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, EmptyIndexError, FileIndex, clean_files
 
@@ -154,14 +153,25 @@ def reading(index_root: Path) -> Iterator[None]:
         raise
 
 
-def open_generation(generation: Path) -> FileIndex:
-    """Open a generation's Whoosh index after checking its format."""
+def generation_storage(generation: Path, mmap: bool = True) -> FileStorage:
+    """The Whoosh storage of a generation.
+
+    ``mmap=False`` for writers and whole-index scans: on Whoosh's mmap path a reader copies
+    each segment's files into memory when it opens (measured: 600 MB and 0.4 s for 100,000
+    articles, against 28 MB and 0.02 s through the file). Searching keeps the map: its
+    queries run 10-15 % faster from memory.
+    """
+    return FileStorage(str(generation), supports_mmap=mmap)
+
+
+def open_generation(generation: Path, mmap: bool = True) -> FileIndex:
+    """Open a generation's Whoosh index after checking its format (see ``generation_storage``)."""
     read_meta(generation)
 
     def attempt() -> FileIndex:
         try:
             with reading(generation.parent):
-                return whoosh_index.open_dir(str(generation))
+                return generation_storage(generation, mmap).open_index()
         except EmptyIndexError:
             raise IndexUnreadable(f"the index generation {generation} holds no committed index") from None
         except PermissionError:
