@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from statistics import median
-from typing import Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 from whoosh import scoring
 from whoosh import query as wq
@@ -579,14 +579,19 @@ def _matching(searcher: Searcher, query: wq.Query, docnums: Iterable[int]) -> se
         if not local:
             continue
         matcher = query.matcher(subsearcher, subsearcher.boolean_context())
-        for docnum in local:
-            if not matcher.is_active():
-                break
-            if matcher.id() < docnum:
-                matcher.skip_to(docnum)
-            if matcher.is_active() and matcher.id() == docnum:
-                found.add(docnum + offset)
+        found.update(docnum + offset for docnum in _positioned(matcher, local))
     return found
+
+
+def _positioned(matcher: Any, docnums: list[int]) -> Iterator[int]:
+    """Those of the sorted ``docnums`` the matcher holds, each yielded while the matcher is on it."""
+    for docnum in docnums:
+        if not matcher.is_active():
+            return
+        if matcher.id() < docnum:
+            matcher.skip_to(docnum)
+        if matcher.is_active() and matcher.id() == docnum:
+            yield docnum
 
 
 def _coverage(searcher: Searcher, concepts: list[wq.Query], docnums: Iterable[int]) -> dict[int, int]:
@@ -682,13 +687,8 @@ def _lead_shares(searcher: Searcher, concepts: list[wq.Query], term_weights: dic
                     if (fieldname, text) not in reader:
                         continue
                     matcher = reader.postings(fieldname, text)
-                    for docnum in local:
-                        if not matcher.is_active():
-                            break
-                        if matcher.id() < docnum:
-                            matcher.skip_to(docnum)
-                        if matcher.is_active() and matcher.id() == docnum:
-                            positions.setdefault(docnum, set()).update(matcher.value_as("positions"))
+                    for docnum in _positioned(matcher, local):
+                        positions.setdefault(docnum, set()).update(matcher.value_as("positions"))
                 for docnum, spots in positions.items():
                     # Summed in order, so equal documents get equal shares (ties stay ties).
                     mass = sum(1.0 / (1.0 + spot / LEAD_SCALE) for spot in sorted(spots))
