@@ -436,7 +436,8 @@ def test_interrupt_right_after_the_switch_keeps_a_working_index(tmp_path, base_c
     assert check_index(index_path).documents == 20
 
 
-def test_killed_commit_leaves_no_toc_temp_file(tmp_path):
+def _small_index(tmp_path: Path) -> tuple[Path, Path]:
+    """A corpus of five short articles and its index: (corpus, index)."""
     from newsearch.indexer import build_index
 
     corpus = tmp_path / "corpus"
@@ -444,6 +445,11 @@ def test_killed_commit_leaves_no_toc_temp_file(tmp_path):
         write_article(corpus, f"{number}.txt", f"Story {number}", "Body about the election.")
     index_path = tmp_path / "ix"
     build_index([corpus], index_path)
+    return corpus, index_path
+
+
+def test_killed_commit_leaves_no_toc_temp_file(tmp_path):
+    corpus, index_path = _small_index(tmp_path)
     live = index_path / CURRENT
     (live / f"_MAIN_2.toc.{time.time()}").write_bytes(b"half a table of contents")  # what the kill leaves
     write_article(corpus, "new.txt", "Story new", "Another body.")
@@ -452,13 +458,7 @@ def test_killed_commit_leaves_no_toc_temp_file(tmp_path):
 
 
 def test_killed_metadata_write_leaves_no_tmp_file(tmp_path):
-    from newsearch.indexer import build_index
-
-    corpus = tmp_path / "corpus"
-    for number in range(5):
-        write_article(corpus, f"{number}.txt", f"Story {number}", "Body about the election.")
-    index_path = tmp_path / "ix"
-    build_index([corpus], index_path)
+    corpus, index_path = _small_index(tmp_path)
     (index_path / CURRENT / META_TMP).write_text('{"format": ')  # what a kill inside write_meta leaves
     assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
     assert _leftovers(index_path) == []
