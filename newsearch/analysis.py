@@ -57,6 +57,24 @@ def _load_stopwords() -> frozenset[str]:
 
 STOPWORDS: frozenset[str] = _load_stopwords()
 
+_last_split: tuple[str, list[str]] = ("", [])
+
+
+def surface_forms(text: str) -> list[str]:
+    """``TOKEN_PATTERN.findall(text)``, kept for the most recent text (compared by identity).
+
+    Indexing splits each body twice, for near-duplicate signatures and for the
+    index (a tenth of a build's time): the second split of the same string object
+    is free. Callers must not change the list.
+    """
+    global _last_split
+    last_text, last_surfaces = _last_split
+    if text is last_text:
+        return last_surfaces
+    surfaces = TOKEN_PATTERN.findall(text)
+    _last_split = (text, surfaces)
+    return surfaces
+
 
 def fold(surface: str) -> str:
     """Normalise a surface form: NFKC, case folding, accents and possessive removed."""
@@ -109,8 +127,8 @@ def _nltk_snowball() -> Callable[[str], str]:
     """NLTK's English Snowball stemmer, imported without NLTK's optional scientific stack.
 
     ``import nltk`` also imports scipy.stats (for collocation statistics) and numpy when
-    they are installed, and datasketch installs them: measured here, 1.4 s of a 2 s
-    import, paid by the first search with a word the index has never seen. The stemmer
+    they are installed (numpy is ours, for near-duplicates): measured here with both, 1.4 s
+    of a 2 s import, paid by the first search with a word the index has never seen. The stemmer
     needs neither, so they are hidden from NLTK while it loads (only if nothing has
     loaded them yet) and importable again afterwards.
     """
@@ -316,7 +334,7 @@ class NewsAnalyzer(CompositeAnalyzer):
         term_filter = self.items[1]
         cache, term_of, counts = term_filter._cache, term_filter.term, term_filter.surface_counts
         found: dict[str, list[int]] = {}
-        surfaces = TOKEN_PATTERN.findall(value)
+        surfaces = surface_forms(value)
         if counts is not None:
             counts.update(surfaces)
         for pos, surface in enumerate(surfaces):

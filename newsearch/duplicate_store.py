@@ -159,7 +159,7 @@ class _PairFinder:
 
     def _candidates(self) -> set[tuple[int, int]]:
         """Pairs ``(a, b)``, ``a < b``, of live documents with an equal band hash."""
-        import numpy  # with datasketch, which made the hashes; searching never gets here
+        import numpy  # as the signatures do; searching never gets here
 
         docnums, rows = [], []
         for docnum, value in _band_values(self.reader):

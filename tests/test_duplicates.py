@@ -99,7 +99,8 @@ def test_band_keys_are_short_ascii_tokens_one_per_band():
 
 
 # Golden values: band keys are stored in the index, so they must never change silently
-# (a new datasketch, numpy or Python must give the same keys). If this fails on purpose,
+# (a new numpy or Python must give the same keys; they are datasketch 2.0's "affine32"
+# MinHash values, which newsearch computes itself). If this fails on purpose,
 # bump DUPLICATES_VERSION so indexes are rebuilt.
 GOLDEN_KEYS = ["b00x3656ccf2", "b01xea8d9731", "b31x19ce1746"]
 

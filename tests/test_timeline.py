@@ -410,8 +410,8 @@ def test_timeline_imports_only_the_standard_library_and_duplicates_no_whoosh():
 
     assert _imports(newsearch.timeline, top_level_only=False) <= set(sys.stdlib_module_names)
     everywhere = _imports(newsearch.duplicates, top_level_only=False)
-    assert "whoosh" not in everywhere and "datasketch" in everywhere
-    # datasketch (and numpy, scipy: 0.6 s) only on first use, inside a function.
+    assert "whoosh" not in everywhere and "numpy" in everywhere
+    # numpy only on first use, inside a function.
     assert _imports(newsearch.duplicates, top_level_only=True) <= set(sys.stdlib_module_names) | {"newsearch"}
 
 
