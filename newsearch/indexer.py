@@ -225,7 +225,6 @@ class _PartitionedBuild:
             raise
 
     def _run(self, report: BuildReport, max_bytes: int, progress: ProgressCallback | None) -> None:
-        self.lock_holder = SegmentWriter(self.ix, limitmb=16)  # holds Whoosh's lock; writes the TOC
         slices = partition([file.size for file in self.files], self.jobs)
         limitmb = max(WRITER_LIMIT_MB // len(slices), 32)
         jobs = [PartitionJob(str(self.generation), tuple(self.files[part.start:part.stop]), max_bytes, limitmb)
@@ -239,6 +238,9 @@ class _PartitionedBuild:
                 progress(done, len(self.files))
 
         self.executor = LocalExecutor(len(jobs))
+        # Whoosh's lock of the new generation, taken after the workers started (forked ones must not
+        # hold a copy of it); the segment writer it comes with writes the table of contents.
+        self.lock_holder = SegmentWriter(self.ix, limitmb=16)
         results = self.executor.map(index_partition, jobs, files_done)
         self.executor.shutdown()
         # Ids are claimed in corpus order across jobs too: a later job's document whose id an

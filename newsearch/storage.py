@@ -351,11 +351,29 @@ def ensure_index_root(index_root: Path) -> None:
         )
 
 
+_held_locks: set[int] = set()  # descriptors of the writer locks this process holds
+
+
+def _close_held_locks_in_child() -> None:
+    """After a fork: the child's copies of the lock descriptors would keep the lock alive if the
+    parent died first (flock belongs to the open file, not the process); the parent keeps it."""
+    for fd in _held_locks:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held_locks.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_locks_in_child)
+
+
 @contextmanager
 def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the index's writer lock; raise IndexLocked naming the holder after ``wait_s``.
 
-    flock locks die with their process, so a killed writer never blocks the next run.
+    flock locks die with their process, so a killed writer never blocks the next run
+    (forked children close their copy of the descriptor at once).
     """
     path = index_root / LOCK_FILE
     try:
@@ -385,8 +403,10 @@ def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
             os.pwrite(fd, json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
         except OSError:
             pass
+        _held_locks.add(fd)
         yield
     finally:
+        _held_locks.discard(fd)
         os.close(fd)  # releases the flock
 
 

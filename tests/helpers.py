@@ -139,8 +139,9 @@ def utc(*parts: int):
 # -- Processes ---------------------------------------------------------------------------------
 
 
-def spawned_workers(pid: int) -> set[int]:
-    """The multiprocessing workers (spawn_main) whose parent is ``pid``, from /proc."""
+def worker_processes(pid: int) -> set[int]:
+    """The child processes of ``pid`` (its forked or spawned workers; not multiprocessing's
+    resource tracker), from /proc."""
     workers = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -148,10 +149,10 @@ def spawned_workers(pid: int) -> set[int]:
                 with open(f"/proc/{entry}/stat") as handle:
                     parent = int(handle.read().rsplit(")", 1)[1].split()[1])
                 with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                    spawned = b"spawn_main" in handle.read()
+                    tracker = b"resource_tracker" in handle.read()
             except (OSError, ValueError, IndexError):
                 continue
-            if parent == pid and spawned:
+            if parent == pid and not tracker:
                 workers.add(int(entry))
     return workers
 

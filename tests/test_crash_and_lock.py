@@ -12,7 +12,7 @@ from newsearch.searcher import open_index
 from newsearch.storage import writer_lock
 from newsearch.errors import IndexLocked
 
-from helpers import alive, popen_cli, run_cli, spawned_workers, synthetic_corpus
+from helpers import alive, popen_cli, run_cli, worker_processes, synthetic_corpus
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_killed_parallel_build_leaves_no_workers_and_no_lock(tmp_path, big_corpu
     deadline = time.monotonic() + 30
     workers: set[int] = set()
     while time.monotonic() < deadline and len(workers) < 2:
-        workers = spawned_workers(process.pid)
+        workers = worker_processes(process.pid)
         time.sleep(0.05)
     assert len(workers) == 2, "the parallel build did not start two workers"
     process.send_signal(signal.SIGKILL)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 
 import pytest
 from whoosh import index as whoosh_index
 
 from newsearch.indexer import PARALLEL_MIN_FILES, build_index
-from newsearch.parallel import partition
+from newsearch import parallel
+from newsearch.errors import IndexLocked
+from newsearch.parallel import LocalExecutor, partition
+from newsearch.storage import LOCK_FILE, writer_lock
 from newsearch.searcher import open_index
 
 from helpers import synthetic_corpus
@@ -88,3 +94,43 @@ def test_an_id_repeated_across_partitions_is_kept_once_as_in_one_process(tmp_pat
     with open_index(tmp_path / "parallel") as index:
         assert [hit.id for hit in index.search('"report number 398"').hits] == []
         assert [hit.title for hit in index.search('"report number 3"').hits] == ["Story 3"]
+
+
+def open_files(_job: object) -> list[str]:
+    """What a worker process has open (a job function: module-level, so a worker can run it)."""
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            names.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
+    return names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; forks only on Linux")
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_workers_do_not_hold_the_writer_lock(tmp_path, monkeypatch, method):
+    # A forked worker inherits its parent's descriptors: had it kept the lock's, a killed
+    # build's orphaned worker would lock the index until it noticed and exited.
+    monkeypatch.setattr(parallel, "start_method", lambda: method)
+    with writer_lock(tmp_path, 0.0):
+        with LocalExecutor(2) as executor:
+            seen = executor.map(open_files, [None, None])
+        assert not any(name.endswith(LOCK_FILE) for names in seen for name in names), seen
+        assert any(name.endswith(LOCK_FILE) for name in open_files(None))  # the parent still holds it
+        with pytest.raises(IndexLocked):
+            with writer_lock(tmp_path, 0.0):
+                pass
+
+
+def test_workers_are_forked_only_while_the_process_has_one_thread():
+    expected = "fork" if sys.platform.startswith("linux") else "spawn"
+    assert parallel.start_method() == expected
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert parallel.start_method() == "spawn"  # a lock held by the other thread would stay locked
+    finally:
+        release.set()
+        other.join()

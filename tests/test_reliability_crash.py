@@ -40,7 +40,7 @@ from helpers import (
     folder_footprint,
     popen_cli,
     run_cli,
-    spawned_workers,
+    worker_processes,
     stored_documents,
     synthetic_corpus,
     write_article,
@@ -350,10 +350,10 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
     process = popen_cli("index", str(corpus), "--index", str(index_path), *args)
     _wait_for_lock(index_path, process)
     deadline = time.monotonic() + 30
-    while workers_first and not spawned_workers(process.pid) and process.poll() is None and time.monotonic() < deadline:
+    while workers_first and not worker_processes(process.pid) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     time.sleep(delay)
-    workers = spawned_workers(process.pid)
+    workers = worker_processes(process.pid)
     process.send_signal(sig)
     try:
         _out, err = process.communicate(timeout=30)
