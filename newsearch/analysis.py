@@ -57,22 +57,24 @@ def _load_stopwords() -> frozenset[str]:
 
 STOPWORDS: frozenset[str] = _load_stopwords()
 
-_last_split: tuple[str, list[str]] = ("", [])
+_recent_splits: list[tuple[str, list[str]]] = []  # (text, its surface forms), the most recent first
+_RECENT_SPLITS = 4
 
 
 def surface_forms(text: str) -> list[str]:
-    """``TOKEN_PATTERN.findall(text)``, kept for the most recent text (compared by identity).
+    """``TOKEN_PATTERN.findall(text)``, kept for the last few texts (compared by identity).
 
-    Indexing splits each body twice, for near-duplicate signatures and for the
-    index (a tenth of a build's time): the second split of the same string object
-    is free. Callers must not change the list.
+    Indexing splits each body twice, for its near-duplicate signature and for the
+    index (a tenth of a build's time), with the document's other text fields
+    analysed in between: the second split of the same string object is free.
+    Callers must not change the list.
     """
-    global _last_split
-    last_text, last_surfaces = _last_split
-    if text is last_text:
-        return last_surfaces
+    for seen, surfaces in _recent_splits:
+        if seen is text:
+            return surfaces
     surfaces = TOKEN_PATTERN.findall(text)
-    _last_split = (text, surfaces)
+    _recent_splits.insert(0, (text, surfaces))
+    del _recent_splits[_RECENT_SPLITS:]
     return surfaces
 
 

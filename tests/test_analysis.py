@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, analyze, news_analyzer, terms
+from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, TOKEN_PATTERN, analyze, news_analyzer, terms
 
 
 def test_offsets_point_at_the_surface_forms():
@@ -111,3 +111,23 @@ def test_nltk_stemmer_loads_without_the_scientific_stack_and_leaves_it_importabl
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout == "ok\n", done.stderr
+
+
+def test_indexing_splits_each_body_into_words_once(tmp_path, monkeypatch):
+    # The near-duplicate signature and the index both need a body's words: one split serves both.
+    import newsearch.analysis as analysis
+    from newsearch.indexer import build_index
+
+    body = "Ministers met in Brussels on Tuesday to agree the budget. " * 20
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("Budget talks\n\n" + body, encoding="utf-8")
+    splits: list[str] = []
+
+    class CountingPattern:
+        def findall(self, text: str) -> list[str]:
+            splits.append(text)
+            return TOKEN_PATTERN.findall(text)
+
+    monkeypatch.setattr(analysis, "TOKEN_PATTERN", CountingPattern())
+    build_index([tmp_path / "corpus"], tmp_path / "ix")
+    assert sum(1 for text in splits if body.strip() in text) == 1
