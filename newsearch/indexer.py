@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,8 +174,7 @@ class PartitionResult:
     segment: object
     documents: list[tuple[str, str]]  # (id, path key) of each added document, in segment order
     skipped: list[SkippedFile]
-    surface_counts: Counter[str]
-    known_terms: dict[str, str]
+    vocabulary: Vocabulary  # made in the worker, which has stemmed its words already
 
 
 def index_partition(job: PartitionJob) -> PartitionResult:
@@ -198,7 +196,7 @@ def index_partition(job: PartitionJob) -> PartitionResult:
     segment = writer._finalize_segment() if writer._added else None
     if segment is None:
         writer._close_segment()
-    return PartitionResult(segment, added, report.skipped, counts, known_terms(writer.schema))
+    return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)))
 
 
 class _PartitionedBuild:
@@ -246,8 +244,6 @@ class _PartitionedBuild:
         # Ids are claimed in corpus order across jobs too: a later job's document whose id an
         # earlier file owns is deleted from its segment (rare: explicit ids repeated across files).
         owners: dict[str, str] = {}
-        surface_counts: Counter[str] = Counter()
-        terms: dict[str, str] = {}
         segments = []
         for result in results:
             report.skipped.extend(result.skipped)
@@ -258,11 +254,9 @@ class _PartitionedBuild:
                     result.segment.delete_document(docnum)  # type: ignore[attr-defined]
                 else:
                     report.added += 1
-            surface_counts.update(result.surface_counts)
-            terms.update(result.known_terms)
             if result.segment is not None:
                 segments.append(result.segment)
-        Vocabulary.load(self.generation).merged(surface_counts, terms).save(self.generation)
+        Vocabulary.load(self.generation).combined(*(result.vocabulary for result in results)).save(self.generation)
         writer = self.lock_holder
         existing = writer._merge_segments(None, None, False)
         writer._close_segment()

@@ -56,13 +56,14 @@ class Vocabulary:
                 stems.append(stem or term_for(word))
         return cls(tuple(words), tuple(counts), tuple(stems))
 
-    def merged(self, surface_counts: Counter[str], known_terms: dict[str, str] | None = None) -> "Vocabulary":
-        """This vocabulary plus the words of ``surface_counts`` (surface forms as found in text).
+    @classmethod
+    def counted(cls, surface_counts: Counter[str], known_terms: dict[str, str] | None = None) -> "Vocabulary":
+        """The words of ``surface_counts`` (surface forms as found in text).
 
         ``known_terms`` (surface -> stem, as the analyzers cached them) saves stemming again.
         """
-        totals: Counter[str] = Counter(dict(zip(self.words, self.counts)))
-        stems = dict(zip(self.words, self.stems))
+        totals: Counter[str] = Counter()
+        stems: dict[str, str] = {}
         known_terms = known_terms or {}
         for surface, count in surface_counts.items():
             word = fold(surface)
@@ -71,8 +72,26 @@ class Vocabulary:
                 if word not in stems and known_terms.get(surface):
                     stems[word] = known_terms[surface]
         words = tuple(sorted(totals))
-        return Vocabulary(words, tuple(totals[word] for word in words),
-                          tuple(stems.get(word) or term_for(word) for word in words))
+        return cls(words, tuple(totals[word] for word in words),
+                   tuple(stems.get(word) or term_for(word) for word in words))
+
+    def combined(self, *others: "Vocabulary") -> "Vocabulary":
+        """The words of this vocabulary and ``others``, their counts added."""
+        parts = [part for part in (self, *others) if part.words]
+        if len(parts) <= 1:
+            return parts[0] if parts else self
+        totals: Counter[str] = Counter()
+        stems: dict[str, str] = {}
+        for part in parts:
+            for word, count, stem in zip(part.words, part.counts, part.stems):
+                totals[word] += count
+                stems.setdefault(word, stem)
+        words = tuple(sorted(totals))
+        return Vocabulary(words, tuple(totals[word] for word in words), tuple(stems[word] for word in words))
+
+    def merged(self, surface_counts: Counter[str], known_terms: dict[str, str] | None = None) -> "Vocabulary":
+        """This vocabulary plus the words of ``surface_counts`` (see ``counted``)."""
+        return self.combined(Vocabulary.counted(surface_counts, known_terms))
 
     def save(self, generation: Path) -> None:
         """Write atomically and durably."""
