@@ -16,6 +16,17 @@ def test_merge_folds_counts_and_skips_numbers(tmp_path):
     assert dict(zip(grown.words, grown.counts)) == {"cafe": 1, "kyiv": 2, "the": 9, "zelensky": 4}
 
 
+def test_parts_counted_apart_combine_into_the_whole():
+    # A parallel build's workers each count their part; the parent adds the parts up.
+    first = Counter({"Kyiv": 2, "talks": 1, "The": 4})
+    second = Counter({"kyiv": 1, "Talks": 3, "ceasefire": 2})
+    parts = Vocabulary.counted(first).combined(Vocabulary.counted(second))
+    assert parts == Vocabulary().merged(first + second)
+    assert dict(zip(parts.words, parts.counts)) == {"ceasefire": 2, "kyiv": 3, "talks": 4, "the": 4}
+    assert dict(zip(parts.words, parts.stems))["ceasefire"] == "ceasefir"
+    assert Vocabulary().combined() == Vocabulary() and parts.combined(Vocabulary()) == parts
+
+
 def test_near_orders_by_distance_then_frequency():
     vocabulary = Vocabulary().merged(Counter({"substantially": 5, "substantialy": 9, "subsidy": 3, "zelensky": 1,
                                               "thee": 1, "the": 1}))
