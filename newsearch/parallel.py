@@ -86,9 +86,16 @@ def partition(sizes: Sequence[int], parts: int) -> list[range]:
     return [range(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
 
-def _worker(pipe: Connection, parent_pid: int) -> None:
-    """Run the jobs that arrive on ``pipe``, one at a time, until told to stop or the parent is gone."""
+def _worker(pipe: Connection, parent_pid: int, parent_ends: Sequence[Connection]) -> None:
+    """Run the jobs that arrive on ``pipe``, one at a time, until told to stop or the parent is gone.
+
+    A forked worker holds copies of the parent's ends of every pipe made so far, its own
+    included: closed at once, or the death of the parent would never reach the worker
+    as the end of its pipe, and an idle worker would wait for a job forever.
+    """
     global _progress_pipe, _parent_pid
+    for end in parent_ends:
+        end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _progress_pipe, _parent_pid = pipe, parent_pid
     try:
@@ -137,13 +144,15 @@ class LocalExecutor:
     """``workers`` worker processes; ``map`` runs a module-level function over jobs, results in job order."""
 
     def __init__(self, workers: int) -> None:
-        context = multiprocessing.get_context(start_method())
+        method = start_method()
+        context = multiprocessing.get_context(method)
         self.pipes: list[Connection] = []
         self.processes = []
         try:
             for _ in range(workers):
                 ours, theirs = context.Pipe()
-                process = context.Process(target=_worker, args=(theirs, os.getpid()), daemon=True)
+                inherited = (*self.pipes, ours) if method == "fork" else ()
+                process = context.Process(target=_worker, args=(theirs, os.getpid(), inherited), daemon=True)
                 process.start()
                 theirs.close()
                 self.pipes.append(ours)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from whoosh import index as whoosh_index
@@ -17,7 +19,7 @@ from newsearch.parallel import LocalExecutor, partition
 from newsearch.storage import LOCK_FILE, writer_lock
 from newsearch.searcher import open_index
 
-from helpers import synthetic_corpus
+from helpers import alive, synthetic_corpus
 
 
 @pytest.mark.parametrize("sizes, parts, expected", [
@@ -134,3 +136,30 @@ def test_workers_are_forked_only_while_the_process_has_one_thread():
     finally:
         release.set()
         other.join()
+
+
+IDLE_EXECUTOR = """
+import sys, time
+from newsearch import parallel
+parallel.start_method = lambda: sys.argv[1]
+executor = parallel.LocalExecutor(2)
+print(" ".join(str(process.pid) for process in executor.processes), flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; forks only on Linux")
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_idle_workers_exit_when_their_parent_is_killed(method):
+    # An idle worker waits for its next job on its pipe: the parent's death must end that wait.
+    parent = subprocess.Popen([sys.executable, "-c", IDLE_EXECUTOR, method], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(alive(pid) for pid in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers), "a worker outlived its killed parent"
