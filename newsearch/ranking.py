@@ -1,0 +1,207 @@
+"""Ranking the candidates of a search, for ``sort="relevance"``:
+
+1. Whoosh scores candidates with BM25F over title (boosted) and body.
+2. For queries of one or two words or phrases, documents that cover all of
+   them come first, then those missing one ("OR with a strong preference for
+   all words"); from three on, the share of the query a document covers is a
+   strong bonus (cubed) rather than a strict order, since a description, a
+   remembered sentence or a headline ("Chelsea hold Arsenal") is rarely all in
+   the article wanted, which may say "draw" where the headline says "hold".
+   BM25F plus that bonus orders the candidates; only the top ``RERANK_DEPTH``
+   of that order are reordered below, so which articles make a page never
+   depends on how the index is split into segments.
+3. Within the top ``RERANK_DEPTH``, two kinds of evidence that an article is the
+   one wanted; the stronger of the two counts:
+   * the best passage (or the title): the IDF-weighted share of the query it
+     holds (MaxP), raised to ``PASSAGE_POWER``, so a passage that holds nearly
+     the whole query (a remembered sentence) counts much more than one that
+     holds some of it;
+   * the lead share: news puts what an article is about in its opening, so each
+     occurrence of a query word counts more the earlier it is in the body
+     (``1 / (1 + word / LEAD_SCALE)``), saturated like BM25's term frequency and
+     weighted by IDF (covering a rare word matters more than a common one), as a
+     share of the whole query, times ``LEAD_WEIGHT``. This is what finds an
+     article from its headline, whose words are in its first paragraph, not in
+     any one sentence.
+   Smaller shares of BM25F and of the coverage bonus are added to that.
+4. Ties: newest first, then id, so output is stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from statistics import median
+from typing import Literal
+
+from whoosh import query as wq
+from whoosh.searching import Searcher
+
+from newsearch.analysis import terms
+from newsearch.compiler import CompiledQuery
+from newsearch.matches import Candidate, positioned, published_at
+from newsearch.models import Passage
+from newsearch.passages import PassageQuery, best_passages, lead_passage
+from newsearch.timeline import recency_factor
+
+Sort = Literal["relevance", "newest", "oldest"]
+RERANK_DEPTH = 15  # 30 scored the same on the benchmark sets, at twice the passage work
+STRICT_COVERAGE_UP_TO = 2  # words and phrases
+COVERAGE_WEIGHT = 1.0
+COVERAGE_POWER = 3.0
+LEAD_SCALE = 20.0  # words: an occurrence at word p counts 1 / (1 + p / LEAD_SCALE)
+LEAD_FIELDS = ("title", "body")  # each read from its first word; the larger share counts
+LEAD_WEIGHT = 2.5  # how a lead share compares with a passage share in the final score
+PASSAGE_POWER = 4.0  # a passage counts much more when it holds nearly the whole query
+FUSED_SCORE_WEIGHT = 0.25  # BM25F and coverage, once the lead and passage evidence is in
+FUSED_COVERAGE_WEIGHT = 0.25
+
+Ranked = tuple[float, Candidate, tuple[Passage, ...] | None]
+"""A ranked candidate: its score, itself, and its passages if the ranking found them."""
+
+
+def rank_candidates(compiled: CompiledQuery, hits: list[Candidate], sort: Sort, passages: int, passage_chars: int,
+                    recency: timedelta | None = None) -> list[Ranked]:
+    """Order the candidates (see the module docstring): ``(score, candidate, passages)``.
+
+    Passages are found for the reranked top (None for the others: found when shown).
+    """
+    if sort != "relevance":
+        return [(0.0, hit, None) for hit in hits]
+    passage_query = passage_query_for(compiled)
+    concepts = compiled.concepts
+    max_score = max((hit.score for hit in hits), default=1.0) or 1.0
+    # Weights of the terms some article holds: a typed spelling that none does (its
+    # corrections are searched instead) would otherwise count as the rarest word of the query.
+    weights = _held(hits[0].searcher, compiled.weights) if hits else {}
+    # The most a passage can score: every concept's best term (the passages' scale).
+    max_passage = sum(sorted(weights.values(), reverse=True)[:len(concepts) or 1]) or 1.0
+    decay = _recency_weights(hits, recency) if recency is not None else {}
+
+    def title_share(stored: dict) -> float:
+        """Like a passage score, for the title: the weight of the query terms it holds."""
+        title_terms = set(terms(stored.get("title", "")))
+        return sum(weight for term, weight in weights.items() if term in title_terms) / max_passage
+
+    # One or two words: articles covering more of them always come first. Longer queries
+    # (a description, a remembered sentence, a headline) rarely appear whole in the article
+    # wanted, so coverage is a strong bonus there instead of a strict order.
+    strict = len(concepts) <= STRICT_COVERAGE_UP_TO
+
+    def tier(covered: int) -> int:
+        return covered if strict else 0
+
+    def coverage(covered: int) -> float:
+        return (covered / len(concepts)) ** COVERAGE_POWER if concepts else 0.0
+
+    def adjusted(hit: Candidate, score: float) -> float:
+        return score * decay.get(hit.docnum, 1.0)
+
+    def prescore(hit: Candidate) -> float:
+        return adjusted(hit, hit.score / max_score + COVERAGE_WEIGHT * coverage(hit.covered))
+
+    order = sorted(hits, key=lambda hit: (-tier(hit.covered), -prescore(hit), hit.newest_first, hit.id))
+    # A fixed depth, whatever the page asked for: every page is cut from one ordering.
+    depth = RERANK_DEPTH
+    # Only the top of that order is reordered: promoting a candidate from the bottom of the
+    # pool would make the page depend on the pool's cut-off, where ties fall by document number.
+    leads = _lead_shares(hits[0].searcher, concepts, weights, [hit.docnum for hit in order[:depth]]) if hits else {}
+    reranked = []
+    for hit in order[:depth]:
+        stored = hit.stored()
+        best = best_passages(stored.get("body", ""), passage_query, count=max(passages, 1), max_chars=passage_chars)
+        best_share = min(max(best[0].score / max_passage if best else 0.0, title_share(stored)), 1.0)
+        evidence = max(LEAD_WEIGHT * leads.get(hit.docnum, 0.0), best_share ** PASSAGE_POWER)
+        fused = adjusted(hit, evidence + FUSED_SCORE_WEIGHT * hit.score / max_score
+                         + FUSED_COVERAGE_WEIGHT * coverage(hit.covered))
+        shown = shown_passages(stored, passage_query, passages, passage_chars, best)
+        reranked.append((tier(hit.covered), fused, hit, shown))
+    reranked.sort(key=lambda item: (-item[0], -item[1], item[2].newest_first, item[2].id))
+    result: list[Ranked] = [
+        (fused, hit, found) for _, fused, hit, found in reranked
+    ]
+    result += [(prescore(hit), hit, None) for hit in order[depth:]]
+    return result
+
+
+def passage_query_for(compiled: CompiledQuery) -> PassageQuery:
+    return PassageQuery(weights=compiled.weights, phrases=tuple(compiled.phrases),
+                        phrase_slop=tuple(compiled.phrase_slop))
+
+
+def shown_passages(stored: dict, passage_query: PassageQuery, count: int, max_chars: int,
+                    best: list[Passage] | None = None) -> tuple[Passage, ...]:
+    """The ``count`` best passages (``best`` if already found), else the lead for a title-only match."""
+    if count <= 0:
+        return ()
+    body = stored.get("body", "")
+    if best is None:
+        best = best_passages(body, passage_query, count=count, max_chars=max_chars)
+    if best:
+        return tuple(best[:count])
+    lead = lead_passage(body, max_chars=max_chars)
+    return (lead,) if lead else ()
+
+
+def _recency_weights(hits: list[Candidate], half_life: timedelta) -> dict[int, float]:
+    """docnum -> ``0.5 ** (age / half_life)``, the age from the newest candidate; undated: the median."""
+    dated = {hit.docnum: moment for hit in hits if (moment := published_at(hit.published)) is not None}
+    if not dated:
+        return {}
+    newest = max(dated.values())
+    weights = {docnum: recency_factor(published, newest, half_life) or 0.0 for docnum, published in dated.items()}
+    neutral = median(weights.values())
+    return {hit.docnum: weights.get(hit.docnum, neutral) for hit in hits}
+
+
+def _held(searcher: Searcher, weights: dict[str, float]) -> dict[str, float]:
+    """The weights of the terms that some article's title or body holds."""
+    reader = searcher.reader()
+    return {term: weight for term, weight in weights.items()
+            if reader.doc_frequency("body", term) or reader.doc_frequency("title", term)}
+
+
+def _lead_shares(searcher: Searcher, concepts: list[wq.Query], term_weights: dict[str, float],
+                 docnums: Iterable[int]) -> dict[int, float]:
+    """For each document, how much of the query it is about, judged mostly by its opening.
+
+    Each word or phrase of the query counts with the IDF of its rarest term in ``term_weights``
+    (the terms some article holds: for a misspelling, its corrections). In a field, every
+    occurrence of one of its terms at word ``p`` adds ``1 / (1 + p / LEAD_SCALE)`` (a phrase's
+    words count wherever they are: this is about topic, coverage is about the phrase), and the
+    sum ``m`` saturates as ``m / (1 + m)``, as BM25 saturates term frequency. A field's share is
+    the IDF-weighted sum of those over the query's total IDF (so below 1); a document's is the
+    larger of its title's and its body's. Positions come from the index: no stored text is read.
+    """
+    shares = dict.fromkeys(docnums, 0.0)
+    weights = [max((term_weights.get(text, 0.0) for _, text in concept.iter_all_terms()), default=0.0)
+               for concept in concepts]
+    total = sum(weights)
+    if total <= 0 or not shares:
+        return shares
+    wanted = sorted(shares)
+    for subsearcher, offset in searcher.leaf_searchers():
+        reader = subsearcher.reader()
+        end = offset + subsearcher.doc_count_all()
+        local = [docnum - offset for docnum in wanted if offset <= docnum < end]
+        if not local:
+            continue
+        for fieldname in LEAD_FIELDS:
+            field_shares = dict.fromkeys(local, 0.0)
+            for concept, weight in zip(concepts, weights):
+                if weight <= 0:
+                    continue
+                positions: dict[int, set[int]] = {}
+                for text in sorted({text for name, text in concept.iter_all_terms() if name == fieldname}):
+                    if (fieldname, text) not in reader:
+                        continue
+                    matcher = reader.postings(fieldname, text)
+                    for docnum in positioned(matcher, local):
+                        positions.setdefault(docnum, set()).update(matcher.value_as("positions"))
+                for docnum, spots in positions.items():
+                    # Summed in order, so equal documents get equal shares (ties stay ties).
+                    mass = sum(1.0 / (1.0 + spot / LEAD_SCALE) for spot in sorted(spots))
+                    field_shares[docnum] += weight * mass / (1.0 + mass)
+            for docnum, share in field_shares.items():
+                shares[docnum + offset] = max(shares[docnum + offset], share / total)
+    return shares
