@@ -100,6 +100,13 @@ def _speed_table(name: str, data: dict) -> list[str]:
             else:
                 table.add(f"build, `--jobs {count}`", "n/a (no `--jobs` option)", f"{base['docs_per_s']:.0f} docs/s",
                           "n/a", f"≥ {goal}×", "n/a")
+        busy = build.get("busy")
+        if busy:
+            for count in ("1", "2"):
+                bratio = busy[count]["docs_per_s"] / busy["baseline"]["docs_per_s"]
+                table.add(f"build, `--jobs {count}`, another process busy on one core",
+                          f"{busy[count]['docs_per_s']:.0f} docs/s", f"{busy['baseline']['docs_per_s']:.0f} docs/s",
+                          f"{bratio:.2f}×", "—", "—")
         memory_rows = [("peak build memory (all processes; largest one)", ns)]
         if jobs.get("available"):
             memory_rows.append(("peak build memory, `--jobs 2`", jobs["2"]))

@@ -17,6 +17,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +121,40 @@ def _jobs_builds(runner: Runner, name: str, corpus: Path, documents: int, megaby
                              "index_mb": tree_bytes(target) / 1e6}
     shutil.rmtree(target, ignore_errors=True)
     return result
+
+
+@contextmanager
+def other_core_busy(runner: Runner) -> Iterator[None]:
+    """Another process spinning on one core meanwhile: a machine shared with other work."""
+    burner = subprocess.Popen([runner.python, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def busy_builds(runner: Runner, name: str, corpus: Path, repeats: int) -> dict:
+    """Full builds while another process keeps one core busy: raw Whoosh, ``--jobs 1`` and ``--jobs 2``.
+
+    A parallel design can look good on an idle machine and lose when a core is taken
+    (Whoosh's own two-process writer went from 1.9x to 0.95x); medians of ``repeats``.
+    """
+    documents = count_files(corpus)
+    base_index, ns_index = runner.work / name / "busy-baseline", runner.work / name / "busy-newsearch"
+    seconds: dict[str, list[float]] = {"baseline": [], "1": [], "2": []}
+    with other_core_busy(runner):
+        for _ in range(repeats):  # in turn, so that the load falls on all alike
+            report = runner.measure(runner.task("build-baseline", str(corpus), str(_fresh(base_index))))
+            seconds["baseline"].append(report["result"]["seconds"])
+            for jobs in ("1", "2"):
+                report = runner.measure([str(runner.cli), "index", str(corpus), "--index", str(_fresh(ns_index)),
+                                         "--jobs", jobs, "--quiet", "--json"])
+                seconds[jobs].append(_duration(report))
+    shutil.rmtree(base_index, ignore_errors=True)
+    shutil.rmtree(ns_index, ignore_errors=True)
+    return {run: {"seconds": statistics.median(times), "all_seconds": times,
+                  "docs_per_s": documents / statistics.median(times)} for run, times in seconds.items()}
 
 
 def _duration(report: dict) -> float:
