@@ -395,6 +395,8 @@ def _indexed_files(ix: FileIndex) -> dict[str, _IndexedFile]:
     """Per corpus file, its stamp and documents, from the index's columns (no stored-field reads)."""
     result: dict[str, _IndexedFile] = {}
     with ix.reader() as reader:
+        if not reader.doc_count_all():
+            return result  # an index with no segment has no columns to read
         paths = reader.column_reader("path")
         stamps = reader.column_reader("stamp")
         ids = reader.column_reader("id")

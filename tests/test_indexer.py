@@ -129,6 +129,17 @@ def test_abandoned_build_is_removed_by_the_next_run(corpus, tmp_path):
     assert not abandoned.exists()
 
 
+def test_an_index_built_from_an_empty_corpus_takes_articles_later(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    first = build_index([folder], tmp_path / "ix")
+    assert first.documents == 0
+    write_article(folder, "politics/a.txt", "Budget vote delayed", "Ministers delayed the budget vote again.")
+    second = build_index([folder], tmp_path / "ix")  # an update of an index with no segment
+    assert (second.rebuilt, second.added) == (False, 1)
+    assert ids(tmp_path / "ix") == {"politics/a.txt"}
+
+
 def test_missing_corpus_path_is_named(tmp_path):
     with pytest.raises(CorpusError, match="nope"):
         build_index([tmp_path / "nope"], tmp_path / "ix")
