@@ -109,7 +109,7 @@ def cli() -> None:
               show_default=True, metavar="BYTES", help="Skip articles larger than this.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that point outside the corpus folder.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
-              help="Worker processes for a full build [default: the number of cores].")
+              help="Worker processes for a full build, at most one per core [default: the number of cores].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings: only the summary.")
 @json_option
 def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool, wait: float, strict: bool,
@@ -122,13 +122,14 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
     """
     from newsearch.formatting import build_report_json, render_build_report, terminal_safe
     from newsearch.indexer import build_index
+    from newsearch.parallel import usable_cores
 
     show_progress = not quiet and not as_json and sys.stderr.isatty()
     progress = _ProgressLine() if show_progress else None
     try:
         report = build_index(paths or None, index_path, rebuild=rebuild, wait=wait, max_bytes=max_bytes,
                              follow_symlinks=follow_symlinks, progress=progress,
-                             jobs=jobs if jobs is not None else (os.cpu_count() or 1))
+                             jobs=jobs if jobs is not None else usable_cores())
     finally:
         if progress:
             progress.finish()

@@ -28,7 +28,7 @@ from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
-from newsearch.parallel import LocalExecutor, WorkerFailed, partition, report_progress
+from newsearch.parallel import LocalExecutor, WorkerFailed, partition, report_progress, usable_cores
 from newsearch.schema import FileStamp, build_schema, path_key, to_record
 from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
@@ -80,7 +80,7 @@ def build_index(
     Incremental unless ``rebuild`` (or no index exists yet), in which case a
     complete new generation is built beside the live one and switched to
     atomically; a full build of a large corpus can be written by ``jobs`` worker
-    processes. The library default is 1: where forking is unsafe, workers are
+    processes (at most one per usable core). The library default is 1: where forking is unsafe, workers are
     spawned processes, which re-import the caller's ``__main__``, so a script must
     guard its entry point (``if __name__ == "__main__":``) before asking for more. Raises IndexLocked when another writer holds the lock for longer
     than ``wait`` seconds, CorpusError for a missing corpus path, IndexWriteError
@@ -105,7 +105,9 @@ def build_index(
                 live = None
             remove_stale_generations(index_root, live)
             if live is None or rebuild:
-                workers = jobs
+                # One worker per usable core at most: more only share the cores, and each writes
+                # a segment that every later search has to visit.
+                workers = min(jobs, usable_cores())
                 if len(scan.files) < PARALLEL_MIN_FILES:
                     workers = 1  # starting workers costs more than they save
                 _full_build(index_root, scan.files, report, max_bytes, progress, workers)

@@ -128,6 +128,14 @@ def _portable(exc: BaseException) -> BaseException:
     return WorkerFailed(f"an indexing worker failed: {type(exc).__name__}: {exc}")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def start_method() -> str:
     """"fork" where forking is safe, else "spawn".
 

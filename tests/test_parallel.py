@@ -163,3 +163,11 @@ def test_idle_workers_exit_when_their_parent_is_killed(method):
     while time.monotonic() < deadline and any(alive(pid) for pid in workers):
         time.sleep(0.05)
     assert not any(alive(pid) for pid in workers), "a worker outlived its killed parent"
+
+
+def test_no_more_workers_than_cores(tmp_path, corpus, monkeypatch):
+    # Each worker writes a segment that every later search visits: --jobs 64 on 2 cores used to
+    # leave 64 segments (a prefix search then took six times as long).
+    monkeypatch.setattr("newsearch.indexer.usable_cores", lambda: 2)
+    build_index([corpus], tmp_path / "ix", jobs=64)
+    assert _segments(tmp_path / "ix") == 2
