@@ -97,7 +97,7 @@ def build_index(
         with writer_lock(index_root, wait), _fewer_collections():
             # Scanned under the lock: a run that waited must see the corpus as it is now,
             # or it would undo what the run before it added.
-            scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks)
+            scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks, exclude=[index_root])
             report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped))
             try:
                 live = current_generation(index_root)

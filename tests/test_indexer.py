@@ -176,3 +176,11 @@ def test_bbc_corpus_indexes_completely(bbc_corpus, tmp_path):
         assert "£" in article.body
     again = build_index([bbc_corpus], tmp_path / "ix")
     assert (again.unchanged, again.added, again.updated, again.deleted) == (2225, 0, 0, 0)
+
+
+def test_an_index_inside_its_corpus_is_not_read_as_articles(corpus):
+    index_path = corpus / "index"
+    build_index([corpus], index_path)
+    again = build_index([corpus], index_path)
+    assert (again.added, again.updated, again.deleted, again.skipped) == (0, 0, 0, [])
+    assert ids(index_path) == {"politics/a.txt", "politics/b.txt", "sport/c.txt"}

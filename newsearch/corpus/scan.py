@@ -49,13 +49,15 @@ def suffix_of(name: str) -> str:
     return lowered[dot:]
 
 
-def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = False) -> CorpusScan:
+def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = False,
+         exclude: Sequence[str | os.PathLike[str]] = ()) -> CorpusScan:
     """Find the supported files under `paths` (files or folders, recursively).
 
     Only stats files; nothing is read. Relative paths are taken from the folder given, from
     the file's own folder for a single file, or from the common parent folder when several
     paths are given. Symlinks that leave their root are reported, not followed, unless
-    `follow_symlinks`; symlink loops are reported, never walked.
+    `follow_symlinks`; symlink loops are reported, never walked. Folders in `exclude` (the
+    index, when it lies inside the corpus) are not walked.
 
     >>> scan(["corpus"]).files[0].relpath
     'north-korean-soldiers-captured-in-kursk.txt'
@@ -75,6 +77,7 @@ def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = Fal
         if not root.is_dir():
             root = root.parent
     walker = _Walker(root, follow_symlinks)
+    walker.exclude(exclude, keep=given)
     for path in given:
         walker.add_given(path)
     walker.follow_links()
@@ -93,6 +96,24 @@ class _Walker:
         self.ignored = 0
         self.walked: set[tuple[int, int]] = set()
         self.pending_links: list[tuple[str, str]] = []  # (link path, relpath) of symlinked folders
+
+    def exclude(self, folders: Sequence[str | os.PathLike[str]], keep: Sequence[Path]) -> None:
+        """Never walk these folders (marked as walked, by identity, so no path or link reaches
+        them), unless one is itself a path given to scan."""
+        kept = set()
+        for path in keep:
+            try:
+                info = os.stat(path)
+                kept.add((info.st_dev, info.st_ino))
+            except OSError:
+                pass
+        for folder in folders:
+            try:
+                info = os.stat(folder)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and (info.st_dev, info.st_ino) not in kept:
+                self.walked.add((info.st_dev, info.st_ino))
 
     def relpath(self, path: str | Path) -> str:
         rel = os.path.relpath(path, self.root)
