@@ -115,7 +115,16 @@ def build_index(
                 # Stems of words the index has seen come from its vocabulary: a small update
                 # then rarely needs to stem at all.
                 use_stem_lookup(StemLookup(live / VOCABULARY_FILE))
-                _update(open_generation(live, mmap=False), live, scan.files, report, max_bytes, progress)
+                ix = open_generation(live, mmap=False)
+                if not scan.files and ix.doc_count():
+                    # An unmounted drive or a wrong path looks like a corpus whose articles were all
+                    # deleted; emptying an index is what --rebuild is for.
+                    raise CorpusError(
+                        f"no articles found in {', '.join(str(path) for path in corpus_paths)}, but the index "
+                        f"holds {ix.doc_count():,}: not deleting them all (is a folder or drive missing?); "
+                        f"to empty the index, run with --rebuild"
+                    )
+                _update(ix, live, scan.files, report, max_bytes, progress)
     except _DiskFull as exc:
         # Reported now, after the failed run's files are gone, so the free space is right.
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None

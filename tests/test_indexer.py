@@ -184,3 +184,21 @@ def test_an_index_inside_its_corpus_is_not_read_as_articles(corpus):
     again = build_index([corpus], index_path)
     assert (again.added, again.updated, again.deleted, again.skipped) == (0, 0, 0, [])
     assert ids(index_path) == {"politics/a.txt", "politics/b.txt", "sport/c.txt"}
+
+
+def test_a_corpus_with_no_articles_left_does_not_empty_the_index(corpus, tmp_path):
+    build_index([corpus], tmp_path / "ix")
+    moved = tmp_path / "elsewhere"
+    corpus.rename(moved)  # a drive that did not mount: the folder is there, empty
+    corpus.mkdir()
+    with pytest.raises(CorpusError, match=r"no articles found in .*corpus, but the index holds 3: .*--rebuild"):
+        build_index([corpus], tmp_path / "ix")
+    assert len(ids(tmp_path / "ix")) == 3
+    emptied = build_index([corpus], tmp_path / "ix", rebuild=True)  # asked for explicitly
+    assert emptied.documents == 0
+
+
+def test_deleting_some_articles_still_deletes_them(corpus, tmp_path):
+    build_index([corpus], tmp_path / "ix")
+    (corpus / "politics" / "a.txt").unlink()
+    assert build_index([corpus], tmp_path / "ix").deleted == 1
