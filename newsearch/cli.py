@@ -114,7 +114,8 @@ def cli() -> None:
 @json_option
 def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool, wait: float, strict: bool,
                   max_bytes: int, follow_symlinks: bool, jobs: int | None, quiet: bool, as_json: bool) -> int:
-    """Index the articles in PATHS (files or folders; default ./corpus or $NEWSEARCH_CORPUS).
+    """Index the articles in PATHS (files or folders; default $NEWSEARCH_CORPUS, else the paths the
+    index was built from, else ./corpus).
 
     Incremental: new files are added, changed files updated, removed files deleted.
     Safe to run from cron: one writer at a time (others exit 75), and an

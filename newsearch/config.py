@@ -1,4 +1,5 @@
-"""Where the index and the corpus are: argument > NEWSEARCH_* environment variable > default."""
+"""Where the index and the corpus are: argument > NEWSEARCH_* environment variable > default
+(for the corpus, the paths the index was built from come before the default)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,15 @@ def resolve_index_path(index: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser().absolute()
 
 
-def resolve_corpus_paths(paths: Sequence[str | os.PathLike[str]] | None = None) -> list[Path]:
-    """The corpus paths: ``paths`` if given, else $NEWSEARCH_CORPUS (os.pathsep-separated), else ./corpus."""
+def resolve_corpus_paths(paths: Sequence[str | os.PathLike[str]] | None = None,
+                         remembered: Sequence[str] | None = None) -> list[Path]:
+    """The corpus paths: ``paths`` if given, else $NEWSEARCH_CORPUS (os.pathsep-separated), else
+    ``remembered`` (those an existing index was built from), else ./corpus."""
     if paths:
         return [Path(p).expanduser().absolute() for p in paths]
     from_env = os.environ.get(CORPUS_ENV)
-    chosen = [p for p in from_env.split(os.pathsep) if p] if from_env else [DEFAULT_CORPUS]
+    if from_env:
+        chosen = [p for p in from_env.split(os.pathsep) if p]
+    else:
+        chosen = list(remembered or ()) or [DEFAULT_CORPUS]
     return [Path(p).expanduser().absolute() for p in chosen]

@@ -82,6 +82,7 @@ def render_stats(stats: IndexStats) -> str:
 
     lines = [
         f"Index:      {terminal_safe(stats.index_path)} ({stats.generation})",
+        f"Corpus:     {terminal_safe(', '.join(stats.corpus)) or '-'}",
         f"Documents:  {stats.documents:,}",
         f"Dates:      {day(stats.earliest)} to {day(stats.latest)}"
         + (f" ({stats.undated:,} undated)" if stats.undated else ""),

@@ -26,7 +26,7 @@ from newsearch import corpus, duplicate_store
 from newsearch.analysis import use_stem_lookup
 from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
-from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError
+from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.models import BuildReport, Document, SkippedFile
 from newsearch.parallel import LocalExecutor, WorkerFailed, partition, report_progress, usable_cores
 from newsearch.schema import FileStamp, build_schema, path_key, to_record
@@ -88,7 +88,7 @@ def build_index(
     """
     started = time.monotonic()
     index_root = resolve_index_path(index)
-    corpus_paths = resolve_corpus_paths(paths)
+    corpus_paths = resolve_corpus_paths(paths, remembered=remembered_corpus(index_root))
     for path in corpus_paths:  # before anything is created; the scan itself waits for the lock
         if not os.path.lexists(path):
             raise CorpusError(f"corpus path not found: {path}")
@@ -110,7 +110,7 @@ def build_index(
                 workers = min(jobs, usable_cores())
                 if len(scan.files) < PARALLEL_MIN_FILES:
                     workers = 1  # starting workers costs more than they save
-                _full_build(index_root, scan.files, report, max_bytes, progress, workers)
+                _full_build(index_root, corpus_paths, scan.files, report, max_bytes, progress, workers)
             else:
                 # Stems of words the index has seen come from its vocabulary: a small update
                 # then rarely needs to stem at all.
@@ -124,7 +124,7 @@ def build_index(
                         f"holds {ix.doc_count():,}: not deleting them all (is a folder or drive missing?); "
                         f"to empty the index, run with --rebuild"
                     )
-                _update(ix, live, scan.files, report, max_bytes, progress)
+                _update(ix, live, corpus_paths, scan.files, report, max_bytes, progress)
     except _DiskFull as exc:
         # Reported now, after the failed run's files are gone, so the free space is right.
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None
@@ -153,6 +153,7 @@ def _fewer_collections() -> Iterator[None]:
 
 def _full_build(
     index_root: Path,
+    corpus_paths: list[Path],
     files: list[CorpusFile],
     report: BuildReport,
     max_bytes: int,
@@ -161,7 +162,7 @@ def _full_build(
 ) -> None:
     generation = next_generation(index_root)
     try:
-        write_meta(generation, {"created": time.time()})
+        write_meta(generation, _meta(corpus_paths, created=time.time()))
         ix = generation_storage(generation, mmap=False).create_index(build_schema())
         if jobs > 1:
             _PartitionedBuild(ix, generation, files, jobs).run(report, max_bytes, progress)
@@ -180,7 +181,7 @@ def _full_build(
             writer.commit()
         duplicate_store.refresh(generation, ix)
         report.documents = ix.doc_count()
-        write_meta(generation, {"created": time.time(), "updated": time.time()})
+        write_meta(generation, _meta(corpus_paths, created=time.time()))
         fsync_tree(generation)
         switch_current(index_root, generation)
     except BaseException:
@@ -321,6 +322,7 @@ class _PartitionedBuild:
 def _update(
     ix: FileIndex,
     generation: Path,
+    corpus_paths: list[Path],
     files: list[CorpusFile],
     report: BuildReport,
     max_bytes: int,
@@ -393,8 +395,26 @@ def _update(
     writer.commit()
     duplicate_store.refresh(generation, ix, previous_toc=previous_toc, changed=written, removed=removed)
     report.documents = ix.doc_count()
-    write_meta(generation, {"updated": time.time(), "created": _created(generation)})
+    write_meta(generation, _meta(corpus_paths, created=_created(generation)))
     fsync_tree(generation, skip=durable)
+
+
+def _meta(corpus_paths: list[Path], created: float) -> dict[str, object]:
+    """A generation's newsearch.json: when it was made and updated, and from which corpus paths
+    (a later ``newsearch index`` without paths updates it from them)."""
+    return {"created": created, "updated": time.time(), "corpus": [str(path) for path in corpus_paths]}
+
+
+def remembered_corpus(index_root: Path) -> list[str] | None:
+    """The corpus paths the index at ``index_root`` was last built from (None: no index, or an
+    index that does not say)."""
+    try:
+        corpus_paths = read_meta(current_generation(index_root)).get("corpus")
+    except (NewsearchError, OSError):
+        return None
+    if isinstance(corpus_paths, list) and corpus_paths and all(isinstance(path, str) for path in corpus_paths):
+        return corpus_paths
+    return None
 
 
 def _created(generation: Path) -> float:

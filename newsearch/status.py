@@ -33,6 +33,7 @@ class IndexStats:
     versions: dict[str, str] = field(default_factory=dict)
     duplicate_clusters: int = 0  # stories with near-duplicate copies
     duplicates: int = 0  # copies beyond the first of each such story
+    corpus: tuple[str, ...] = ()  # the paths it was last built from (what `newsearch index` updates it from)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
         versions=_versions(),
         duplicate_clusters=len(clusters),
         duplicates=sum(len(members) - 1 for members in clusters.values()),
+        corpus=tuple(path for path in meta.get("corpus") or () if isinstance(path, str)),
     )
 
 

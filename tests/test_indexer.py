@@ -202,3 +202,20 @@ def test_deleting_some_articles_still_deletes_them(corpus, tmp_path):
     build_index([corpus], tmp_path / "ix")
     (corpus / "politics" / "a.txt").unlink()
     assert build_index([corpus], tmp_path / "ix").deleted == 1
+
+
+def test_an_index_is_updated_from_the_corpus_it_was_built_from(corpus, tmp_path, monkeypatch):
+    # `newsearch index --index X` (no paths) used to index ./corpus into X, replacing X's articles.
+    monkeypatch.delenv("NEWSEARCH_CORPUS", raising=False)
+    elsewhere = tmp_path / "cwd"
+    write_article(elsewhere / "corpus", "other.txt", "Bundled sample", "The bundled sample article.")
+    monkeypatch.chdir(elsewhere)
+    build_index([corpus], tmp_path / "ix")
+    write_article(corpus, "sport/d.txt", "Late winner", "A late winner settled the match.")
+    report = build_index(None, tmp_path / "ix")
+    assert (report.added, report.deleted) == (1, 0)
+    assert ids(tmp_path / "ix") == {"politics/a.txt", "politics/b.txt", "sport/c.txt", "sport/d.txt"}
+    assert index_stats(tmp_path / "ix").corpus == (str(corpus),)
+    monkeypatch.setenv("NEWSEARCH_CORPUS", str(elsewhere / "corpus"))  # the environment still comes first
+    assert build_index(None, tmp_path / "ix").deleted == 4
+    assert ids(tmp_path / "ix") == {"other.txt"}
