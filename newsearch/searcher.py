@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Iterable
 
@@ -151,8 +151,8 @@ class Index:
         *,
         limit: int = 10,
         offset: int = 0,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
         sources: Iterable[str] | None = None,
         sort: Sort = "relevance",
         passages: int = 3,
@@ -190,6 +190,7 @@ class Index:
             if sort != "relevance":
                 raise QueryError(f"recency blends into relevance ranking; it cannot be combined with sorting by date "
                                  f"({sort})")
+        since, until = _moment(since, "since"), _moment(until, "until")
         tree = parse(query)
         needed = offset + limit
         with self._lock:
@@ -235,8 +236,8 @@ class Index:
         query: str,
         *,
         by: Period = "month",
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
         sources: Iterable[str] | None = None,
         tz: tzinfo = timezone.utc,
     ) -> Timeline:
@@ -245,6 +246,7 @@ class Index:
         The periods run from ``since`` (else the first match) to ``until`` (else the last),
         in the calendar of ``tz``; undated matches are counted apart (``Timeline.undated``).
         """
+        since, until = _moment(since, "since"), _moment(until, "until")
         tree = parse(query)
         with self._lock, reading(self.path):
             snapshot = self._fresh()
@@ -407,11 +409,22 @@ class Index:
         return suggestion if suggestion != query else None
 
 
+def _moment(value: object, name: str) -> datetime | None:
+    """A ``since``/``until`` argument as a datetime (a date: its midnight, UTC)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    raise TypeError(f"{name} must be a datetime or a date, not {type(value).__name__} {value!r}")
+
+
 def _filters(since: datetime | None, until: datetime | None, sources: Iterable[str] | None) -> wq.Query | None:
     parts = []
     dates = date_filter(since, until)
     if dates is not None:
         parts.append(dates)
+    if isinstance(sources, str):
+        sources = [sources]  # one name, not its letters
     wanted = [source_key(name) for name in (sources or ()) if name.strip()]
     if wanted:
         parts.append(wq.Or([wq.Term("source_key", key) for key in wanted]))

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -421,6 +421,7 @@ def test_sources_filter_exact_names_case_insensitive(index):
 
     assert newest(sources=["bbc news"]) == ["zelensky", "captured"]
     assert newest(sources=["BBC"]) == []
+    assert newest(sources="BBC News") == ["zelensky", "captured"]  # one name given as a string
     assert newest(sources=["THE GUARDIAN", "bbc sport"]) == ["soldiers-home", "soldiers-run"]
     assert search_ids(index, "quokka OR lynx", sources=["abc"]) == ["tie-c", "tie-a", "tie-b"]
 
@@ -434,6 +435,11 @@ def test_since_is_inclusive_until_exclusive(index):
     assert newest(until=moment) == ["captured", "soldiers-home", "soldiers-run"]
     assert newest(since=at("2025-01-01T00:00:00"), until=at("2025-02-01T00:00:00")) == ["captured"]
     assert newest(since=datetime(2025, 3, 10, 12)) == ["zelensky"]  # naive datetimes are UTC
+    assert newest(since=date(2025, 3, 10)) == ["zelensky"]  # a date: its midnight, UTC
+    assert newest(until=date(2025, 2, 1)) == ["captured", "soldiers-home", "soldiers-run"]
+    with pytest.raises(TypeError, match="since must be a datetime or a date, not str '2005'"):
+        index.search("soldiers", since="2005")
+    assert index.timeline("soldiers", by="year", since=date(2025, 1, 1)).total == 2
 
 
 def test_limit_and_offset_page_through_the_same_order(index):
