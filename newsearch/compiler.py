@@ -30,6 +30,10 @@ TITLE_BOOST = 2.0
 MAX_EXPANSIONS = 64
 MAX_TYPO_SPELLINGS = 3
 MIN_TYPO_LENGTH = 4
+# A word that was never written in the index but shares its stem with a rare word ("goverment"
+# is stemmed as "governess" is) is still corrected when a spelling this much more common is near.
+RARE_STEM_DOCUMENTS = 5
+COMMONER_BY = 20
 TYPO_BOOST = 0.6  # a corrected spelling counts a little less than what was typed
 EXPANSION_TIME_S = 0.5
 TEXT_FIELDS = ("title", "body")
@@ -151,11 +155,26 @@ class QueryCompiler:
         else:
             candidates = [(term, 1.0)]
             # A word the index holds anywhere is never rewritten, even if not in the queried field.
-            if stem and not self._known(term, None) and len(typed) >= MIN_TYPO_LENGTH and typed.isalpha():
-                spellings = self._near(typed, 2, stem, word.field, MAX_TYPO_SPELLINGS, nearest_only=True)
+            if stem and len(typed) >= MIN_TYPO_LENGTH and typed.isalpha():
+                if not self._known(term, None):
+                    spellings = self._near(typed, 2, stem, word.field, MAX_TYPO_SPELLINGS, nearest_only=True)
+                    candidates += [(t, TYPO_BOOST) for t, _ in spellings if t != term]
+                elif self._rare_stem_collision(typed, term):
+                    least = COMMONER_BY * self._documents(term)
+                    spellings = [(spelled, surface) for spelled, surface
+                                 in self._near(typed, 2, stem, word.field, MAX_TYPO_SPELLINGS, nearest_only=True)
+                                 if spelled != term and self._documents(spelled) >= least]
+                    if spellings:
+                        # The typed word matched by a coincidence of stems: the common spelling leads,
+                        # and the rare stem counts as a lesser spelling of it (its rarity is no evidence).
+                        common = _idf(self.reader, spellings[0][0])
+                        rare = _idf(self.reader, term)
+                        candidates = [(term, TYPO_BOOST * common / rare)] + [(t, 1.0) for t, _ in spellings]
+                        self.result.weights[term] = TYPO_BOOST * common
+                else:
+                    spellings = []
                 if spellings:
                     self.result.expansions[word.text] = tuple(surface for _, surface in spellings)
-                    candidates += [(t, TYPO_BOOST) for t, _ in spellings if t != term]
         return self._terms_query(candidates, word.field)
 
     def _terms_query(self, candidates: list[tuple[str, float]], fieldname: str | None) -> wq.Query | None:
@@ -205,6 +224,13 @@ class QueryCompiler:
     def _known(self, term: str, fieldname: str | None) -> bool:
         names = TEXT_FIELDS if fieldname is None else (fieldname,)
         return any(self.reader.doc_frequency(name, term) > 0 for name in names)
+
+    def _documents(self, term: str) -> int:
+        return max(self.reader.doc_frequency(name, term) for name in TEXT_FIELDS)
+
+    def _rare_stem_collision(self, typed: str, term: str) -> bool:
+        """Whether ``typed`` was never written in the index and matches only through a rare stem."""
+        return self._documents(term) <= RARE_STEM_DOCUMENTS and typed not in self.vocabulary()
 
     def _weigh(self, term: str) -> None:
         if term not in self.result.weights:

@@ -110,6 +110,13 @@ class Vocabulary:
         found = [(self.words[i], self.counts[i]) for i in range(start, end)]
         return sorted(found, key=lambda item: (-item[1], item[0]))
 
+    def __contains__(self, word: object) -> bool:
+        """Whether ``word`` (folded) was seen as written."""
+        if not isinstance(word, str):
+            return False
+        at = bisect.bisect_left(self.words, word)
+        return at < len(self.words) and self.words[at] == word
+
     def near(self, word: str, maxdist: int, deadline: float | None = None) -> list[tuple[int, str]]:
         """(distance, word) for words within ``maxdist`` edits, nearest then most frequent.
 

@@ -623,3 +623,18 @@ def test_typo_correction_has_its_full_time_even_when_the_stemmer_loads_slowly(in
     monkeypatch.setattr(analysis, "_nltk_snowball", slow_load)
     results = index.search("zelenksy")
     assert results.expansions == (("zelenksy", ("zelensky",)),)
+
+
+def test_a_misspelling_that_shares_a_rare_words_stem_is_still_corrected(tmp_path):
+    # Snowball stems "goverment" as it stems "governess": the typed word matched the one article
+    # about a governess, and the hundreds about the government were never offered.
+    folder = tmp_path / "corpus"
+    write_article(folder, "nanny.txt", "The governess", "A governess taught the children French.")
+    for number in range(25):
+        write_article(folder, f"gov-{number}.txt", f"Budget {number}", f"The government announced budget {number}.")
+    build_index([folder], tmp_path / "ix")
+    with open_index(tmp_path / "ix") as index:
+        found = index.search("goverment", limit=30)
+        assert found.expansions == (("goverment", ("government",)),)
+        assert found.total == 26 and found.hits[0].id.startswith("gov-")
+        assert index.search("governess").expansions == ()  # a word written in the index is never rewritten
