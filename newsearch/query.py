@@ -183,8 +183,19 @@ def parse(text: str) -> Node:
     if not tokens:
         raise QueryError("the query is empty; type some words to search for")
     root = _Parser(tokens).parse_query(0)
+    if not _searches_something(root):
+        raise QueryError(f"the query {text.strip()!r} has no words to search for, only operators, "
+                         f"brackets or quotes; type some words")
     _check_positive(root)
     return root
+
+
+def _searches_something(node: Node) -> bool:
+    if isinstance(node, AnyOf):
+        return any(_searches_something(group) for group in node.groups)
+    if isinstance(node, Group):
+        return any(_searches_something(clause.node) for clause in node.clauses)
+    return True
 
 
 def _tokenize(text: str) -> list[_Token]:
@@ -241,6 +252,9 @@ def _word(text: str, fieldname: str | None) -> Node | None:
         fuzzy = int(fuzzy_match.group(2) or 1)
         if fuzzy > 2:
             raise QueryError(f"fuzzy distance {fuzzy} in {fuzzy_match.group()!r} is too large; use ~1 or ~2")
+    if "^" in text.strip("^"):
+        plain = text.split("^")[0]
+        raise QueryError(f"boosting a word ({text!r}) is not supported; search {plain!r}")
     prefix = text.endswith("*")
     core = text.rstrip("*")
     if "*" in core:

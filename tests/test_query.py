@@ -132,6 +132,13 @@ def test_unbalanced_quotes_and_parentheses_are_closed_or_ignored(text, tree):
     ("x" * 1001, "the query is 1,001 characters long; the limit is 1,000"),
     (" ".join(f"w{n}" for n in range(65)), "the query has more than 64 terms; shorten it"),
     ("(" * 17 + "kursk", "the query nests parentheses deeper than 16 levels; simplify it"),
+    ("OR", "the query 'OR' has no words to search for, only operators, brackets or quotes; type some words"),
+    ("AND OR", "the query 'AND OR' has no words to search for"),
+    ("NOT", "has no words to search for"),
+    ("()", "has no words to search for"),
+    ('""', "has no words to search for"),
+    ("title:()", "has no words to search for"),
+    ("blair^2", "boosting a word ('blair^2') is not supported; search 'blair'"),
 ])
 def test_refused_queries_say_why(text, message):
     with pytest.raises(QueryError) as raised:
