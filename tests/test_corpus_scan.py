@@ -148,6 +148,18 @@ def test_the_folder_given_is_the_boundary_for_symlinks(tmp_path):
     assert relpaths(scan([corpus / "other"], follow_symlinks=True)) == ["view/story.txt"]
 
 
+def test_with_several_folders_each_one_given_is_a_boundary_for_symlinks(tmp_path):
+    # Their common parent is not: two corpus folders in /tmp must not open all of /tmp to links.
+    make(tmp_path, "private/secret.txt")
+    make(tmp_path, "first/story.txt")
+    make(tmp_path, "second/report.txt")
+    (tmp_path / "first" / "leak").symlink_to(tmp_path / "private")
+    (tmp_path / "first" / "mirror").symlink_to(tmp_path / "second")
+    found = scan([tmp_path / "first", tmp_path / "second"])
+    assert relpaths(found) == ["first/story.txt", "second/report.txt"]  # the real path wins over the link
+    assert found.skipped == [SkippedFile("first/leak", f"symlink outside the corpus: -> {tmp_path / 'private'}")]
+
+
 def test_broken_symlink_is_reported(tmp_path):
     (tmp_path / "gone.txt").symlink_to(tmp_path / "missing.txt")
     found = scan([tmp_path])

@@ -76,7 +76,9 @@ def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = Fal
         root = Path(os.path.commonpath(given))
         if not root.is_dir():
             root = root.parent
-    walker = _Walker(root, follow_symlinks)
+    # A symlink stays inside the corpus when it points into one of the paths given, not merely
+    # into their common parent (which, for two folders, may be /tmp or the home folder).
+    walker = _Walker(root, follow_symlinks, inside=[path if path.is_dir() else path.parent for path in given])
     walker.exclude(exclude, keep=given)
     for path in given:
         walker.add_given(path)
@@ -87,9 +89,9 @@ def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = Fal
 class _Walker:
     """Collects candidates under one root; real paths win over symlinked duplicates."""
 
-    def __init__(self, root: Path, follow_symlinks: bool) -> None:
+    def __init__(self, root: Path, follow_symlinks: bool, inside: Sequence[Path]) -> None:
         self.root = root
-        self.real_root = os.path.realpath(root)
+        self.real_folders = [os.path.realpath(folder) for folder in inside]
         self.follow_symlinks = follow_symlinks
         self.found: list[tuple[bool, str, os.stat_result]] = []  # (via symlink, relpath, stat)
         self.skipped: list[SkippedFile] = []
@@ -186,7 +188,7 @@ class _Walker:
             self.ignored += 1
             return
         target = os.path.realpath(path)
-        if not self.follow_symlinks and not _is_within(target, self.real_root):
+        if not self.follow_symlinks and not any(_is_within(target, folder) for folder in self.real_folders):
             self.skipped.append(SkippedFile(rel, f"symlink outside the corpus: -> {target}"))
         elif is_dir:
             self.pending_links.append((path, rel))
