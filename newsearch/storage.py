@@ -82,14 +82,20 @@ def current_generation(index_root: Path) -> Path:
 
 
 def read_meta(generation: Path) -> dict[str, object]:
-    """The newsearch.json of a generation; raises IndexIncompatible on another format."""
+    """The newsearch.json of a generation; raises IndexIncompatible on another format,
+    IndexCorrupt when it is missing or garbled, IndexUnreadable when it cannot be read."""
+    damaged = (f"the index at {generation.parent} is damaged ({generation.name}/{META_FILE} is %s); "
+               f"run `newsearch index --rebuild --index {generation.parent}`")
     try:
         meta = json.loads((generation / META_FILE).read_text("utf-8"))
     except FileNotFoundError:
-        raise IndexUnreadable(f"the index generation {generation} has no {META_FILE}: it is damaged; "
-                              f"run `newsearch index --rebuild --index {generation.parent}`") from None
-    except (OSError, ValueError) as exc:
-        raise IndexUnreadable(f"cannot read {generation / META_FILE}: {exc}") from None
+        raise IndexCorrupt(damaged % "missing") from None
+    except ValueError:  # not UTF-8 or not JSON
+        raise IndexCorrupt(damaged % "not readable JSON") from None
+    except OSError as exc:
+        raise IndexUnreadable(f"cannot read {generation / META_FILE}: {exc.strerror or exc}") from None
+    if not isinstance(meta, dict):
+        raise IndexCorrupt(damaged % "not a JSON object")
     if meta.get("format") != FORMAT:
         raise IndexIncompatible(
             f"the index at {generation.parent} was built by another version of newsearch "

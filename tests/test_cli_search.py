@@ -286,6 +286,24 @@ def test_incompatible_index_exits_4_and_says_to_rebuild(run, index_path, tmp_pat
     assert result.stderr.endswith(f": run `newsearch index --rebuild --index {copy}`\n")
 
 
+@pytest.mark.parametrize("damage, what", [("{garbage", "not readable JSON"), ("[1, 2]", "not a JSON object"),
+                                          (None, "missing")])
+def test_a_damaged_metadata_file_exits_4_and_says_to_rebuild(run, index_path, tmp_path, damage, what):
+    copy = tmp_path / "damaged-index"
+    shutil.copytree(index_path, copy, symlinks=True)
+    meta_path = copy / "current" / "newsearch.json"
+    if damage is None:
+        meta_path.unlink()
+    else:
+        meta_path.write_text(damage)
+    generation = (copy / "current").resolve().name
+    for command in (("search", "kursk"), ("check",)):
+        result = run(*command, index=str(copy))
+        assert (result.exit_code, result.stdout) == (4, "")
+        assert result.stderr == (f"Error: the index at {copy} is damaged ({generation}/newsearch.json is {what}); "
+                                 f"run `newsearch index --rebuild --index {copy}`\n")
+
+
 # -- show --------------------------------------------------------------------------------------
 
 
