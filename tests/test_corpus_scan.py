@@ -82,7 +82,7 @@ def test_explicit_file_of_unknown_type_is_reported(tmp_path):
     (tmp_path / "notes.docx").write_bytes(b"PK")
     found = scan([tmp_path / "notes.docx"])
     assert found.files == []
-    assert found.skipped == [SkippedFile("notes.docx", "unsupported file type: notes.docx")]
+    assert found.skipped == [SkippedFile("notes.docx", "unsupported file type: .docx")]
 
 
 def test_symlink_outside_the_corpus_is_skipped_unless_followed(tmp_path):

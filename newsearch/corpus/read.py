@@ -49,7 +49,7 @@ def _parse(file: CorpusFile, max_bytes: int) -> tuple[list[Article | ItemProblem
     suffix = suffix_of(file.path.name)
     kind = suffix.removesuffix(".gz")
     if kind not in _KINDS:
-        raise Refused(f"unsupported file type: {file.path.name}")
+        raise Refused(f"unsupported file type: {suffix or 'no extension'}")
     data = load_bytes(file.path, max_bytes, gzipped=suffix.endswith(".gz"))
     refuse_binary(data)
     if _KINDS[kind] == "feed":

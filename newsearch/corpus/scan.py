@@ -132,7 +132,7 @@ class _Walker:
             prefix = "" if path == self.root else rel + "/"
             self.walk(str(path), prefix, info, via_symlink=False)
         elif suffix_of(path.name) not in SUPPORTED_SUFFIXES:
-            self.skipped.append(SkippedFile(rel, f"unsupported file type: {path.name}"))
+            self.skipped.append(SkippedFile(rel, f"unsupported file type: {suffix_of(path.name) or 'no extension'}"))
         else:
             self.add_file(rel, info, via_symlink=False)
 
