@@ -57,8 +57,10 @@ class NewsearchGroup(click.Group):
             exc.message = self._safe(exc.message)
             exc.show()
             sys.exit(exc.exit_code)
-        except (click.Abort, KeyboardInterrupt):
-            click.echo("\nInterrupted.", err=True)
+        except (click.Abort, KeyboardInterrupt) as exc:
+            # A progress line may be open on a terminal; click has ended it already for an Abort.
+            ended = isinstance(exc, click.Abort) or not sys.stderr.isatty()
+            click.echo("Interrupted." if ended else "\nInterrupted.", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (`| head`): not an error
