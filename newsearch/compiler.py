@@ -54,9 +54,12 @@ class CompiledQuery:
 class QueryCompiler:
     """Compiles one parsed query against one reader."""
 
-    def __init__(self, reader: IndexReader, vocabulary: Callable[[], Vocabulary]) -> None:
+    def __init__(self, reader: IndexReader, vocabulary: Callable[[], Vocabulary],
+                 written: Callable[[str], bool] | None = None) -> None:
         self.reader = reader
         self.vocabulary = vocabulary  # loaded only when a query needs it (prefix, fuzzy, typo)
+        # Whether a word was ever written in the index; without loading the vocabulary if it can.
+        self.written = written or (lambda word: word in self.vocabulary())
         self.result = CompiledQuery(wq.NullQuery)
         self._deadline: float | None = None
 
@@ -230,7 +233,7 @@ class QueryCompiler:
 
     def _rare_stem_collision(self, typed: str, term: str) -> bool:
         """Whether ``typed`` was never written in the index and matches only through a rare stem."""
-        return self._documents(term) <= RARE_STEM_DOCUMENTS and typed not in self.vocabulary()
+        return self._documents(term) <= RARE_STEM_DOCUMENTS and not self.written(typed)
 
     def _weigh(self, term: str) -> None:
         if term not in self.result.weights:

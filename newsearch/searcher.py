@@ -71,6 +71,7 @@ class _Snapshot:
     toc: int
     ix: FileIndex
     searcher: Searcher
+    stems: StemLookup  # the vocabulary file, searched in place
     _vocabulary: Vocabulary | None = None
     _duplicates: DuplicatePairs | None = None
 
@@ -79,6 +80,11 @@ class _Snapshot:
         if self._vocabulary is None:
             self._vocabulary = Vocabulary.load(self.generation)
         return self._vocabulary
+
+    def written(self, word: str) -> bool:
+        """Whether ``word`` (folded) was ever written in the index: a binary search of the
+        vocabulary file, which most queries then never load."""
+        return self.stems(word) is not None
 
     def duplicates(self) -> DuplicatePairs:
         """The near-duplicate pairs the indexer found, read on first use."""
@@ -131,11 +137,12 @@ class Index:
 
         def attempt() -> _Snapshot:
             generation, ix = open_current(self.path)
-            use_stem_lookup(StemLookup(generation / VOCABULARY_FILE))
+            stems = StemLookup(generation / VOCABULARY_FILE)
+            use_stem_lookup(stems)
             with reading(self.path):
                 toc = ix.latest_generation()
                 searcher = ix.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1, title_B=0.5))
-            return _Snapshot(generation, toc, ix, searcher)
+            return _Snapshot(generation, toc, ix, searcher, stems)
 
         fresh = retry_while_committing(attempt, self.path)
         if snapshot is not None:
@@ -197,7 +204,7 @@ class Index:
             with reading(self.path):  # only what reads the index: its decoding errors mean damage
                 snapshot = self._fresh()
                 searcher = snapshot.searcher
-                compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary).compile(tree)
+                compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
                 filters = _filters(since, until, sources)
                 duplicates = snapshot.duplicates() if collapse else None
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
@@ -251,7 +258,7 @@ class Index:
         with self._lock, reading(self.path):
             snapshot = self._fresh()
             searcher = snapshot.searcher
-            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary).compile(tree)
+            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
             matches = self._all_matches(searcher, compiled.query, _filters(since, until, sources))
             dates = [published_at(raw) for raw in column_values(searcher, "published", matches, NO_DATE).values()]
         try:
@@ -329,7 +336,7 @@ class Index:
         tree = parse(query)
         with self._lock:
             snapshot = self._fresh()
-            compiled = QueryCompiler(snapshot.searcher.reader(), snapshot.vocabulary).compile(tree)
+            compiled = QueryCompiler(snapshot.searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
         return highlight_spans(text, passage_query_for(compiled))
 
     # -- internals -------------------------------------------------------------------------
