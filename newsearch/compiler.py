@@ -156,28 +156,7 @@ class QueryCompiler:
                                                                           MAX_EXPANSIONS, nearest_only=False)
                                           if t != term]
         else:
-            candidates = [(term, 1.0)]
-            # A word the index holds anywhere is never rewritten, even if not in the queried field.
-            if stem and len(typed) >= MIN_TYPO_LENGTH and typed.isalpha():
-                if not self._known(term, None):
-                    spellings = self._near(typed, 2, stem, word.field, MAX_TYPO_SPELLINGS, nearest_only=True)
-                    candidates += [(t, TYPO_BOOST) for t, _ in spellings if t != term]
-                elif self._rare_stem_collision(typed, term):
-                    least = COMMONER_BY * self._documents(term)
-                    spellings = [(spelled, surface) for spelled, surface
-                                 in self._near(typed, 2, stem, word.field, MAX_TYPO_SPELLINGS, nearest_only=True)
-                                 if spelled != term and self._documents(spelled) >= least]
-                    if spellings:
-                        # The typed word matched by a coincidence of stems: the common spelling leads,
-                        # and the rare stem counts as a lesser spelling of it (its rarity is no evidence).
-                        common = _idf(self.reader, spellings[0][0])
-                        rare = _idf(self.reader, term)
-                        candidates = [(term, TYPO_BOOST * common / rare)] + [(t, 1.0) for t, _ in spellings]
-                        self.result.weights[term] = TYPO_BOOST * common
-                else:
-                    spellings = []
-                if spellings:
-                    self.result.expansions[word.text] = tuple(surface for _, surface in spellings)
+            candidates = self._with_corrections(word, typed, term) if stem else [(term, 1.0)]
         return self._terms_query(candidates, word.field)
 
     def _terms_query(self, candidates: list[tuple[str, float]], fieldname: str | None) -> wq.Query | None:
@@ -228,12 +207,35 @@ class QueryCompiler:
         names = TEXT_FIELDS if fieldname is None else (fieldname,)
         return any(self.reader.doc_frequency(name, term) > 0 for name in names)
 
-    def _documents(self, term: str) -> int:
-        return max(self.reader.doc_frequency(name, term) for name in TEXT_FIELDS)
+    def _with_corrections(self, word: Word, typed: str, term: str) -> list[tuple[str, float]]:
+        """(term, boost) to search for a plain word: itself, and for a likely typing error its
+        nearest indexed spellings (recorded in ``expansions``).
 
-    def _rare_stem_collision(self, typed: str, term: str) -> bool:
-        """Whether ``typed`` was never written in the index and matches only through a rare stem."""
-        return self._documents(term) <= RARE_STEM_DOCUMENTS and not self.written(typed)
+        A word the index holds anywhere is never rewritten, even if not in the queried field,
+        unless it matches only through a rare word's stem and was never written as typed.
+        """
+        if len(typed) < MIN_TYPO_LENGTH or not typed.isalpha():
+            return [(term, 1.0)]
+        documents = self._documents(term)
+        if documents and (documents > RARE_STEM_DOCUMENTS or self.written(typed)):
+            return [(term, 1.0)]
+        spellings = [(spelled, surface) for spelled, surface
+                     in self._near(typed, 2, True, word.field, MAX_TYPO_SPELLINGS, nearest_only=True)
+                     if spelled != term and self._documents(spelled) >= COMMONER_BY * documents]
+        if not spellings:
+            return [(term, 1.0)]
+        self.result.expansions[word.text] = tuple(surface for _, surface in spellings)
+        if not documents:
+            return [(term, 1.0)] + [(spelled, TYPO_BOOST) for spelled, _ in spellings]
+        # The typed word matched by a coincidence of stems: the common spelling leads, and the
+        # rare stem counts as a lesser spelling of it (its rarity is no evidence).
+        common = _idf(self.reader, spellings[0][0])
+        self.result.weights[term] = TYPO_BOOST * common
+        return [(term, TYPO_BOOST * common / _idf(self.reader, term))] + [(spelled, 1.0) for spelled, _ in spellings]
+
+    def _documents(self, term: str) -> int:
+        """In how many articles the term is (the larger of its title and body counts)."""
+        return max(self.reader.doc_frequency(name, term) for name in TEXT_FIELDS)
 
     def _weigh(self, term: str) -> None:
         if term not in self.result.weights:
