@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from newsearch import __version__
+from newsearch.version import __version__
 from newsearch.config import INDEX_ENV
 from newsearch.errors import NewsearchError
 

@@ -8,11 +8,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from newsearch import __version__, duplicate_store
+from newsearch import duplicate_store
 from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
 from newsearch.schema import FORMAT, FileStamp, stored_published
 from newsearch.storage import damaged, folder_size, open_current, read_meta
+from newsearch.version import __version__
 
 
 @dataclass(frozen=True)
