@@ -23,11 +23,13 @@ _EXPORTS = {
         "CorpusError", "DocumentNotFound", "IndexCorrupt", "IndexIncompatible", "IndexLocked",
         "IndexNotFound", "IndexUnreadable", "IndexWriteError", "NewsearchError", "QueryError",
     ),
-    "newsearch.models": ("BuildReport", "Document", "Hit", "Passage", "Results", "SimilarCopy", "SkippedFile"),
-    "newsearch.timeline": ("Timeline",),
+    "newsearch.models": (
+        "BuildReport", "CheckReport", "Document", "Hit", "IndexStats", "Passage", "Results", "SimilarCopy",
+        "SkippedFile", "Timeline",
+    ),
     "newsearch.indexer": ("build_index",),
     "newsearch.searcher": ("Index", "open_index"),
-    "newsearch.status": ("CheckReport", "IndexStats", "check_index", "index_stats"),
+    "newsearch.status": ("check_index", "index_stats"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -56,8 +58,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, re-exported explicitly (
     from newsearch.indexer import build_index as build_index
     from newsearch.models import BuildReport as BuildReport, Document as Document, Hit as Hit
     from newsearch.models import Passage as Passage, Results as Results, SimilarCopy as SimilarCopy
-    from newsearch.models import SkippedFile as SkippedFile
+    from newsearch.models import CheckReport as CheckReport, IndexStats as IndexStats
+    from newsearch.models import SkippedFile as SkippedFile, Timeline as Timeline
     from newsearch.searcher import Index as Index, open_index as open_index
-    from newsearch.status import CheckReport as CheckReport, IndexStats as IndexStats
     from newsearch.status import check_index as check_index, index_stats as index_stats
-    from newsearch.timeline import Timeline as Timeline
