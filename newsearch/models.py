@@ -1,4 +1,7 @@
-"""Plain data passed between the layers; nothing here knows about Whoosh."""
+"""Plain data passed between the layers: every result type the library returns.
+
+The bottom layer: nothing here imports Whoosh or any other module of newsearch.
+"""
 
 from __future__ import annotations
 
