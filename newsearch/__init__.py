@@ -13,28 +13,27 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from newsearch.version import __version__ as __version__
 
+# The public names, each listed once here: the module that defines it -> its names.
+# ``__all__`` is built from this table; a test checks that the imports for type
+# checkers below name the same things.
 _EXPORTS = {
     "newsearch.errors": (
         "CorpusError", "DocumentNotFound", "IndexCorrupt", "IndexIncompatible", "IndexLocked",
         "IndexNotFound", "IndexUnreadable", "IndexWriteError", "NewsearchError", "QueryError",
     ),
-    "newsearch.models": ("BuildReport", "Document", "Hit", "Passage", "Results", "SimilarCopy", "SkippedFile"),
-    "newsearch.timeline": ("Timeline",),
+    "newsearch.models": (
+        "BuildReport", "CheckReport", "Document", "Hit", "IndexStats", "Passage", "Results", "SimilarCopy",
+        "SkippedFile", "Timeline",
+    ),
     "newsearch.indexer": ("build_index",),
     "newsearch.searcher": ("Index", "open_index"),
-    "newsearch.status": ("CheckReport", "IndexStats", "check_index", "index_stats"),
+    "newsearch.status": ("check_index", "index_stats"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [
-    "BuildReport", "CheckReport", "CorpusError", "Document", "DocumentNotFound", "Hit", "Index", "IndexCorrupt",
-    "IndexIncompatible", "IndexLocked", "IndexNotFound", "IndexStats", "IndexUnreadable", "IndexWriteError",
-    "NewsearchError", "Passage", "QueryError", "Results", "SimilarCopy", "SkippedFile", "Timeline", "__version__",
-    "build_index",
-    "check_index", "index_stats", "open_index",
-]
+__all__ = sorted([*_MODULE_OF, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
@@ -50,13 +49,16 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if TYPE_CHECKING:
-    from newsearch.errors import (
-        CorpusError, DocumentNotFound, IndexCorrupt, IndexIncompatible, IndexLocked, IndexNotFound,
-        IndexUnreadable, IndexWriteError, NewsearchError, QueryError,
-    )
-    from newsearch.indexer import build_index
-    from newsearch.models import BuildReport, Document, Hit, Passage, Results, SimilarCopy, SkippedFile
-    from newsearch.searcher import Index, open_index
-    from newsearch.status import CheckReport, IndexStats, check_index, index_stats
-    from newsearch.timeline import Timeline
+if TYPE_CHECKING:  # for type checkers: the same names, re-exported explicitly (``X as X``)
+    from newsearch.errors import CorpusError as CorpusError, DocumentNotFound as DocumentNotFound
+    from newsearch.errors import IndexCorrupt as IndexCorrupt, IndexIncompatible as IndexIncompatible
+    from newsearch.errors import IndexLocked as IndexLocked, IndexNotFound as IndexNotFound
+    from newsearch.errors import IndexUnreadable as IndexUnreadable, IndexWriteError as IndexWriteError
+    from newsearch.errors import NewsearchError as NewsearchError, QueryError as QueryError
+    from newsearch.indexer import build_index as build_index
+    from newsearch.models import BuildReport as BuildReport, Document as Document, Hit as Hit
+    from newsearch.models import Passage as Passage, Results as Results, SimilarCopy as SimilarCopy
+    from newsearch.models import CheckReport as CheckReport, IndexStats as IndexStats
+    from newsearch.models import SkippedFile as SkippedFile, Timeline as Timeline
+    from newsearch.searcher import Index as Index, open_index as open_index
+    from newsearch.status import check_index as check_index, index_stats as index_stats

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from newsearch import __version__
+from newsearch.version import __version__
 from newsearch.config import INDEX_ENV
 from newsearch.errors import NewsearchError
 
@@ -297,9 +297,9 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
 
     Periods without a match are shown as 0. Exit status: 0 matches counted, 1 none.
     """
-    from newsearch.formatting import plural
+    from newsearch.config import parse_timezone
+    from newsearch.formatting import plural, timeline_bars, timeline_csv, timeline_json
     from newsearch.searcher import open_index
-    from newsearch.timeline import parse_timezone, render_bars, to_csv, to_json
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
     since_at, until_at = _date_range(since, until)
@@ -311,11 +311,11 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
         counts = index.timeline(query, by=period, since=since_at, until=until_at,  # type: ignore[arg-type]
                                 sources=sources, tz=tz)
     if output_format == "json":
-        click.echo(to_json(counts))
+        click.echo(timeline_json(counts))
     elif output_format == "csv":
-        click.echo(to_csv(counts), nl=False)
+        click.echo(timeline_csv(counts), nl=False)
     else:
-        chart = render_bars(counts, unicode=sys.stdout.isatty() and _utf8_stdout())
+        chart = timeline_bars(counts, unicode=sys.stdout.isatty() and _utf8_stdout())
         if chart:
             click.echo(chart)
         if counts.total or not counts.undated:
@@ -341,7 +341,7 @@ def _print_results(results: Any, output_format: str, color: str, offset: int, li
 
 def _date_range(since: str | None, until: str | None) -> tuple[Any, Any]:
     """--since (from its start) and --until (to its end) as datetimes; a usage error when empty."""
-    from newsearch.query import parse_date_bound
+    from newsearch.config import parse_date_bound
 
     since_at = parse_date_bound(since) if since else None
     until_at = parse_date_bound(until, end=True) if until else None
@@ -351,7 +351,7 @@ def _date_range(since: str | None, until: str | None) -> tuple[Any, Any]:
 
 
 def _half_life(text: str) -> Any:
-    from newsearch.timeline import parse_half_life
+    from newsearch.config import parse_half_life
 
     try:
         return parse_half_life(text)

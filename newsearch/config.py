@@ -1,11 +1,23 @@
-"""Where the index and the corpus are: argument > NEWSEARCH_* environment variable > default
-(for the corpus, the paths the index was built from come before the default)."""
+"""Settings as people write them, resolved once here for the CLI and the library alike.
+
+* **paths** -- where the index and the corpus are: argument > NEWSEARCH_* environment
+  variable > default (for the corpus, the paths the index was built from come before the default);
+* **dates** -- ``parse_date_bound`` (``--since``/``--until``) and ``date_bounds`` (``date:``
+  in queries): YYYY, YYYY-MM or YYYY-MM-DD as the UTC period they name; ``as_utc``;
+* **durations** -- ``parse_half_life`` ("30d", "12h", "2w", "1y");
+* **zones** -- ``parse_timezone`` ("UTC", "+01:00", "Europe/Berlin").
+"""
 
 from __future__ import annotations
 
+import calendar
 import os
+import re
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+
+from newsearch.errors import QueryError
 
 INDEX_ENV = "NEWSEARCH_INDEX"
 CORPUS_ENV = "NEWSEARCH_CORPUS"
@@ -31,3 +43,100 @@ def resolve_corpus_paths(paths: Sequence[str | os.PathLike[str]] | None = None,
     else:
         chosen = list(remembered or ()) or [DEFAULT_CORPUS]
     return [Path(p).expanduser().absolute() for p in chosen]
+
+
+# -- dates ----------------------------------------------------------------------------------------
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware datetime: naive ones are UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def parse_date_bound(text: str, *, end: bool = False) -> datetime:
+    """A --since (start of the period) or --until (end of the period) date: YYYY, YYYY-MM or YYYY-MM-DD."""
+    try:
+        bounds = date_bounds(text)
+    except ValueError:
+        raise QueryError(f"cannot read the date {text!r}; write YYYY, YYYY-MM or YYYY-MM-DD") from None
+    return bounds[1] if end else bounds[0]
+
+
+_DATE_PART = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+
+
+def date_bounds(text: str) -> tuple[datetime, datetime]:
+    """The UTC period a date names, ``[start, end)``: a year, a month or a day; ValueError if unreadable."""
+    match = _DATE_PART.match(text.strip())
+    if not match:
+        raise ValueError(text)
+    year = int(match.group(1))
+    month = int(match.group(2)) if match.group(2) else None
+    day = int(match.group(3)) if match.group(3) else None
+    if month is None:
+        start = datetime(year, 1, 1, tzinfo=timezone.utc)
+        return start, _later(start, timedelta(days=366 if calendar.isleap(year) else 365))
+    if day is None:
+        start = datetime(year, month, 1, tzinfo=timezone.utc)
+        return start, _later(start, timedelta(days=calendar.monthrange(year, month)[1]))
+    start = datetime(year, month, day, tzinfo=timezone.utc)
+    return start, _later(start, timedelta(days=1))
+
+
+def _later(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, or the last representable moment for the end of year 9999."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return datetime.max.replace(tzinfo=timezone.utc)
+
+
+# -- durations ------------------------------------------------------------------------------------
+
+_HALF_LIFE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([hdwy])\s*", re.IGNORECASE)
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "y": timedelta(days=365)}
+
+
+def parse_half_life(text: str) -> timedelta:
+    """A half-life written as a number and a unit: ``12h``, ``30d``, ``2w``, ``1y`` (365 days), ``1.5d``."""
+    match = _HALF_LIFE.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"invalid half-life {text!r}: write a number and a unit, h (hours), d (days), "
+            "w (weeks) or y (years of 365 days), such as 30d or 12h"
+        )
+    number, unit = float(match.group(1)), match.group(2).lower()
+    if number <= 0:
+        raise ValueError(f"invalid half-life {text!r}: it must be longer than zero, such as 30d")
+    try:
+        return number * _UNITS[unit]
+    except OverflowError:
+        raise ValueError(f"invalid half-life {text!r}: too long, such as 30d") from None
+
+
+# -- zones ----------------------------------------------------------------------------------------
+
+_OFFSET = re.compile(r"([+-])(\d{1,2}):?(\d{2})?")
+
+
+def parse_timezone(text: str) -> tzinfo:
+    """A time zone written as ``UTC``, an offset (``+01:00``, ``-0530``, ``+9``) or an IANA name
+    (``Europe/Berlin``, from the system's time zone database)."""
+    name = text.strip()
+    if name.upper() in ("UTC", "Z", "GMT"):
+        return timezone.utc
+    offset = _OFFSET.fullmatch(name)
+    if offset:
+        sign, hours, minutes = offset.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta >= timedelta(hours=24):
+            raise ValueError(f"invalid time zone {text!r}: an offset is less than 24 hours, such as +01:00")
+        return timezone(-delta if sign == "-" else delta)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {text!r}: write UTC, an offset such as +01:00, or a name such as Europe/Berlin"
+        ) from None

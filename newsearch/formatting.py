@@ -1,19 +1,27 @@
-"""Render library results as terminal text or JSON. No index access here."""
+"""Render library results as terminal text, JSON or CSV, and timelines as bar charts. No index access here.
+
+This module imports only plain data (``models``) and the standard library: rendering never
+loads the index code or Whoosh.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, is_dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from newsearch.models import BuildReport, Document, Hit, Results
-from newsearch.status import CheckReport, IndexStats
+from newsearch.models import (
+    BuildReport, CheckReport, Document, Hit, IndexStats, Period, Results, Timeline, check_period,
+)
 
 JSON_FORMAT_VERSION = 1
+TIMELINE_FORMAT_VERSION = 1
 
 # C0/C1 control characters (ESC, BEL, CSI...) and bidi overrides: indexed text is written
 # by strangers and must never reach the terminal raw.
@@ -244,3 +252,98 @@ def render_document(document: Document, highlighter: Highlighter, spans: Iterabl
     lines = [terminal_safe(document.title) or "(untitled)", " · ".join(details), "",
              highlighter.render(document.body, spans, one_line=False)]
     return "\n".join(lines)
+
+
+# -- timelines ------------------------------------------------------------------------------------
+
+Buckets = Iterable[tuple[date, int]]
+
+
+def bucket_label(start: date, period: Period | None) -> str:
+    """How a period is named: 2025-01-31 (day), 2025-W05 (ISO week), 2025-01 (month), 2025 (year).
+
+    With no period, the ISO date of its first day.
+    """
+    if period == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    if period == "month":
+        return f"{start.year:04d}-{start.month:02d}"
+    if period == "year":
+        return f"{start.year:04d}"
+    return start.isoformat()
+
+
+def _period_of(buckets: Buckets | Timeline, period: Period | None) -> Period | None:
+    if period is not None:
+        check_period(period)
+        return period
+    return buckets.period if isinstance(buckets, Timeline) else None
+
+
+def timeline_bars(
+    buckets: Buckets | Timeline, width: int = 50, *, unicode: bool = True, period: Period | None = None
+) -> str:
+    """A bar chart, one line per period: label, bar, count (``2025-01  ████████ 12``).
+
+    Bars are proportional to the largest count, rounded, and at least one block long
+    for any count above zero; ``unicode=False`` draws them with ``#``. Counts are
+    right-aligned after bars padded to ``width``. Lines end without a newline after
+    the last; no buckets give "". The labels come from ``period`` (or the
+    Timeline's); without either, the ISO date of each period's first day.
+    """
+    if width < 1:
+        raise ValueError(f"width must be at least 1, not {width}")
+    period = _period_of(buckets, period)
+    rows = [(bucket_label(start, period), count) for start, count in buckets]
+    if not rows:
+        return ""
+    block = "\u2588" if unicode else "#"
+    largest = max(count for _, count in rows)
+    label_width = max(len(label) for label, _ in rows)
+    count_width = max(len(str(count)) for _, count in rows)
+    lines = []
+    for label, count in rows:
+        if count < 0:
+            raise ValueError(f"counts cannot be negative: {label} has {count}")
+        length = 0 if count == 0 else max(1, (2 * count * width + largest) // (2 * largest))
+        lines.append(f"{label:<{label_width}}  {block * length:<{width}} {count:>{count_width}}")
+    return "\n".join(lines)
+
+
+def timeline_csv(buckets: Buckets | Timeline, *, period: Period | None = None) -> str:
+    """``start,label,count`` with a header line; ``start`` is an ISO date, lines end in "\\n"."""
+    period = _period_of(buckets, period)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["start", "label", "count"])
+    for start, count in buckets:
+        writer.writerow([start.isoformat(), bucket_label(start, period), count])
+    return out.getvalue()
+
+
+def timeline_json(buckets: Buckets | Timeline, *, period: Period | None = None) -> str:
+    """One JSON object (keys in this order, only ever growing new ones)::
+
+        {"format_version": 1, "period": "month", "total": 14, "undated": 2, "outside": 0,
+         "buckets": [{"start": "2025-01-01", "label": "2025-01", "count": 12}, ...]}
+
+    ``period`` is null when unknown; ``undated`` and ``outside`` are null unless given a Timeline.
+    """
+    period = _period_of(buckets, period)
+    rows = [
+        {"start": start.isoformat(), "label": bucket_label(start, period), "count": count}
+        for start, count in buckets
+    ]
+    known = isinstance(buckets, Timeline)
+    return json.dumps(
+        {
+            "format_version": TIMELINE_FORMAT_VERSION,
+            "period": period,
+            "total": sum(row["count"] for row in rows),  # type: ignore[misc]
+            "undated": buckets.undated if known else None,  # type: ignore[union-attr]
+            "outside": buckets.outside if known else None,  # type: ignore[union-attr]
+            "buckets": rows,
+        },
+        ensure_ascii=True,
+    )

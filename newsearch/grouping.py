@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections import Counter
+from collections.abc import Collection, Iterable
+from datetime import datetime, timezone, tzinfo
 
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
+from newsearch.config import as_utc
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.matches import NO_DATE, Candidate, column_values, matching, published_at
 from newsearch.models import SimilarCopy
 from newsearch.ranking import Ranked
 from newsearch.schema import stored_published
-from newsearch.timeline import facet_counts, year_month
 
 FACETS = ("source", "year", "month")
 
@@ -74,3 +76,17 @@ def facets_of(searcher: Searcher, matches: list[int], wanted: Collection[str]) -
         if "month" in wanted:
             counted["month"] = tuple(facet_counts(period[1] if period else None for period in periods))
     return {name: counted[name] for name in FACETS if name in counted}
+
+
+def facet_counts(values: Iterable[str | None]) -> list[tuple[str, int]]:
+    """``(value, count)`` pairs, most frequent first, ties by value; None and "" are not counted."""
+    counts = Counter(value for value in values if value)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def year_month(moment: datetime | None, tz: tzinfo = timezone.utc) -> tuple[str, str] | None:
+    """The year and month facet values of a moment, ``("2025", "2025-01")``; None without a date."""
+    if moment is None:
+        return None
+    local = as_utc(moment).astimezone(tz)
+    return f"{local.year:04d}", f"{local.year:04d}-{local.month:02d}"

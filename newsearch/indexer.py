@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from whoosh import index as whoosh_index
 from whoosh.index import FileIndex
@@ -26,6 +27,7 @@ from newsearch import corpus, duplicate_store
 from newsearch.analysis import use_stem_lookup
 from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
+from newsearch.duplicates import band_bytes
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.models import BuildReport, Document, SkippedFile
 from newsearch.parallel import LocalExecutor, WorkerFailed, partition, report_progress, usable_cores
@@ -549,9 +551,12 @@ class _DocumentWriter:
 def _record(document: Document, file: CorpusFile, stamp: FileStamp) -> dict[str, object]:
     """The document's index record; IndexWriteError when it cannot be indexed."""
     try:
-        return to_record(document, str(file.path), stamp)
+        record = to_record(document, str(file.path), stamp)
     except ValueError as exc:
         raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
+    # The near-duplicate band keys, from the title and body as indexed (validated, cut to length).
+    record["dup_bands"] = band_bytes(cast(str, record["title"]), cast(str, record["body"]))
+    return record
 
 
 def _corpus_bytes(paths: list[Path]) -> int:

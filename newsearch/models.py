@@ -1,10 +1,18 @@
-"""Plain data passed between the layers; nothing here knows about Whoosh."""
+"""Plain data passed between the layers: every result type the library returns.
+
+The bottom layer: nothing here imports Whoosh or any other module of newsearch.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal, get_args
+
+Period = Literal["day", "week", "month", "year"]
+PERIODS: tuple[Period, ...] = get_args(Period)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,69 @@ class BuildReport:
 
 
 @dataclass(frozen=True)
+class IndexStats:
+    """A summary of one index."""
+
+    index_path: str
+    generation: str
+    documents: int
+    sources: dict[str, int]
+    earliest: datetime | None
+    latest: datetime | None
+    undated: int
+    size_bytes: int
+    created: datetime | None
+    updated: datetime | None
+    format: str
+    versions: dict[str, str] = field(default_factory=dict)
+    duplicate_clusters: int = 0  # stories with near-duplicate copies
+    duplicates: int = 0  # copies beyond the first of each such story
+    corpus: tuple[str, ...] = ()  # the paths it was last built from (what `newsearch index` updates it from)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What `check` verified."""
+
+    index_path: str
+    generation: str
+    documents: int
+    files: int
+    segments: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Counts per period, oldest first, every period of the range present (0 when empty).
+
+    ``undated`` items had no date and ``outside`` ones a date before ``since`` or from
+    ``until`` on; neither is in ``buckets``. Iterating a Timeline yields its buckets.
+    """
+
+    period: Period
+    buckets: tuple[tuple[date, int], ...]
+    undated: int = 0
+    outside: int = 0
+
+    @property
+    def total(self) -> int:
+        """The number of items counted in the buckets."""
+        return sum(count for _, count in self.buckets)
+
+    def __iter__(self) -> Iterator[tuple[date, int]]:
+        return iter(self.buckets)
+
+    def __len__(self) -> int:
+        return len(self.buckets)
+
+
+def check_period(period: str) -> None:
+    """ValueError unless ``period`` is one of ``PERIODS``."""
+    if period not in PERIODS:
+        raise ValueError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
+
+
+@dataclass(frozen=True)
 class Passage:
     """A snippet of an article's body that answers the query.
 
@@ -128,3 +199,4 @@ class Results:
     timed_out: bool = False  # the time limit stopped the search: hits may be incomplete
     # Requested facets over the whole result set: name -> ((value, count), ...), most frequent first.
     facets: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+

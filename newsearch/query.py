@@ -18,12 +18,12 @@ and queries over the size limits (which also bound parsing time and depth).
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Literal, Union
 
+from newsearch.config import date_bounds
 from newsearch.errors import QueryError
 
 MAX_QUERY_CHARS = 1000
@@ -269,27 +269,15 @@ def _word(text: str, fieldname: str | None) -> Node | None:
     return Word(core, fieldname, prefix, fuzzy) if core else None
 
 
-def parse_date_bound(text: str, *, end: bool = False) -> datetime:
-    """A --since (start of the period) or --until (end of the period) date: YYYY, YYYY-MM or YYYY-MM-DD."""
-    try:
-        bounds = _date_bounds(text)
-    except ValueError:
-        raise QueryError(f"cannot read the date {text!r}; write YYYY, YYYY-MM or YYYY-MM-DD") from None
-    return bounds[1] if end else bounds[0]
-
-
-_DATE_PART = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
-
-
 def _date_range(text: str) -> DateRange:
     """`2025`, `2025-01`, `2025-01-31`, and ranges `A..B` with either side open."""
     start_text, sep, end_text = text.partition("..")
     try:
         if not sep:
-            start, end = _date_bounds(text)
+            start, end = date_bounds(text)
             return DateRange(start, end)
-        start = _date_bounds(start_text)[0] if start_text else None
-        end = _date_bounds(end_text)[1] if end_text else None
+        start = date_bounds(start_text)[0] if start_text else None
+        end = date_bounds(end_text)[1] if end_text else None
     except ValueError:
         raise QueryError(
             f"cannot read the date {text!r}; write date:YYYY, date:YYYY-MM, date:YYYY-MM-DD "
@@ -298,31 +286,6 @@ def _date_range(text: str) -> DateRange:
     if start is None and end is None:
         raise QueryError("date:.. needs at least one date, e.g. date:2025-01..")
     return DateRange(start, end)
-
-
-def _date_bounds(text: str) -> tuple[datetime, datetime]:
-    match = _DATE_PART.match(text.strip())
-    if not match:
-        raise ValueError(text)
-    year = int(match.group(1))
-    month = int(match.group(2)) if match.group(2) else None
-    day = int(match.group(3)) if match.group(3) else None
-    if month is None:
-        start = datetime(year, 1, 1, tzinfo=timezone.utc)
-        return start, _later(start, timedelta(days=366 if calendar.isleap(year) else 365))
-    if day is None:
-        start = datetime(year, month, 1, tzinfo=timezone.utc)
-        return start, _later(start, timedelta(days=calendar.monthrange(year, month)[1]))
-    start = datetime(year, month, day, tzinfo=timezone.utc)
-    return start, _later(start, timedelta(days=1))
-
-
-def _later(moment: datetime, delta: timedelta) -> datetime:
-    """``moment + delta``, or the last representable moment for the end of year 9999."""
-    try:
-        return moment + delta
-    except OverflowError:
-        return datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _check_positive(node: Node) -> None:

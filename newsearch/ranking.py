@@ -30,7 +30,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from statistics import median
 from typing import Literal
 
@@ -39,10 +39,10 @@ from whoosh.searching import Searcher
 
 from newsearch.analysis import terms
 from newsearch.compiler import CompiledQuery
+from newsearch.config import as_utc
 from newsearch.matches import Candidate, positioned, published_at
 from newsearch.models import Passage
 from newsearch.passages import PassageQuery, best_passages, lead_passage
-from newsearch.timeline import recency_factor
 
 Sort = Literal["relevance", "newest", "oldest"]
 RERANK_DEPTH = 15  # 30 scored the same on the benchmark sets, at twice the passage work
@@ -205,3 +205,21 @@ def _lead_shares(searcher: Searcher, concepts: list[wq.Query], term_weights: dic
             for docnum, share in field_shares.items():
                 shares[docnum + offset] = max(shares[docnum + offset], share / total)
     return shares
+
+
+def recency_factor(published: datetime | None, now: datetime, half_life: timedelta) -> float | None:
+    """``0.5 ** (age / half_life)``: 1.0 for an article published now (or in the future),
+    0.5 at one half-life, 0.25 at two.
+
+    An undated article gets None, not a number: articles without a date are neither
+    favoured nor dropped, so the caller gives them a neutral factor of its choice
+    (the median factor of the dated results, or 1.0 to leave their scores alone).
+    """
+    if half_life <= timedelta(0):
+        raise ValueError(f"the half-life must be longer than zero, not {half_life}")
+    if published is None:
+        return None
+    age = as_utc(now) - as_utc(published)
+    if age <= timedelta(0):
+        return 1.0
+    return 0.5 ** (age / half_life)

@@ -15,7 +15,6 @@ from whoosh import columns
 from whoosh.fields import COLUMN, DATETIME, ID, STORED, TEXT, Schema
 
 from newsearch.analysis import ANALYSIS_VERSION, fold, news_analyzer
-from newsearch.duplicates import band_bytes
 from newsearch.models import Document
 
 # Bump when fields or their analysis change: an index built with another version
@@ -93,7 +92,9 @@ class FileStamp:
 
 
 def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str, object]:
-    """The validated keyword arguments for ``writer.add_document``."""
+    """The validated keyword arguments for ``writer.add_document``, all but ``dup_bands``: the
+    indexer adds the near-duplicate band keys (``duplicates.band_bytes``) of the title and body
+    returned here, so building a record needs no MinHash code in the schema."""
     published = document.published
     if published is not None:
         if published.tzinfo is None:
@@ -118,7 +119,6 @@ def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str,
         "tag": " ; ".join(tags),
         "tags": tags,
         "url": clean_text(document.url, 4000),
-        "dup_bands": band_bytes(title, body),
     }
     if published is not None:
         record["published"] = published

@@ -5,46 +5,15 @@ from __future__ import annotations
 import os
 import platform
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from newsearch import __version__, duplicate_store
+from newsearch import duplicate_store
 from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
+from newsearch.models import CheckReport, IndexStats
 from newsearch.schema import FORMAT, FileStamp, stored_published
 from newsearch.storage import damaged, folder_size, open_current, read_meta
-
-
-@dataclass(frozen=True)
-class IndexStats:
-    """A summary of one index."""
-
-    index_path: str
-    generation: str
-    documents: int
-    sources: dict[str, int]
-    earliest: datetime | None
-    latest: datetime | None
-    undated: int
-    size_bytes: int
-    created: datetime | None
-    updated: datetime | None
-    format: str
-    versions: dict[str, str] = field(default_factory=dict)
-    duplicate_clusters: int = 0  # stories with near-duplicate copies
-    duplicates: int = 0  # copies beyond the first of each such story
-    corpus: tuple[str, ...] = ()  # the paths it was last built from (what `newsearch index` updates it from)
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """What `check` verified."""
-
-    index_path: str
-    generation: str
-    documents: int
-    files: int
-    segments: int
+from newsearch.version import __version__
 
 
 def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:

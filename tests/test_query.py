@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from newsearch.config import parse_date_bound
 from newsearch.errors import QueryError
-from newsearch.query import AnyOf, Clause, DateRange, Group, Phrase, Word, parse, parse_date_bound
+from newsearch.query import AnyOf, Clause, DateRange, Group, Phrase, Word, parse
 
 UTC = timezone.utc
 
