@@ -9,13 +9,15 @@ the parent (``indexer``), and the latest table of contents of a half-written ind
 ``_commit_toc``, ...); this module is the only one that does (a test walks the
 package and fails on any other), and it offers them as small named functions.
 
-The private names are checked when this module is imported: the installed Whoosh
-must be a version of the series ``setup.cfg`` pins (``whoosh-reloaded>=2.7.5,<2.8``),
-and every private name used here must still exist (``_PROBES``). Otherwise
-``UnsupportedWhoosh`` says which version was found, or which name is missing, and
-what to install. The series, not only the exact version, is accepted because pip
-installs any 2.7.x under the pin; the names are probed so that such a release fails
-at import, naming what changed, rather than deep inside a build or a search.
+Whoosh is checked when this module is imported: the installed version must be in the
+range ``setup.cfg`` pins (``whoosh-reloaded>=2.7.5,<2.8``), and every private name used
+here must still exist (``_METHODS``, ``_ATTRIBUTES``, ``_KEYWORDS``); otherwise
+``UnsupportedWhoosh`` names the version found or the names missing, and what to
+install. The range, not only the tested 2.7.5, is accepted because pip installs any
+later 2.7.x under the pin: refusing it would break a fresh install for a release that
+may change nothing we use, while the probe makes one that renames or drops a name fail
+at import, saying which, rather than deep inside a build or a search (and the contract
+tests below are what to run on it).
 
 Contract: these tests compare what the code here produces with what Whoosh's own
 writer and collectors produce, and must pass on any Whoosh version this module accepts:
@@ -31,10 +33,9 @@ writer and collectors produce, and must pass on any Whoosh version this module a
   ``test_an_id_repeated_across_partitions_is_kept_once_as_in_one_process``):
   ``unlocked_writer``, ``finish_segment`` and ``commit_segments`` give the index a
   single process gives;
-* ``tests/test_reliability_crash.py`` (``test_killed_commit_leaves_no_toc_temp_file``):
-  ``latest_generation`` finds the table of contents whose leftovers are cleaned;
 * ``tests/test_whoosh_internals.py``: each function here against Whoosh's public
-  API, the version check, and the fence itself.
+  API (``latest_generation`` through the tidy of a live generation, ``WrappingQueryBase``
+  through ``compiler.VerifiedPhrase``), the version check, and the fence itself.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from whoosh.codec.whoosh3 import (
 )
 from whoosh.columns import NumericColumn
 from whoosh.index import TOC
+from whoosh.query import WrappingQuery
 from whoosh.reading import SegmentReader
 from whoosh.util.numeric import length_to_byte
 from whoosh.writing import SegmentWriter
@@ -68,21 +70,25 @@ TESTED_VERSION = (2, 7, 5)
 ACCEPTED = ((2, 7, 5), (2, 8))  # from (inclusive) .. to (exclusive): the pin in setup.cfg
 INSTALL = "whoosh-reloaded==2.7.5"
 
-# Every private name used below, by the Whoosh class that holds it (a method or class attribute, or
-# an instance attribute its methods set).
-_PROBES: tuple[tuple[type, tuple[str, ...]], ...] = (
-    (W3LeafMatcher, ("_data", "_read_data", "_byteids", "_read_weights", "_weights", "_read_values", "_values",
-                     "_next_block")),
-    (SegmentReader, ("_perdoc",)),
+# Every private name used below, by the Whoosh class that holds it. Methods and class attributes
+# are looked up on the class; instance attributes in the code of the class's methods, which set them.
+_METHODS: tuple[tuple[type, tuple[str, ...]], ...] = (
+    (W3LeafMatcher, ("_read_data", "_read_weights", "_read_values", "_next_block")),
     (W3PerDocReader, ("_cached_reader",)),
-    (NumericColumn.Reader, ("_count", "_dbfile", "_basepos")),
-    (SegmentWriter, ("_check_state", "_check_fields", "_added", "_flush_segment", "_close_segment",
-                     "_finalize_segment", "_merge_segments", "_commit_toc", "_finish")),
-    (W3FieldWriter, ("_postwriter",)),
-    (W3PostingsWriter, ("_blocklimit", "_write_block", "_ids", "_weights", "_values", "_minlength", "_maxlength",
-                        "_maxweight", "_blockcount", "_postfile", "_terminfo", "_mini_ids", "_mini_weights",
-                        "_mini_values", "_compression", "_new_block")),
+    (SegmentWriter, ("_check_state", "_check_fields", "_flush_segment", "_close_segment", "_finalize_segment",
+                     "_merge_segments", "_commit_toc", "_finish")),
+    (W3PostingsWriter, ("_write_block", "_mini_ids", "_mini_weights", "_mini_values", "_new_block")),
     (TOC, ("_latest_generation",)),
+    (WrappingQuery, ("_rewrap",)),
+)
+_ATTRIBUTES: tuple[tuple[type, tuple[str, ...]], ...] = (
+    (W3LeafMatcher, ("_data", "_byteids", "_weights", "_values")),
+    (SegmentReader, ("_perdoc",)),
+    (NumericColumn.Reader, ("_count", "_dbfile", "_basepos")),
+    (SegmentWriter, ("_added",)),
+    (W3FieldWriter, ("_postwriter",)),
+    (W3PostingsWriter, ("_blocklimit", "_ids", "_weights", "_values", "_minlength", "_maxlength", "_maxweight",
+                        "_blockcount", "_postfile", "_terminfo", "_compression")),
 )
 _KEYWORDS: tuple[tuple[Any, str], ...] = ((SegmentWriter.__init__, "_lk"),)
 
@@ -94,14 +100,11 @@ def _codes(code: Any) -> Iterator[Any]:
             yield from _codes(const)
 
 
-def _has(cls: type, name: str) -> bool:
-    """Whether ``cls`` has attribute ``name`` or one of its methods reads or sets it."""
-    if hasattr(cls, name):
-        return True
+def _uses(cls: type, name: str) -> bool:
+    """Whether the code of a method of ``cls`` (or of its bases) uses attribute ``name``."""
     for klass in cls.__mro__:
         for value in vars(klass).values():
-            function = getattr(value, "__func__", value)
-            code = getattr(function, "__code__", None)
+            code = getattr(getattr(value, "__func__", value), "__code__", None)
             if code is not None and any(name in nested.co_names for nested in _codes(code)):
                 return True
     return False
@@ -111,16 +114,19 @@ def _describe(version: tuple[int, ...]) -> str:
     return ".".join(str(part) for part in version)
 
 
-def check_whoosh(version: tuple[int, ...], probes: Iterable[tuple[type, Iterable[str]]] = _PROBES,
+def check_whoosh(version: tuple[int, ...], methods: Iterable[tuple[type, Iterable[str]]] = _METHODS,
+                 attributes: Iterable[tuple[type, Iterable[str]]] = _ATTRIBUTES,
                  keywords: Iterable[tuple[Any, str]] = _KEYWORDS) -> None:
-    """Raise ``UnsupportedWhoosh`` unless ``version`` is in the accepted series and every probed
-    private name exists (``keywords``: functions that must take a private keyword argument)."""
+    """Raise ``UnsupportedWhoosh`` unless ``version`` is in the accepted series and every private name
+    used here exists: ``methods`` on their class, ``attributes`` in their class's code, ``keywords``
+    in the signature of their function."""
     tested = f"newsearch uses Whoosh internals tested with whoosh-reloaded {_describe(TESTED_VERSION)}"
     found = _describe(version)
     low, high = ACCEPTED
     if not low <= tuple(version) < high:
         raise UnsupportedWhoosh(f"{tested}; found Whoosh {found}. Install '{INSTALL}'.")
-    missing = [f"{cls.__qualname__}.{name}" for cls, names in probes for name in names if not _has(cls, name)]
+    missing = [f"{cls.__qualname__}.{name}" for cls, names in methods for name in names if not hasattr(cls, name)]
+    missing += [f"{cls.__qualname__}.{name}" for cls, names in attributes for name in names if not _uses(cls, name)]
     missing += [f"{function.__qualname__}({name}=...)" for function, name in keywords
                 if name not in inspect.signature(function).parameters]
     if missing:
@@ -171,6 +177,20 @@ def field_lengths_bytes(reader: Any, fieldname: str, size: int) -> bytes | None:
     except AttributeError:
         return None
     return data + bytes(size - len(data))
+
+
+# Queries
+
+
+class WrappingQueryBase(WrappingQuery):
+    """Whoosh's ``WrappingQuery`` whose copy around a new child (made when the query is normalized
+    or boosted; Whoosh calls it ``_rewrap``) a subclass overrides as ``rewrap``."""
+
+    def _rewrap(self, child: Any) -> Any:
+        return self.rewrap(child)
+
+    def rewrap(self, child: Any) -> Any:
+        return WrappingQuery._rewrap(self, child)
 
 
 # Writing: segments
