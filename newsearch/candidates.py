@@ -28,11 +28,10 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, compress
+from itertools import compress
 
 from whoosh import query as wq
 from whoosh import scoring
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.matching import WrappingMatcher
 from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
@@ -40,6 +39,8 @@ from whoosh.query.spans import SpanNear2
 from whoosh.util.numeric import byte_to_length
 
 from newsearch.compiler import VerifiedPhrase
+from newsearch.whoosh_internals import field_lengths_bytes as _length_bytes
+from newsearch.whoosh_internals import posting_blocks
 
 DEADLINE_CHECK = 64  # documents (or posting blocks) between two looks at the clock
 
@@ -354,27 +355,8 @@ def _term_blocks(searcher: Searcher, term: wq.Term, values: bool) -> Iterator[_B
     matcher = searcher.reader().postings(term.fieldname, text)
     while isinstance(matcher, WrappingMatcher):  # the deletions filter
         matcher = matcher.child
-    if type(matcher) is W3LeafMatcher:
-        while matcher.is_active():
-            if matcher._data is None:
-                matcher._read_data()
-            ids = matcher._data[0]  # as W3LeafMatcher._read_ids, with the deltas summed in C
-            if not matcher._byteids:
-                ids = list(accumulate(ids))
-            matcher._read_weights()
-            if values:
-                matcher._read_values()
-            yield _Block(ids, matcher._weights, matcher._values if values else ())
-            matcher._next_block()
-        return
-    block = _Block([], [], [])
-    while matcher.is_active():
-        block.ids.append(matcher.id())
-        block.weights.append(matcher.weight())
-        if values:
-            block.values.append(matcher.value())
-        matcher.next()
-    yield block
+    for ids, weights, block_values in posting_blocks(matcher, values):
+        yield _Block(ids, weights, block_values)
 
 
 def _indexed(searcher: Searcher, term: wq.Term) -> bytes | None:
@@ -417,17 +399,3 @@ def _norms(reader: IndexReader, fieldname: str, b: float, k1: float, avgfl: floa
                      for docnum in range(size)]
         cache[key] = norms
     return norms
-
-
-def _length_bytes(reader: IndexReader, fieldname: str, size: int) -> bytes | None:
-    """The one-byte field lengths of a whole segment in one read, or None when the reader
-    is not Whoosh's usual segment reader (then the lengths are read one by one)."""
-    try:
-        column = reader._perdoc._cached_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
-        if column is None:
-            return None
-        count = min(column._count, size)
-        data = bytes(column._dbfile.get(column._basepos, count)) if count else b""
-    except AttributeError:
-        return None
-    return data + bytes(size - len(data))

@@ -25,6 +25,7 @@ from newsearch.analysis import STOPWORDS, analyze, find_terms, fold, is_stopword
 from newsearch.errors import QueryError
 from newsearch.query import AnyOf, DateRange, Group, Node, Phrase, Word
 from newsearch.vocabulary import Vocabulary
+from newsearch.whoosh_internals import WrappingQueryBase
 
 TITLE_BOOST = 2.0
 MAX_EXPANSIONS = 64
@@ -282,7 +283,7 @@ class QueryCompiler:
         return list(found.items())
 
 
-class VerifiedPhrase(wq.WrappingQuery):
+class VerifiedPhrase(WrappingQueryBase):
     """Documents of ``child`` whose stored ``fieldname`` holds exactly ``sequence`` of terms."""
 
     def __init__(self, child: wq.Query, fieldname: str, sequence: tuple[str, ...]) -> None:
@@ -297,7 +298,7 @@ class VerifiedPhrase(wq.WrappingQuery):
     def __hash__(self) -> int:
         return hash((type(self), self.child, self.fieldname, self.sequence))
 
-    def _rewrap(self, child: wq.Query) -> "VerifiedPhrase":
+    def rewrap(self, child: wq.Query) -> "VerifiedPhrase":
         return VerifiedPhrase(child, self.fieldname, self.sequence)
 
     def holds(self, searcher: Any, docnum: int) -> bool:

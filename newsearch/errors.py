@@ -53,3 +53,8 @@ class QueryError(NewsearchError):
 
 class DocumentNotFound(NewsearchError):
     """No document has the given id."""
+
+
+class UnsupportedWhoosh(NewsearchError, ImportError):
+    """The installed Whoosh is not a version whose internals newsearch was tested with; the message
+    says what to install. Raised when ``newsearch.whoosh_internals`` is imported."""

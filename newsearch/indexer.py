@@ -49,6 +49,7 @@ from newsearch.storage import (
     writer_lock,
 )
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary, count_surfaces, known_terms
+from newsearch.whoosh_internals import commit_segments, finish_segment, unlocked_writer
 
 WRITER_LIMIT_MB = 256
 PARALLEL_MIN_FILES = 400
@@ -221,7 +222,7 @@ def index_partition(job: PartitionJob) -> PartitionResult:
 
 def _index_partition(job: PartitionJob) -> PartitionResult:
     ix = whoosh_index.open_dir(job.generation)
-    writer = NewsSegmentWriter(ix, _lk=False, limitmb=job.limitmb)
+    writer = unlocked_writer(NewsSegmentWriter, ix, limitmb=job.limitmb)
     counts = count_surfaces(writer.schema)
     report = BuildReport(index_path=job.generation)
     seen_ids: dict[str, str] = {}
@@ -234,9 +235,7 @@ def _index_partition(job: PartitionJob) -> PartitionResult:
                 writer.add_document(**_record(document, file, stamp))  # type: ignore[arg-type]
                 added.append((document.id, path_key(document.path)))
         report_progress(1)
-    segment = writer._finalize_segment() if writer._added else None
-    if segment is None:
-        writer._close_segment()
+    segment = finish_segment(writer)
     return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)))
 
 
@@ -303,10 +302,7 @@ class _PartitionedBuild:
         # the stems of its words from the vocabulary rather than from NLTK.
         use_stem_lookup(dict(zip(vocabulary.words, vocabulary.stems)).get)
         writer = self.lock_holder
-        existing = writer._merge_segments(None, None, False)
-        writer._close_segment()
-        writer._commit_toc(existing + segments)
-        writer._finish()
+        commit_segments(writer, segments)
 
     def cancel(self) -> None:
         """Stop the workers and release Whoosh's lock; the caller removes the generation."""

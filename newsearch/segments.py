@@ -16,7 +16,8 @@ changes only how postings reach them:
 Anything else (boosts, vectors, other formats) takes Whoosh's own path. The result
 is the segment Whoosh's ``SegmentWriter`` writes: ``tests/test_segments.py`` compares
 every posting, length and stored field. It uses writer internals (``pool``,
-``perdocwriter``, ``_flush_segment``), hence the pin of whoosh-reloaded below 2.8.
+``perdocwriter``, and through ``newsearch.whoosh_internals`` the private ones: the
+flush, the postings writer), hence the pin of whoosh-reloaded below 2.8.
 """
 
 from __future__ import annotations
@@ -24,20 +25,16 @@ from __future__ import annotations
 import heapq
 import marshal
 import os
-import zlib
-from array import array
 from collections.abc import Iterator
 from itertools import groupby
 from pickle import dumps
 from typing import Any
 
 from whoosh import formats
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3PostingsWriter
 from whoosh.system import pack_uint
-from whoosh.util.numeric import length_to_byte
-from whoosh.writing import SegmentWriter
 
 from newsearch.analysis import NewsAnalyzer
+from newsearch.whoosh_internals import SegmentWriterBase, install_postings_writer, write_term
 
 # What a waiting posting costs in memory besides its value bytes, and what a term's first posting
 # adds (its key, the tuple, three lists), generously: measured, a build's resident memory grows by
@@ -68,7 +65,7 @@ def _fast_text_field(field: Any) -> bool:
     return type(field.format) is formats.Positions and type(field.analyzer) is NewsAnalyzer
 
 
-class NewsSegmentWriter(SegmentWriter):
+class NewsSegmentWriter(SegmentWriterBase):
     """A ``SegmentWriter`` that writes the same segment with less per-posting work.
 
     Its documents' postings wait in ``_pending`` (field -> term -> docnums, weights,
@@ -92,10 +89,10 @@ class NewsSegmentWriter(SegmentWriter):
         if not self._plain or any(name.startswith("_") for name in fields):  # boosts, custom stored values
             super().add_document(**fields)
             return
-        self._check_state()
+        self.check_state()
         schema = self.schema
         fieldnames = sorted(fields)
-        self._check_fields(schema, fieldnames)
+        self.check_fields(schema, fieldnames)
         perdocwriter = self.perdocwriter
         docnum = self.docnum
         fast_fields = self._fast_fields
@@ -164,12 +161,12 @@ class NewsSegmentWriter(SegmentWriter):
         self._pending_size += size
         if self._pending_size > self.pool.limit:
             self._spill()
-        self._added = True
+        self.added = True
         self.docnum += 1
 
     def _spill(self) -> None:
         """Write the waiting postings to a sorted run file, one marshalled record per term."""
-        folder = self._tempstorage.folder
+        folder = self.temp_storage().folder
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"spill-{len(self._spills)}-{os.getpid()}.run")
         with open(path, "wb") as handle:
@@ -193,7 +190,7 @@ class NewsSegmentWriter(SegmentWriter):
                    [weight for record in records for weight in record[3]],
                    [value for record in records for value in record[4]])
 
-    def _flush_segment(self) -> None:
+    def flush_segment(self) -> None:
         self.perdocwriter.close()
         lengths = _PreloadedLengths(self.per_document_reader()) if self.codec.length_stats else None
         try:
@@ -220,9 +217,9 @@ class NewsSegmentWriter(SegmentWriter):
                 pass
         self._spills = []
 
-    def _close_segment(self) -> None:
+    def close_segment(self) -> None:
         self._remove_spills()
-        super()._close_segment()
+        super().close_segment()
 
 
 def _entry_key(entry: tuple[Any, ...]) -> tuple[str, bytes]:
@@ -280,7 +277,7 @@ def _write_postings(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | 
     for fieldname, btext, docnum, weight, value in items:
         if fieldname != lastfield or btext != lastterm:
             if lastterm is not None:
-                _write_term(fieldwriter, lastterm, ids, weights, values, doc_lengths)
+                write_term(fieldwriter, lastterm, ids, weights, values, doc_lengths)
                 ids, weights, values, doc_lengths = [], [], [], []
             if fieldname != lastfield:
                 if lastfield is not None:
@@ -288,7 +285,7 @@ def _write_postings(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | 
                         raise ValueError(f"postings out of order: field {fieldname!r} after {lastfield!r}")
                     fieldwriter.finish_field()
                 fieldwriter.start_field(fieldname, schema[fieldname])
-                fieldwriter._postwriter.__class__ = _PostingsWriter
+                install_postings_writer(fieldwriter)
                 field_lengths = lengths.of_field(fieldname) if lengths is not None else []
                 lastfield = fieldname
             elif btext < lastterm:
@@ -299,7 +296,7 @@ def _write_postings(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | 
         values.append(value)
         doc_lengths.append(field_lengths[docnum] if lengths is not None else 0)
     if lastterm is not None:
-        _write_term(fieldwriter, lastterm, ids, weights, values, doc_lengths)
+        write_term(fieldwriter, lastterm, ids, weights, values, doc_lengths)
     if lastfield is not None:
         fieldwriter.finish_field()
 
@@ -314,63 +311,10 @@ def _write_entries(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | N
             if lastfield is not None:
                 fieldwriter.finish_field()
             fieldwriter.start_field(fieldname, schema[fieldname])
-            fieldwriter._postwriter.__class__ = _PostingsWriter
+            install_postings_writer(fieldwriter)
             field_lengths = lengths.of_field(fieldname) if lengths is not None else None
             lastfield = fieldname
         doc_lengths = [field_lengths[docnum] for docnum in ids] if field_lengths is not None else [0] * len(ids)
-        _write_term(fieldwriter, tbytes, ids, weights, values, doc_lengths)
+        write_term(fieldwriter, tbytes, ids, weights, values, doc_lengths)
     if lastfield is not None:
         fieldwriter.finish_field()
-
-
-def _write_term(fieldwriter: Any, btext: bytes, ids: list[int], weights: list[float], values: list[bytes | None],
-                doc_lengths: list[Any]) -> None:
-    """One term's postings, in the blocks ``W3PostingsWriter.add_posting`` would have filled."""
-    fieldwriter.start_term(btext)
-    postwriter = fieldwriter._postwriter
-    limit = postwriter._blocklimit
-    for start in range(0, len(ids), limit):
-        if start:
-            postwriter._write_block()
-        stop = start + limit
-        block_weights = weights[start:stop]
-        postwriter._ids = array("I", ids[start:stop])
-        postwriter._weights = array("f", block_weights)
-        postwriter._values = [value for value in values[start:stop] if value]
-        known = [length for length in doc_lengths[start:stop] if length]
-        postwriter._minlength = min(known) if known else None
-        postwriter._maxlength = max(known) if known else 0
-        heaviest = max(block_weights)
-        postwriter._maxweight = heaviest if heaviest > 0 else 0
-    fieldwriter.finish_term()
-
-
-# A pickled block shorter than this is stored as it is: zlib would add more header than it saves.
-SMALL_BLOCK_BYTES = 64
-
-
-class _PostingsWriter(W3PostingsWriter):
-    """Whoosh 3's postings writer, except that a block is stored uncompressed when it is small or
-    compression does not make it smaller (Whoosh compresses every block, even 25-byte ones; most
-    terms have one short block, so that is about a tenth of the postings file). Each block's header
-    records whether it is compressed, and every Whoosh 3 reader honours it."""
-
-    def _write_block(self, last: bool = False) -> None:
-        if not self._blockcount:
-            self._postfile.write(WHOOSH3_HEADER_MAGIC)
-        self._terminfo.add_block(self)
-        databytes = dumps((self._mini_ids(), self._mini_weights(), self._mini_values()), 2)
-        comp = 0
-        if self._compression and len(databytes) >= SMALL_BLOCK_BYTES:
-            packed = zlib.compress(databytes, self._compression)
-            if len(packed) < len(databytes):
-                databytes, comp = packed, self._compression
-        ids = self._ids
-        infobytes = dumps((len(ids), ids[-1], self._maxweight, comp, length_to_byte(self._minlength),
-                           length_to_byte(self._maxlength)), 2)
-        blocklength = len(infobytes) + len(databytes)
-        self._postfile.write_int(-blocklength if last else blocklength)
-        self._postfile.write(infobytes)
-        self._postfile.write(databytes)
-        self._blockcount += 1
-        self._new_block()

@@ -46,6 +46,7 @@ from newsearch.errors import (
     IndexWriteError,
 )
 from newsearch.schema import FORMAT
+from newsearch.whoosh_internals import latest_generation
 
 CURRENT = "current"
 LOCK_FILE = ".lock"
@@ -284,7 +285,7 @@ def _tidy_live(generation: Path) -> None:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     try:
         storage = FileStorage(str(generation))
-        toc_generation = TOC._latest_generation(storage, "MAIN")
+        toc_generation = latest_generation(storage, "MAIN")
         if toc_generation >= 0:
             toc = TOC.read(storage, "MAIN", toc_generation)
             clean_files(storage, "MAIN", toc_generation, toc.segments)

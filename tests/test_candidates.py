@@ -5,6 +5,10 @@ a build), so document numbers are offset and some postings belong to deleted art
 Every figure the ranking uses must be what Whoosh's collectors give: the top documents
 of the OR query and of the all-words query (ties: lower document number first), the
 total, and per candidate the number of concepts matched.
+
+``test_gather_matches_whoosh_collectors`` and ``test_search_gives_the_same_results_either_way``
+are part of the contract of ``newsearch.whoosh_internals`` (``posting_blocks``,
+``field_lengths_bytes``): they must pass on every Whoosh version that module accepts.
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ def test_the_fixture_has_segments_and_deletions(index):
 ])
 @pytest.mark.parametrize("restricted", [False, True])
 def test_gather_matches_whoosh_collectors(index, text, restricted):
+    """Part of the contract of ``newsearch.whoosh_internals``: postings read a block at a time
+    and field lengths a segment at a time give the figures of Whoosh's collectors."""
     searcher, compiled = _compiled(index, text)
     concepts = plain_concepts(compiled.query, compiled.concepts, compiled.all_words_query)
     assert concepts is not None
@@ -118,6 +124,7 @@ def test_queries_beyond_a_plain_list_are_left_to_whoosh(index, text):
 
 
 def test_search_gives_the_same_results_either_way(index, monkeypatch):
+    """Part of the contract of ``newsearch.whoosh_internals``: the fast path ranks as Whoosh does."""
     queries = ["bank profit market", '"profit bank"', "goverment inflation", "market"]
     fast = [index.search(query, limit=10) for query in queries]
     monkeypatch.setattr("newsearch.searcher.plain_concepts", lambda *args: None)

@@ -67,6 +67,8 @@ def test_default_build_writes_one_segment(tmp_path, corpus):
 
 
 def test_two_jobs_write_two_segments_with_the_same_documents_and_scores(tmp_path, corpus):
+    """Part of the contract of ``newsearch.whoosh_internals``: segments written by unlocked workers
+    (``finish_segment``) and committed by the parent (``commit_segments``) make the index one process makes."""
     serial = build_index([corpus], tmp_path / "serial", jobs=1)
     parallel = build_index([corpus], tmp_path / "parallel", jobs=2)
     assert (_segments(tmp_path / "serial"), _segments(tmp_path / "parallel")) == (1, 2)
@@ -80,6 +82,8 @@ def test_two_jobs_write_two_segments_with_the_same_documents_and_scores(tmp_path
 
 
 def test_an_id_repeated_across_partitions_is_kept_once_as_in_one_process(tmp_path):
+    """Part of the contract of ``newsearch.whoosh_internals``: deletions in an uncommitted segment survive
+    ``commit_segments``."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for number in range(PARALLEL_MIN_FILES):

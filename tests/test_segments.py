@@ -1,4 +1,9 @@
-"""NewsSegmentWriter writes exactly the segment Whoosh's SegmentWriter writes."""
+"""NewsSegmentWriter writes exactly the segment Whoosh's SegmentWriter writes.
+
+These tests are part of the contract of ``newsearch.whoosh_internals`` (its writer hooks,
+``write_term`` and the small-block postings writer): they must pass on every Whoosh version
+that module accepts.
+"""
 
 from __future__ import annotations
 
