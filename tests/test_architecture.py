@@ -19,7 +19,7 @@ PACKAGE = Path(newsearch.__file__).parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("plain data", ("errors", "models", "config", "version")),
     ("input", ("corpus", "corpus.*", "analysis")),
-    ("index", ("schema", "storage", "segments", "vocabulary", "duplicates", "duplicate_store", "indexer",
+    ("index", ("whoosh_internals", "schema", "storage", "segments", "vocabulary", "duplicates", "duplicate_store", "indexer",
                "parallel")),
     ("search", ("query", "compiler", "candidates", "matches", "ranking", "grouping", "passages", "sentences",
                 "timeline", "searcher", "status")),
