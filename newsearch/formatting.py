@@ -62,8 +62,9 @@ def render_build_report(report: BuildReport) -> str:
         lines.append("Skipped: " + ", ".join(f"{count:,} {reason}" for reason, count in sorted(by_reason.items())) + ".")
     lines.append(f"The index holds {plural(report.documents, 'document')}.")
     if not report.documents and not report.skipped:
-        lines.append("No articles found: newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml "
-                     "files (also gzipped); hidden files are ignored.")
+        from newsearch.corpus import formats_hint  # the readers' table; the build has loaded it already
+
+        lines.append(f"No articles found: {formats_hint()}")
     return "\n".join(lines)
 
 
