@@ -25,7 +25,8 @@ FORMAT = f"newsearch-schema-{SCHEMA_VERSION}-analysis-{ANALYSIS_VERSION}"
 
 MAX_FIELD_CHARS = 10_000_000
 
-# Text fields searched by words, and the field names users may write in queries.
+# The text fields searched by words (stemmed, stop words kept out): the one list the query
+# compiler, the typo vocabulary, the lead score and the index check all read.
 SEARCH_FIELDS = ("title", "body")
 
 
