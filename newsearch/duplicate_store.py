@@ -23,13 +23,13 @@ this file. The first line names the Whoosh commit the pairs belong to::
 
 from __future__ import annotations
 
-import os
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TextIO
 
 from whoosh.index import FileIndex
 from whoosh.reading import IndexReader
@@ -42,7 +42,7 @@ from newsearch.duplicates import (
     shingles,
     shingles_near_duplicate,
 )
-from newsearch.storage import fsync_dir
+from newsearch.storage import write_atomically
 
 DUPLICATES_FILE = "duplicates.tsv"
 _FORMAT = 1
@@ -102,14 +102,11 @@ def load(generation: Path) -> DuplicatePairs:
 
 def save(generation: Path, found: DuplicatePairs) -> None:
     """Write atomically and durably."""
-    tmp = generation / (DUPLICATES_FILE + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    def write(handle: TextIO) -> None:
         handle.write(f"# newsearch-duplicates {_FORMAT} toc={found.toc}\n")
         handle.writelines(f"{a}\t{b}\t{score:.4f}\n" for a, b, score in sorted(found.pairs))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, generation / DUPLICATES_FILE)
-    fsync_dir(generation)
+
+    write_atomically(generation / DUPLICATES_FILE, write)
 
 
 def refresh(
