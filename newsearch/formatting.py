@@ -10,19 +10,20 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from newsearch.controlchars import TERMINAL_UNSAFE
 from newsearch.models import BuildReport, Document, Hit, Results
 from newsearch.status import CheckReport, IndexStats
 
 JSON_FORMAT_VERSION = 1
 
-# C0/C1 control characters (ESC, BEL, CSI...) and bidi overrides: indexed text is written
-# by strangers and must never reach the terminal raw.
-_TERMINAL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
 
 def terminal_safe(text: str) -> str:
-    """Text with control characters and escape sequences made visible and harmless."""
-    return _TERMINAL_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+    """Text with control characters and escape sequences made visible and harmless.
+
+    Indexed text is written by strangers: C0/C1 controls (ESC, BEL, CSI...) and bidi overrides
+    (``controlchars.TERMINAL_UNSAFE``) must never reach the terminal raw.
+    """
+    return TERMINAL_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                                 else f"\\u{ord(m.group()):04x}", text)
 
 
