@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from whoosh.index import FileIndex
 from whoosh.reading import IndexReader
@@ -38,6 +38,7 @@ from newsearch.duplicates import (
     BANDS,
     clusters,
     duplicate_text,
+    pairs_in_buckets,
     shingle_similarity,
     shingles,
     shingles_near_duplicate,
@@ -49,8 +50,8 @@ _FORMAT = 1
 _HEADER = re.compile(r"^# newsearch-duplicates (\d+) toc=(\d+)$")
 ALL_PAIRS_UP_TO = 8
 """A band key shared by more documents (many copies of one wire story) is checked as a chain
-and a star around its first document, not every pair: the clusters come out the same for
-copies, at a cost linear in their number."""
+and a star around its first document, not every pair (``duplicates.pairs_in_buckets``): the
+clusters come out the same for copies, at a cost linear in their number."""
 
 Pair = tuple[str, str, float]
 SHINGLE_SETS_KEPT = 2048
@@ -165,20 +166,7 @@ class _PairFinder:
         if len(rows) < 2:
             return set()
         table = numpy.frombuffer(b"".join(rows), dtype="<u4").reshape(len(rows), BANDS)
-        numbers = numpy.array(docnums)
-        candidates: set[tuple[int, int]] = set()
-        for band in range(BANDS):
-            order = numpy.argsort(table[:, band], kind="stable")
-            values = table[order, band]
-            starts = numpy.flatnonzero(numpy.diff(values) == 0)  # row i equals row i + 1
-            if not len(starts):
-                continue
-            # Runs of equal hashes: each run's rows, in docnum order.
-            run_of = numpy.cumsum(numpy.concatenate(([True], values[1:] != values[:-1])))
-            for run in numpy.unique(run_of[starts]):
-                members = sorted(int(numbers[i]) for i in order[run_of == run])
-                candidates.update(_bucket_pairs(members))
-        return candidates
+        return pairs_in_buckets(_buckets(numpy, table, numpy.array(docnums)), ALL_PAIRS_UP_TO)
 
     def _verified(self, candidates: set[tuple[int, int]]) -> dict[tuple[str, str], float]:
         pairs = {}
@@ -215,9 +203,16 @@ def _band_values(reader: IndexReader) -> Iterable[tuple[int, bytes]]:
                 yield docnum + offset, value
 
 
-def _bucket_pairs(docnums: list[int]) -> Iterable[tuple[int, int]]:
-    if len(docnums) <= ALL_PAIRS_UP_TO:
-        return ((a, b) for i, a in enumerate(docnums) for b in docnums[i + 1:])
-    first = docnums[0]
-    chain = zip(docnums, docnums[1:])
-    return [*((first, other) for other in docnums[1:]), *chain]
+def _buckets(numpy: Any, table: Any, numbers: Any) -> Iterator[list[int]]:
+    """The LSH buckets of a band-hash table (one row per document, ``numbers`` its docnums): per
+    band, the docnums of each run of two or more equal hashes, found by sorting the band."""
+    for band in range(BANDS):
+        order = numpy.argsort(table[:, band], kind="stable")
+        values = table[order, band]
+        starts = numpy.flatnonzero(numpy.diff(values) == 0)  # row i equals row i + 1
+        if not len(starts):
+            continue
+        # Runs of equal hashes: each run's rows.
+        run_of = numpy.cumsum(numpy.concatenate(([True], values[1:] != values[:-1])))
+        for run in numpy.unique(run_of[starts]):
+            yield [int(numbers[i]) for i in order[run_of == run]]
