@@ -16,6 +16,9 @@ import click
 from newsearch.version import __version__
 from newsearch.config import INDEX_ENV
 from newsearch.errors import NewsearchError
+from newsearch.config import DEFAULT_MAX_BYTES
+from newsearch.formatting import OutputFormat
+from newsearch.models import PERIODS, SORTS
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -79,12 +82,14 @@ index_option = click.option(
     help="Index folder [default: ./index].",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+COLORS = ("auto", "always", "never")
 format_option = click.option(
-    "--format", "output_format", type=click.Choice(["text", "json", "jsonl"]), default="text", show_default=True,
+    "--format", "output_format", type=click.Choice([f.value for f in OutputFormat]),
+    default=OutputFormat.TEXT.value, show_default=True,
     help="Terminal text, one JSON document, or JSON Lines (one hit per line).",
 )
 color_option = click.option(
-    "--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+    "--color", type=click.Choice(COLORS), default="auto", show_default=True,
     help="Highlight with colour (auto: on a terminal, unless NO_COLOR is set).",
 )
 
@@ -107,7 +112,7 @@ def cli() -> None:
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Wait this long for another running indexer to finish instead of exiting 75.")
 @click.option("--strict", is_flag=True, help=f"Exit {EXIT_SKIPPED} when any file was skipped.")
-@click.option("--max-size", "max_bytes", type=click.IntRange(min=1), default=10 * 1024 * 1024,
+@click.option("--max-size", "max_bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_BYTES,
               show_default=True, metavar="BYTES", help="Skip articles larger than this.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that point outside the corpus folder.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
@@ -123,6 +128,7 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
     Safe to run from cron: one writer at a time (others exit 75), and an
     interrupted run leaves the previous index intact.
     """
+    from newsearch.corpus import formats_hint
     from newsearch.formatting import build_report_json, render_build_report, terminal_safe
     from newsearch.indexer import build_index
     from newsearch.parallel import usable_cores
@@ -142,7 +148,7 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
         if not quiet:
             for skipped in report.skipped:
                 click.echo(f"warning: skipped {terminal_safe(skipped.path)}: {terminal_safe(skipped.reason)}", err=True)
-        click.echo(render_build_report(report))
+        click.echo(render_build_report(report, formats_hint()))
     return EXIT_SKIPPED if strict and report.skipped else EXIT_OK
 
 
@@ -213,7 +219,7 @@ class _QueryCommand(click.Command):
 @click.option("--since", metavar="DATE", help="Only articles published on or after DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
 @click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
-@click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default="relevance", show_default=True)
+@click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
 @click.option("--recency", metavar="HALF_LIFE",
               help="Favour recent articles: scores halve with each HALF_LIFE of age (12h, 30d, 2w, 1y).")
 @click.option("--all", "show_all", is_flag=True, help="Show every copy of a republished story, not only the best.")
@@ -282,7 +288,7 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 @cli.command("timeline", cls=_QueryCommand)
 @click.argument("words", nargs=-1, required=True, metavar="QUERY")
 @index_option
-@click.option("--by", "period", type=click.Choice(["day", "week", "month", "year"]), default="month",
+@click.option("--by", "period", type=click.Choice(PERIODS), default="month",
               show_default=True, help="Length of each period (weeks start on Monday).")
 @click.option("--since", metavar="DATE", help="First period: the one holding DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
 @click.option("--until", metavar="DATE", help="Last period: the one holding the end of DATE.")
@@ -367,8 +373,9 @@ def _utf8_stdout() -> bool:
 @click.argument("document_id", metavar="ID")
 @index_option
 @click.option("-q", "--query", help="Highlight this query's words in the article.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+@click.option("--format", "output_format", type=click.Choice([OutputFormat.TEXT.value, OutputFormat.JSON.value]),
+              default=OutputFormat.TEXT.value, show_default=True)
+@click.option("--color", type=click.Choice(COLORS), default="auto", show_default=True)
 def show_command(document_id: str, index_path: str | None, query: str | None, output_format: str, color: str) -> int:
     """Print the whole article ID (as shown by `search`)."""
     from newsearch.formatting import Highlighter, dumps, render_document

@@ -24,6 +24,7 @@ from whoosh.support.levenshtein import distance as edit_distance
 from newsearch.analysis import STOPWORDS, analyze, find_terms, fold, is_stopword, term_for, terms
 from newsearch.errors import QueryError
 from newsearch.query import AnyOf, DateRange, Group, Node, Phrase, Word
+from newsearch.schema import SEARCH_FIELDS
 from newsearch.vocabulary import Vocabulary
 from newsearch.whoosh_internals import WrappingQueryBase
 
@@ -37,7 +38,7 @@ RARE_STEM_DOCUMENTS = 5
 COMMONER_BY = 20
 TYPO_BOOST = 0.6  # a corrected spelling counts a little less than what was typed
 EXPANSION_TIME_S = 0.5
-TEXT_FIELDS = ("title", "body")
+TEXT_FIELDS = SEARCH_FIELDS
 
 
 @dataclass

@@ -23,6 +23,7 @@ INDEX_ENV = "NEWSEARCH_INDEX"
 CORPUS_ENV = "NEWSEARCH_CORPUS"
 DEFAULT_INDEX = "index"
 DEFAULT_CORPUS = "corpus"
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # an article file larger than this (once decompressed) is skipped
 
 
 def resolve_index_path(index: str | os.PathLike[str] | None = None) -> Path:

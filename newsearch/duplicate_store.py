@@ -23,13 +23,13 @@ this file. The first line names the Whoosh commit the pairs belong to::
 
 from __future__ import annotations
 
-import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TextIO
 
 from whoosh.index import FileIndex
 from whoosh.reading import IndexReader
@@ -38,19 +38,20 @@ from newsearch.duplicates import (
     BANDS,
     clusters,
     duplicate_text,
+    pairs_in_buckets,
     shingle_similarity,
     shingles,
     shingles_near_duplicate,
 )
-from newsearch.storage import fsync_dir
+from newsearch.storage import write_atomically
 
 DUPLICATES_FILE = "duplicates.tsv"
 _FORMAT = 1
 _HEADER = re.compile(r"^# newsearch-duplicates (\d+) toc=(\d+)$")
 ALL_PAIRS_UP_TO = 8
 """A band key shared by more documents (many copies of one wire story) is checked as a chain
-and a star around its first document, not every pair: the clusters come out the same for
-copies, at a cost linear in their number."""
+and a star around its first document, not every pair (``duplicates.pairs_in_buckets``): the
+clusters come out the same for copies, at a cost linear in their number."""
 
 Pair = tuple[str, str, float]
 SHINGLE_SETS_KEPT = 2048
@@ -102,14 +103,11 @@ def load(generation: Path) -> DuplicatePairs:
 
 def save(generation: Path, found: DuplicatePairs) -> None:
     """Write atomically and durably."""
-    tmp = generation / (DUPLICATES_FILE + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    def write(handle: TextIO) -> None:
         handle.write(f"# newsearch-duplicates {_FORMAT} toc={found.toc}\n")
         handle.writelines(f"{a}\t{b}\t{score:.4f}\n" for a, b, score in sorted(found.pairs))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, generation / DUPLICATES_FILE)
-    fsync_dir(generation)
+
+    write_atomically(generation / DUPLICATES_FILE, write)
 
 
 def refresh(
@@ -168,20 +166,7 @@ class _PairFinder:
         if len(rows) < 2:
             return set()
         table = numpy.frombuffer(b"".join(rows), dtype="<u4").reshape(len(rows), BANDS)
-        numbers = numpy.array(docnums)
-        candidates: set[tuple[int, int]] = set()
-        for band in range(BANDS):
-            order = numpy.argsort(table[:, band], kind="stable")
-            values = table[order, band]
-            starts = numpy.flatnonzero(numpy.diff(values) == 0)  # row i equals row i + 1
-            if not len(starts):
-                continue
-            # Runs of equal hashes: each run's rows, in docnum order.
-            run_of = numpy.cumsum(numpy.concatenate(([True], values[1:] != values[:-1])))
-            for run in numpy.unique(run_of[starts]):
-                members = sorted(int(numbers[i]) for i in order[run_of == run])
-                candidates.update(_bucket_pairs(members))
-        return candidates
+        return pairs_in_buckets(_buckets(numpy, table, numpy.array(docnums)), ALL_PAIRS_UP_TO)
 
     def _verified(self, candidates: set[tuple[int, int]]) -> dict[tuple[str, str], float]:
         pairs = {}
@@ -218,9 +203,16 @@ def _band_values(reader: IndexReader) -> Iterable[tuple[int, bytes]]:
                 yield docnum + offset, value
 
 
-def _bucket_pairs(docnums: list[int]) -> Iterable[tuple[int, int]]:
-    if len(docnums) <= ALL_PAIRS_UP_TO:
-        return ((a, b) for i, a in enumerate(docnums) for b in docnums[i + 1:])
-    first = docnums[0]
-    chain = zip(docnums, docnums[1:])
-    return [*((first, other) for other in docnums[1:]), *chain]
+def _buckets(numpy: Any, table: Any, numbers: Any) -> Iterator[list[int]]:
+    """The LSH buckets of a band-hash table (one row per document, ``numbers`` its docnums): per
+    band, the docnums of each run of two or more equal hashes, found by sorting the band."""
+    for band in range(BANDS):
+        order = numpy.argsort(table[:, band], kind="stable")
+        values = table[order, band]
+        starts = numpy.flatnonzero(numpy.diff(values) == 0)  # row i equals row i + 1
+        if not len(starts):
+            continue
+        # Runs of equal hashes: each run's rows.
+        run_of = numpy.cumsum(numpy.concatenate(([True], values[1:] != values[:-1])))
+        for run in numpy.unique(run_of[starts]):
+            yield [int(numbers[i]) for i in order[run_of == run]]

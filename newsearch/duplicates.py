@@ -58,7 +58,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from newsearch.analysis import TOKEN_PATTERN, NewsTermFilter, surface_forms
 
@@ -77,6 +77,7 @@ __all__ = [
     "band_hashes",
     "candidate_pairs",
     "candidate_probability",
+    "pairs_in_buckets",
     "clusters",
     "containment",
     "duplicate_text",
@@ -347,24 +348,44 @@ def is_near_duplicate(a_text: str, b_text: str) -> bool:
     return shingles_near_duplicate(shingles(a_text), shingles(b_text))
 
 
+Member = TypeVar("Member", str, int)
+
+
+def pairs_in_buckets(buckets: Iterable[Iterable[Member]], all_pairs_up_to: int | None = None,
+                     ) -> set[tuple[Member, Member]]:
+    """The LSH candidates: pairs ``(a, b)``, ``a < b``, of members of one bucket (documents with
+    an equal band hash). Members of a bucket are distinct.
+
+    A bucket gives every pair of its members; one of more than ``all_pairs_up_to`` members (many
+    copies of one wire story) gives a star around its smallest member and a chain through all of
+    them in order instead: the clusters come out the same for copies, at a cost linear in their
+    number.
+    """
+    pairs: set[tuple[Member, Member]] = set()
+    for bucket in buckets:
+        members = sorted(bucket)
+        if len(members) < 2:
+            continue
+        if all_pairs_up_to is None or len(members) <= all_pairs_up_to:
+            pairs.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
+        else:
+            pairs.update((members[0], other) for other in members[1:])
+            pairs.update(zip(members, members[1:]))
+    return pairs
+
+
 def candidate_pairs(keys: Mapping[str, Iterable[str]]) -> set[tuple[str, str]]:
     """Pairs ``(a, b)``, ``a < b``, of documents sharing a band key (an in-memory LSH table).
 
-    ``keys`` maps document id -> its band keys. The index does the same with its
-    inverted lists; this serves batch jobs and tests.
+    ``keys`` maps document id -> its band keys. The index finds the same buckets in its
+    ``dup_bands`` column (``duplicate_store``); both make pairs with ``pairs_in_buckets``.
+    This serves batch jobs and tests.
     """
     buckets: dict[str, list[str]] = {}
     for doc_id, doc_keys in keys.items():
         for key in set(doc_keys):
             buckets.setdefault(key, []).append(doc_id)
-    pairs: set[tuple[str, str]] = set()
-    for members in buckets.values():
-        if len(members) > 1:
-            members.sort()
-            for i, a in enumerate(members):
-                for b in members[i + 1 :]:
-                    pairs.add((a, b))
-    return pairs
+    return pairs_in_buckets(buckets.values())
 
 
 def clusters(edges: Iterable[tuple[str, str]], nodes: Iterable[str] = ()) -> dict[str, str]:

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+from newsearch.controlchars import TERMINAL_UNSAFE
 from newsearch.models import (
     BuildReport, CheckReport, Document, Hit, IndexStats, Period, Results, Timeline, check_period,
 )
@@ -23,14 +24,14 @@ from newsearch.models import (
 JSON_FORMAT_VERSION = 1
 TIMELINE_FORMAT_VERSION = 1
 
-# C0/C1 control characters (ESC, BEL, CSI...) and bidi overrides: indexed text is written
-# by strangers and must never reach the terminal raw.
-_TERMINAL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
 
 def terminal_safe(text: str) -> str:
-    """Text with control characters and escape sequences made visible and harmless."""
-    return _TERMINAL_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+    """Text with control characters and escape sequences made visible and harmless.
+
+    Indexed text is written by strangers: C0/C1 controls (ESC, BEL, CSI...) and bidi overrides
+    (``controlchars.TERMINAL_UNSAFE``) must never reach the terminal raw.
+    """
+    return TERMINAL_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                                 else f"\\u{ord(m.group()):04x}", text)
 
 
@@ -57,8 +58,11 @@ def dumps(value: Any) -> str:
     return json.dumps(to_jsonable(value), ensure_ascii=True, sort_keys=False)
 
 
-def render_build_report(report: BuildReport) -> str:
-    """The summary `newsearch index` prints (skips are listed separately as warnings)."""
+def render_build_report(report: BuildReport, formats_hint: str = "") -> str:
+    """The summary `newsearch index` prints (skips are listed separately as warnings).
+
+    ``formats_hint`` says which files are read (the corpus readers' table), shown when no article was found.
+    """
     kind = "Built" if report.rebuilt else "Updated"
     lines = [
         f"{kind} {terminal_safe(report.index_path)} in {report.duration_s:.1f} s: "
@@ -69,9 +73,8 @@ def render_build_report(report: BuildReport) -> str:
     if by_reason:
         lines.append("Skipped: " + ", ".join(f"{count:,} {reason}" for reason, count in sorted(by_reason.items())) + ".")
     lines.append(f"The index holds {plural(report.documents, 'document')}.")
-    if not report.documents and not report.skipped:
-        lines.append("No articles found: newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml "
-                     "files (also gzipped); hidden files are ignored.")
+    if not report.documents and not report.skipped and formats_hint:
+        lines.append(f"No articles found: {formats_hint}")
     return "\n".join(lines)
 
 

@@ -13,6 +13,8 @@ from typing import Literal, get_args
 
 Period = Literal["day", "week", "month", "year"]
 PERIODS: tuple[Period, ...] = get_args(Period)
+Sort = Literal["relevance", "newest", "oldest"]
+SORTS: tuple[Sort, ...] = get_args(Sort)
 
 
 @dataclass(frozen=True)

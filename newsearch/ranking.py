@@ -32,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from statistics import median
-from typing import Literal
 
 from whoosh import query as wq
 from whoosh.searching import Searcher
@@ -41,16 +40,16 @@ from newsearch.analysis import terms
 from newsearch.compiler import CompiledQuery
 from newsearch.config import as_utc
 from newsearch.matches import Candidate, positioned, published_at
-from newsearch.models import Passage
+from newsearch.models import Passage, Sort
 from newsearch.passages import PassageQuery, best_passages, lead_passage
+from newsearch.schema import SEARCH_FIELDS
 
-Sort = Literal["relevance", "newest", "oldest"]
 RERANK_DEPTH = 15  # 30 scored the same on the benchmark sets, at twice the passage work
 STRICT_COVERAGE_UP_TO = 2  # words and phrases
 COVERAGE_WEIGHT = 1.0
 COVERAGE_POWER = 3.0
 LEAD_SCALE = 20.0  # words: an occurrence at word p counts 1 / (1 + p / LEAD_SCALE)
-LEAD_FIELDS = ("title", "body")  # each read from its first word; the larger share counts
+LEAD_FIELDS = SEARCH_FIELDS  # each read from its first word; the larger share counts
 LEAD_WEIGHT = 2.5  # how a lead share compares with a passage share in the final score
 PASSAGE_POWER = 4.0  # a passage counts much more when it holds nearly the whole query
 FUSED_SCORE_WEIGHT = 0.25  # BM25F and coverage, once the lead and passage evidence is in

@@ -7,7 +7,6 @@ that could make it raise may get that far.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -15,6 +14,7 @@ from whoosh import columns
 from whoosh.fields import COLUMN, DATETIME, ID, STORED, TEXT, Schema
 
 from newsearch.analysis import ANALYSIS_VERSION, fold, news_analyzer
+from newsearch.controlchars import FIELD_UNSAFE
 from newsearch.models import Document
 
 # Bump when fields or their analysis change: an index built with another version
@@ -24,7 +24,8 @@ FORMAT = f"newsearch-schema-{SCHEMA_VERSION}-analysis-{ANALYSIS_VERSION}"
 
 MAX_FIELD_CHARS = 10_000_000
 
-# Text fields searched by words, and the field names users may write in queries.
+# The text fields searched by words (stemmed, stop words kept out): the one list the query
+# compiler, the typo vocabulary, the lead score and the index check all read.
 SEARCH_FIELDS = ("title", "body")
 
 
@@ -50,13 +51,10 @@ def build_schema() -> Schema:
     )
 
 
-_UNSAFE_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
 def clean_text(value: object, limit: int = MAX_FIELD_CHARS) -> str:
     """A str without control characters or lone surrogates, at most ``limit`` chars."""
     text = value if isinstance(value, str) else ("" if value is None else str(value))
-    return _UNSAFE_CHARS.sub("", text)[:limit]
+    return FIELD_UNSAFE.sub("", text)[:limit]
 
 
 def path_key(path: str) -> str:

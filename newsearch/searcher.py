@@ -34,16 +34,15 @@ from newsearch.errors import DocumentNotFound, QueryError
 from newsearch.grouping import FACETS, collapsed, copies_matching, facets_of
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered, published_at
-from newsearch.models import Document, Hit, Passage, Period, Results, SimilarCopy, Timeline
+from newsearch.models import SORTS, Document, Sort, Hit, Passage, Period, Results, SimilarCopy, Timeline
 from newsearch.passages import highlight_spans
 from newsearch.query import parse
-from newsearch.ranking import Sort, passage_query_for, rank_candidates, shown_passages
+from newsearch.ranking import passage_query_for, rank_candidates, shown_passages
 from newsearch.schema import source_key, stored_published
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 from newsearch.storage import current_generation, open_current, reading, retry_while_committing
 from newsearch.timeline import timeline
 
-SORTS = ("relevance", "newest", "oldest")
 BM25_B = 0.75
 BM25_K1 = 1.2
 CANDIDATES = 100

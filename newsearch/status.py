@@ -11,7 +11,7 @@ from newsearch import duplicate_store
 from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
 from newsearch.models import CheckReport, IndexStats
-from newsearch.schema import FORMAT, FileStamp, stored_published
+from newsearch.schema import FORMAT, SEARCH_FIELDS, FileStamp, stored_published
 from newsearch.storage import damaged, folder_size, open_current, read_meta
 from newsearch.version import __version__
 
@@ -90,7 +90,7 @@ def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
             if count != searcher.doc_count():
                 problems.append(f"read {count} documents but the index counts {searcher.doc_count()}")
             limit = reader.doc_count_all()
-            for fieldname in ("title", "body"):
+            for fieldname in SEARCH_FIELDS:
                 # Reading every posting list proves the postings decode and point at real documents.
                 for term in reader.field_terms(fieldname):
                     if any(docnum >= limit for docnum in reader.postings(fieldname, term).all_ids()):

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, EmptyIndexError, FileIndex, clean_files
@@ -108,13 +108,8 @@ def read_meta(generation: Path) -> dict[str, object]:
 
 def write_meta(generation: Path, meta: dict[str, object]) -> None:
     """Atomically replace the generation's newsearch.json (durable on return)."""
-    tmp = generation / (META_FILE + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump({"format": FORMAT, **meta}, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, generation / META_FILE)
-    fsync_dir(generation)
+    write_atomically(generation / META_FILE,
+                     lambda handle: json.dump({"format": FORMAT, **meta}, handle, indent=2, sort_keys=True))
 
 
 def retry_while_committing(action: Callable[[], T], what: Path) -> T:
@@ -291,6 +286,19 @@ def _tidy_live(generation: Path) -> None:
             clean_files(storage, "MAIN", toc_generation, toc.segments)
     except Exception:  # tidying is best effort: the index itself is read and checked elsewhere
         pass
+
+
+def write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
+    """Replace the text file ``path`` atomically and durably (on return): ``write`` fills
+    ``<name>.tmp`` beside it, which is fsynced, renamed over ``path``, then the folder fsynced.
+    A crash leaves the old file or the new one, at worst with the ``.tmp`` file beside it."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import mmap
-import os
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from whoosh.support.levenshtein import distance as edit_distance
 
 from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, NewsTermFilter, fold, term_for
 from newsearch.schema import SEARCH_FIELDS
+from newsearch.storage import write_atomically
 
 VOCABULARY_FILE = "vocabulary.tsv"
 
@@ -95,13 +95,8 @@ class Vocabulary:
 
     def save(self, generation: Path) -> None:
         """Write atomically and durably."""
-        tmp = generation / (VOCABULARY_FILE + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(f"{word}\t{count}\t{stem}\n"
-                              for word, count, stem in zip(self.words, self.counts, self.stems))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, generation / VOCABULARY_FILE)
+        write_atomically(generation / VOCABULARY_FILE, lambda handle: handle.writelines(
+            f"{word}\t{count}\t{stem}\n" for word, count, stem in zip(self.words, self.counts, self.stems)))
 
     def with_prefix(self, prefix: str) -> list[tuple[str, int]]:
         """Words starting with ``prefix``, most frequent first."""

@@ -17,7 +17,7 @@ PACKAGE = Path(newsearch.__file__).parent
 # Lowest first. A module may import from its own layer (if that makes no cycle) and from the
 # layers below it, never from one above. A new module goes in one of these rows.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("plain data", ("errors", "models", "config", "version")),
+    ("plain data", ("errors", "models", "config", "version", "controlchars")),
     ("input", ("corpus", "corpus.*", "analysis")),
     ("index", ("whoosh_internals", "schema", "storage", "segments", "vocabulary", "duplicates", "duplicate_store", "indexer",
                "parallel")),

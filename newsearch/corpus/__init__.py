@@ -1,7 +1,9 @@
 """Corpus readers: find article files (`scan`) and read them into Documents (`read_file`).
 
 Formats: .txt, .md/.markdown, .json, .jsonl/.ndjson, .html/.htm, RSS/Atom (.xml, .rss, .atom),
-each optionally gzip-compressed (.gz). Nothing here imports Whoosh or NLTK.
+each optionally gzip-compressed (.gz): one table, `READERS` (suffix -> Reader, in `formats`), from
+which scanning, reading and the messages that list the formats all derive. Nothing here imports
+Whoosh or NLTK.
 
 `read_file` raises CorpusError("<relpath>: <reason>") when a whole file is unusable; each reason
 (and each per-article problem reason) starts with a stable key, the text before the first ':':
@@ -17,7 +19,7 @@ each optionally gzip-compressed (.gz). Nothing here imports Whoosh or NLTK.
 - ``broken XML``: a feed no item could be read from
 - ``not a feed``: well-formed XML that is not RSS or Atom
 - ``entity expansion refused``: XML that declares entities (billion laughs, external entities)
-- ``unsupported file type``: a suffix outside SUPPORTED_SUFFIXES
+- ``unsupported file type``: a suffix outside `READERS` (SUPPORTED_SUFFIXES)
 - ``duplicate id``: (problem only) an article repeating an earlier id in the same file
 
     >>> found = scan(["corpus"])
@@ -25,15 +27,19 @@ each optionally gzip-compressed (.gz). Nothing here imports Whoosh or NLTK.
     ['In a striking turn of events, Ukrainian forces have detained two North Korean military personnel…']
 """
 
+from .formats import READERS, Reader, formats_hint
 from .read import DEFAULT_MAX_BYTES, ReadResult, read_file
 from .scan import SUPPORTED_SUFFIXES, CorpusFile, CorpusScan, scan
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "READERS",
     "SUPPORTED_SUFFIXES",
     "CorpusFile",
     "CorpusScan",
     "ReadResult",
+    "Reader",
+    "formats_hint",
     "read_file",
     "scan",
 ]

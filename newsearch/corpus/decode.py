@@ -8,6 +8,7 @@ import re
 import stat
 import zlib
 
+from ..controlchars import TEXT_UNSAFE
 from .article import Refused
 
 _CHUNK = 256 * 1024
@@ -18,8 +19,6 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# C0 controls except \t and \n, DEL, C1 controls, and lone surrogates.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 # Control characters text files do not hold; more than 1 in 10 of them means binary.
 _BINARY = re.compile("[\x00-\x08\x0e-\x1f\x7f\x81\x8d\x8f\x90\x9d]")
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -167,6 +166,6 @@ def clean(text: str) -> str:
     """Normalise newlines to \\n and drop control characters (except \\t, \\n) and lone surrogates."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if _UNSAFE.search(text):
-        text = _UNSAFE.sub("", text)
+    if TEXT_UNSAFE.search(text):
+        text = TEXT_UNSAFE.sub("", text)
     return text

@@ -1,4 +1,4 @@
-"""Read one corpus file into Documents: pick the reader, then complete ids, titles and sources."""
+"""Read one corpus file into Documents: pick the reader (`formats.READERS`), then complete ids, titles and sources."""
 
 from __future__ import annotations
 
@@ -6,20 +6,11 @@ from dataclasses import dataclass, field
 
 from ..errors import CorpusError
 from ..models import Document, SkippedFile
+from ..config import DEFAULT_MAX_BYTES
 from .article import Article, ItemProblem, Refused, one_line, title_from_text, unique
-from .decode import clean, decode, declared_charset, load_bytes, refuse_binary
-from .feeds import read_feed
-from .htmlpage import read_html
-from .jsonfmt import read_json, read_jsonl
-from .scan import CorpusFile, suffix_of
-from .text import read_text
-
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-
-_KINDS = {
-    ".txt": "text", ".md": "markdown", ".markdown": "markdown", ".json": "json", ".jsonl": "jsonl",
-    ".ndjson": "jsonl", ".html": "html", ".htm": "html", ".xml": "feed", ".rss": "feed", ".atom": "feed",
-}
+from .decode import clean, load_bytes, refuse_binary
+from .formats import GZIP_SUFFIX, reader_for, suffix_of, unsupported
+from .scan import CorpusFile
 
 
 @dataclass
@@ -47,23 +38,12 @@ def read_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadRe
 def _parse(file: CorpusFile, max_bytes: int) -> tuple[list[Article | ItemProblem], bool]:
     """(items, whether the format holds several articles) from the file's bytes."""
     suffix = suffix_of(file.path.name)
-    kind = suffix.removesuffix(".gz")
-    if kind not in _KINDS:
-        raise Refused(f"unsupported file type: {suffix or 'no extension'}")
-    data = load_bytes(file.path, max_bytes, gzipped=suffix.endswith(".gz"))
+    reader = reader_for(suffix)
+    if reader is None:
+        raise Refused(unsupported(suffix))
+    data = load_bytes(file.path, max_bytes, gzipped=suffix.endswith(GZIP_SUFFIX))
     refuse_binary(data)
-    if _KINDS[kind] == "feed":
-        return read_feed(data), True
-    if _KINDS[kind] == "html":
-        return [read_html(decode(data, declared_charset(data)))], False
-    text = decode(data)
-    if not text.strip():
-        raise Refused("empty")
-    if _KINDS[kind] == "json":
-        return read_json(text)
-    if _KINDS[kind] == "jsonl":
-        return read_jsonl(text), True
-    return [read_text(text, markdown=_KINDS[kind] == "markdown")], False
+    return reader.read(data)
 
 
 def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool) -> ReadResult:

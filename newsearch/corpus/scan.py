@@ -11,12 +11,9 @@ from pathlib import Path
 
 from ..errors import CorpusError
 from ..models import SkippedFile
+from .formats import reader_for, suffix_of, supported_suffixes, unsupported
 
-BASE_SUFFIXES = frozenset({
-    ".txt", ".md", ".markdown", ".json", ".jsonl", ".ndjson",
-    ".html", ".htm", ".xml", ".rss", ".atom",
-})
-SUPPORTED_SUFFIXES = BASE_SUFFIXES | frozenset(suffix + ".gz" for suffix in BASE_SUFFIXES)
+SUPPORTED_SUFFIXES = supported_suffixes()  # as the table stood at import; scan asks the table itself
 
 
 @dataclass(frozen=True)
@@ -39,14 +36,8 @@ class CorpusScan:
     ignored: int = 0  # hidden files/folders and unknown extensions
 
 
-def suffix_of(name: str) -> str:
-    """The format suffix of a file name, lower-cased, with a trailing `.gz` kept: 'a.TXT.gz' -> '.txt.gz'."""
-    lowered = name.lower()
-    inner = lowered[:-3] if lowered.endswith(".gz") else lowered
-    dot = inner.rfind(".")
-    if dot <= 0:
-        return ""
-    return lowered[dot:]
+def _supported(name: str) -> bool:
+    return reader_for(suffix_of(name)) is not None
 
 
 def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = False,
@@ -131,8 +122,8 @@ class _Walker:
         if stat.S_ISDIR(info.st_mode):
             prefix = "" if path == self.root else rel + "/"
             self.walk(str(path), prefix, info, via_symlink=False)
-        elif suffix_of(path.name) not in SUPPORTED_SUFFIXES:
-            self.skipped.append(SkippedFile(rel, f"unsupported file type: {suffix_of(path.name) or 'no extension'}"))
+        elif not _supported(path.name):
+            self.skipped.append(SkippedFile(rel, unsupported(suffix_of(path.name))))
         else:
             self.add_file(rel, info, via_symlink=False)
 
@@ -169,7 +160,7 @@ class _Walker:
                         self.add_link(entry.path, rel, via_symlink)
                     elif entry.is_dir(follow_symlinks=False):
                         stack.append((entry.path, rel + "/", entry.stat(follow_symlinks=False)))
-                    elif suffix_of(name) not in SUPPORTED_SUFFIXES:
+                    elif not _supported(name):
                         self.ignored += 1
                     else:
                         self.add_file(rel, entry.stat(follow_symlinks=False), via_symlink)
@@ -184,7 +175,7 @@ class _Walker:
             self.skipped.append(SkippedFile(rel, f"{reason}: -> {os.readlink(path)}"))
             return
         is_dir = stat.S_ISDIR(info.st_mode)
-        if not is_dir and suffix_of(os.path.basename(path)) not in SUPPORTED_SUFFIXES:
+        if not is_dir and not _supported(os.path.basename(path)):
             self.ignored += 1
             return
         target = os.path.realpath(path)

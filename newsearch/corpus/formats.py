@@ -1,0 +1,113 @@
+"""The corpus formats in one table: suffix -> Reader.
+
+`scan` keeps the files whose suffix is in `READERS` (also gzipped), `read_file` hands their
+bytes to the entry's reader, and the hint `newsearch index` prints when it found no articles
+lists the entries. Adding a format is one entry in `READERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .article import Article, ItemProblem, Refused
+from .decode import decode, declared_charset
+from .feeds import read_feed
+from .htmlpage import read_html
+from .jsonfmt import read_json, read_jsonl
+from .text import read_text
+
+GZIP_SUFFIX = ".gz"
+
+Parsed = tuple[list[Article | ItemProblem], bool]
+"""A file's items, and whether the format holds several articles (their ids then get '#n')."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One corpus format: its name, its suffixes, and how a file's bytes become articles."""
+
+    name: str
+    suffixes: tuple[str, ...]  # lower-case with the dot, as messages list them
+    read: Callable[[bytes], Parsed]  # bytes already decompressed and found not binary; raises Refused
+    aliases: tuple[str, ...] = ()  # also read, not listed in messages
+
+
+def _text_of(data: bytes) -> str:
+    text = decode(data)
+    if not text.strip():
+        raise Refused("empty")
+    return text
+
+
+def _plain_text(data: bytes) -> Parsed:
+    return [read_text(_text_of(data), markdown=False)], False
+
+
+def _markdown(data: bytes) -> Parsed:
+    return [read_text(_text_of(data), markdown=True)], False
+
+
+def _json(data: bytes) -> Parsed:
+    return read_json(_text_of(data))
+
+
+def _json_lines(data: bytes) -> Parsed:
+    return read_jsonl(_text_of(data)), True
+
+
+def _html(data: bytes) -> Parsed:
+    return [read_html(decode(data, declared_charset(data)))], False
+
+
+def _feed(data: bytes) -> Parsed:
+    return read_feed(data), True
+
+
+def _by_suffix(*readers: Reader) -> dict[str, Reader]:
+    return {suffix: reader for reader in readers for suffix in (*reader.suffixes, *reader.aliases)}
+
+
+READERS: dict[str, Reader] = _by_suffix(
+    Reader("plain text", (".txt",), _plain_text),
+    Reader("Markdown", (".md",), _markdown, aliases=(".markdown",)),
+    Reader("JSON", (".json",), _json),
+    Reader("JSON Lines", (".jsonl",), _json_lines, aliases=(".ndjson",)),
+    Reader("HTML", (".html",), _html, aliases=(".htm",)),
+    Reader("RSS/Atom feed", (".rss", ".atom", ".xml"), _feed),
+)
+
+
+def suffix_of(name: str) -> str:
+    """The format suffix of a file name, lower-cased, with a trailing `.gz` kept: 'a.TXT.gz' -> '.txt.gz'."""
+    lowered = name.lower()
+    inner = lowered[:-3] if lowered.endswith(GZIP_SUFFIX) else lowered
+    dot = inner.rfind(".")
+    if dot <= 0:
+        return ""
+    return lowered[dot:]
+
+
+def reader_for(suffix: str) -> Reader | None:
+    """The reader of a suffix given by `suffix_of` (gzipped or not), or None when unsupported."""
+    return READERS.get(suffix.removesuffix(GZIP_SUFFIX))
+
+
+def supported_suffixes() -> frozenset[str]:
+    """Every suffix `scan` keeps: each of `READERS`, plain and gzipped."""
+    return frozenset(READERS) | frozenset(suffix + GZIP_SUFFIX for suffix in READERS)
+
+
+def unsupported(suffix: str) -> str:
+    """The reason a file with this suffix is not read."""
+    return f"unsupported file type: {suffix or 'no extension'}"
+
+
+def formats_hint() -> str:
+    """What files are read, for a user whose corpus gave no articles.
+
+    >>> formats_hint()
+    'newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml files (also gzipped); hidden files are ignored.'
+    """
+    listed = ", ".join("/".join(reader.suffixes) for reader in dict.fromkeys(READERS.values()))
+    return f"newsearch reads {listed} files (also gzipped); hidden files are ignored."
