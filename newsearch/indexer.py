@@ -7,29 +7,32 @@ came from (the ``stamp`` column) and the document's content hash.
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
-import gc
-import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from whoosh import index as whoosh_index
 from whoosh.index import FileIndex
 from whoosh.writing import SegmentWriter
 
 from newsearch import corpus, duplicate_store
 from newsearch.analysis import use_stem_lookup
+from newsearch.build_jobs import PartitionJob, index_partition
+from newsearch.build_jobs import claim_id as _claim_id  # per-file steps: the same in every kind of build
+from newsearch.build_jobs import document_record as _record
+from newsearch.build_jobs import fewer_collections as _fewer_collections
+from newsearch.build_jobs import file_stamp as _file_stamp
+from newsearch.build_jobs import read_documents as _read
 from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.models import BuildReport, Document, SkippedFile
-from newsearch.parallel import LocalExecutor, WorkerFailed, partition, report_progress, usable_cores
-from newsearch.schema import FileStamp, build_schema, path_key, to_record
+from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, partition, usable_cores
+from newsearch.schema import FileStamp, build_schema, path_key
 from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
     current_generation,
@@ -74,6 +77,7 @@ def build_index(
     follow_symlinks: bool = False,
     progress: ProgressCallback | None = None,
     jobs: int = 1,
+    executor: Executor | concurrent.futures.Executor | None = None,
 ) -> BuildReport:
     """Bring the index at ``index`` up to date with the corpus at ``paths``.
 
@@ -85,6 +89,13 @@ def build_index(
     guard its entry point (``if __name__ == "__main__":``) before asking for more. Raises IndexLocked when another writer holds the lock for longer
     than ``wait`` seconds, CorpusError for a missing corpus path, IndexWriteError
     when the index cannot be written (the previous state is then intact).
+
+    ``executor`` runs a full build's jobs instead of local worker processes: a
+    ``concurrent.futures.Executor`` (a process or thread pool, Dask's
+    ``Client.get_executor()``) or a ``newsearch.parallel.Executor``, whose workers
+    must be able to write the index folder. The build is then cut into ``jobs``
+    jobs (not capped by this machine's cores), and the executor stays the caller's
+    to shut down. Incremental updates do not use it.
     """
     started = time.monotonic()
     index_root = resolve_index_path(index)
@@ -110,7 +121,9 @@ def build_index(
                 workers = min(jobs, usable_cores())
                 if len(scan.files) < PARALLEL_MIN_FILES:
                     workers = 1  # starting workers costs more than they save
-                _full_build(index_root, corpus_paths, scan.files, report, max_bytes, progress, workers)
+                if executor is not None:
+                    workers = max(jobs, 1)  # the caller's workers: already started, and not necessarily here
+                _full_build(index_root, corpus_paths, scan.files, report, max_bytes, progress, workers, executor)
             else:
                 # Stems of words the index has seen come from its vocabulary: a small update
                 # then rarely needs to stem at all.
@@ -134,23 +147,6 @@ def build_index(
     return report
 
 
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Run Python's cyclic garbage collector less often while indexing.
-
-    A build allocates millions of small lists (postings waiting for the segment)
-    that are never garbage, and every full collection walks them all: at the
-    default thresholds that is 3-5 % of a build. Collections still run, 100 times
-    less often.
-    """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], 100 * 700), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-
-
 def _full_build(
     index_root: Path,
     corpus_paths: list[Path],
@@ -159,13 +155,14 @@ def _full_build(
     max_bytes: int,
     progress: ProgressCallback | None,
     jobs: int,
+    executor: Executor | concurrent.futures.Executor | None = None,
 ) -> None:
     generation = next_generation(index_root)
     try:
         write_meta(generation, _meta(corpus_paths, created=time.time()))
         ix = generation_storage(generation, mmap=False).create_index(build_schema())
-        if jobs > 1:
-            _PartitionedBuild(ix, generation, files, jobs).run(report, max_bytes, progress)
+        if files and (jobs > 1 or executor is not None):
+            _PartitionedBuild(ix, generation, files, jobs, executor).run(report, max_bytes, progress)
         else:
             writer = _DocumentWriter(ix, generation, sum(file.size for file in files))
             seen_ids: dict[str, str] = {}
@@ -191,64 +188,20 @@ def _full_build(
     report.rebuilt = True
 
 
-@dataclass(frozen=True)
-class PartitionJob:
-    """One job of a parallel full build: index ``files`` (a slice of the corpus) as one segment of ``generation``."""
-
-    generation: str
-    files: tuple[CorpusFile, ...]
-    max_bytes: int
-    limitmb: int
-
-
-@dataclass
-class PartitionResult:
-    """A job's segment (None when nothing was added), its documents and what it skipped."""
-
-    segment: object
-    documents: list[tuple[str, str]]  # (id, path key) of each added document, in segment order
-    skipped: list[SkippedFile]
-    vocabulary: Vocabulary  # made in the worker, which has stemmed its words already
-
-
-def index_partition(job: PartitionJob) -> PartitionResult:
-    """Run one ``PartitionJob`` (in a worker process): read, analyse and write its segment, uncommitted."""
-    with _fewer_collections():  # a forked worker inherits the parent's setting, a spawned one does not
-        return _index_partition(job)
-
-
-def _index_partition(job: PartitionJob) -> PartitionResult:
-    ix = whoosh_index.open_dir(job.generation)
-    writer = NewsSegmentWriter(ix, _lk=False, limitmb=job.limitmb)
-    counts = count_surfaces(writer.schema)
-    report = BuildReport(index_path=job.generation)
-    seen_ids: dict[str, str] = {}
-    added: list[tuple[str, str]] = []
-    for file in job.files:
-        documents = _read(file, report, job.max_bytes) or ()
-        stamp = _file_stamp(file) if documents else None
-        for document in documents:
-            if _claim_id(document, seen_ids, report):
-                writer.add_document(**_record(document, file, stamp))  # type: ignore[arg-type]
-                added.append((document.id, path_key(document.path)))
-        report_progress(1)
-    segment = writer._finalize_segment() if writer._added else None
-    if segment is None:
-        writer._close_segment()
-    return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)))
-
-
 class _PartitionedBuild:
-    """A full build as ``PartitionJob``s run by a ``LocalExecutor``; the parent commits their segments."""
+    """A full build as ``PartitionJob``s run by an executor (a ``LocalExecutor`` unless the caller
+    gives one); the parent commits their segments."""
 
-    def __init__(self, ix: FileIndex, generation: Path, files: list[CorpusFile], jobs: int) -> None:
+    def __init__(self, ix: FileIndex, generation: Path, files: list[CorpusFile], jobs: int,
+                 executor: Executor | concurrent.futures.Executor | None = None) -> None:
         self.ix = ix
         self.generation = generation
         self.files = files
         self.jobs = jobs
         self.corpus_bytes = sum(file.size for file in files)
         self.lock_holder: SegmentWriter | None = None
-        self.executor: LocalExecutor | None = None
+        self.given = executor  # the caller's: used, never shut down here
+        self.executor: LocalExecutor | None = None  # ours: started and shut down here
 
     def run(self, report: BuildReport, max_bytes: int, progress: ProgressCallback | None) -> None:
         try:
@@ -274,12 +227,19 @@ class _PartitionedBuild:
             if progress:
                 progress(done, len(self.files))
 
-        self.executor = LocalExecutor(len(jobs))
+        executor: Executor
+        if self.given is None:
+            executor = self.executor = LocalExecutor(len(jobs))
+        elif isinstance(self.given, concurrent.futures.Executor):
+            executor = FuturesExecutor(self.given, units=lambda job: len(job.files))
+        else:
+            executor = self.given
         # Whoosh's lock of the new generation, taken after the workers started (forked ones must not
         # hold a copy of it); the segment writer it comes with writes the table of contents.
         self.lock_holder = SegmentWriter(self.ix, limitmb=16)
-        results = self.executor.map(index_partition, jobs, files_done)
-        self.executor.shutdown()
+        results = executor.map(index_partition, jobs, files_done)
+        if self.executor is not None:
+            self.executor.shutdown()
         # Ids are claimed in corpus order across jobs too: a later job's document whose id an
         # earlier file owns is deleted from its segment (rare: explicit ids repeated across files).
         owners: dict[str, str] = {}
@@ -309,7 +269,7 @@ class _PartitionedBuild:
     def cancel(self) -> None:
         """Stop the workers and release Whoosh's lock; the caller removes the generation."""
         if self.executor is not None:
-            self.executor.cancel()
+            self.executor.shutdown(cancel_futures=True)
         if self.lock_holder is not None and not self.lock_holder.is_closed:
             try:
                 self.lock_holder.cancel()
@@ -441,44 +401,6 @@ def _indexed_files(ix: FileIndex) -> dict[str, _IndexedFile]:
     return result
 
 
-def _read(file: CorpusFile, report: BuildReport, max_bytes: int) -> list[Document] | None:
-    """The file's documents, or None (reported as skipped) when the file is unusable."""
-    try:
-        result = corpus.read_file(file, max_bytes=max_bytes)
-    except CorpusError as exc:
-        report.skipped.append(SkippedFile(file.relpath, _reason(exc, file)))
-        return None
-    report.skipped.extend(result.problems)
-    return result.documents
-
-
-def _reason(exc: Exception, file: CorpusFile) -> str:
-    message = str(exc)
-    prefix = f"{file.relpath}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
-
-
-def _claim_id(document: Document, owners: dict[str, str], report: BuildReport) -> bool:
-    """Record that ``document.path`` owns its id; refuse an id another file owns."""
-    owner = owners.get(document.id)
-    if owner is not None and owner != path_key(document.path):
-        report.skipped.append(SkippedFile(document.path, f"duplicate id: {document.id!r} is already used by {owner}"))
-        return False
-    owners[document.id] = path_key(document.path)
-    return True
-
-
-def _file_stamp(file: CorpusFile) -> FileStamp:
-    digest = hashlib.sha256()
-    try:
-        with open(file.path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError:
-        pass  # unreadable: the reader reports it; an empty hash just forces a retry next run
-    return FileStamp(file.size, file.mtime_ns, digest.hexdigest())
-
-
 class _DocumentWriter:
     """The Whoosh writer, cancelled, never committed, after any failure.
 
@@ -544,14 +466,6 @@ class _DocumentWriter:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-
-
-def _record(document: Document, file: CorpusFile, stamp: FileStamp) -> dict[str, object]:
-    """The document's index record; IndexWriteError when it cannot be indexed."""
-    try:
-        return to_record(document, str(file.path), stamp)
-    except ValueError as exc:
-        raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
 
 
 def _corpus_bytes(paths: list[Path]) -> int:
