@@ -1,9 +1,9 @@
-"""newsearch: full-text search for news archives.
+"""newsearch: full-text search for news archives::
 
-    >>> import newsearch
-    >>> newsearch.build_index(["corpus"], "index")          # doctest: +SKIP
-    >>> with newsearch.open_index("index") as index:        # doctest: +SKIP
-    ...     results = index.search("north korean soldiers")
+    import newsearch
+    newsearch.build_index(["corpus"], "index")
+    with newsearch.open_index("index") as index:
+        results = index.search("north korean soldiers")
 
 Names are imported on first use, so `import newsearch` stays cheap for a cold search.
 """

@@ -47,7 +47,8 @@ stream is frozen), words are hashed with BLAKE2b and combined into shingle hashe
 with fixed 64-bit arithmetic, band keys are BLAKE2b over little-endian bytes;
 Python's ``hash()`` is never used, and a test pins the keys of a sample text.
 ``DUPLICATES_VERSION`` must change whenever a change would alter the band keys
-of a text already indexed.
+of a text already indexed: it is part of the index format (``schema.FORMAT``),
+so an index written with another version asks for a rebuild.
 
 numpy is imported on first use: searching never needs it.
 """

@@ -7,31 +7,29 @@ came from (the ``stamp`` column) and the document's content hash.
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
-import gc
-import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
-from whoosh import index as whoosh_index
 from whoosh.index import FileIndex
 from whoosh.writing import SegmentWriter
 
 from newsearch import corpus, duplicate_store
 from newsearch.analysis import use_stem_lookup
+from newsearch.build_jobs import (  # the per-file steps are the same in every kind of build
+    PartitionJob, claim_id, document_record, fewer_collections, file_stamp, index_partition, read_documents,
+)
 from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
-from newsearch.duplicates import band_bytes
 from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.models import BuildReport, Document, SkippedFile
-from newsearch.parallel import LocalExecutor, WorkerFailed, partition, report_progress, usable_cores
-from newsearch.schema import FileStamp, build_schema, path_key, to_record
+from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, partition, usable_cores
+from newsearch.schema import FileStamp, build_schema, path_key
 from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
     current_generation,
@@ -49,7 +47,7 @@ from newsearch.storage import (
     writer_lock,
 )
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary, count_surfaces, known_terms
-from newsearch.whoosh_internals import commit_segments, finish_segment, unlocked_writer
+from newsearch.whoosh_internals import commit_segments
 
 WRITER_LIMIT_MB = 256
 PARALLEL_MIN_FILES = 400
@@ -77,6 +75,7 @@ def build_index(
     follow_symlinks: bool = False,
     progress: ProgressCallback | None = None,
     jobs: int = 1,
+    executor: Executor | concurrent.futures.Executor | None = None,
 ) -> BuildReport:
     """Bring the index at ``index`` up to date with the corpus at ``paths``.
 
@@ -88,6 +87,13 @@ def build_index(
     guard its entry point (``if __name__ == "__main__":``) before asking for more. Raises IndexLocked when another writer holds the lock for longer
     than ``wait`` seconds, CorpusError for a missing corpus path, IndexWriteError
     when the index cannot be written (the previous state is then intact).
+
+    ``executor`` runs a full build's jobs instead of local worker processes: a
+    ``concurrent.futures.Executor`` (a process or thread pool, Dask's
+    ``Client.get_executor()``) or a ``newsearch.parallel.Executor``, whose workers
+    must be able to write the index folder. The build is then cut into ``jobs``
+    jobs (not capped by this machine's cores), and the executor stays the caller's
+    to shut down. Incremental updates do not use it.
     """
     started = time.monotonic()
     index_root = resolve_index_path(index)
@@ -97,7 +103,7 @@ def build_index(
             raise CorpusError(f"corpus path not found: {path}")
     ensure_index_root(index_root)
     try:
-        with writer_lock(index_root, wait), _fewer_collections():
+        with writer_lock(index_root, wait), fewer_collections():
             # Scanned under the lock: a run that waited must see the corpus as it is now,
             # or it would undo what the run before it added.
             scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks, exclude=[index_root])
@@ -113,7 +119,9 @@ def build_index(
                 workers = min(jobs, usable_cores())
                 if len(scan.files) < PARALLEL_MIN_FILES:
                     workers = 1  # starting workers costs more than they save
-                _full_build(index_root, corpus_paths, scan.files, report, max_bytes, progress, workers)
+                if executor is not None:
+                    workers = max(jobs, 1)  # the caller's workers: already started, and not necessarily here
+                _full_build(index_root, corpus_paths, scan.files, report, max_bytes, progress, workers, executor)
             else:
                 # Stems of words the index has seen come from its vocabulary: a small update
                 # then rarely needs to stem at all.
@@ -137,23 +145,6 @@ def build_index(
     return report
 
 
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Run Python's cyclic garbage collector less often while indexing.
-
-    A build allocates millions of small lists (postings waiting for the segment)
-    that are never garbage, and every full collection walks them all: at the
-    default thresholds that is 3-5 % of a build. Collections still run, 100 times
-    less often.
-    """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], 100 * 700), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-
-
 def _full_build(
     index_root: Path,
     corpus_paths: list[Path],
@@ -162,21 +153,22 @@ def _full_build(
     max_bytes: int,
     progress: ProgressCallback | None,
     jobs: int,
+    executor: Executor | concurrent.futures.Executor | None = None,
 ) -> None:
     generation = next_generation(index_root)
     try:
         write_meta(generation, _meta(corpus_paths, created=time.time()))
         ix = generation_storage(generation, mmap=False).create_index(build_schema())
-        if jobs > 1:
-            _PartitionedBuild(ix, generation, files, jobs).run(report, max_bytes, progress)
+        if files and (jobs > 1 or executor is not None):
+            _PartitionedBuild(ix, generation, files, jobs, executor).run(report, max_bytes, progress)
         else:
             writer = _DocumentWriter(ix, generation, sum(file.size for file in files))
             seen_ids: dict[str, str] = {}
             for done, file in enumerate(files, 1):
-                documents = _read(file, report, max_bytes) or ()
-                stamp = _file_stamp(file) if documents else None
+                documents = read_documents(file, report, max_bytes) or ()
+                stamp = file_stamp(file) if documents else None
                 for document in documents:
-                    if _claim_id(document, seen_ids, report):
+                    if claim_id(document, seen_ids, report):
                         writer.add(document, file, stamp)  # type: ignore[arg-type]
                         report.added += 1
                 if progress:
@@ -194,62 +186,20 @@ def _full_build(
     report.rebuilt = True
 
 
-@dataclass(frozen=True)
-class PartitionJob:
-    """One job of a parallel full build: index ``files`` (a slice of the corpus) as one segment of ``generation``."""
-
-    generation: str
-    files: tuple[CorpusFile, ...]
-    max_bytes: int
-    limitmb: int
-
-
-@dataclass
-class PartitionResult:
-    """A job's segment (None when nothing was added), its documents and what it skipped."""
-
-    segment: object
-    documents: list[tuple[str, str]]  # (id, path key) of each added document, in segment order
-    skipped: list[SkippedFile]
-    vocabulary: Vocabulary  # made in the worker, which has stemmed its words already
-
-
-def index_partition(job: PartitionJob) -> PartitionResult:
-    """Run one ``PartitionJob`` (in a worker process): read, analyse and write its segment, uncommitted."""
-    with _fewer_collections():  # a forked worker inherits the parent's setting, a spawned one does not
-        return _index_partition(job)
-
-
-def _index_partition(job: PartitionJob) -> PartitionResult:
-    ix = whoosh_index.open_dir(job.generation)
-    writer = unlocked_writer(NewsSegmentWriter, ix, limitmb=job.limitmb)
-    counts = count_surfaces(writer.schema)
-    report = BuildReport(index_path=job.generation)
-    seen_ids: dict[str, str] = {}
-    added: list[tuple[str, str]] = []
-    for file in job.files:
-        documents = _read(file, report, job.max_bytes) or ()
-        stamp = _file_stamp(file) if documents else None
-        for document in documents:
-            if _claim_id(document, seen_ids, report):
-                writer.add_document(**_record(document, file, stamp))  # type: ignore[arg-type]
-                added.append((document.id, path_key(document.path)))
-        report_progress(1)
-    segment = finish_segment(writer)
-    return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)))
-
-
 class _PartitionedBuild:
-    """A full build as ``PartitionJob``s run by a ``LocalExecutor``; the parent commits their segments."""
+    """A full build as ``PartitionJob``s run by an executor (a ``LocalExecutor`` unless the caller
+    gives one); the parent commits their segments."""
 
-    def __init__(self, ix: FileIndex, generation: Path, files: list[CorpusFile], jobs: int) -> None:
+    def __init__(self, ix: FileIndex, generation: Path, files: list[CorpusFile], jobs: int,
+                 executor: Executor | concurrent.futures.Executor | None = None) -> None:
         self.ix = ix
         self.generation = generation
         self.files = files
         self.jobs = jobs
         self.corpus_bytes = sum(file.size for file in files)
         self.lock_holder: SegmentWriter | None = None
-        self.executor: LocalExecutor | None = None
+        self.given = executor  # the caller's: used, never shut down here
+        self.executor: LocalExecutor | None = None  # ours: started and shut down here
 
     def run(self, report: BuildReport, max_bytes: int, progress: ProgressCallback | None) -> None:
         try:
@@ -275,12 +225,19 @@ class _PartitionedBuild:
             if progress:
                 progress(done, len(self.files))
 
-        self.executor = LocalExecutor(len(jobs))
+        executor: Executor
+        if self.given is None:
+            executor = self.executor = LocalExecutor(len(jobs))
+        elif isinstance(self.given, concurrent.futures.Executor):
+            executor = FuturesExecutor(self.given, units=lambda job: len(job.files))
+        else:
+            executor = self.given
         # Whoosh's lock of the new generation, taken after the workers started (forked ones must not
         # hold a copy of it); the segment writer it comes with writes the table of contents.
         self.lock_holder = SegmentWriter(self.ix, limitmb=16)
-        results = self.executor.map(index_partition, jobs, files_done)
-        self.executor.shutdown()
+        results = executor.map(index_partition, jobs, files_done)
+        if self.executor is not None:
+            self.executor.shutdown()
         # Ids are claimed in corpus order across jobs too: a later job's document whose id an
         # earlier file owns is deleted from its segment (rare: explicit ids repeated across files).
         owners: dict[str, str] = {}
@@ -307,7 +264,7 @@ class _PartitionedBuild:
     def cancel(self) -> None:
         """Stop the workers and release Whoosh's lock; the caller removes the generation."""
         if self.executor is not None:
-            self.executor.cancel()
+            self.executor.shutdown(cancel_futures=True)
         if self.lock_holder is not None and not self.lock_holder.is_closed:
             try:
                 self.lock_holder.cancel()
@@ -336,7 +293,7 @@ def _update(
         if entry and (entry.stamp.size, entry.stamp.mtime_ns) == (file.size, file.mtime_ns):
             report.unchanged += len(entry.documents)
             continue
-        stamp = _file_stamp(file)
+        stamp = file_stamp(file)
         if entry and entry.stamp.sha256 == stamp.sha256:
             report.unchanged += len(entry.documents)  # touched, same bytes
             continue
@@ -362,7 +319,7 @@ def _update(
         for done, (file, stamp) in enumerate(changed, 1):
             key = path_key(file.relpath)
             before = indexed.get(key, _IndexedFile(stamp)).documents
-            documents = _read(file, report, max_bytes)
+            documents = read_documents(file, report, max_bytes)
             if documents is None:
                 report.unchanged += len(before)  # unreadable now: keep what the index has
                 continue
@@ -372,7 +329,7 @@ def _update(
                 owners.pop(doc_id, None)
             kept: set[str] = set()
             for document in documents:
-                if not _claim_id(document, owners, report):
+                if not claim_id(document, owners, report):
                     continue
                 writer.add(document, file, stamp)
                 kept.add(document.id)
@@ -439,44 +396,6 @@ def _indexed_files(ix: FileIndex) -> dict[str, _IndexedFile]:
     return result
 
 
-def _read(file: CorpusFile, report: BuildReport, max_bytes: int) -> list[Document] | None:
-    """The file's documents, or None (reported as skipped) when the file is unusable."""
-    try:
-        result = corpus.read_file(file, max_bytes=max_bytes)
-    except CorpusError as exc:
-        report.skipped.append(SkippedFile(file.relpath, _reason(exc, file)))
-        return None
-    report.skipped.extend(result.problems)
-    return result.documents
-
-
-def _reason(exc: Exception, file: CorpusFile) -> str:
-    message = str(exc)
-    prefix = f"{file.relpath}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
-
-
-def _claim_id(document: Document, owners: dict[str, str], report: BuildReport) -> bool:
-    """Record that ``document.path`` owns its id; refuse an id another file owns."""
-    owner = owners.get(document.id)
-    if owner is not None and owner != path_key(document.path):
-        report.skipped.append(SkippedFile(document.path, f"duplicate id: {document.id!r} is already used by {owner}"))
-        return False
-    owners[document.id] = path_key(document.path)
-    return True
-
-
-def _file_stamp(file: CorpusFile) -> FileStamp:
-    digest = hashlib.sha256()
-    try:
-        with open(file.path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError:
-        pass  # unreadable: the reader reports it; an empty hash just forces a retry next run
-    return FileStamp(file.size, file.mtime_ns, digest.hexdigest())
-
-
 class _DocumentWriter:
     """The Whoosh writer, cancelled, never committed, after any failure.
 
@@ -494,7 +413,7 @@ class _DocumentWriter:
 
     def add(self, document: Document, file: CorpusFile, stamp: FileStamp) -> None:
         try:
-            record = _record(document, file, stamp)
+            record = document_record(document, file, stamp)
         except IndexWriteError:
             self.cancel()
             raise
@@ -542,17 +461,6 @@ class _DocumentWriter:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-
-
-def _record(document: Document, file: CorpusFile, stamp: FileStamp) -> dict[str, object]:
-    """The document's index record; IndexWriteError when it cannot be indexed."""
-    try:
-        record = to_record(document, str(file.path), stamp)
-    except ValueError as exc:
-        raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
-    # The near-duplicate band keys, from the title and body as indexed (validated, cut to length).
-    record["dup_bands"] = band_bytes(cast(str, record["title"]), cast(str, record["body"]))
-    return record
 
 
 def _corpus_bytes(paths: list[Path]) -> int:

@@ -4,12 +4,20 @@ A full build is cut into jobs, one per worker: each job is a contiguous slice of
 the corpus (balanced by bytes) that one process reads, analyses and writes as one
 Whoosh segment into the new generation folder. The parent then commits one table
 of contents listing every segment (Whoosh's "multisegment" layout). A job is plain
-data and its function is module-level, so the same jobs could be mapped over
-another executor (a Dask cluster, say) that can reach the generation folder.
+data and its function is module-level (``build_jobs``), so the same jobs can be
+mapped over any ``Executor`` whose workers can reach the generation folder.
 
-``LocalExecutor`` runs them in local worker processes and is safe to kill, unlike
-``concurrent.futures`` or Whoosh's ``MpWriter`` (whose workers outlive a killed
-parent and keep the lock):
+``Executor`` is what a build needs of one: ``map`` a module-level function over
+picklable jobs, results in job order; cancel what is unfinished when that fails;
+report a worker's death as ``WorkerFailed``; ``shutdown`` shaped like
+``concurrent.futures.Executor.shutdown``. Two implement it:
+
+* ``FuturesExecutor`` adapts a standard ``concurrent.futures.Executor`` (a
+  ``ProcessPoolExecutor``, a ``ThreadPoolExecutor``, Dask's
+  ``Client.get_executor()``), which its owner keeps and shuts down;
+* ``LocalExecutor``, the default, runs jobs in local worker processes and is safe
+  to kill, unlike ``concurrent.futures`` or Whoosh's ``MpWriter`` (whose workers
+  outlive a killed parent and keep the lock):
 
 * workers are forked where that is safe (Linux, a process with one thread),
   else spawned: a forked worker starts in milliseconds with what the parent has
@@ -24,12 +32,13 @@ parent and keep the lock):
 * workers take no lock and never write the table of contents, so a killed
   build leaves only an abandoned generation, removed by the next run.
 
-The segment writing uses Whoosh writer internals (``_lk``, ``_finalize_segment``,
-``_commit_toc``), which is why the whoosh-reloaded version is pinned below 2.8.
+The segment writing uses Whoosh writer internals, all behind ``whoosh_internals``
+(checked against the installed Whoosh at import).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import multiprocessing
 import os
 import signal
@@ -37,7 +46,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from newsearch.errors import NewsearchError
 
@@ -48,6 +57,29 @@ class WorkerFailed(RuntimeError):
 
 JobT = TypeVar("JobT")
 ResultT = TypeVar("ResultT")
+
+
+class Executor(Protocol):
+    """Runs a build's jobs: picklable plain data in, plain data out, nothing shared with the caller."""
+
+    def map(self, function: Callable[[JobT], ResultT], jobs: Sequence[JobT],
+            progress: Callable[[int], None] | None = None) -> list[ResultT]:
+        """``[function(job) for job in jobs]``, run by the executor's workers, in job order.
+
+        ``function`` is module-level (so it pickles); ``progress(n)`` is called, in the
+        caller's thread, each time ``n`` more units of work are done. An error a job
+        raises is raised here (``NewsearchError`` and ``OSError`` as they are, others as
+        ``WorkerFailed``), as is ``WorkerFailed`` when a worker dies; either way, and on
+        an interrupt, the jobs not yet finished are cancelled (as far as the executor can
+        stop them) before it propagates.
+        """
+        ...
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """No more jobs: let the workers finish and exit, or with ``cancel_futures`` stop them now;
+        ``wait`` waits until they have."""
+        ...
+
 
 _progress_pipe: Connection | None = None  # set in a LocalExecutor worker
 _parent_pid: int | None = None
@@ -149,7 +181,11 @@ def start_method() -> str:
 
 
 class LocalExecutor:
-    """``workers`` worker processes; ``map`` runs a module-level function over jobs, results in job order."""
+    """``workers`` worker processes; ``map`` runs a module-level function over jobs, results in job order.
+
+    Jobs report progress with ``report_progress``. A failed ``map`` stops every worker:
+    the executor is then finished.
+    """
 
     def __init__(self, workers: int) -> None:
         method = start_method()
@@ -172,6 +208,14 @@ class LocalExecutor:
     def map(self, function: Callable[[JobT], ResultT], jobs: Sequence[JobT],
             progress: Callable[[int], None] | None = None) -> list[ResultT]:
         """``[function(job) for job in jobs]``, run in the workers; ``progress(n)`` for each report."""
+        try:
+            return self._map(function, jobs, progress)
+        except BaseException:
+            self.cancel()
+            raise
+
+    def _map(self, function: Callable[[JobT], ResultT], jobs: Sequence[JobT],
+             progress: Callable[[int], None] | None) -> list[ResultT]:
         results: dict[int, ResultT] = {}
         pending = list(enumerate(jobs))
         busy: dict[Connection, int] = {}
@@ -196,13 +240,20 @@ class LocalExecutor:
                     results[busy.pop(pipe)] = payload  # type: ignore[arg-type]
         return [results[number] for number in range(len(jobs))]
 
-    def shutdown(self) -> None:
-        """Let the workers exit and wait for them."""
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Let the workers exit (``cancel_futures``: stop them now) and, with ``wait``, wait for them."""
+        if cancel_futures:
+            self.cancel()
+            return
         for pipe in self.pipes:
             try:
                 pipe.send(None)
             except OSError:
                 pass
+        if not wait:
+            for pipe in self.pipes:
+                pipe.close()  # a worker exits on the None, or on the pipe's end
+            return
         for process in self.processes:
             process.join(timeout=10)
         self.cancel()
@@ -225,3 +276,50 @@ class LocalExecutor:
             self.shutdown()
         else:
             self.cancel()
+
+
+class FuturesExecutor:
+    """A standard ``concurrent.futures.Executor`` as an ``Executor``; its owner keeps and shuts it down.
+
+    Each job is one ``submit``. Jobs cannot report progress from a pool's workers, so
+    ``progress`` is told ``units(job)`` (default 1) when each job finishes. When a job
+    fails, a worker dies (``BrokenExecutor``) or the wait is interrupted, the jobs not
+    yet started are cancelled; those already running run to their end in the pool and
+    their results are dropped.
+    """
+
+    def __init__(self, executor: concurrent.futures.Executor, units: Callable[[Any], int] | None = None) -> None:
+        self.executor = executor
+        self.units = units
+
+    def map(self, function: Callable[[JobT], ResultT], jobs: Sequence[JobT],
+            progress: Callable[[int], None] | None = None) -> list[ResultT]:
+        """``[function(job) for job in jobs]``, run in the pool, results in job order."""
+        futures: dict[concurrent.futures.Future[ResultT], JobT] = {}
+        try:
+            for job in jobs:
+                futures[self.executor.submit(function, job)] = job
+            for future in concurrent.futures.as_completed(futures):
+                error = future.exception()
+                if error is not None:
+                    failure = _failure(error)
+                    raise failure from (None if failure is error else error)
+                if progress:
+                    progress(self.units(futures[future]) if self.units else 1)
+        except concurrent.futures.BrokenExecutor:
+            raise WorkerFailed("an indexing worker died") from None
+        finally:
+            for future in futures:
+                future.cancel()  # a no-op for a finished job
+        return [future.result() for future in futures]
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the pool down (what its owner does when done with it)."""
+        self.executor.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _failure(error: BaseException) -> BaseException:
+    """What a job's error becomes in the caller: ``WorkerFailed`` for a dead worker, else as from a LocalExecutor."""
+    if isinstance(error, concurrent.futures.BrokenExecutor):
+        return WorkerFailed("an indexing worker died")
+    return _portable(error)

@@ -15,12 +15,14 @@ from whoosh.fields import COLUMN, DATETIME, ID, STORED, TEXT, Schema
 
 from newsearch.analysis import ANALYSIS_VERSION, fold, news_analyzer
 from newsearch.controlchars import FIELD_UNSAFE
+from newsearch.duplicates import DUPLICATES_VERSION
 from newsearch.models import Document
 
 # Bump when fields or their analysis change: an index built with another version
-# must be rebuilt, not searched with wrong results.
+# must be rebuilt, not searched with wrong results. The format names the analysis
+# and near-duplicate (band key) versions too: changing either asks for a rebuild.
 SCHEMA_VERSION = 2  # 2: dup_bands
-FORMAT = f"newsearch-schema-{SCHEMA_VERSION}-analysis-{ANALYSIS_VERSION}"
+FORMAT = f"newsearch-schema-{SCHEMA_VERSION}-analysis-{ANALYSIS_VERSION}-duplicates-{DUPLICATES_VERSION}"
 
 MAX_FIELD_CHARS = 10_000_000
 

@@ -5,8 +5,23 @@ Layout of an index folder::
     index/
       .lock            writer lock (flock; holds the writer's pid), never removed
       current          symlink -> the live generation, switched with os.replace
-      gen-000002/      a complete Whoosh index plus newsearch.json (format, dates)
+      .current.tmp     the new symlink for a moment, while ``current`` is switched
+      gen-000002/      the live generation: a complete Whoosh index plus our files
       gen-000001/      a retired generation, removed after a grace period
+
+and of a generation::
+
+    gen-000002/
+      newsearch.json   format (schema, analysis and duplicates versions), dates, corpus paths
+      vocabulary.tsv   unstemmed words with counts and stems (``vocabulary``)
+      duplicates.tsv   verified near-duplicate pairs of the last commit (``duplicate_store``)
+      _MAIN_7.toc      Whoosh's table of contents, numbered by commit (the previous one is deleted)
+      MAIN_<id>.seg    Whoosh segments (a commit adds one and may merge small ones; a parallel
+                       build writes one per worker)
+      MAIN_WRITELOCK   Whoosh's writer lock (empty; newsearch's own lock is ``.lock``)
+      .retired         when the generation was retired (only in a retired generation)
+      *.tmp            half-written files and a writer's scratch folder; with a half-written
+                       table of contents (_MAIN_8.toc.*), what a killed writer leaves: the next removes it
 
 Incremental updates commit into the live generation (a Whoosh commit is atomic:
 it renames a new table of contents into place). A full build or ``--rebuild``

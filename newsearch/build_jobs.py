@@ -1,0 +1,149 @@
+"""The work of a build as plain data: the partition job an executor runs, and the per-file steps of every build.
+
+A parallel full build (``indexer``) cuts the corpus into ``PartitionJob``s and maps
+``index_partition`` over them with an ``parallel.Executor``: each job reads,
+analyses and writes one slice of the corpus as one uncommitted Whoosh segment in
+the new generation folder, and returns a ``PartitionResult``; the caller then
+commits every segment in one table of contents. Jobs and results are plain,
+picklable data and ``index_partition`` is module-level, so any executor whose
+workers can reach the generation folder can run them: local processes, a
+``concurrent.futures`` pool, a cluster.
+
+The per-file steps (read a file, stamp it, claim its documents' ids, make their
+index records) are the same for a job, a one-process build and an update; the
+indexer uses them from here.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import cast
+
+from whoosh import index as whoosh_index
+
+from newsearch import corpus
+from newsearch.corpus import CorpusFile
+from newsearch.duplicates import band_bytes
+from newsearch.errors import CorpusError, IndexWriteError
+from newsearch.models import BuildReport, Document, SkippedFile
+from newsearch.parallel import report_progress
+from newsearch.schema import FileStamp, path_key, to_record
+from newsearch.segments import NewsSegmentWriter
+from newsearch.vocabulary import Vocabulary, count_surfaces, known_terms
+from newsearch.whoosh_internals import finish_segment, unlocked_writer
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    """One job of a parallel full build: index ``files`` (a slice of the corpus) as one segment of ``generation``."""
+
+    generation: str
+    files: tuple[CorpusFile, ...]
+    max_bytes: int
+    limitmb: int
+
+
+@dataclass
+class PartitionResult:
+    """A job's segment (None when nothing was added), its documents and what it skipped."""
+
+    segment: object
+    documents: list[tuple[str, str]]  # (id, path key) of each added document, in segment order
+    skipped: list[SkippedFile]
+    vocabulary: Vocabulary  # made in the worker, which has stemmed its words already
+
+
+def index_partition(job: PartitionJob) -> PartitionResult:
+    """Run one ``PartitionJob`` (in a worker): read, analyse and write its segment, uncommitted."""
+    with fewer_collections():  # a forked worker inherits the parent's setting, a spawned one does not
+        return _index_partition(job)
+
+
+def _index_partition(job: PartitionJob) -> PartitionResult:
+    ix = whoosh_index.open_dir(job.generation)
+    writer = unlocked_writer(NewsSegmentWriter, ix, limitmb=job.limitmb)
+    counts = count_surfaces(writer.schema)
+    report = BuildReport(index_path=job.generation)
+    seen_ids: dict[str, str] = {}
+    added: list[tuple[str, str]] = []
+    for file in job.files:
+        documents = read_documents(file, report, job.max_bytes) or ()
+        stamp = file_stamp(file) if documents else None
+        for document in documents:
+            if claim_id(document, seen_ids, report):
+                writer.add_document(**document_record(document, file, stamp))  # type: ignore[arg-type]
+                added.append((document.id, path_key(document.path)))
+        report_progress(1)
+    segment = finish_segment(writer)
+    return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)))
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run Python's cyclic garbage collector less often while indexing.
+
+    A build allocates millions of small lists (postings waiting for the segment)
+    that are never garbage, and every full collection walks them all: at the
+    default thresholds that is 3-5 % of a build. Collections still run, 100 times
+    less often.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], 100 * 700), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def read_documents(file: CorpusFile, report: BuildReport, max_bytes: int) -> list[Document] | None:
+    """The file's documents, or None (reported as skipped) when the file is unusable."""
+    try:
+        result = corpus.read_file(file, max_bytes=max_bytes)
+    except CorpusError as exc:
+        report.skipped.append(SkippedFile(file.relpath, _reason(exc, file)))
+        return None
+    report.skipped.extend(result.problems)
+    return result.documents
+
+
+def _reason(exc: Exception, file: CorpusFile) -> str:
+    message = str(exc)
+    prefix = f"{file.relpath}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def claim_id(document: Document, owners: dict[str, str], report: BuildReport) -> bool:
+    """Record that ``document.path`` owns its id; refuse an id another file owns."""
+    owner = owners.get(document.id)
+    if owner is not None and owner != path_key(document.path):
+        report.skipped.append(SkippedFile(document.path, f"duplicate id: {document.id!r} is already used by {owner}"))
+        return False
+    owners[document.id] = path_key(document.path)
+    return True
+
+
+def file_stamp(file: CorpusFile) -> FileStamp:
+    """The file's size, mtime and SHA-256: what tells an update that it changed."""
+    digest = hashlib.sha256()
+    try:
+        with open(file.path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        pass  # unreadable: the reader reports it; an empty hash just forces a retry next run
+    return FileStamp(file.size, file.mtime_ns, digest.hexdigest())
+
+
+def document_record(document: Document, file: CorpusFile, stamp: FileStamp) -> dict[str, object]:
+    """The document's index record; IndexWriteError when it cannot be indexed."""
+    try:
+        record = to_record(document, str(file.path), stamp)
+    except ValueError as exc:
+        raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
+    # The near-duplicate band keys, from the title and body as indexed (validated, cut to length).
+    record["dup_bands"] = band_bytes(cast(str, record["title"]), cast(str, record["body"]))
+    return record
