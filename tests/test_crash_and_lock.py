@@ -12,7 +12,8 @@ from newsearch.searcher import open_index
 from newsearch.storage import writer_lock
 from newsearch.errors import IndexLocked
 
-from helpers import alive, popen_cli, run_cli, worker_processes, synthetic_corpus
+from support.corpora import synthetic_corpus
+from support.processes import alive, popen_cli, run_cli, worker_processes
 
 
 @pytest.fixture(scope="module")

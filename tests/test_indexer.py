@@ -14,7 +14,7 @@ from newsearch.searcher import open_index
 from newsearch.status import check_index, index_stats
 from newsearch.storage import CURRENT, META_FILE, generations
 
-from helpers import write_article
+from support.corpora import write_article
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from newsearch import duplicate_store
 from newsearch.duplicate_store import DUPLICATES_FILE
 from newsearch.storage import current_generation
 
-from helpers import run_cli
+from support.processes import run_cli
 
 UTC = timezone.utc
 

@@ -27,7 +27,9 @@ from newsearch.searcher import open_index
 from newsearch.status import check_index
 from newsearch.storage import writer_lock
 
-from helpers import popen_cli, run_cli, stored_documents, synthetic_corpus, write_article
+from support.corpora import synthetic_corpus, write_article
+from support.processes import popen_cli, run_cli
+from support.readers import stored_documents
 
 COMMON = "zephyr"  # in every document a commit adds
 COMMITS = 22
@@ -168,7 +170,7 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from newsearch.indexer import build_index
-    from helpers import write_article
+    from support.corpora import write_article
     corpus, index_path, markers, rebuilds = Path({corpus!r}), Path({index!r}), {markers!r}, {rebuilds!r}
     for number in range({commits}):
         for k in range({per_commit}):

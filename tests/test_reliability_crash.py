@@ -35,16 +35,9 @@ from newsearch.searcher import open_index
 from newsearch.status import check_index
 from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIRED_MARKER, open_current
 
-from helpers import (
-    alive,
-    folder_footprint,
-    popen_cli,
-    run_cli,
-    worker_processes,
-    stored_documents,
-    synthetic_corpus,
-    write_article,
-)
+from support.corpora import synthetic_corpus, write_article
+from support.processes import alive, popen_cli, run_cli, worker_processes
+from support.readers import folder_footprint, stored_documents
 
 CORPUS_FILES = 400  # at the parallel threshold: full builds use 2 workers unless --jobs 1
 
