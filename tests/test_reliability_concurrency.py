@@ -47,12 +47,9 @@ def _expected(corpus: Path) -> frozenset[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def writers_corpus(tmp_path_factory) -> tuple[Path, Path]:
-    """A corpus and its complete index, for copying (serial builds: the lock is held for the whole run anyway)."""
-    folder = tmp_path_factory.mktemp("writers_corpus")
-    synthetic_corpus(folder / "corpus", 120)
-    assert run_cli("index", str(folder / "corpus"), "--index", str(folder / "ix"), "--quiet").returncode == 0
-    return folder / "corpus", folder / "ix"
+def writers_corpus(synthetic_index) -> tuple[Path, Path]:
+    """A corpus of 120 articles and its complete index, for copying (shared and read-only: conftest.py)."""
+    return synthetic_index.corpus, synthetic_index.path
 
 
 NEW_FILES = 300  # work for the next writer, so it holds the lock while the others start (a few tenths of a second)

@@ -46,10 +46,9 @@ CORPUS_FILES = 400  # at the parallel threshold: full builds use 2 workers unles
 
 
 @pytest.fixture(scope="module")
-def base_corpus(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("crash_corpus")
-    synthetic_corpus(folder, CORPUS_FILES)
-    return folder
+def base_corpus(synthetic_400) -> Path:
+    assert CORPUS_FILES == 400
+    return synthetic_400  # shared and read-only (conftest.py): `prepared` copies it
 
 
 @dataclass(frozen=True)

@@ -304,14 +304,8 @@ def query_params(queries: dict[str, str]) -> list:
 
 
 @pytest.fixture(scope="module")
-def small_index(tmp_path_factory) -> Path:
-    import newsearch
-    from support.corpora import synthetic_corpus
-
-    root = tmp_path_factory.mktemp("queries")
-    synthetic_corpus(root / "corpus", 60)
-    newsearch.build_index([root / "corpus"], root / "index")
-    return root / "index"
+def small_index(synthetic_index) -> Path:
+    return synthetic_index.path  # 120 synthetic articles, shared and read-only (conftest.py)
 
 
 @pytest.fixture(scope="module")
