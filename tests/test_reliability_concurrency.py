@@ -2,7 +2,8 @@
 
 * Two and five indexers started together, on a fresh and on an existing index: exactly one writes,
   the others exit 75 naming the holder's pid; with ``--wait`` they run one after another and
-  nothing is lost.
+  nothing is lost. The default run starts five on a fresh index and two on an existing one;
+  ``pytest -m slow`` runs the other two combinations.
 * Reader processes, and threads sharing one ``Index``, search in a loop while a writer process
   commits 20+ times and rebuilds twice: no errors, every total seen is a committed one (and never
   goes back), and every new marker word becomes visible.
@@ -54,6 +55,15 @@ def writers_corpus(synthetic_index) -> tuple[Path, Path]:
 
 NEW_FILES = 300  # work for the next writer, so it holds the lock while the others start (a few tenths of a second)
 
+# (count, existing): how many writers start together, on a fresh or an existing index. Two on a fresh
+# index also run by default in test_crash_and_lock.py (test_two_concurrent_index_runs_one_writes_one_exits_75).
+OVERLAPS = [
+    pytest.param(2, False, id="fresh-2", marks=pytest.mark.slow),
+    pytest.param(5, False, id="fresh-5"),
+    pytest.param(2, True, id="existing-2"),
+    pytest.param(5, True, id="existing-5", marks=pytest.mark.slow),
+]
+
 
 def _copy(writers_corpus: tuple[Path, Path], tmp_path: Path, existing: bool) -> tuple[Path, Path]:
     """A copy of the corpus and, if ``existing``, of its index, with NEW_FILES new files for the next writer."""
@@ -69,8 +79,7 @@ def _start_together(count: int, *args: str) -> list[subprocess.Popen]:
     return [popen_cli(*args) for _ in range(count)]
 
 
-@pytest.mark.parametrize("count", [2, 5])
-@pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
+@pytest.mark.parametrize(("count", "existing"), OVERLAPS)
 def test_overlapping_runs_one_writes_the_others_exit_75(tmp_path, writers_corpus, count, existing):
     corpus, index_path = _copy(writers_corpus, tmp_path, existing)
     runs = _start_together(count, "index", str(corpus), "--index", str(index_path), "--quiet")
@@ -107,8 +116,7 @@ def test_the_refused_run_names_the_holder_not_a_stale_pid(tmp_path):
     assert re.search(rf"process {os.getpid()}\b", refused.stderr), refused.stderr
 
 
-@pytest.mark.parametrize("count", [2, 5])
-@pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
+@pytest.mark.parametrize(("count", "existing"), OVERLAPS)
 def test_overlapping_runs_with_wait_run_in_turn_and_lose_nothing(tmp_path, writers_corpus, count, existing):
     corpus, index_path = _copy(writers_corpus, tmp_path, existing)
     new_documents = NEW_FILES if existing else 120 + NEW_FILES
