@@ -23,7 +23,7 @@ from newsearch.candidates import _phrase_parts, gather, plain_concepts
 from newsearch.compiler import QueryCompiler
 from newsearch.query import parse
 
-from helpers import synthetic_corpus, write_article
+from support.corpora import synthetic_corpus, write_article
 
 DEPTH = 7  # small, so that the cut falls inside runs of tied and close scores
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from newsearch.cli import cli
 
-from helpers import write_article
+from support.corpora import write_article
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from newsearch.corpus.dates import parse_date
 from newsearch.errors import CorpusError
 from newsearch.models import Document
 
-from helpers import read_one, only, utc
+from support.corpora import read_one, only, utc
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "corpus" / "north-korean-soldiers-captured-in-kursk.txt"

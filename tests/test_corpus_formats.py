@@ -10,7 +10,7 @@ import pytest
 from newsearch.errors import CorpusError
 from newsearch.models import Document, SkippedFile
 
-from helpers import read_one, only, utc
+from support.corpora import read_one, only, utc
 
 
 # --- JSON --------------------------------------------------------------------------------------

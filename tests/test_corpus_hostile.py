@@ -16,7 +16,7 @@ from newsearch.corpus import SUPPORTED_SUFFIXES, read_file, scan
 from newsearch.corpus import decode as decode_module
 from newsearch.errors import CorpusError
 
-from helpers import read_one
+from support.corpora import read_one
 
 MB = 1024 * 1024
 

@@ -12,14 +12,12 @@ from newsearch.searcher import open_index
 from newsearch.storage import writer_lock
 from newsearch.errors import IndexLocked
 
-from helpers import alive, popen_cli, run_cli, worker_processes, synthetic_corpus
+from support.processes import alive, popen_cli, run_cli, worker_processes
 
 
 @pytest.fixture(scope="module")
-def big_corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("corpus")
-    synthetic_corpus(folder, 400)
-    return folder
+def big_corpus(synthetic_400):
+    return synthetic_400  # 400 synthetic articles, shared and read-only (conftest.py)
 
 
 def test_second_writer_exits_75_naming_the_holder(tmp_path, big_corpus):

@@ -19,7 +19,7 @@ from newsearch import duplicate_store
 from newsearch.duplicate_store import DUPLICATES_FILE
 from newsearch.storage import current_generation
 
-from helpers import run_cli
+from support.processes import run_cli
 
 UTC = timezone.utc
 
@@ -468,18 +468,17 @@ def test_cli_timeline_of_undated_matches_says_so(tmp_path):
 
 
 @pytest.mark.bbc
-def test_the_index_finds_exactly_the_pairs_of_the_in_memory_pipeline_on_bbc(bbc_corpus, tmp_path):
+def test_the_index_finds_exactly_the_pairs_of_the_in_memory_pipeline_on_bbc(bbc_corpus, bbc_index):
     """Band hashes in a column and numpy grouping give the same verified pairs as band keys in a dict."""
     from newsearch.duplicates import duplicate_text, find_duplicates
 
-    build_index([bbc_corpus], tmp_path / "index", jobs=2)
     texts = {}
-    with open_index(tmp_path / "index") as index:
+    with open_index(bbc_index.path) as index:  # the session's BBC index, built by two workers (conftest.py)
         for path in sorted(bbc_corpus.rglob("*.txt")):
             document = index.document(path.relative_to(bbc_corpus).as_posix())
             texts[document.id] = duplicate_text(document.title, document.body)
     _, verified = find_duplicates(texts)
-    assert pairs_of(tmp_path / "index") == {(a, b) for a, b, _ in verified}
+    assert pairs_of(bbc_index.path) == {(a, b) for a, b, _ in verified}
     assert len(verified) >= 160
 
 

@@ -19,7 +19,8 @@ from newsearch.parallel import LocalExecutor, partition
 from newsearch.storage import LOCK_FILE, writer_lock
 from newsearch.searcher import open_index
 
-from helpers import alive, synthetic_corpus
+from support.corpora import synthetic_corpus
+from support.processes import alive
 
 
 @pytest.mark.parametrize("sizes, parts, expected", [

@@ -2,7 +2,8 @@
 
 * Two and five indexers started together, on a fresh and on an existing index: exactly one writes,
   the others exit 75 naming the holder's pid; with ``--wait`` they run one after another and
-  nothing is lost.
+  nothing is lost. The default run starts five on a fresh index and two on an existing one;
+  ``pytest -m slow`` runs the other two combinations.
 * Reader processes, and threads sharing one ``Index``, search in a loop while a writer process
   commits 20+ times and rebuilds twice: no errors, every total seen is a committed one (and never
   goes back), and every new marker word becomes visible.
@@ -27,7 +28,9 @@ from newsearch.searcher import open_index
 from newsearch.status import check_index
 from newsearch.storage import writer_lock
 
-from helpers import popen_cli, run_cli, stored_documents, synthetic_corpus, write_article
+from support.corpora import synthetic_corpus, write_article
+from support.processes import popen_cli, run_cli
+from support.readers import stored_documents
 
 COMMON = "zephyr"  # in every document a commit adds
 COMMITS = 22
@@ -45,15 +48,21 @@ def _expected(corpus: Path) -> frozenset[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def writers_corpus(tmp_path_factory) -> tuple[Path, Path]:
-    """A corpus and its complete index, for copying (serial builds: the lock is held for the whole run anyway)."""
-    folder = tmp_path_factory.mktemp("writers_corpus")
-    synthetic_corpus(folder / "corpus", 120)
-    assert run_cli("index", str(folder / "corpus"), "--index", str(folder / "ix"), "--quiet").returncode == 0
-    return folder / "corpus", folder / "ix"
+def writers_corpus(synthetic_index) -> tuple[Path, Path]:
+    """A corpus of 120 articles and its complete index, for copying (shared and read-only: conftest.py)."""
+    return synthetic_index.corpus, synthetic_index.path
 
 
 NEW_FILES = 300  # work for the next writer, so it holds the lock while the others start (a few tenths of a second)
+
+# (count, existing): how many writers start together, on a fresh or an existing index. Two on a fresh
+# index also run by default in test_crash_and_lock.py (test_two_concurrent_index_runs_one_writes_one_exits_75).
+OVERLAPS = [
+    pytest.param(2, False, id="fresh-2", marks=pytest.mark.slow),
+    pytest.param(5, False, id="fresh-5"),
+    pytest.param(2, True, id="existing-2"),
+    pytest.param(5, True, id="existing-5", marks=pytest.mark.slow),
+]
 
 
 def _copy(writers_corpus: tuple[Path, Path], tmp_path: Path, existing: bool) -> tuple[Path, Path]:
@@ -70,8 +79,7 @@ def _start_together(count: int, *args: str) -> list[subprocess.Popen]:
     return [popen_cli(*args) for _ in range(count)]
 
 
-@pytest.mark.parametrize("count", [2, 5])
-@pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
+@pytest.mark.parametrize(("count", "existing"), OVERLAPS)
 def test_overlapping_runs_one_writes_the_others_exit_75(tmp_path, writers_corpus, count, existing):
     corpus, index_path = _copy(writers_corpus, tmp_path, existing)
     runs = _start_together(count, "index", str(corpus), "--index", str(index_path), "--quiet")
@@ -108,8 +116,7 @@ def test_the_refused_run_names_the_holder_not_a_stale_pid(tmp_path):
     assert re.search(rf"process {os.getpid()}\b", refused.stderr), refused.stderr
 
 
-@pytest.mark.parametrize("count", [2, 5])
-@pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
+@pytest.mark.parametrize(("count", "existing"), OVERLAPS)
 def test_overlapping_runs_with_wait_run_in_turn_and_lose_nothing(tmp_path, writers_corpus, count, existing):
     corpus, index_path = _copy(writers_corpus, tmp_path, existing)
     new_documents = NEW_FILES if existing else 120 + NEW_FILES
@@ -168,7 +175,7 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from newsearch.indexer import build_index
-    from helpers import write_article
+    from support.corpora import write_article
     corpus, index_path, markers, rebuilds = Path({corpus!r}), Path({index!r}), {markers!r}, {rebuilds!r}
     for number in range({commits}):
         for k in range({per_commit}):

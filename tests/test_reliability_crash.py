@@ -35,16 +35,9 @@ from newsearch.searcher import open_index
 from newsearch.status import check_index
 from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIRED_MARKER, open_current
 
-from helpers import (
-    alive,
-    folder_footprint,
-    popen_cli,
-    run_cli,
-    worker_processes,
-    stored_documents,
-    synthetic_corpus,
-    write_article,
-)
+from support.corpora import synthetic_corpus, write_article
+from support.processes import alive, popen_cli, run_cli, worker_processes
+from support.readers import folder_footprint, stored_documents
 
 CORPUS_FILES = 400  # at the parallel threshold: full builds use 2 workers unless --jobs 1
 
@@ -53,10 +46,9 @@ CORPUS_FILES = 400  # at the parallel threshold: full builds use 2 workers unles
 
 
 @pytest.fixture(scope="module")
-def base_corpus(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("crash_corpus")
-    synthetic_corpus(folder, CORPUS_FILES)
-    return folder
+def base_corpus(synthetic_400) -> Path:
+    assert CORPUS_FILES == 400
+    return synthetic_400  # shared and read-only (conftest.py): `prepared` copies it
 
 
 @dataclass(frozen=True)

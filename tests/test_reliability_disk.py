@@ -18,14 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (
-    can_drop_root_bypass,
-    run_cli,
-    run_cli_without_root_bypass,
-    stored_documents,
-    synthetic_corpus,
-    write_article,
-)
+from support.corpora import synthetic_corpus, write_article
+from support.privileges import can_drop_root_bypass, run_cli_without_root_bypass
+from support.processes import run_cli
+from support.readers import stored_documents
 
 TMPFS_SIZE = "3m"
 OLD_FILES = 20

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import _drop_file_capabilities, can_drop_root_bypass, run_cli, stored_documents, write_article
+from support.corpora import write_article
+from support.privileges import _drop_file_capabilities, can_drop_root_bypass
+from support.processes import run_cli
+from support.readers import stored_documents
 
 MB = 1024 * 1024
 MEMORY_LIMIT_MB = 500
@@ -301,14 +304,8 @@ def query_params(queries: dict[str, str]) -> list:
 
 
 @pytest.fixture(scope="module")
-def small_index(tmp_path_factory) -> Path:
-    import newsearch
-    from helpers import synthetic_corpus
-
-    root = tmp_path_factory.mktemp("queries")
-    synthetic_corpus(root / "corpus", 60)
-    newsearch.build_index([root / "corpus"], root / "index")
-    return root / "index"
+def small_index(synthetic_index) -> Path:
+    return synthetic_index.path  # 120 synthetic articles, shared and read-only (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import stored_documents
+from support.readers import stored_documents
 
 EVIL = "\x1b]52;c;SGVsbG8=\x07 \x1b[2J \x9b31m \x07 \u202eevil\u202c \x1b[5m \x08 \x7f \u2066iso\u2069"
 # C0 controls but \t and \n, DEL, C1 controls, bidi embeddings/overrides/isolates, and bytes

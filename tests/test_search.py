@@ -28,7 +28,7 @@ from newsearch import (
     open_index,
 )
 
-from helpers import write_article
+from support.corpora import write_article
 
 UTC = timezone.utc
 

@@ -19,7 +19,7 @@ from newsearch.models import Document
 from newsearch.schema import FileStamp, build_schema, to_record
 from newsearch.segments import NewsSegmentWriter
 
-from helpers import WORDS
+from support.corpora import WORDS
 
 EXTRA = "Zelensky's café U.S. 3,800 15.8m North-Korean the of and don't O'Brien naïve Straße".split()
 

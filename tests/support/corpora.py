@@ -1,0 +1,58 @@
+"""Fixture corpora the tests write themselves, and one written file read back."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+WORDS = (
+    "government minister election economy market shares profit bank growth inflation football "
+    "match player coach film award music album court police report company deal talks energy"
+).split()
+
+
+def write_article(folder: Path, name: str, title: str, body: str) -> Path:
+    """A BBC-style article: headline, blank line, body."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{title}\n\n{body}\n", encoding="utf-8")
+    return path
+
+
+def synthetic_corpus(folder: Path, count: int, seed: int = 7) -> list[Path]:
+    """``count`` deterministic articles of a few hundred words in two topic folders."""
+    rng = random.Random(seed)
+    paths = []
+    for number in range(count):
+        topic = "alpha" if number % 2 else "beta"
+        sentences = [" ".join(rng.choice(WORDS) for _ in range(12)).capitalize() + "." for _ in range(20)]
+        paths.append(write_article(folder / topic, f"{number:04d}.txt", f"Story number {number}",
+                                   " ".join(sentences) + f" Marker{number}."))
+    return paths
+
+
+# -- Corpus reader tests -----------------------------------------------------------------------
+
+
+def read_one(root: Path, relpath: str, content: str | bytes, **options):
+    """Write one file under ``root``, scan ``root``, and read that file (a ReadResult)."""
+    from newsearch.corpus import read_file, scan
+
+    path = root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    file = next(file for file in scan([root]).files if file.relpath == relpath)
+    return read_file(file, **options)
+
+
+def only(result):
+    """The one Document of a ReadResult that has no problems."""
+    assert result.problems == []
+    [document] = result.documents
+    return document
+
+
+def utc(*parts: int):
+    from datetime import datetime, timezone
+
+    return datetime(*parts, tzinfo=timezone.utc)
