@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Iterable
 
-from whoosh import scoring
 from whoosh import query as wq
 from whoosh import collectors
 from whoosh.classify import Bo1Model
@@ -39,13 +38,12 @@ from newsearch.passages import highlight_spans
 from newsearch.query import parse
 from newsearch.ranking import Sort, passage_query_for, rank_candidates, shown_passages
 from newsearch.schema import source_key, stored_published
+from newsearch.scoring import BM25FModel
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 from newsearch.storage import current_generation, open_current, reading, retry_while_committing
 from newsearch.timeline import Period, Timeline, timeline
 
 SORTS = ("relevance", "newest", "oldest")
-BM25_B = 0.75
-BM25_K1 = 1.2
 CANDIDATES = 100
 DEFAULT_TIME_LIMIT_S = 2.0
 MAX_LIMIT = 1000
@@ -141,7 +139,7 @@ class Index:
             use_stem_lookup(stems)
             with reading(self.path):
                 toc = ix.latest_generation()
-                searcher = ix.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1, title_B=0.5))
+                searcher = ix.searcher(weighting=BM25FModel())
             return _Snapshot(generation, toc, ix, searcher, stems)
 
         fresh = retry_while_committing(attempt, self.path)
@@ -346,13 +344,13 @@ class Index:
         """The top ``depth`` candidates (score, stored fields, coverage), the total, and whether time ran out.
 
         Candidates are the best of the query and, for a plain list of words, the best of the
-        same words all required. A plain list (see ``candidates.plain_concepts``) is collected
+        same words all required. A plain list (``CompiledQuery.concepts_are_plain``) is collected
         in one pass over its postings, which gives the total and coverage as well; any other
         query goes through Whoosh's collectors with block-quality skipping (which is why
         coverage is found afterwards there, for the candidates only, not while collecting).
         """
         deadline = time.monotonic() + self.time_limit
-        concepts = plain_concepts(compiled.query, compiled.concepts, compiled.all_words_query)
+        concepts = plain_concepts(compiled)
         if sort == "relevance" and concepts is not None:
             allowed = frozenset(searcher.docs_for_query(filters)) if filters is not None else None
             found = gather(searcher, concepts, depth, all_words=compiled.all_words_query is not None,
