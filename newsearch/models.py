@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -128,3 +129,21 @@ class Results:
     timed_out: bool = False  # the time limit stopped the search: hits may be incomplete
     # Requested facets over the whole result set: name -> ((value, count), ...), most frequent first.
     facets: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+CandidateT = TypeVar("CandidateT", bound=_Identified)
+
+
+@dataclass(slots=True)
+class Ranked(Generic[CandidateT]):
+    """A ranked candidate: its score, itself (``matches.Candidate`` in a search), and its
+    passages if the ranking found them (None: found when shown)."""
+
+    score: float
+    candidate: CandidateT
+    passages: tuple[Passage, ...] | None = None

@@ -33,12 +33,12 @@ from newsearch.errors import DocumentNotFound, QueryError
 from newsearch.grouping import FACETS, collapsed, copies_matching, facets_of
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered, published_at
-from newsearch.models import Document, Hit, Passage, Results, SimilarCopy
+from newsearch.models import Document, Hit, Passage, Ranked, Results, SimilarCopy
 from newsearch.passages import highlight_spans
 from newsearch.query import parse
 from newsearch.ranking import Sort, passage_query_for, rank_candidates, shown_passages
 from newsearch.schema import source_key, stored_published
-from newsearch.scoring import BM25FModel
+from newsearch.scoring import BM25FModel, rank_key
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 from newsearch.storage import current_generation, open_current, reading, retry_while_committing
 from newsearch.timeline import Period, Timeline, timeline
@@ -218,12 +218,13 @@ class Index:
             page = []
             passage_query = passage_query_for(compiled)
             collected = {hit.docnum for hit in hits}
-            for rank, (score, hit, found) in enumerate(shown[offset:needed], offset + 1):
+            for rank, item in enumerate(shown[offset:needed], offset + 1):
+                hit, found = item.candidate, item.passages
                 if found is None:
                     found = shown_passages(hit.stored(), passage_query, passages, passage_chars)
                 copies = (copies_matching(searcher, hit, compiled.query, filters, duplicates, collected)
                           if duplicates else ())
-                page.append(_hit(hit.stored(), rank, score, found, copies))
+                page.append(_hit(hit.stored(), rank, item.score, found, copies))
         suggestion = self._suggest(query, compiled) if total < FEW_RESULTS else None
         return Results(
             query=query,
@@ -304,15 +305,16 @@ class Index:
                 not_these = wq.Not(wq.Or([wq.Term("id", other) for other in excluded]))
                 filters = not_these if filters is None else wq.And([filters, not_these])
                 hits, total, timed_out = self._collect(searcher, compiled, filters, max(CANDIDATES, limit), "relevance")
-                ranked = [(hit.score, hit, None) for hit in
-                          sorted(hits, key=lambda hit: (-hit.score, hit.newest_first, hit.id))]
+                ranked = [Ranked(hit.score, hit) for hit in
+                          sorted(hits, key=lambda hit: rank_key(hit.score, hit.newest_first, hit.id))]
                 shown = collapsed(ranked, duplicates)[:limit]
             passage_query = passage_query_for(compiled)
             collected = {hit.docnum for hit in hits}
             page = [
-                _hit(hit.stored(), rank, score, shown_passages(hit.stored(), passage_query, passages, passage_chars),
-                     copies_matching(searcher, hit, compiled.query, filters, duplicates, collected))
-                for rank, (score, hit, _) in enumerate(shown, 1)
+                _hit(item.candidate.stored(), rank, item.score,
+                     shown_passages(item.candidate.stored(), passage_query, passages, passage_chars),
+                     copies_matching(searcher, item.candidate, compiled.query, filters, duplicates, collected))
+                for rank, item in enumerate(shown, 1)
             ]
         return Results(query=id, total=total, hits=tuple(page), elapsed_ms=(time.perf_counter() - started) * 1000,
                        timed_out=timed_out)
