@@ -245,11 +245,11 @@ def _add_term(searcher: Searcher, term: wq.Term, bit: int, scores: list[float], 
         _add_matcher(searcher, term, bit, scores, masks, clock)
         return
     # scorer.score(docnum, weight), inlined: a call per posting would slow the pass.
-    idf, boost, rows, row_for, classes = scorer.idf, scorer.boost, scorer.lengths.rows, scorer.lengths.row, \
-        scorer.lengths.classes
+    lengths = scorer.lengths
+    idf, boost, classes, rows = scorer.idf, scorer.boost, lengths.classes, lengths.rows
     for block in _term_blocks(searcher, term, values=False):
         for docnum, weight in zip(block.ids, block.weights):
-            row = rows.get(weight) or row_for(weight)
+            row = rows.get(weight) or lengths.row(weight)
             scores[docnum] += idf * row[classes[docnum]] * boost
             masks[docnum] |= bit
         clock.check()

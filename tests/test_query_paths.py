@@ -24,27 +24,27 @@ from newsearch.query import parse
 from newsearch.scoring import RANKING, BM25FModel
 
 ARTICLES = [
-    ("North Korean soldiers captured in Kursk", "Ukraine says its paratroopers captured two North Korean soldiers "
-     "in the Kursk region. Zelensky offered to exchange them. The interrogation was filmed.", "2025-01-12",
+    ("North Korean soldiers captured in Kursk", ("Ukraine says its paratroopers captured two North Korean soldiers "
+     "in the Kursk region. Zelensky offered to exchange them. The interrogation was filmed."), "2025-01-12",
      "Kyiv Post", "Anna Reed", ["war", "ukraine"]),
     ("Zelensky visits Kursk front", "President Zelensky met paratroopers near Kursk; Kyiv denied any talks.",
      "2025-02-03", "Reuters", "Tom Bell", ["ukraine"]),
-    ("State of the union address", "The president gave the state of the union address to Congress. "
-     "The economy and inflation led the speech.", "2024-03-07", "AP", "Joan Hale", ["politics"]),
-    ("A union for the state workers", "Workers in the state of a union dispute marched on Monday. "
-     "The union asked for higher pay and an e-mail policy.", "2024-05-01", "AP", "Joan Hale", ["labour"]),
-    ("Markets rally as inflation cools", "Shares rose and the bank raised its profit forecast; inflation eased "
-     "and the economy grew.", "2024-11-20", "Reuters", "Sam Ortiz", ["economy"]),
+    ("State of the union address", ("The president gave the state of the union address to Congress. "
+     "The economy and inflation led the speech."), "2024-03-07", "AP", "Joan Hale", ["politics"]),
+    ("A union for the state workers", ("Workers in the state of a union dispute marched on Monday. "
+     "The union asked for higher pay and an e-mail policy."), "2024-05-01", "AP", "Joan Hale", ["labour"]),
+    ("Markets rally as inflation cools", ("Shares rose and the bank raised its profit forecast; inflation eased "
+     "and the economy grew."), "2024-11-20", "Reuters", "Sam Ortiz", ["economy"]),
     ("Bank profit falls", "The bank said profit fell as interest income dropped. Markets shrugged.",
      "2023-08-15", "Bloomberg", "Sam Ortiz", ["economy", "banks"]),
-    ("Football coach resigns", "The coach of the football club resigned after a run of defeats. "
-     "Players praised his captaincy.", "2023-10-02", "BBC", "Lee Park", ["sport"]),
-    ("Film award for a captured story", "A film about captured soldiers won an award. The director thanked "
-     "the captain of the crew and the North Korean defectors who advised.", "", "BBC", "Ria Das", ["film"]),
-    ("E-mail interception ruled unlawful", "A court ruled that e mail interception by the agency was unlawful; "
-     "Pyongyang was not mentioned.", "2022-06-30", "Guardian", "Ada Kim", ["law"]),
-    ("Economy grows again", "The economy grew for the third quarter as shares and profit rose. Inflation stayed "
-     "low, the bank said.", "2025-03-01", "Reuters", "Tom Bell", ["economy"]),
+    ("Football coach resigns", ("The coach of the football club resigned after a run of defeats. "
+     "Players praised his captaincy."), "2023-10-02", "BBC", "Lee Park", ["sport"]),
+    ("Film award for a captured story", ("A film about captured soldiers won an award. The director thanked "
+     "the captain of the crew and the North Korean defectors who advised."), "", "BBC", "Ria Das", ["film"]),
+    ("E-mail interception ruled unlawful", ("A court ruled that e mail interception by the agency was unlawful; "
+     "Pyongyang was not mentioned."), "2022-06-30", "Guardian", "Ada Kim", ["law"]),
+    ("Economy grows again", ("The economy grew for the third quarter as shares and profit rose. Inflation stayed "
+     "low, the bank said."), "2025-03-01", "Reuters", "Tom Bell", ["economy"]),
 ]
 
 
@@ -197,7 +197,7 @@ def test_one_pass_scores_are_whoosh_collector_scores(index, text):
 @pytest.mark.parametrize("text", FAST + SLOW[:-3])
 def test_the_weighting_model_scores_as_whoosh_bm25f(index, text):
     """BM25FModel (scoring.bm25f) and Whoosh's BM25F with the same parameters: the same scores."""
-    searcher, compiled = _compiled(index, text)
+    _, compiled = _compiled(index, text)
     field_b = {f"{name}_B": b for name, b in RANKING.field_b}
     stock = scoring.BM25F(B=RANKING.b, K1=RANKING.k1, **field_b)
     scores = []

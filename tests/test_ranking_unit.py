@@ -14,8 +14,19 @@ import pytest
 from whoosh import scoring as whoosh_scoring
 
 from newsearch.models import Ranked
-from newsearch.scoring import (RANKING, RankingConfig, bm25f, bm25f_idf, bm25f_tf, coverage, evidence, fused,
-                               lead_term, prescore, rank_key)
+from newsearch.scoring import (
+    RANKING,
+    RankingConfig,
+    bm25f,
+    bm25f_idf,
+    bm25f_tf,
+    coverage,
+    evidence,
+    fused,
+    lead_term,
+    prescore,
+    rank_key,
+)
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 K1, B = RANKING.k1, RANKING.b
