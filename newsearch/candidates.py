@@ -12,12 +12,16 @@ time. Here each concept's postings are read once, term at a time and block by bl
 into two arrays per segment: the score so far and a bit per concept matched. The
 count, the coverage (bits set) and both top lists then come from the arrays.
 
-Scores are Whoosh's: for a term, its BM25F scorer's ``idf``, ``avgfl``, ``B`` and
-``K1`` in Whoosh's own expression, times the term query's boost; a concept's score is
-the sum of its terms' (only the order of the additions differs, so sums can differ in
-the last bit). A concept that is not made of terms (a phrase) is scored by its own
-Whoosh matcher, run once to the end. Ties are broken as Whoosh's top collector breaks
-them: the lower document number first.
+Which queries are plain, and what each concept is made of (term queries, or phrases
+with their terms and distances), the compiler says (``CompiledQuery.concepts_are_plain``,
+``ConceptParts``): nothing here reads the shape of a Whoosh query.
+
+Scores are Whoosh's, computed by the same function (``scoring.bm25f``): for a term,
+its BM25F scorer's ``idf``, ``avgfl``, ``B`` and ``K1``, times the term query's boost;
+a concept's score is the sum of its terms' (only the order of the additions differs, so
+sums can differ in the last bit). A concept of another kind is scored by its own Whoosh
+matcher, run once to the end. Ties are broken as Whoosh's top collector breaks them:
+the lower document number first.
 """
 
 from __future__ import annotations
@@ -31,16 +35,15 @@ from dataclasses import dataclass
 from itertools import compress
 
 from whoosh import query as wq
-from whoosh import scoring
 from whoosh.matching import WrappingMatcher
 from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
-from whoosh.query.spans import SpanNear2
 from whoosh.util.numeric import byte_to_length
 
-from newsearch.compiler import VerifiedPhrase
 from newsearch.whoosh_internals import field_lengths_bytes as _length_bytes
 from newsearch.whoosh_internals import posting_blocks
+from newsearch.compiler import CompiledQuery, ConceptParts, PhraseParts
+from newsearch.scoring import BM25FScorer, bm25f_tf
 
 DEADLINE_CHECK = 64  # documents (or posting blocks) between two looks at the clock
 
@@ -59,35 +62,14 @@ class _TimeUp(Exception):
     pass
 
 
-def plain_concepts(query: wq.Query, concepts: Sequence[wq.Query],
-                   all_words_query: wq.Query | None) -> list[wq.Query] | None:
-    """``concepts`` when ``query`` is exactly their disjunction (a single concept, or an
-    ``Or`` of them in order) and ``all_words_query`` is None or exactly their
-    conjunction; else None (then the query needs Whoosh's own collectors)."""
-    if not concepts:
-        return None
-    if len(concepts) == 1:
-        if query is not concepts[0] or all_words_query is not None:
-            return None
-    elif not (_plain(query, wq.Or) and _same(query.subqueries, concepts)):
-        return None
-    if all_words_query is not None and not (_plain(all_words_query, wq.And)
-                                            and _same(all_words_query.subqueries, concepts)):
-        return None
-    return list(concepts)
+def plain_concepts(compiled: CompiledQuery) -> list[ConceptParts] | None:
+    """The concepts, when the compiler says the query is exactly their disjunction (and its
+    all-words variant None or their conjunction); else None (then the query needs Whoosh's
+    own collectors)."""
+    return list(compiled.concept_parts) if compiled.concepts_are_plain else None
 
 
-def _plain(query: wq.Query, kind: type) -> bool:
-    if type(query) is not kind or query.boost != 1.0:
-        return False
-    return not (kind is wq.Or and (query.minmatch or query.scale))
-
-
-def _same(left: Sequence[wq.Query], right: Sequence[wq.Query]) -> bool:
-    return len(left) == len(right) and all(a is b for a, b in zip(left, right))
-
-
-def gather(searcher: Searcher, concepts: Sequence[wq.Query], depth: int, *, all_words: bool,
+def gather(searcher: Searcher, concepts: Sequence[ConceptParts], depth: int, *, all_words: bool,
            allowed: frozenset[int] | set[int] | None = None, deadline: float | None = None) -> Gathered:
     """One pass over ``concepts`` (see the module docstring).
 
@@ -162,76 +144,19 @@ def _deleted(reader: IndexReader) -> Iterator[int]:
     return (docnum for docnum in range(reader.doc_count_all()) if reader.is_deleted(docnum))
 
 
-def _add_concept(searcher: Searcher, concept: wq.Query, bit: int, scores: list[float], masks: list[int],
+def _add_concept(searcher: Searcher, concept: ConceptParts, bit: int, scores: list[float], masks: list[int],
                  clock: _Clock) -> None:
-    terms = _term_parts(concept)
-    if terms is not None:
-        for term in terms:
+    if concept.kind == "terms":
+        for term in concept.terms:
             _add_term(searcher, term, bit, scores, masks, clock)
-        return
-    phrases = _phrase_parts(concept)
-    if phrases is not None:
-        for phrase in phrases:
+    elif concept.kind == "phrases":
+        for phrase in concept.phrases:
             _add_phrase(searcher, phrase, bit, scores, masks, clock)
-        return
-    _add_matcher(searcher, concept, bit, scores, masks, clock)
+    else:
+        _add_matcher(searcher, concept.query, bit, scores, masks, clock)
 
 
-def _term_parts(concept: wq.Query) -> list[wq.Term] | None:
-    """The term queries whose sum a concept is: itself, or an unboosted ``Or`` of terms."""
-    if type(concept) is wq.Term:
-        return [concept]
-    if _plain(concept, wq.Or) and all(type(part) is wq.Term for part in concept.subqueries):
-        return list(concept.subqueries)
-    return None
-
-
-@dataclass
-class _Phrase:
-    """A phrase in one field as the compiler builds it (``_gapped_phrase``): Whoosh's nested
-    ``SpanNear2`` over terms, each next term ``mindist`` to ``maxdist`` positions after the
-    one before; ``verify`` (a ``VerifiedPhrase``) then checks the stored text."""
-
-    terms: list[wq.Term]
-    mindist: list[int]  # [0] unused
-    maxdist: list[int]
-    verify: VerifiedPhrase | None
-    query: wq.Query | None = None  # as compiled, for any other weighting model
-
-
-def _phrase_parts(concept: wq.Query) -> list[_Phrase] | None:
-    """The phrases whose sum a concept is: itself, or an unboosted ``Or`` of them; else None."""
-    parts = concept.subqueries if _plain(concept, wq.Or) else [concept]
-    phrases = []
-    for part in parts:
-        verify = None
-        if type(part) is VerifiedPhrase:
-            verify, part = part, part.child
-        phrase = _chain(part)
-        if phrase is None or len(phrase.terms) < 2 or len({term.fieldname for term in phrase.terms}) != 1:
-            return None
-        phrase.verify = verify
-        phrase.query = verify if verify is not None else part
-        phrases.append(phrase)
-    return phrases
-
-
-def _chain(query: wq.Query) -> _Phrase | None:
-    if type(query) is wq.Term:
-        return _Phrase([query], [0], [0], None)
-    if not (type(query) is SpanNear2 and query.ordered and len(query.qs) == 2 and getattr(query, "boost", 1.0) == 1.0
-            and type(query.qs[1]) is wq.Term and 1 <= query.mindist <= query.slop):
-        return None
-    inner = _chain(query.qs[0])
-    if inner is None:
-        return None
-    inner.terms.append(query.qs[1])
-    inner.mindist.append(query.mindist)
-    inner.maxdist.append(query.slop)
-    return inner
-
-
-def _add_phrase(searcher: Searcher, phrase: _Phrase, bit: int, scores: list[float], masks: list[int],
+def _add_phrase(searcher: Searcher, phrase: PhraseParts, bit: int, scores: list[float], masks: list[int],
                 clock: _Clock) -> None:
     """Documents where the terms occur in order at the phrase's distances, scored as Whoosh's
     ``SpanNear2`` scores them: the sum of the terms' scores (the intersection's)."""
@@ -265,25 +190,26 @@ def _add_phrase(searcher: Searcher, phrase: _Phrase, bit: int, scores: list[floa
                 if docnum in common:
                     found[docnum] = (block.weights[k], decode("positions", values[k]))
         clock.check()
-    scorers = [_term_scorer(searcher, term) for term in phrase.terms]
-    if any(scorer is None for scorer in scorers):
-        _add_matcher(searcher, phrase.query, bit, scores, masks, clock)
-        return
+    scorers = []
+    for term in phrase.terms:
+        scorer = _term_scorer(searcher, term)
+        if scorer is None:
+            _add_matcher(searcher, phrase.query, bit, scores, masks, clock)
+            return
+        scorers.append(scorer)
     for docnum in sorted(common):
         if not _in_order(phrase, [where[term.text][docnum][1] for term in phrase.terms]):
             continue
         if phrase.verify is not None and not phrase.verify.holds(searcher, docnum):
             continue
-        total = None
-        for term, (idf, k1_plus_1, boost, norms) in zip(phrase.terms, scorers):
-            weight = where[term.text][docnum][0]
-            score = idf * ((weight * k1_plus_1) / (weight + norms[docnum])) * boost
-            total = score if total is None else total + score
+        total = 0.0  # 0.0 + x is x: the sum is the terms' scores added in order
+        for term, scorer in zip(phrase.terms, scorers):
+            total += scorer.score(docnum, where[term.text][docnum][0])
         scores[docnum] += total
         masks[docnum] |= bit
 
 
-def _in_order(phrase: _Phrase, positions: list[list[int]]) -> bool:
+def _in_order(phrase: PhraseParts, positions: list[list[int]]) -> bool:
     """Whether some choice of one position per term has each within its distance after the last."""
     reached = sorted(positions[0])
     for k in range(1, len(positions)):
@@ -319,24 +245,39 @@ def _add_term(searcher: Searcher, term: wq.Term, bit: int, scores: list[float], 
     if scorer is None:
         _add_matcher(searcher, term, bit, scores, masks, clock)
         return
-    idf, k1_plus_1, boost, norms = scorer
+    # scorer.score(docnum, weight), inlined: a call per posting would slow the pass.
+    lengths = scorer.lengths
+    idf, boost, classes, rows = scorer.idf, scorer.boost, lengths.classes, lengths.rows
     for block in _term_blocks(searcher, term, values=False):
         for docnum, weight in zip(block.ids, block.weights):
-            # Whoosh's bm25(): idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
-            scores[docnum] += idf * ((weight * k1_plus_1) / (weight + norms[docnum])) * boost
+            row = rows.get(weight) or lengths.row(weight)
+            scores[docnum] += idf * row[classes[docnum]] * boost
             masks[docnum] |= bit
         clock.check()
 
 
-def _term_scorer(searcher: Searcher, term: wq.Term) -> tuple[float, float, float, list[float]] | None:
-    """``(idf, K1 + 1, boost, norms)`` of a term query under BM25F, or None for another model
-    (then its own matcher scores it)."""
+@dataclass
+class _TermScorer:
+    """A term query's BM25F score in one segment: ``idf * bm25f_tf(...) * boost``, Whoosh's
+    ``bm25()`` times the query's boost (``scoring.bm25f``), the tf part looked up in ``lengths``."""
+
+    idf: float
+    boost: float
+    lengths: _FieldLengths
+
+    def score(self, docnum: int, weight: float) -> float:
+        return self.idf * self.lengths.row(weight)[self.lengths.classes[docnum]] * self.boost
+
+
+def _term_scorer(searcher: Searcher, term: wq.Term) -> _TermScorer | None:
+    """The scorer of a term query under our BM25F, or None for another model (then its own
+    matcher scores it)."""
     fieldname = term.fieldname
     scorer = searcher.weighting.scorer(searcher, fieldname, _indexed(searcher, term))
-    if type(scorer) is not scoring.BM25FScorer:
+    if type(scorer) is not BM25FScorer:
         return None
-    norms = _norms(searcher.reader(), fieldname, scorer.B, scorer.K1, scorer.avgfl)
-    return scorer.idf, scorer.K1 + 1, term.boost, norms
+    lengths = _field_lengths(searcher.reader(), fieldname, scorer.B, scorer.K1, scorer.avgfl)
+    return _TermScorer(scorer.idf, term.boost, lengths)
 
 
 @dataclass
@@ -379,23 +320,48 @@ def _term_postings(searcher: Searcher, term: wq.Term, clock: _Clock) -> list[_Bl
     return blocks or None
 
 
-_NORMS: "weakref.WeakKeyDictionary[IndexReader, dict[tuple, list[float]]]" = weakref.WeakKeyDictionary()
+@dataclass
+class _FieldLengths:
+    """A segment's lengths of one field: document ``d``'s is ``lengths[classes[d]]`` (the
+    one-byte lengths Whoosh stores take at most 256 values). ``row(tf)`` holds
+    ``scoring.bm25f_tf`` of ``tf`` for each length, made on first use: the tf part of BM25F
+    is the same for every term of the field, only the IDF differs."""
+
+    classes: Sequence[int]
+    lengths: Sequence[float]
+    avg_length: float
+    b: float
+    k1: float
+    rows: dict[float, list[float]]
+
+    def row(self, tf: float) -> list[float]:
+        row = self.rows.get(tf)
+        if row is None:
+            row = self.rows[tf] = [bm25f_tf(tf, length, self.avg_length, self.b, self.k1) for length in self.lengths]
+        return row
 
 
-def _norms(reader: IndexReader, fieldname: str, b: float, k1: float, avgfl: float) -> list[float]:
-    """Per document, the length part of BM25's denominator, ``K1 * ((1 - B) + B * fl / avgfl)``,
-    with ``fl`` the field length as Whoosh stores it (one byte); made once per segment reader."""
-    cache = _NORMS.setdefault(reader, {})
+_LENGTHS: "weakref.WeakKeyDictionary[IndexReader, dict[tuple, _FieldLengths]]" = weakref.WeakKeyDictionary()
+
+
+def _field_lengths(reader: IndexReader, fieldname: str, b: float, k1: float, avgfl: float) -> _FieldLengths:
+    """The field lengths of a segment, with ``fl`` as Whoosh stores it (one byte); read once
+    per segment reader."""
+    cache = _LENGTHS.setdefault(reader, {})
     key = (fieldname, b, k1, avgfl)
-    norms = cache.get(key)
-    if norms is None:
+    found = cache.get(key)
+    if found is None:
         size = reader.doc_count_all()
-        table = [k1 * ((1 - b) + b * byte_to_length(byte) / avgfl) for byte in range(256)]
         encoded = _length_bytes(reader, fieldname, size)
+        classes: Sequence[int]
+        lengths: Sequence[float]
         if encoded is not None:
-            norms = [table[byte] for byte in encoded]
+            classes, lengths = encoded, [byte_to_length(byte) for byte in range(256)]
         else:
-            norms = [k1 * ((1 - b) + b * (reader.doc_field_length(docnum, fieldname, 1) or 0) / avgfl)
-                     for docnum in range(size)]
-        cache[key] = norms
-    return norms
+            each = [reader.doc_field_length(docnum, fieldname, 1) or 0 for docnum in range(size)]
+            lengths = sorted(set(each))
+            index = {length: k for k, length in enumerate(lengths)}
+            classes = [index[length] for length in each]
+        found = cache[key] = _FieldLengths(classes, lengths, avgfl, b, k1, {})
+    return found
+

@@ -4,6 +4,12 @@ Every word becomes concrete index terms here: prefixes and fuzzy words are
 expanded to at most ``MAX_EXPANSIONS`` indexed terms (most frequent first), so
 the cost of a query is known before it runs; a word the index has never seen is
 also searched as its closest indexed spellings (typo correction).
+
+Besides the Whoosh query, the compiler says how it built it, so that candidate scoring
+(``candidates``) never has to recognise query shapes: each word or phrase typed is a
+``ConceptParts`` (its term queries, or its phrases with their terms and distances), and
+``concepts_are_plain`` says whether the query is exactly the disjunction of the concepts
+(and its all-words variant their conjunction), the case the one-pass collection serves.
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple
 from datetime import datetime, timezone
 
 from whoosh import matching
@@ -25,10 +31,10 @@ from newsearch.analysis import STOPWORDS, analyze, find_terms, fold, is_stopword
 from newsearch.errors import QueryError
 from newsearch.query import AnyOf, DateRange, Group, Node, Phrase, Word
 from newsearch.schema import SEARCH_FIELDS
+from newsearch.scoring import RANKING, RankingConfig
 from newsearch.vocabulary import Vocabulary
 from newsearch.whoosh_internals import WrappingQueryBase
 
-TITLE_BOOST = 2.0
 MAX_EXPANSIONS = 64
 MAX_TYPO_SPELLINGS = 3
 MIN_TYPO_LENGTH = 4
@@ -36,9 +42,42 @@ MIN_TYPO_LENGTH = 4
 # is stemmed as "governess" is) is still corrected when a spelling this much more common is near.
 RARE_STEM_DOCUMENTS = 5
 COMMONER_BY = 20
-TYPO_BOOST = 0.6  # a corrected spelling counts a little less than what was typed
 EXPANSION_TIME_S = 0.5
 TEXT_FIELDS = SEARCH_FIELDS
+
+
+@dataclass(frozen=True)
+class PhraseParts:
+    """A phrase in one field as compiled (``_gapped_phrase``): each next term ``mindist[k]``
+    to ``maxdist[k]`` positions after the one before, in nested ``SpanNear2`` queries; a
+    ``VerifiedPhrase`` around them then checks the stored text. Scored as Whoosh scores
+    ``query``: the sum of its terms' scores."""
+
+    terms: tuple[wq.Term, ...]
+    mindist: tuple[int, ...]  # [0] unused
+    maxdist: tuple[int, ...]
+    query: wq.Query  # as compiled (the span query, or the VerifiedPhrase wrapping it)
+
+    @property
+    def verify(self) -> VerifiedPhrase | None:
+        return self.query if isinstance(self.query, VerifiedPhrase) else None
+
+
+ConceptKind = Literal["terms", "phrases", "other"]
+
+
+@dataclass(frozen=True)
+class ConceptParts:
+    """How one word or phrase typed was compiled: ``query`` is the sum of ``terms`` (a word:
+    its term queries in each field and spelling) or of ``phrases`` (a phrase: one per field)."""
+
+    query: wq.Query
+    terms: tuple[wq.Term, ...] = ()
+    phrases: tuple[PhraseParts, ...] = ()
+
+    @property
+    def kind(self) -> ConceptKind:
+        return "terms" if self.terms else "phrases" if self.phrases else "other"
 
 
 @dataclass
@@ -51,14 +90,26 @@ class CompiledQuery:
     phrase_slop: list[int] = field(default_factory=list)
     expansions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # typed word -> spellings also searched
     all_words_query: wq.Query | None = None  # for a plain list of words: all of them required
+    concept_parts: list[ConceptParts] = field(default_factory=list)  # one per concept, in order
+    # The query is exactly the disjunction of the concepts (an unboosted ``Or`` of them in order,
+    # or the one concept), and ``all_words_query`` is None or exactly their conjunction.
+    concepts_are_plain: bool = False
+
+
+class _Built(NamedTuple):
+    """A compiled node, and the concepts it is exactly the disjunction of (None: it is not)."""
+
+    query: wq.Query | None
+    disjunction: tuple[wq.Query, ...] | None = None
 
 
 class QueryCompiler:
     """Compiles one parsed query against one reader."""
 
     def __init__(self, reader: IndexReader, vocabulary: Callable[[], Vocabulary],
-                 written: Callable[[str], bool] | None = None) -> None:
+                 written: Callable[[str], bool] | None = None, config: RankingConfig = RANKING) -> None:
         self.reader = reader
+        self.config = config
         self.vocabulary = vocabulary  # loaded only when a query needs it (prefix, fuzzy, typo)
         # Whether a word was ever written in the index; without loading the vocabulary if it can.
         self.written = written or (lambda word: word in self.vocabulary())
@@ -73,24 +124,29 @@ class QueryCompiler:
         return self._deadline
 
     def compile(self, node: Node) -> CompiledQuery:
-        self.result.query = self._node(node, top=True) or wq.NullQuery
+        built = self._node(node, top=True)
+        self.result.query = built.query or wq.NullQuery
+        # Every concept compiled is in the disjunction (none excluded, none in another clause).
+        self.result.concepts_are_plain = (built.disjunction is not None
+                                          and len(built.disjunction) == len(self.result.concepts) > 0)
         return self.result
 
     # -- structure -------------------------------------------------------------------------
 
-    def _node(self, node: Node, top: bool = False) -> wq.Query | None:
+    def _node(self, node: Node, top: bool = False) -> _Built:
         if isinstance(node, AnyOf):
-            parts = [q for q in (self._node(group) for group in node.groups) if q is not None]
-            return wq.Or(parts) if parts else None
+            built = [b for b in (self._node(group) for group in node.groups) if b.query is not None]
+            if not built:
+                return _Built(None)
+            return _Built(wq.Or([b.query for b in built]), _joined(built) if len(built) > 1 else None)
         if isinstance(node, Group):
             return self._group(node, top)
         if isinstance(node, DateRange):
-            return _date_query(node)
-        if isinstance(node, Phrase):
-            return self._phrase(node)
-        return self._word(node)
+            return _Built(_date_query(node))
+        query = self._phrase(node) if isinstance(node, Phrase) else self._word(node)
+        return _Built(query, (query,) if query is not None else None)  # a leaf: one concept
 
-    def _group(self, group: Group, top: bool = False) -> wq.Query | None:
+    def _group(self, group: Group, top: bool = False) -> _Built:
         clauses = list(group.clauses)
         # Stopwords are left out of plain word lists ("the cost of living" -> cost living),
         # unless the query has nothing else.
@@ -105,8 +161,10 @@ class QueryCompiler:
                 f"'{words}' has only very common words, which are not indexed; add a less common word"
             )
         must, should, must_not, dates = [], [], [], []
+        must_built, should_built = [], []
         for clause in clauses:
-            compiled = self._node(clause.node)
+            built = self._node(clause.node)
+            compiled = built.query
             if compiled is None:
                 continue
             if clause.occur == "not":
@@ -115,12 +173,14 @@ class QueryCompiler:
                 dates.append(compiled)  # a date restricts the group, whatever its other words
             elif clause.occur == "must":
                 must.append(compiled)
+                must_built.append(built)
             else:
                 should.append(compiled)
+                should_built.append(built)
         if not must and not should and not dates:
             if must_not:
                 raise QueryError("the query only excludes words; add a word to search for")
-            return None
+            return _Built(None)
         positive: wq.Query
         if must and should:
             positive = wq.AndMaybe(_all(must), _any(should))
@@ -133,13 +193,21 @@ class QueryCompiler:
             # that cover the whole query, which the ranking puts first.
             every = _all(dates + must + should)
             self.result.all_words_query = wq.AndNot(every, _any(must_not)) if must_not else every
-        return wq.AndNot(positive, _any(must_not)) if must_not else positive
+        if must_not:
+            return _Built(wq.AndNot(positive, _any(must_not)))
+        if dates or (must and should) or len(must) > 1:
+            return _Built(positive)
+        # Only words and phrases that may match, or one that must: one clause passed through
+        # as it is, or several joined (if each is one concept) into one disjunction.
+        if len(must_built) + len(should_built) == 1:
+            return _Built(positive, (must_built or should_built)[0].disjunction)
+        return _Built(positive, _joined(should_built))
 
     # -- leaves ----------------------------------------------------------------------------
 
     def _fields(self, fieldname: str | None) -> list[tuple[str, float]]:
         if fieldname is None:
-            return [("title", TITLE_BOOST), ("body", 1.0)]
+            return [("title", self.config.title_boost), ("body", 1.0)]
         return [(fieldname, 1.0)]
 
     def _word(self, word: Word) -> wq.Query | None:
@@ -170,6 +238,7 @@ class QueryCompiler:
             self._weigh(term)
         query = _any(subqueries)
         self.result.concepts.append(query)
+        self.result.concept_parts.append(ConceptParts(query, terms=tuple(subqueries)))
         return query
 
     def _phrase(self, phrase: Phrase) -> wq.Query | None:
@@ -189,18 +258,20 @@ class QueryCompiler:
             )
         if len(indexed) == 1:
             return self._terms_query([(indexed[0][1], 1.0)], phrase.field)
-        subqueries = [_gapped_phrase(name, indexed, phrase.slop, boost) for name, boost in self._fields(phrase.field)]
+        parts = [_gapped_phrase(name, indexed, phrase.slop, boost) for name, boost in self._fields(phrase.field)]
         if len(indexed) < len(tokens) and phrase.slop == 0:
             # Stopwords are gaps in the index; only the stored text tells "state of
             # the union" from "state of a union".
-            subqueries = [VerifiedPhrase(query, name, sequence)
-                          for query, (name, _) in zip(subqueries, self._fields(phrase.field))]
+            parts = [replace(part, query=VerifiedPhrase(part.query, name, sequence))
+                     for part, (name, _) in zip(parts, self._fields(phrase.field))]
+        subqueries = [part.query for part in parts]
         for _, term in indexed:
             self._weigh(term)
         self.result.phrases.append(sequence)
         self.result.phrase_slop.append(phrase.slop)
         query = _any(subqueries)
         self.result.concepts.append(query)
+        self.result.concept_parts.append(ConceptParts(query, phrases=tuple(parts)))
         return query
 
     # -- vocabulary ------------------------------------------------------------------------
@@ -228,12 +299,13 @@ class QueryCompiler:
             return [(term, 1.0)]
         self.result.expansions[word.text] = tuple(surface for _, surface in spellings)
         if not documents:
-            return [(term, 1.0)] + [(spelled, TYPO_BOOST) for spelled, _ in spellings]
+            return [(term, 1.0)] + [(spelled, self.config.typo_boost) for spelled, _ in spellings]
         # The typed word matched by a coincidence of stems: the common spelling leads, and the
         # rare stem counts as a lesser spelling of it (its rarity is no evidence).
         common = _idf(self.reader, spellings[0][0])
-        self.result.weights[term] = TYPO_BOOST * common
-        return [(term, TYPO_BOOST * common / _idf(self.reader, term))] + [(spelled, 1.0) for spelled, _ in spellings]
+        self.result.weights[term] = self.config.typo_boost * common
+        return ([(term, self.config.typo_boost * common / _idf(self.reader, term))]
+                + [(spelled, 1.0) for spelled, _ in spellings])
 
     def _documents(self, term: str) -> int:
         """In how many articles the term is (the larger of its title and body counts)."""
@@ -326,14 +398,19 @@ def _contains_sequence(text: str, needle: tuple[str, ...]) -> bool:
                for position, term in at.items() if term == needle[0])
 
 
-def _gapped_phrase(fieldname: str, indexed: list[tuple[int, str]], slop: int, boost: float) -> wq.Query:
+def _gapped_phrase(fieldname: str, indexed: list[tuple[int, str]], slop: int, boost: float) -> PhraseParts:
     """Consecutive indexed words at exactly their distance in the phrase (plus ``slop``)."""
-    query: wq.Query = wq.Term(fieldname, indexed[0][1], boost=boost)
+    first = wq.Term(fieldname, indexed[0][1], boost=boost)
+    query: wq.Query = first
+    terms, mindist, maxdist = [first], [0], [0]
     for (previous, _), (position, term) in zip(indexed, indexed[1:]):
         gap = position - previous
-        query = SpanNear2([query, wq.Term(fieldname, term, boost=boost)], slop=gap + slop, ordered=True,
-                          mindist=gap)
-    return query
+        following = wq.Term(fieldname, term, boost=boost)
+        query = SpanNear2([query, following], slop=gap + slop, ordered=True, mindist=gap)
+        terms.append(following)
+        mindist.append(gap)
+        maxdist.append(gap + slop)
+    return PhraseParts(tuple(terms), tuple(mindist), tuple(maxdist), query)
 
 
 def _idf(reader: IndexReader, term: str) -> float:
@@ -341,6 +418,14 @@ def _idf(reader: IndexReader, term: str) -> float:
     # Whoosh counts deleted documents until their segment is merged away: never more than exist.
     frequency = min(reader.doc_frequency("body", term) or reader.doc_frequency("title", term), docs)
     return math.log(1 + (docs - frequency + 0.5) / (frequency + 0.5))
+
+
+def _joined(built: list[_Built]) -> tuple[wq.Query, ...] | None:
+    """The concepts that ``wq.Or`` of several compiled nodes is exactly the disjunction of:
+    each node must be one concept itself (an ``Or`` nested in an ``Or`` is not plain)."""
+    if all(b.disjunction is not None and len(b.disjunction) == 1 for b in built):
+        return tuple(b.query for b in built)  # type: ignore[misc]
+    return None
 
 
 def _any(queries: list[wq.Query]) -> wq.Query:

@@ -12,21 +12,20 @@ from whoosh.searching import Searcher
 from newsearch.config import as_utc
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.matches import NO_DATE, Candidate, column_values, matching, published_at
-from newsearch.models import SimilarCopy
-from newsearch.ranking import Ranked
+from newsearch.models import Ranked, SimilarCopy
 from newsearch.schema import stored_published
 
 FACETS = ("source", "year", "month")
 
 
-def collapsed(ranked: list[Ranked], duplicates: DuplicatePairs | None) -> list[Ranked]:
+def collapsed(ranked: list[Ranked[Candidate]], duplicates: DuplicatePairs | None) -> list[Ranked[Candidate]]:
     """The ranking with each cluster of copies reduced to its best-ranked article."""
     if not duplicates or not duplicates.pairs:
         return ranked
     seen: set[str] = set()
     kept = []
     for item in ranked:
-        cluster = duplicates.cluster_of.get(item[1].id)
+        cluster = duplicates.cluster_of.get(item.candidate.id)
         if cluster is not None:
             if cluster in seen:
                 continue

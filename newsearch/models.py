@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal, get_args
+from typing import Generic, Literal, Protocol, TypeVar, get_args
 
 Period = Literal["day", "week", "month", "year"]
 PERIODS: tuple[Period, ...] = get_args(Period)
@@ -202,3 +202,20 @@ class Results:
     # Requested facets over the whole result set: name -> ((value, count), ...), most frequent first.
     facets: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+CandidateT = TypeVar("CandidateT", bound=_Identified)
+
+
+@dataclass(slots=True)
+class Ranked(Generic[CandidateT]):
+    """A ranked candidate: its score, itself (``matches.Candidate`` in a search), and its
+    passages if the ranking found them (None: found when shown)."""
+
+    score: float
+    candidate: CandidateT
+    passages: tuple[Passage, ...] | None = None

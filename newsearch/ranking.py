@@ -7,24 +7,27 @@
    strong bonus (cubed) rather than a strict order, since a description, a
    remembered sentence or a headline ("Chelsea hold Arsenal") is rarely all in
    the article wanted, which may say "draw" where the headline says "hold".
-   BM25F plus that bonus orders the candidates; only the top ``RERANK_DEPTH``
+   BM25F plus that bonus orders the candidates; only the top ``rerank_depth``
    of that order are reordered below, so which articles make a page never
    depends on how the index is split into segments.
-3. Within the top ``RERANK_DEPTH``, two kinds of evidence that an article is the
+3. Within the top ``rerank_depth``, two kinds of evidence that an article is the
    one wanted; the stronger of the two counts:
    * the best passage (or the title): the IDF-weighted share of the query it
-     holds (MaxP), raised to ``PASSAGE_POWER``, so a passage that holds nearly
+     holds (MaxP), raised to ``passage_power``, so a passage that holds nearly
      the whole query (a remembered sentence) counts much more than one that
      holds some of it;
    * the lead share: news puts what an article is about in its opening, so each
      occurrence of a query word counts more the earlier it is in the body
-     (``1 / (1 + word / LEAD_SCALE)``), saturated like BM25's term frequency and
+     (``1 / (1 + word / lead_scale)``), saturated like BM25's term frequency and
      weighted by IDF (covering a rare word matters more than a common one), as a
-     share of the whole query, times ``LEAD_WEIGHT``. This is what finds an
+     share of the whole query, times ``lead_weight``. This is what finds an
      article from its headline, whose words are in its first paragraph, not in
      any one sentence.
    Smaller shares of BM25F and of the coverage bonus are added to that.
-4. Ties: newest first, then id, so output is stable.
+4. Ties: newest first, then id, so output is stable (``scoring.rank_key``).
+
+Every constant named here is a field of ``scoring.RankingConfig``; the pure pieces of the
+computation (coverage, lead share, evidence, fused score) are functions in ``scoring``.
 """
 
 from __future__ import annotations
@@ -40,33 +43,19 @@ from newsearch.analysis import terms
 from newsearch.compiler import CompiledQuery
 from newsearch.config import as_utc
 from newsearch.matches import Candidate, positioned, published_at
-from newsearch.models import Passage, Sort
+from newsearch.models import Passage, Ranked, Sort
 from newsearch.passages import PassageQuery, best_passages, lead_passage
-from newsearch.schema import SEARCH_FIELDS
-
-RERANK_DEPTH = 15  # 30 scored the same on the benchmark sets, at twice the passage work
-STRICT_COVERAGE_UP_TO = 2  # words and phrases
-COVERAGE_WEIGHT = 1.0
-COVERAGE_POWER = 3.0
-LEAD_SCALE = 20.0  # words: an occurrence at word p counts 1 / (1 + p / LEAD_SCALE)
-LEAD_FIELDS = SEARCH_FIELDS  # each read from its first word; the larger share counts
-LEAD_WEIGHT = 2.5  # how a lead share compares with a passage share in the final score
-PASSAGE_POWER = 4.0  # a passage counts much more when it holds nearly the whole query
-FUSED_SCORE_WEIGHT = 0.25  # BM25F and coverage, once the lead and passage evidence is in
-FUSED_COVERAGE_WEIGHT = 0.25
-
-Ranked = tuple[float, Candidate, tuple[Passage, ...] | None]
-"""A ranked candidate: its score, itself, and its passages if the ranking found them."""
+from newsearch.scoring import RANKING, RankingConfig, coverage, evidence, fused, lead_term, prescore, rank_key
 
 
 def rank_candidates(compiled: CompiledQuery, hits: list[Candidate], sort: Sort, passages: int, passage_chars: int,
-                    recency: timedelta | None = None) -> list[Ranked]:
-    """Order the candidates (see the module docstring): ``(score, candidate, passages)``.
+                    recency: timedelta | None = None, config: RankingConfig = RANKING) -> list[Ranked[Candidate]]:
+    """Order the candidates (see the module docstring).
 
     Passages are found for the reranked top (None for the others: found when shown).
     """
     if sort != "relevance":
-        return [(0.0, hit, None) for hit in hits]
+        return [Ranked(0.0, hit) for hit in hits]
     passage_query = passage_query_for(compiled)
     concepts = compiled.concepts
     max_score = max((hit.score for hit in hits), default=1.0) or 1.0
@@ -85,41 +74,40 @@ def rank_candidates(compiled: CompiledQuery, hits: list[Candidate], sort: Sort, 
     # One or two words: articles covering more of them always come first. Longer queries
     # (a description, a remembered sentence, a headline) rarely appear whole in the article
     # wanted, so coverage is a strong bonus there instead of a strict order.
-    strict = len(concepts) <= STRICT_COVERAGE_UP_TO
+    strict = len(concepts) <= config.strict_coverage_up_to
 
     def tier(covered: int) -> int:
         return covered if strict else 0
 
-    def coverage(covered: int) -> float:
-        return (covered / len(concepts)) ** COVERAGE_POWER if concepts else 0.0
+    def covers(hit: Candidate) -> float:
+        return coverage(hit.covered, len(concepts), config)
 
     def adjusted(hit: Candidate, score: float) -> float:
         return score * decay.get(hit.docnum, 1.0)
 
-    def prescore(hit: Candidate) -> float:
-        return adjusted(hit, hit.score / max_score + COVERAGE_WEIGHT * coverage(hit.covered))
+    def first_score(hit: Candidate) -> float:
+        return adjusted(hit, prescore(hit.score, max_score, covers(hit), config))
 
-    order = sorted(hits, key=lambda hit: (-tier(hit.covered), -prescore(hit), hit.newest_first, hit.id))
+    order = sorted(hits, key=lambda hit: rank_key(first_score(hit), hit.newest_first, hit.id, tier(hit.covered)))
     # A fixed depth, whatever the page asked for: every page is cut from one ordering.
-    depth = RERANK_DEPTH
+    depth = config.rerank_depth
     # Only the top of that order is reordered: promoting a candidate from the bottom of the
     # pool would make the page depend on the pool's cut-off, where ties fall by document number.
-    leads = _lead_shares(hits[0].searcher, concepts, weights, [hit.docnum for hit in order[:depth]]) if hits else {}
+    leads = (_lead_shares(hits[0].searcher, concepts, weights, [hit.docnum for hit in order[:depth]], config)
+             if hits else {})
     reranked = []
     for hit in order[:depth]:
         stored = hit.stored()
         best = best_passages(stored.get("body", ""), passage_query, count=max(passages, 1), max_chars=passage_chars)
         best_share = min(max(best[0].score / max_passage if best else 0.0, title_share(stored)), 1.0)
-        evidence = max(LEAD_WEIGHT * leads.get(hit.docnum, 0.0), best_share ** PASSAGE_POWER)
-        fused = adjusted(hit, evidence + FUSED_SCORE_WEIGHT * hit.score / max_score
-                         + FUSED_COVERAGE_WEIGHT * coverage(hit.covered))
+        found = evidence(leads.get(hit.docnum, 0.0), best_share, config)
+        score = adjusted(hit, fused(found, hit.score, max_score, covers(hit), config))
         shown = shown_passages(stored, passage_query, passages, passage_chars, best)
-        reranked.append((tier(hit.covered), fused, hit, shown))
-    reranked.sort(key=lambda item: (-item[0], -item[1], item[2].newest_first, item[2].id))
-    result: list[Ranked] = [
-        (fused, hit, found) for _, fused, hit, found in reranked
-    ]
-    result += [(prescore(hit), hit, None) for hit in order[depth:]]
+        reranked.append((tier(hit.covered), Ranked(score, hit, shown)))
+    reranked.sort(key=lambda item: rank_key(item[1].score, item[1].candidate.newest_first, item[1].candidate.id,
+                                            item[0]))
+    result = [item for _, item in reranked]
+    result += [Ranked(first_score(hit), hit) for hit in order[depth:]]
     return result
 
 
@@ -161,14 +149,14 @@ def _held(searcher: Searcher, weights: dict[str, float]) -> dict[str, float]:
 
 
 def _lead_shares(searcher: Searcher, concepts: list[wq.Query], term_weights: dict[str, float],
-                 docnums: Iterable[int]) -> dict[int, float]:
+                 docnums: Iterable[int], config: RankingConfig = RANKING) -> dict[int, float]:
     """For each document, how much of the query it is about, judged mostly by its opening.
 
     Each word or phrase of the query counts with the IDF of its rarest term in ``term_weights``
     (the terms some article holds: for a misspelling, its corrections). In a field, every
-    occurrence of one of its terms at word ``p`` adds ``1 / (1 + p / LEAD_SCALE)`` (a phrase's
+    occurrence of one of its terms at word ``p`` adds ``1 / (1 + p / lead_scale)`` (a phrase's
     words count wherever they are: this is about topic, coverage is about the phrase), and the
-    sum ``m`` saturates as ``m / (1 + m)``, as BM25 saturates term frequency. A field's share is
+    sum ``m`` saturates as ``m / (1 + m)`` (``scoring.lead_term``). A field's share is
     the IDF-weighted sum of those over the query's total IDF (so below 1); a document's is the
     larger of its title's and its body's. Positions come from the index: no stored text is read.
     """
@@ -185,7 +173,7 @@ def _lead_shares(searcher: Searcher, concepts: list[wq.Query], term_weights: dic
         local = [docnum - offset for docnum in wanted if offset <= docnum < end]
         if not local:
             continue
-        for fieldname in LEAD_FIELDS:
+        for fieldname in config.lead_fields:
             field_shares = dict.fromkeys(local, 0.0)
             for concept, weight in zip(concepts, weights):
                 if weight <= 0:
@@ -198,9 +186,7 @@ def _lead_shares(searcher: Searcher, concepts: list[wq.Query], term_weights: dic
                     for docnum in positioned(matcher, local):
                         positions.setdefault(docnum, set()).update(matcher.value_as("positions"))
                 for docnum, spots in positions.items():
-                    # Summed in order, so equal documents get equal shares (ties stay ties).
-                    mass = sum(1.0 / (1.0 + spot / LEAD_SCALE) for spot in sorted(spots))
-                    field_shares[docnum] += weight * mass / (1.0 + mass)
+                    field_shares[docnum] += lead_term(weight, sorted(spots), config)
             for docnum, share in field_shares.items():
                 shares[docnum + offset] = max(shares[docnum + offset], share / total)
     return shares

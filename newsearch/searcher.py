@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Iterable
 
-from whoosh import scoring
 from whoosh import query as wq
 from whoosh import collectors
 from whoosh.classify import Bo1Model
@@ -34,17 +33,16 @@ from newsearch.errors import DocumentNotFound, QueryError
 from newsearch.grouping import FACETS, collapsed, copies_matching, facets_of
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered, published_at
-from newsearch.models import SORTS, Document, Sort, Hit, Passage, Period, Results, SimilarCopy, Timeline
+from newsearch.models import SORTS, Document, Hit, Passage, Period, Ranked, Results, SimilarCopy, Sort, Timeline
 from newsearch.passages import highlight_spans
 from newsearch.query import parse
 from newsearch.ranking import passage_query_for, rank_candidates, shown_passages
 from newsearch.schema import source_key, stored_published
+from newsearch.scoring import BM25FModel, rank_key
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 from newsearch.storage import current_generation, open_current, reading, retry_while_committing
 from newsearch.timeline import timeline
 
-BM25_B = 0.75
-BM25_K1 = 1.2
 CANDIDATES = 100
 DEFAULT_TIME_LIMIT_S = 2.0
 MAX_LIMIT = 1000
@@ -140,7 +138,7 @@ class Index:
             use_stem_lookup(stems)
             with reading(self.path):
                 toc = ix.latest_generation()
-                searcher = ix.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1, title_B=0.5))
+                searcher = ix.searcher(weighting=BM25FModel())
             return _Snapshot(generation, toc, ix, searcher, stems)
 
         fresh = retry_while_committing(attempt, self.path)
@@ -219,12 +217,13 @@ class Index:
             page = []
             passage_query = passage_query_for(compiled)
             collected = {hit.docnum for hit in hits}
-            for rank, (score, hit, found) in enumerate(shown[offset:needed], offset + 1):
+            for rank, item in enumerate(shown[offset:needed], offset + 1):
+                hit, found = item.candidate, item.passages
                 if found is None:
                     found = shown_passages(hit.stored(), passage_query, passages, passage_chars)
                 copies = (copies_matching(searcher, hit, compiled.query, filters, duplicates, collected)
                           if duplicates else ())
-                page.append(_hit(hit.stored(), rank, score, found, copies))
+                page.append(_hit(hit.stored(), rank, item.score, found, copies))
         suggestion = self._suggest(query, compiled) if total < FEW_RESULTS else None
         return Results(
             query=query,
@@ -305,15 +304,16 @@ class Index:
                 not_these = wq.Not(wq.Or([wq.Term("id", other) for other in excluded]))
                 filters = not_these if filters is None else wq.And([filters, not_these])
                 hits, total, timed_out = self._collect(searcher, compiled, filters, max(CANDIDATES, limit), "relevance")
-                ranked = [(hit.score, hit, None) for hit in
-                          sorted(hits, key=lambda hit: (-hit.score, hit.newest_first, hit.id))]
+                ranked = [Ranked(hit.score, hit) for hit in
+                          sorted(hits, key=lambda hit: rank_key(hit.score, hit.newest_first, hit.id))]
                 shown = collapsed(ranked, duplicates)[:limit]
             passage_query = passage_query_for(compiled)
             collected = {hit.docnum for hit in hits}
             page = [
-                _hit(hit.stored(), rank, score, shown_passages(hit.stored(), passage_query, passages, passage_chars),
-                     copies_matching(searcher, hit, compiled.query, filters, duplicates, collected))
-                for rank, (score, hit, _) in enumerate(shown, 1)
+                _hit(item.candidate.stored(), rank, item.score,
+                     shown_passages(item.candidate.stored(), passage_query, passages, passage_chars),
+                     copies_matching(searcher, item.candidate, compiled.query, filters, duplicates, collected))
+                for rank, item in enumerate(shown, 1)
             ]
         return Results(query=id, total=total, hits=tuple(page), elapsed_ms=(time.perf_counter() - started) * 1000,
                        timed_out=timed_out)
@@ -345,13 +345,13 @@ class Index:
         """The top ``depth`` candidates (score, stored fields, coverage), the total, and whether time ran out.
 
         Candidates are the best of the query and, for a plain list of words, the best of the
-        same words all required. A plain list (see ``candidates.plain_concepts``) is collected
+        same words all required. A plain list (``CompiledQuery.concepts_are_plain``) is collected
         in one pass over its postings, which gives the total and coverage as well; any other
         query goes through Whoosh's collectors with block-quality skipping (which is why
         coverage is found afterwards there, for the candidates only, not while collecting).
         """
         deadline = time.monotonic() + self.time_limit
-        concepts = plain_concepts(compiled.query, compiled.concepts, compiled.all_words_query)
+        concepts = plain_concepts(compiled)
         if sort == "relevance" and concepts is not None:
             allowed = frozenset(searcher.docs_for_query(filters)) if filters is not None else None
             found = gather(searcher, concepts, depth, all_words=compiled.all_words_query is not None,

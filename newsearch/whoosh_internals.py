@@ -57,6 +57,7 @@ from whoosh.codec.whoosh3 import (
     W3PerDocReader,
     W3PostingsWriter,
 )
+from whoosh import scoring
 from whoosh.columns import NumericColumn
 from whoosh.index import TOC
 from whoosh.query import WrappingQuery
@@ -80,6 +81,7 @@ _METHODS: tuple[tuple[type, tuple[str, ...]], ...] = (
     (W3PostingsWriter, ("_write_block", "_mini_ids", "_mini_weights", "_mini_values", "_new_block")),
     (TOC, ("_latest_generation",)),
     (WrappingQuery, ("_rewrap",)),
+    (scoring.BM25FScorer, ("_score",)),
 )
 _ATTRIBUTES: tuple[tuple[type, tuple[str, ...]], ...] = (
     (W3LeafMatcher, ("_data", "_byteids", "_weights", "_values")),
@@ -87,6 +89,7 @@ _ATTRIBUTES: tuple[tuple[type, tuple[str, ...]], ...] = (
     (NumericColumn.Reader, ("_count", "_dbfile", "_basepos")),
     (SegmentWriter, ("_added",)),
     (W3FieldWriter, ("_postwriter",)),
+    (scoring.BM25F, ("_field_B",)),
     (W3PostingsWriter, ("_blocklimit", "_ids", "_weights", "_values", "_minlength", "_maxlength", "_maxweight",
                         "_blockcount", "_postfile", "_terminfo", "_compression")),
 )
@@ -191,6 +194,22 @@ class WrappingQueryBase(WrappingQuery):
 
     def rewrap(self, child: Any) -> Any:
         return WrappingQuery._rewrap(self, child)
+
+
+class BM25FScorerBase(scoring.BM25FScorer):
+    """Whoosh's BM25F scorer (its IDF, average length and block-quality bounds) whose per-posting
+    score (Whoosh's ``_score``) a subclass overrides as ``score_weight``."""
+
+    def _score(self, weight: float, length: float) -> float:
+        return self.score_weight(weight, length)
+
+    def score_weight(self, weight: float, length: float) -> float:
+        return float(scoring.BM25FScorer._score(self, weight, length))
+
+
+def field_b(model: scoring.BM25F, fieldname: str) -> float:
+    """The length normalisation ``b`` a BM25F model uses for ``fieldname`` (its per-field ``B``)."""
+    return float(model._field_B.get(fieldname, model.B))
 
 
 # Writing: segments

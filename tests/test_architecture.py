@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("input", ("corpus", "corpus.*", "analysis")),
     ("index", ("whoosh_internals", "schema", "storage", "segments", "vocabulary", "duplicates", "duplicate_store",
                "parallel", "build_jobs", "indexer")),
-    ("search", ("query", "compiler", "candidates", "matches", "ranking", "grouping", "passages", "sentences",
+    ("search", ("query", "scoring", "compiler", "candidates", "matches", "ranking", "grouping", "passages", "sentences",
                 "timeline", "searcher", "status")),
     ("output", ("formatting",)),
     ("front-ends", ("cli", "__main__", "__init__")),

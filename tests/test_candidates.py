@@ -19,7 +19,7 @@ import pytest
 from whoosh import collectors
 
 from newsearch import build_index, open_index
-from newsearch.candidates import _phrase_parts, gather, plain_concepts
+from newsearch.candidates import gather, plain_concepts
 from newsearch.compiler import QueryCompiler
 from newsearch.query import parse
 
@@ -90,7 +90,7 @@ def test_gather_matches_whoosh_collectors(index, text, restricted):
     """Part of the contract of ``newsearch.whoosh_internals``: postings read a block at a time
     and field lengths a segment at a time give the figures of Whoosh's collectors."""
     searcher, compiled = _compiled(index, text)
-    concepts = plain_concepts(compiled.query, compiled.concepts, compiled.all_words_query)
+    concepts = plain_concepts(compiled)
     assert concepts is not None
     allowed = set(range(0, searcher.doc_count_all(), 2)) if restricted else None
     found = gather(searcher, concepts, DEPTH, all_words=compiled.all_words_query is not None,
@@ -105,13 +105,13 @@ def test_gather_matches_whoosh_collectors(index, text, restricted):
         assert found.scores[docnum] == pytest.approx(score, rel=1e-12)
     assert found.total == len(_matching(searcher, compiled.query, allowed))
     for docnum in expected:
-        assert found.covered[docnum] == sum(docnum in _matching(searcher, concept) for concept in concepts)
+        assert found.covered[docnum] == sum(docnum in _matching(searcher, concept.query) for concept in concepts)
     assert not found.timed_out
 
 
 def test_gather_past_its_deadline_stops_and_says_so(index):
     searcher, compiled = _compiled(index, "market shares bank")
-    concepts = plain_concepts(compiled.query, compiled.concepts, compiled.all_words_query)
+    concepts = plain_concepts(compiled)
     found = gather(searcher, concepts, DEPTH, all_words=True, deadline=time.monotonic() - 1)
     assert found.timed_out
 
@@ -120,7 +120,7 @@ def test_gather_past_its_deadline_stops_and_says_so(index):
                                   "(market shares) bank"])
 def test_queries_beyond_a_plain_list_are_left_to_whoosh(index, text):
     _, compiled = _compiled(index, text)
-    assert plain_concepts(compiled.query, compiled.concepts, compiled.all_words_query) is None
+    assert plain_concepts(compiled) is None
 
 
 def test_search_gives_the_same_results_either_way(index, monkeypatch):
@@ -139,8 +139,8 @@ def test_search_gives_the_same_results_either_way(index, monkeypatch):
 @pytest.mark.parametrize("text", ['"profit bank"', '"profit of the bank"', '"bank profit"~3'])
 def test_phrases_are_read_from_postings_not_through_span_matchers(index, text):
     _, compiled = _compiled(index, text)
-    (concept,) = compiled.concepts
-    assert _phrase_parts(concept) is not None
+    (concept,) = compiled.concept_parts
+    assert concept.kind == "phrases"
 
 
 def test_the_time_limit_still_stops_a_plain_search(index):

@@ -1,0 +1,141 @@
+"""Ranking in one place: the configuration every score reads, and BM25F's term score.
+
+``RANKING`` (a ``RankingConfig``) holds every ranking constant: BM25F's ``k1`` and ``b``
+(and ``b`` per field), the boosts the compiler gives title terms and typo corrections,
+and the constants of the rerank (``ranking``). ``bm25f`` is the one term score: the
+one-pass candidate collection (``candidates``) and Whoosh's collectors (through
+``BM25FModel``, the searcher's weighting model) both call it. ``rank_key`` is the one
+order of equal scores. The pure pieces of the rerank (coverage, lead share, the fused
+score) are here too, as functions of plain numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from math import log
+from typing import Any
+
+from whoosh import scoring
+
+from newsearch.schema import SEARCH_FIELDS
+from newsearch.whoosh_internals import BM25FScorerBase, field_b
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    """Every ranking constant (the defaults are the documented ranking; see the README)."""
+
+    # BM25F (Whoosh's expression, see ``bm25f``)
+    k1: float = 1.2  # term-frequency saturation
+    b: float = 0.75  # field-length normalisation, for fields not in ``field_b``
+    field_b: tuple[tuple[str, float], ...] = (("title", 0.5),)  # (field, b): titles are all short
+    # Boosts the compiler gives term queries (``compiler``)
+    title_boost: float = 2.0  # a word in the title counts twice a word in the body
+    typo_boost: float = 0.6  # a corrected spelling counts a little less than what was typed
+    # The rerank (``ranking``)
+    rerank_depth: int = 15  # 30 scored the same on the benchmark sets, at twice the passage work
+    strict_coverage_up_to: int = 2  # words and phrases: up to this many, covering more always wins
+    coverage_weight: float = 1.0
+    coverage_power: float = 3.0
+    lead_scale: float = 20.0  # words: an occurrence at word p counts 1 / (1 + p / lead_scale)
+    lead_fields: tuple[str, ...] = SEARCH_FIELDS  # each read from its first word; the larger share counts
+    lead_weight: float = 2.5  # how a lead share compares with a passage share in the final score
+    passage_power: float = 4.0  # a passage counts much more when it holds nearly the whole query
+    fused_score_weight: float = 0.25  # BM25F and coverage, once the lead and passage evidence is in
+    fused_coverage_weight: float = 0.25
+
+    def b_for(self, fieldname: str) -> float:
+        """BM25F's ``b`` for one field."""
+        return dict(self.field_b).get(fieldname, self.b)
+
+
+RANKING = RankingConfig()
+"""The ranking every search uses."""
+
+
+# -- BM25F -------------------------------------------------------------------------------------
+
+def bm25f_idf(doc_frequency: int, doc_count: int) -> float:
+    """Whoosh's IDF of a term in ``doc_frequency`` of ``doc_count`` documents (deleted ones included)."""
+    return log(doc_count / (doc_frequency + 1)) + 1
+
+
+def bm25f_tf(tf: Any, length: Any, avg_length: float, b: float, k1: float) -> Any:
+    """The term-frequency part of BM25F: ``tf`` saturated by ``k1``, normalised by the field's
+    length against the average (``b``: how much). Numbers, or numpy arrays of them."""
+    return (tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / avg_length))
+
+
+def bm25f(tf: float, length: float, avg_length: float, idf: float, b: float, k1: float) -> float:
+    """The BM25F score of a term in a document: Whoosh's ``bm25()``, to the last bit.
+
+    ``idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / avg_length)))``
+    """
+    return idf * bm25f_tf(tf, length, avg_length, b, k1)
+
+
+class BM25FScorer(BM25FScorerBase):
+    """Whoosh's BM25F scorer (its IDF, average length and block-quality bounds), scoring with ``bm25f``."""
+
+    def score_weight(self, weight: float, length: float) -> float:
+        return bm25f(weight, length, self.avgfl, self.idf, self.B, self.K1)
+
+
+class BM25FModel(scoring.BM25F):
+    """The searcher's weighting model: BM25F with ``config``'s parameters, scored by ``bm25f``."""
+
+    def __init__(self, config: RankingConfig = RANKING) -> None:
+        super().__init__(B=config.b, K1=config.k1, **{f"{name}_B": b for name, b in config.field_b})
+        self.config = config
+
+    def idf(self, searcher: Any, fieldname: str, text: bytes) -> float:
+        parent = searcher.get_parent()
+        return bm25f_idf(parent.doc_frequency(fieldname, text), parent.doc_count_all())
+
+    def scorer(self, searcher: Any, fieldname: str, text: bytes, qf: int = 1) -> scoring.BaseScorer:
+        if not searcher.schema[fieldname].scorable:
+            return scoring.WeightScorer.for_(searcher, fieldname, text)
+        return BM25FScorer(searcher, fieldname, text, field_b(self, fieldname), self.K1, qf=qf)
+
+
+# -- the rerank's pure pieces ------------------------------------------------------------------
+
+def coverage(covered: int, concepts: int, config: RankingConfig = RANKING) -> float:
+    """The bonus for covering ``covered`` of the query's ``concepts`` words and phrases."""
+    return (covered / concepts) ** config.coverage_power if concepts else 0.0
+
+
+def prescore(score: float, max_score: float, coverage: float, config: RankingConfig = RANKING) -> float:
+    """The order the rerank starts from: BM25F as a share of the best candidate's, plus the
+    coverage bonus."""
+    return score / max_score + config.coverage_weight * coverage
+
+
+def lead_term(weight: float, positions: Iterable[int], config: RankingConfig = RANKING) -> float:
+    """What one query word (of IDF ``weight``) adds to a field's lead share, from the word
+    positions (sorted) where it occurs in the field: each occurrence at ``p`` counts
+    ``1 / (1 + p / lead_scale)``, and the sum ``m`` saturates as ``m / (1 + m)``, as BM25
+    saturates term frequency (so the result is below ``weight``)."""
+    # Summed in order, so equal documents get equal shares (ties stay ties).
+    mass = sum(1.0 / (1.0 + spot / config.lead_scale) for spot in positions)
+    return weight * mass / (1.0 + mass)
+
+
+def evidence(lead_share: float, passage_share: float, config: RankingConfig = RANKING) -> float:
+    """The stronger of the two kinds of evidence that an article is the one wanted: its lead
+    share (times ``lead_weight``) and its best passage's share (raised to ``passage_power``)."""
+    return max(config.lead_weight * lead_share, passage_share ** config.passage_power)
+
+
+def fused(evidence: float, score: float, max_score: float, coverage: float, config: RankingConfig = RANKING) -> float:
+    """The reranked score: the evidence, plus smaller shares of BM25F (against the best
+    candidate's ``max_score``) and of the coverage bonus."""
+    return evidence + config.fused_score_weight * score / max_score + config.fused_coverage_weight * coverage
+
+
+def rank_key(score: float, newest_first: int, id: str, tier: int = 0) -> tuple[int, float, int, str]:
+    """The sort key of a ranked article: the higher tier first, then the higher score; ties go
+    to the newest article (``newest_first`` is minus its raw date, undated last), then by id,
+    so output is stable."""
+    return -tier, -score, newest_first, id
