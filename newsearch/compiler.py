@@ -88,6 +88,7 @@ class CompiledQuery:
     weights: dict[str, float] = field(default_factory=dict)  # body term -> idf, for passages
     phrases: list[tuple[str, ...]] = field(default_factory=list)
     phrase_slop: list[int] = field(default_factory=list)
+    words: set[str] = field(default_factory=set)  # terms searched alone, not only inside a phrase
     expansions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # typed word -> spellings also searched
     all_words_query: wq.Query | None = None  # for a plain list of words: all of them required
     concept_parts: list[ConceptParts] = field(default_factory=list)  # one per concept, in order
@@ -236,6 +237,7 @@ class QueryCompiler:
                       for field_name, field_boost in self._fields(fieldname) for term, boost in candidates]
         for term, _ in candidates:
             self._weigh(term)
+        self.result.words.update(term for term, _ in candidates)
         query = _any(subqueries)
         self.result.concepts.append(query)
         self.result.concept_parts.append(ConceptParts(query, terms=tuple(subqueries)))

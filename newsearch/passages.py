@@ -4,20 +4,29 @@ The roles, as in Whoosh's ``highlight`` module, but over the whole body (Whoosh
 stops at 32 KB) and in one linear pass:
 
 * matcher: the body is tokenized once with ``find_terms()``; a token matches when
-  its term has a weight, or when it is part of an occurrence of a phrase (the
-  phrase's terms in order, at most ``slop`` other tokens between neighbours).
+  its term is a word of the query (weighted, not ``phrase_only``), or when it is
+  part of an occurrence of a phrase (the phrase's terms in order, at most
+  ``slop`` other tokens between neighbours). A word typed only inside quotes
+  matches nowhere else: "Brown" alone is no match for ``"gordon brown"``.
 * fragmenter: ``split_sentences()``; a passage is one sentence or a few
   consecutive sentences within ``max_chars``. A sentence longer than
   ``max_chars`` is cut to a window around its matches, at word boundaries.
 * scorer: coverage first: the sum of the weights of the distinct terms covered,
-  plus, for each phrase that occurs, the weights of its terms again. Then a
+  plus, for each phrase that occurs, the weights of its terms again (a phrase's
+  ``phrase_only`` terms are covered only by a whole occurrence in the passage). Then a
   bonus, always smaller than the smallest weight (so covering more never loses
   to repeating one word): repeated terms with BM25-like saturation, proximity
   of different matched terms, and a small preference for earlier passages.
 * order: best first, ties earlier first; passages never overlap.
 
-Highlights are ``(start, end)`` spans into the passage text, one per matched
-token (whole tokens as ``analyze()`` gives them: "Zelensky's", "captured").
+Highlights are ``(start, end)`` spans into the passage text, in order, never
+overlapping: one per matched word (whole tokens as ``analyze()`` gives them:
+"Zelensky's", "captured"), and one per phrase occurrence, from its first word to
+its last with whatever separates them in the text ("prime minister",
+"e-mail interception", "state of the union"). In a sloppy phrase (``"a b"~2``)
+each run of adjacent matched words is one span and the words the slop let in
+between are not highlighted ("[North] and South [Korean]"). Spans that overlap
+(a word typed both alone and in a phrase, phrases sharing words) are merged.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import heapq
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 
 from newsearch.analysis import find_terms
 from newsearch.models import Passage
@@ -43,16 +53,20 @@ __all__ = ["PassageQuery", "best_passages", "highlight_spans", "lead_passage", "
 class PassageQuery:
     """What to look for: index terms with weights (IDF, > 0) and phrases.
 
-    Every token whose term is in ``weights`` is highlighted, wherever it occurs
-    (so leave a phrase's stopwords out of ``weights``); a phrase's terms are
-    highlighted where the phrase occurs. ``phrase_slop[i]`` is how many other
-    tokens may stand between two neighbouring terms of ``phrases[i]`` (0 =
-    adjacent, Whoosh's ``slop=1``); an empty ``phrase_slop`` means all exact.
+    Every token whose term is in ``weights`` and not in ``phrase_only`` is
+    highlighted, wherever it occurs (so leave a phrase's stopwords out of
+    ``weights``); a phrase's terms are highlighted where the phrase occurs, and
+    only there when they are in ``phrase_only`` (the words the user typed only
+    inside quotes: their weights still count for a phrase occurrence).
+    ``phrase_slop[i]`` is how many other tokens may stand between two
+    neighbouring terms of ``phrases[i]`` (0 = adjacent, Whoosh's ``slop=1``); an
+    empty ``phrase_slop`` means all exact.
     """
 
     weights: Mapping[str, float]
     phrases: tuple[tuple[str, ...], ...] = ()
     phrase_slop: tuple[int, ...] = ()
+    phrase_only: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.phrase_slop and len(self.phrase_slop) != len(self.phrases):
@@ -72,12 +86,14 @@ class _Matches:
     starts: list[int]
     ends: list[int]
     occurrences: list[tuple[int, int, int]]  # (phrase index, first match, last match)
+    alone: list[bool]  # whether the match counts on its own (a word of the query), not only in a phrase
+    spans: list[tuple[int, int]]  # of the words and the phrase runs, sorted, overlaps not yet merged
 
 
 def highlight_spans(text: str, query: PassageQuery) -> list[tuple[int, int]]:
-    """The ``(start, end)`` spans of every matched token in ``text``, in order."""
-    matches = _match(text, query)
-    return list(zip(matches.starts, matches.ends))
+    """The ``(start, end)`` highlight spans of ``text``, in order: one per matched word
+    and one per phrase occurrence (see the module docstring)."""
+    return _merged(_match(text, query).spans)
 
 
 def best_passages(
@@ -135,7 +151,8 @@ def _match(text: str, query: PassageQuery) -> _Matches:
     found = find_terms(text, wanted)
     chains = _phrase_occurrences(found, query)
     in_phrase = {index for _, chain in chains for index in chain}
-    keep = [i for i, (_, term, _, _) in enumerate(found) if term in query.weights or i in in_phrase]
+    words = {term for term in query.weights if term not in query.phrase_only}
+    keep = [i for i, (_, term, _, _) in enumerate(found) if term in words or i in in_phrase]
     renumber = {old: new for new, old in enumerate(keep)}
     return _Matches(
         positions=[found[i][0] for i in keep],
@@ -143,7 +160,38 @@ def _match(text: str, query: PassageQuery) -> _Matches:
         starts=[found[i][2] for i in keep],
         ends=[found[i][3] for i in keep],
         occurrences=[(phrase, renumber[chain[0]], renumber[chain[-1]]) for phrase, chain in chains],
+        alone=[found[i][1] in words for i in keep],
+        spans=_spans(found, chains, words),
     )
+
+
+def _spans(
+    found: list[tuple[int, str, int, int]], chains: list[tuple[int, list[int]]], words: set[str]
+) -> list[tuple[int, int]]:
+    """One span per word of the query and per run of adjacent words of a phrase occurrence,
+    sorted (overlaps are merged once a passage has kept the spans wholly inside it)."""
+    spans = [(start, end) for _, term, start, end in found if term in words]
+    for _, chain in chains:
+        run_start = found[chain[0]][2]
+        for previous, index in pairwise(chain):
+            if found[index][0] != found[previous][0] + 1:  # the slop let other words in
+                spans.append((run_start, found[previous][3]))
+                run_start = found[index][2]
+        spans.append((run_start, found[chain[-1]][3]))
+    spans.sort()
+    return spans
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ``spans`` with the overlapping ones joined."""
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start < merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _phrase_occurrences(
@@ -209,7 +257,14 @@ class _Scorer:
             sum(weights.get(term, 0.0) for term in set(phrase)) or self.floor
             for phrase in query.phrases
         ]
+        # A phrase's terms that count only with a whole occurrence (once per occurrence).
+        self.phrase_terms = [
+            [(term, weights[term]) for term in dict.fromkeys(phrase)
+             if term in query.phrase_only and term in weights]
+            for phrase in query.phrases
+        ]
         self.match_weights = [weights.get(term, 0.0) for term in matches.terms]
+        self.alone = matches.alone
         self.terms = matches.terms
         self.sentences = split_sentences(body)
         self._build_units(body, matches)
@@ -301,21 +356,27 @@ class _Scorer:
 
     def _enter(self, window: _Window, i: int, unit: int) -> None:
         for k in range(self.first_match[unit], self.first_match[unit + 1]):
-            if self.match_weights[k]:
+            if self.match_weights[k] and self.alone[k]:
                 window.count(self.terms[k], self.match_weights[k], 1)
         for number in self.ending_in.get(unit, ()):
             phrase, first_unit, _ = self.occurrences[number]
             if first_unit >= i:
-                window.count(phrase, self.phrase_weights[phrase], 1)
+                self._count_occurrence(window, phrase, 1)
 
     def _leave(self, window: _Window, unit: int, j: int) -> None:
         for k in range(self.first_match[unit], self.first_match[unit + 1]):
-            if self.match_weights[k]:
+            if self.match_weights[k] and self.alone[k]:
                 window.count(self.terms[k], self.match_weights[k], -1)
         for number in self.starting_in.get(unit, ()):
             phrase, _, last_unit = self.occurrences[number]
             if last_unit < j:
-                window.count(phrase, self.phrase_weights[phrase], -1)
+                self._count_occurrence(window, phrase, -1)
+
+    def _count_occurrence(self, window: _Window, phrase: int, delta: int) -> None:
+        """A whole occurrence of a phrase enters (1) or leaves (-1) the window."""
+        window.count(phrase, self.phrase_weights[phrase], delta)
+        for term, weight in self.phrase_terms[phrase]:
+            window.count(term, weight, delta)
 
     def _score(self, window: _Window, i: int, j: int) -> float:
         closeness = self.proximity(self.first_match[i], self.first_match[j])
@@ -425,10 +486,13 @@ def _around(body: str, start: int, end: int, lo: int, hi: int, max_chars: int) -
 
 
 def _passage(body: str, matches: _Matches, start: int, end: int, score: float) -> Passage:
-    highlights = []
-    k = bisect_left(matches.starts, start)
-    while k < len(matches.starts) and matches.starts[k] < end:
-        if matches.ends[k] <= end:
-            highlights.append((matches.starts[k] - start, matches.ends[k] - start))
+    """The passage ``body[start:end]`` with the highlight spans wholly inside it (a phrase
+    occurrence cut by the passage's edge is not highlighted; its query words alone are)."""
+    spans = matches.spans
+    inside = []
+    k = bisect_left(spans, (start, start))
+    while k < len(spans) and spans[k][0] < end:
+        if spans[k][1] <= end:
+            inside.append((spans[k][0] - start, spans[k][1] - start))
         k += 1
-    return Passage(body[start:end], start, end, score, tuple(highlights))
+    return Passage(body[start:end], start, end, score, tuple(_merged(inside)))

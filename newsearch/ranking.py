@@ -112,8 +112,9 @@ def rank_candidates(compiled: CompiledQuery, hits: list[Candidate], sort: Sort, 
 
 
 def passage_query_for(compiled: CompiledQuery) -> PassageQuery:
+    in_phrases = {term for phrase in compiled.phrases for term in phrase}
     return PassageQuery(weights=compiled.weights, phrases=tuple(compiled.phrases),
-                        phrase_slop=tuple(compiled.phrase_slop))
+                        phrase_slop=tuple(compiled.phrase_slop), phrase_only=frozenset(in_phrases - compiled.words))
 
 
 def shown_passages(stored: dict, passage_query: PassageQuery, count: int, max_chars: int,
