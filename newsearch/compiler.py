@@ -106,7 +106,7 @@ class QueryCompiler:
             )
         must, should, must_not, dates = [], [], [], []
         for clause in clauses:
-            compiled = self._node(clause.node)
+            compiled = self._excluded(clause.node) if clause.occur == "not" else self._node(clause.node)
             if compiled is None:
                 continue
             if clause.occur == "not":
@@ -134,6 +134,16 @@ class QueryCompiler:
             every = _all(dates + must + should)
             self.result.all_words_query = wq.AndNot(every, _any(must_not)) if must_not else every
         return wq.AndNot(positive, _any(must_not)) if must_not else positive
+
+    def _excluded(self, node: Node) -> wq.Query | None:
+        """What an excluded clause matches. Its words are not what the reader looks for: they
+        count neither in the ranking nor in passages and highlights (``blair -title:brown``)."""
+        result = self.result
+        concepts, phrases, weights = len(result.concepts), len(result.phrases), dict(result.weights)
+        query = self._node(node)
+        del result.concepts[concepts:], result.phrases[phrases:], result.phrase_slop[phrases:]
+        result.weights = weights
+        return query
 
     # -- leaves ----------------------------------------------------------------------------
 
