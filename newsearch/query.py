@@ -149,6 +149,7 @@ class _Parser:
         """The clauses of one alternative, each with whether it applies to the whole level
         (a ``+x``, ``-x`` or ``NOT x`` that is not an operand of AND)."""
         clauses: list[tuple[Clause, bool]] = []
+        operand = 0  # where the clauses of the last operand start (a group of exclusions gives several)
         and_next = False
         while (token := self.peek()) is not None:
             if token.kind == "close":
@@ -161,9 +162,9 @@ class _Parser:
             if token.kind == "word" and not token.modifier and token.text == "AND":
                 self.pos += 1
                 and_next = bool(clauses)
-                if clauses:  # the left operand is required (or excluded), in this alternative
-                    left, _ = clauses[-1]
-                    clauses[-1] = (Clause("must" if left.occur == "should" else left.occur, left.node), False)
+                left = [clause for clause, _ in clauses[operand:]]  # the left operand: required (or excluded)
+                del clauses[operand:]
+                clauses.extend((part, False) for clause in left for part in _required(clause))
                 continue
             if token.kind == "word" and not token.modifier and token.text == "NOT":
                 self.pos += 1
@@ -177,11 +178,9 @@ class _Parser:
             wide = bool(token.modifier) and not and_next
             and_next = False
             if node is not None:
-                excluded = _only_exclusions(node) if occur == "must" else None
-                if excluded is not None:  # `a AND (NOT b)`, `+(-b)`: required to have none of them
-                    clauses.extend((clause, wide) for clause in excluded)
-                else:
-                    clauses.append((Clause(occur, node), wide))
+                operand = len(clauses)
+                clause = Clause(occur, node)
+                clauses.extend((part, wide) for part in (_required(clause) if occur == "must" else (clause,)))
         return clauses
 
     def parse_atom(self, token: _Token, depth: int) -> Node | None:
@@ -315,6 +314,14 @@ def _date_range(text: str) -> DateRange:
     if start is None and end is None:
         raise QueryError("date:.. needs at least one date, e.g. date:2025-01..")
     return DateRange(start, end)
+
+
+def _required(clause: Clause) -> tuple[Clause, ...]:
+    """``clause`` as an operand of AND or with ``+``: required, or excluded if it was; a required
+    bracket group of only exclusions (`a AND (NOT b)`, `+(-b)`) means none of them."""
+    if clause.occur == "not":
+        return (clause,)
+    return _only_exclusions(clause.node) or (Clause("must", clause.node),)
 
 
 def _only_exclusions(node: Node) -> tuple[Clause, ...] | None:
