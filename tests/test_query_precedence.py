@@ -29,13 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import write_article
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsearch import QueryError, build_index, open_index
 from newsearch.analysis import analyze, fold
-
-from helpers import write_article
 
 BBC_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "bbc-news"
 
@@ -117,7 +116,7 @@ class StoredArticle:
     fields: dict[str, list[tuple[str, str]]]  # field -> (term, folded surface) of each token, in order
 
     @classmethod
-    def of(cls, document) -> "StoredArticle":
+    def of(cls, document) -> StoredArticle:
         return cls(document.id, {name: [(term, fold(text[start:end])) for term, start, end in analyze(text)]
                                  for name, text in (("title", document.title), ("body", document.body))})
 
@@ -227,7 +226,7 @@ class Brute:
 
     def combine(self, wide_required, wide_excluded, alternatives) -> Meaning:
         everything = frozenset(article.id for article in self.articles)
-        if not wide_required and not wide_excluded and [len(chain) for chain in sum(alternatives, [])] == [1]:
+        if not wide_required and not wide_excluded and [len(chain) for alternative in alternatives for chain in alternative] == [1]:
             sign, meaning = alternatives[0][0][0]
             if not sign and isinstance(meaning, OnlyExcludes):
                 return meaning  # `((NOT b))`: brackets around a group of exclusions
