@@ -164,7 +164,7 @@ class QueryCompiler:
         must, should, must_not, dates = [], [], [], []
         must_built, should_built = [], []
         for clause in clauses:
-            built = self._node(clause.node)
+            built = _Built(self._excluded(clause.node)) if clause.occur == "not" else self._node(clause.node)
             compiled = built.query
             if compiled is None:
                 continue
@@ -193,9 +193,9 @@ class QueryCompiler:
             # The same query with every word required: its top hits are the articles
             # that cover the whole query, which the ranking puts first.
             every = _all(dates + must + should)
-            self.result.all_words_query = wq.AndNot(every, _any(must_not)) if must_not else every
+            self.result.all_words_query = AndNot(every, _any(must_not)) if must_not else every
         if must_not:
-            return _Built(wq.AndNot(positive, _any(must_not)))
+            return _Built(AndNot(positive, _any(must_not)))
         if dates or (must and should) or len(must) > 1:
             return _Built(positive)
         # Only words and phrases that may match, or one that must: one clause passed through
@@ -203,6 +203,18 @@ class QueryCompiler:
         if len(must_built) + len(should_built) == 1:
             return _Built(positive, (must_built or should_built)[0].disjunction)
         return _Built(positive, _joined(should_built))
+
+    def _excluded(self, node: Node) -> wq.Query | None:
+        """What an excluded clause matches. Its words are not what the reader looks for: they
+        count neither in the ranking nor in passages and highlights (``blair -title:brown``)."""
+        result = self.result
+        concepts, phrases = len(result.concepts), len(result.phrases)
+        weights, words = dict(result.weights), set(result.words)
+        query = self._node(node).query
+        del result.concepts[concepts:], result.concept_parts[concepts:], result.phrases[phrases:]
+        del result.phrase_slop[phrases:]
+        result.weights, result.words = weights, words
+        return query
 
     # -- leaves ----------------------------------------------------------------------------
 
@@ -356,6 +368,35 @@ class QueryCompiler:
                 if len(found) >= limit:
                     break
         return list(found.items())
+
+
+class AndNot(wq.AndNot):
+    """Documents of ``a`` that ``b`` does not match.
+
+    Whoosh's own matcher for this is wrong twice: it keeps an excluded document that is the
+    first match of ``a`` when ``b`` matches an earlier one (whoosh issue #419; ``brown -blair``
+    found an article with Blair, and ``blair -brown`` counted one with Brown), and it fails
+    (IndexError) when skipped past the end of ``a`` inside an OR. So the documents of ``b`` are
+    read first (one pass over its postings) and filtered out of ``a``.
+    """
+
+    def matcher(self, searcher: Any, context: Any = None) -> matching.Matcher:
+        wanted = self.a.matcher(searcher, context)
+        unwanted = self.b.matcher(searcher, searcher.boolean_context())
+        if not wanted.is_active() or not unwanted.is_active():
+            return wanted
+        return Unexcluded(wanted, frozenset(unwanted.all_ids()), exclude=True)
+
+
+class Unexcluded(matching.FilterMatcher):
+    """Whoosh's FilterMatcher, which also filters where block-quality skipping lands (Whoosh's
+    passes that straight to the child, so a top-N search could return a filtered document)."""
+
+    def skip_to_quality(self, minquality: float) -> int:
+        skipped = super().skip_to_quality(minquality)
+        if self.child.is_active():
+            self.skip_to(self.child.id())  # the child stays where it is; the filter applies
+        return skipped
 
 
 class VerifiedPhrase(WrappingQueryBase):
