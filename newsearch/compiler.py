@@ -18,8 +18,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NamedTuple
 from datetime import datetime, timezone
+from typing import Any, Literal, NamedTuple
 
 from whoosh import matching
 from whoosh import query as wq
@@ -151,13 +151,13 @@ class QueryCompiler:
         clauses = list(group.clauses)
         # Stopwords are left out of plain word lists ("the cost of living" -> cost living),
         # unless the query has nothing else.
-        plain = [c for c in clauses if c.occur == "should" and isinstance(c.node, Word) and c.node.field is None
-                 and not c.node.prefix and not c.node.fuzzy]
-        stops = [c for c in plain if fold(c.node.text) in STOPWORDS]  # type: ignore[union-attr]
+        stops = [(c, c.node.text) for c in clauses if c.occur == "should" and isinstance(c.node, Word)
+                 and c.node.field is None and not c.node.prefix and not c.node.fuzzy and fold(c.node.text) in STOPWORDS]
         if stops and len(stops) < len(clauses):
-            clauses = [c for c in clauses if c not in stops]
+            stopped = [c for c, _ in stops]
+            clauses = [c for c in clauses if c not in stopped]
         elif top and stops:
-            words = " ".join(c.node.text for c in stops)  # type: ignore[union-attr]
+            words = " ".join(text for _, text in stops)
             raise QueryError(
                 f"'{words}' has only very common words, which are not indexed; add a less common word"
             )
@@ -408,13 +408,13 @@ class VerifiedPhrase(WrappingQueryBase):
         self.sequence = sequence
 
     def __eq__(self, other: object) -> bool:
-        return (type(other) is type(self) and self.child == other.child  # type: ignore[attr-defined]
-                and (self.fieldname, self.sequence) == (other.fieldname, other.sequence))  # type: ignore[attr-defined]
+        return (type(other) is type(self) and self.child == other.child
+                and (self.fieldname, self.sequence) == (other.fieldname, other.sequence))
 
     def __hash__(self) -> int:
         return hash((type(self), self.child, self.fieldname, self.sequence))
 
-    def rewrap(self, child: wq.Query) -> "VerifiedPhrase":
+    def rewrap(self, child: wq.Query) -> VerifiedPhrase:
         return VerifiedPhrase(child, self.fieldname, self.sequence)
 
     def holds(self, searcher: Any, docnum: int) -> bool:
@@ -467,7 +467,7 @@ def _joined(built: list[_Built]) -> tuple[wq.Query, ...] | None:
     """The concepts that ``wq.Or`` of several compiled nodes is exactly the disjunction of:
     each node must be one concept itself (an ``Or`` nested in an ``Or`` is not plain)."""
     if all(b.disjunction is not None and len(b.disjunction) == 1 for b in built):
-        return tuple(b.query for b in built)  # type: ignore[misc]
+        return tuple(b.query for b in built)
     return None
 
 

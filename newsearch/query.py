@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Union
+from typing import Literal
 
 from newsearch.config import date_bounds
 from newsearch.errors import QueryError
@@ -71,7 +71,7 @@ class DateRange:
 @dataclass(frozen=True)
 class Clause:
     occur: Occur
-    node: "Node"
+    node: Node
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,10 @@ class Group:
 class AnyOf:
     """Alternatives joined by OR."""
 
-    groups: tuple["Node", ...]
+    groups: tuple[Node, ...]
 
 
-Node = Union[Word, Phrase, DateRange, Group, AnyOf]
+Node = Word | Phrase | DateRange | Group | AnyOf
 
 _TOKEN = re.compile(
     r"""
@@ -304,16 +304,16 @@ def _date_range(text: str) -> DateRange:
         if not sep:
             start, end = date_bounds(text)
             return DateRange(start, end)
-        start = date_bounds(start_text)[0] if start_text else None
-        end = date_bounds(end_text)[1] if end_text else None
+        open_start = date_bounds(start_text)[0] if start_text else None
+        open_end = date_bounds(end_text)[1] if end_text else None
     except ValueError:
         raise QueryError(
             f"cannot read the date {text!r}; write date:YYYY, date:YYYY-MM, date:YYYY-MM-DD "
             f"or a range date:2025-01-01..2025-03-31"
         ) from None
-    if start is None and end is None:
+    if open_start is None and open_end is None:
         raise QueryError("date:.. needs at least one date, e.g. date:2025-01..")
-    return DateRange(start, end)
+    return DateRange(open_start, open_end)
 
 
 def _required(clause: Clause) -> tuple[Clause, ...]:

@@ -311,7 +311,8 @@ def test_a_fuzzy_word_in_a_field_that_is_not_stemmed():
 
 def test_a_word_never_indexed_is_also_searched_as_its_nearest_spelling():
     result = compiled("zelenksy", in_text("zelenski", articles=7), vocabulary_of(zelensky=9, zelenska=3))
-    assert result.query == wq.Or([wq.Term("title", "zelenksi", boost=2.0), wq.Term("title", "zelenski", boost=2.0 * 0.6),
+    assert result.query == wq.Or([wq.Term("title", "zelenksi", boost=2.0),
+                                  wq.Term("title", "zelenski", boost=2.0 * 0.6),
                                   wq.Term("body", "zelenksi"), wq.Term("body", "zelenski", boost=0.6)])
     assert result.expansions == {"zelenksy": ("zelensky",)}
 

@@ -28,13 +28,12 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from support.corpora import write_article
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.corpora import write_article
 
 from newsearch import QueryError, build_index, open_index
 from newsearch.analysis import analyze, fold
-
 
 # -- the fixture corpus --------------------------------------------------------------------
 
@@ -224,7 +223,8 @@ class Brute:
 
     def combine(self, wide_required, wide_excluded, alternatives) -> Meaning:
         everything = frozenset(article.id for article in self.articles)
-        if not wide_required and not wide_excluded and [len(chain) for alternative in alternatives for chain in alternative] == [1]:
+        lengths = [len(chain) for alternative in alternatives for chain in alternative]
+        if not wide_required and not wide_excluded and lengths == [1]:
             sign, meaning = alternatives[0][0][0]
             if not sign and isinstance(meaning, OnlyExcludes):
                 return meaning  # `((NOT b))`: brackets around a group of exclusions
