@@ -5,8 +5,13 @@ Layout of an index folder::
     index/
       .lock            writer lock (flock; holds the writer's pid), never removed
       current          symlink -> the live generation, switched with os.replace
-      gen-000002/      a complete Whoosh index plus newsearch.json (format, dates)
-      gen-000001/      a retired generation, removed after a grace period
+      gen-000002-5c1e09a4/  a complete Whoosh index plus newsearch.json (format, dates)
+      gen-000001-b7f2d3e8/  a retired generation, removed after a grace period
+
+A generation's name is its number (one more than any generation in the folder) and a
+random token, so that a fresh build in a folder that was deleted and made again never
+repeats a name an open ``Index`` holds: it sees ``current`` change and reopens. Names
+without the token (``gen-000001``, written by earlier versions) are read the same way.
 
 Incremental updates commit into the live generation (a Whoosh commit is atomic:
 it renames a new table of contents into place). A full build or ``--rebuild``
@@ -24,6 +29,7 @@ import json
 import os
 import pickle
 import re
+import secrets
 import shutil
 import struct
 import time
@@ -51,7 +57,7 @@ from newsearch.whoosh_internals import latest_generation
 CURRENT = "current"
 LOCK_FILE = ".lock"
 META_FILE = "newsearch.json"
-GENERATION_PATTERN = re.compile(r"^gen-(\d{6})$")
+GENERATION_PATTERN = re.compile(r"^gen-(\d{6,})(?:-[0-9a-f]{8})?$")  # the token: see the module docstring
 RETIRED_MARKER = ".retired"
 RETIRE_GRACE_S = 300.0
 OPEN_RETRIES = 20
@@ -198,18 +204,24 @@ def open_current(index_root: Path) -> tuple[Path, FileIndex]:
 
 
 def generations(index_root: Path) -> list[Path]:
-    """Every generation folder, oldest first."""
+    """Every generation folder, oldest (lowest number) first."""
     try:
         names = os.listdir(index_root)
     except FileNotFoundError:
         return []
-    return sorted(index_root / name for name in names if GENERATION_PATTERN.match(name))
+    return [index_root / name for name in sorted((name for name in names if GENERATION_PATTERN.match(name)),
+                                                 key=lambda name: (_generation_number(name), name))]
+
+
+def _generation_number(name: str) -> int:
+    return int(GENERATION_PATTERN.match(name).group(1))  # type: ignore[union-attr]
 
 
 def next_generation(index_root: Path) -> Path:
-    """A fresh, empty generation folder numbered after every existing one."""
-    existing = [int(GENERATION_PATTERN.match(path.name).group(1)) for path in generations(index_root)]  # type: ignore[union-attr]
-    path = index_root / f"gen-{max(existing, default=0) + 1:06d}"
+    """A fresh, empty generation folder numbered after every existing one, with a random token
+    that no earlier index in this folder (since deleted) can have used."""
+    number = max((_generation_number(path.name) for path in generations(index_root)), default=0) + 1
+    path = index_root / f"gen-{number:06d}-{secrets.token_hex(4)}"
     path.mkdir()
     return path
 
