@@ -313,6 +313,26 @@ def write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
     fsync_dir(path.parent)
 
 
+def numbered_lines(data: bytes) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) of each line of one of our text files, read as bytes to check it;
+    text None for a line that is not UTF-8."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line
+    for number, raw in enumerate(lines, 1):
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield number, None
+
+
+def shown_line(line: str | None) -> str:
+    """A line of a file as a problem message shows it: quoted and cut short."""
+    if line is None:
+        return "not UTF-8 text"
+    return repr(line if len(line) <= 60 else line[:60] + "...")
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:

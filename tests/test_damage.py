@@ -18,7 +18,7 @@ import pytest
 from newsearch import build_index, open_index
 from newsearch.storage import CURRENT, GENERATION_PATTERN, generations
 
-from helpers import synthetic_corpus, write_article
+from helpers import write_article
 
 
 def live_generation(index_path: Path) -> Path:
@@ -71,7 +71,125 @@ def test_an_index_with_old_style_generation_names_still_opens_and_updates(tmp_pa
     assert os.readlink(index_path / CURRENT) == "gen-000001"
     build_index([corpus], index_path, rebuild=True)
     assert os.readlink(index_path / CURRENT).startswith("gen-000002-")
-    assert [path.name for path in generations(index_path)][0] == "gen-000001"  # retired, kept for the grace period
+    assert generations(index_path)[0].name == "gen-000001"  # retired, kept for the grace period
     with open_index(index_path) as index:
         assert index.search("walrus").total == 2
 
+
+# -- check verifies every file the index relies on ----------------------------------------------
+
+
+@pytest.fixture
+def small_index(tmp_path) -> Path:
+    """An index of a few articles, two of them copies of one story (so duplicates.tsv has a pair)."""
+    corpus, index_path = tmp_path / "corpus", tmp_path / "ix"
+    story = ("The harbour authority said the new cranes would be operated remotely from a control room. "
+             "Unions warned that hundreds of jobs were at risk and called for talks with the port owners. ") * 3
+    write_article(corpus, "world/a.txt", "Harbour cranes go remote", story)
+    write_article(corpus, "world/b.txt", "Harbour cranes go remote", story + "Reuters contributed.")
+    write_article(corpus, "sport/c.txt", "Cardiff win", "Cardiff won the match in the last minute.")
+    build_index([corpus], index_path)
+    assert (live_generation(index_path) / "duplicates.tsv").read_text().count("\n") == 2  # header + one pair
+    return index_path
+
+
+def check_fails(runner, index_path: Path, *expected: str) -> str:
+    from newsearch.cli import cli
+
+    result = runner.invoke(cli, ["check", "--index", str(index_path)])
+    assert result.exit_code == 4, result.output
+    assert result.stderr.startswith(f"Error: the index at {index_path} is inconsistent: ")
+    assert result.stderr.endswith(f"; run `newsearch index --rebuild --index {index_path}`\n")
+    for text in expected:
+        assert text in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+def test_check_passes_the_small_index(runner, small_index):
+    from newsearch.cli import cli
+
+    result = runner.invoke(cli, ["check", "--index", str(small_index)])
+    assert result.exit_code == 0, result.output
+
+
+VOCABULARY_DAMAGE = [
+    ("garbage", lambda text: "garbage\nmore garbage\n", "vocabulary.tsv line 1 is not word<TAB>count<TAB>stem: 'garbage'"),
+    ("not UTF-8", lambda text: text.replace("cardiff", "card\udcffiff"),
+     "is not word<TAB>count<TAB>stem: not UTF-8 text"),
+    ("a count that is not a number", lambda text: text.replace("cardiff\t", "cardiff\tx", 1), "has no count"),
+    ("no stem", lambda text: re.sub(r"^(cardiff\t\d+\t)\w+$", r"\1", text, flags=re.MULTILINE), "has no stem"),
+    ("a word with digits", lambda text: "4x4\t1\t4x4\n" + text, "line 1 has no word"),
+    ("out of order", lambda text: "".join(reversed(text.splitlines(keepends=True))), "is out of order"),
+    ("cut short", lambda text: text[:-3], "ends in the middle of its last line"),
+    ("half the words lost", lambda text: "".join(text.splitlines(keepends=True)[::2]), "of the index's words"),
+    ("emptied", lambda text: "", "of the index's words"),
+    ("missing", None, "vocabulary.tsv is missing"),
+]
+
+
+@pytest.mark.parametrize("damage, expected", [(damage, expected) for _, damage, expected in VOCABULARY_DAMAGE],
+                         ids=[name for name, _, _ in VOCABULARY_DAMAGE])
+def test_check_finds_a_damaged_vocabulary(runner, small_index, damage, expected):
+    path = live_generation(small_index) / "vocabulary.tsv"
+    if damage is None:
+        path.unlink()
+    else:
+        path.write_bytes(damage(path.read_text("utf-8")).encode("utf-8", "surrogateescape"))
+    message = check_fails(runner, small_index, expected)
+    assert f"{live_generation(small_index).name}/vocabulary.tsv" in message
+
+
+DUPLICATES_DAMAGE = [
+    ("garbage", lambda text: "garbage\nmore garbage\n", "duplicates.tsv line 1 is not the header"),
+    ("a garbled pair", lambda text: text + "world/a.txt world/c.txt\n", "line 3 is not id<TAB>id<TAB>similarity"),
+    ("a similarity out of range", lambda text: text.replace("\t0.", "\t7.").replace("\t1.0000", "\t7.0000"),
+     "line 2 is not id<TAB>id<TAB>similarity"),
+    ("an id not in the index", lambda text: text + "world/a.txt\tworld/zzz.txt\t0.9000\n",
+     "line 3 names 'world/zzz.txt', which is not in the index"),
+    ("ids out of order", lambda text: text + "world/b.txt\tsport/c.txt\t0.9000\n", "line 3 is not a pair of two ids in order"),
+    ("a repeated pair", lambda text: text + text.splitlines(keepends=True)[1], "line 3 repeats the pair"),
+    ("cut short", lambda text: text[:-3], "ends in the middle of its last line"),
+    ("emptied", lambda text: "", "duplicates.tsv is empty"),
+    ("missing", None, "duplicates.tsv is missing"),
+]
+
+
+@pytest.mark.parametrize("damage, expected", [(damage, expected) for _, damage, expected in DUPLICATES_DAMAGE],
+                         ids=[name for name, _, _ in DUPLICATES_DAMAGE])
+def test_check_finds_damaged_duplicate_pairs(runner, small_index, damage, expected):
+    path = live_generation(small_index) / "duplicates.tsv"
+    if damage is None:
+        path.unlink()
+    else:
+        path.write_text(damage(path.read_text("utf-8")), "utf-8")
+    message = check_fails(runner, small_index, expected)
+    assert f"{live_generation(small_index).name}/duplicates.tsv" in message
+
+
+def test_check_index_raises_index_corrupt_for_a_damaged_vocabulary(small_index):
+    from newsearch import IndexCorrupt, check_index
+
+    (live_generation(small_index) / "vocabulary.tsv").write_text("garbage\n")
+    with pytest.raises(IndexCorrupt, match=r"vocabulary\.tsv line 1 is not word<TAB>count<TAB>stem"):
+        check_index(small_index)
+
+
+def test_check_accepts_the_pairs_of_an_earlier_commit_that_a_killed_run_left(runner, small_index):
+    """A run killed between its commit and the pairs file leaves the file of the commit before,
+    whose pairs may name deleted documents; the next `newsearch index` brings it up to date."""
+    from newsearch.cli import cli
+
+    path = live_generation(small_index) / "duplicates.tsv"
+    header, *pairs = path.read_text().splitlines(keepends=True)
+    toc = int(header.rsplit("=", 1)[1])
+    path.write_text(f"# newsearch-duplicates 1 toc={toc - 1}\n" + "".join(pairs) + "world/a.txt\tworld/gone.txt\t0.9000\n")
+    assert runner.invoke(cli, ["check", "--index", str(small_index)]).exit_code == 0
+    path.write_text(f"# newsearch-duplicates 1 toc={toc + 1}\n" + "".join(pairs))
+    check_fails(runner, small_index, f"duplicates.tsv line 1 names commit {toc + 1}, but the index's latest is {toc}")
