@@ -14,7 +14,7 @@ from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
 from newsearch.models import CheckReport, IndexStats
 from newsearch.schema import FORMAT, SEARCH_FIELDS, FileStamp, stored_published
-from newsearch.storage import damaged, folder_size, open_current, read_meta
+from newsearch.storage import damaged, folder_size, open_current, read_meta, reading
 from newsearch.version import __version__
 
 
@@ -26,7 +26,7 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
     sources: Counter[str] = Counter()
     earliest = latest = None
     undated = 0
-    with ix.searcher() as searcher:
+    with reading(index_root), ix.searcher() as searcher:
         for stored in searcher.all_stored_fields():
             sources[stored.get("source") or "(none)"] += 1
             published = stored_published(stored.get("published"))

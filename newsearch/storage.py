@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from whoosh.filedb.filestore import FileStorage
-from whoosh.index import TOC, EmptyIndexError, FileIndex, clean_files
+from whoosh.index import TOC, EmptyIndexError, FileIndex, IndexVersionError, clean_files
 
 from newsearch.errors import (
     IndexCorrupt,
@@ -50,6 +50,7 @@ from newsearch.errors import (
     IndexNotFound,
     IndexUnreadable,
     IndexWriteError,
+    NewsearchError,
 )
 from newsearch.schema import FORMAT
 from newsearch.whoosh_internals import latest_generation
@@ -150,15 +151,42 @@ def damaged(index_root: Path, exc: BaseException) -> IndexCorrupt:
 
 @contextmanager
 def reading(index_root: Path) -> Iterator[None]:
-    """Turn Whoosh's decoding failures into IndexCorrupt naming the fix."""
+    """Turn a failure to decode the index's files into IndexCorrupt naming the fix.
+
+    Every library entry point reads the index inside this (``Index`` and its searches,
+    ``build_index`` updating the live index, ``index_stats``, ``check_index``), so damage
+    reaches the caller as damage, never as one of Whoosh's exceptions (click would even take
+    an EOFError for Ctrl-D). Damage is a decoding error (``DAMAGE_ERRORS``) raised anywhere,
+    or any other error that Whoosh's own code raises while it reads (a bare ``Exception`` for
+    an unknown block tag, ``FileFormatError``, a ``TypeError`` on a value that decoded as
+    None): Whoosh reads only files it wrote, so its failure there means the files changed.
+    Our own errors (a ``NewsearchError``, a bug in our code) and I/O errors pass unchanged.
+    """
     try:
         yield
+    except NewsearchError:
+        raise
     except DAMAGE_ERRORS as exc:
         raise damaged(index_root, exc) from None
     except OSError as exc:
         if exc.errno == errno.EINVAL:  # seeking or mapping past the end of a truncated file
             raise damaged(index_root, exc) from None
         raise
+    except Exception as exc:
+        if _raised_in_whoosh(exc):
+            raise damaged(index_root, exc) from None
+        raise
+
+
+def _raised_in_whoosh(exc: BaseException) -> bool:
+    """Whether the innermost frame of the exception's traceback is in Whoosh's code."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "")
+    return module == "whoosh" or module.startswith("whoosh.")
 
 
 def generation_storage(generation: Path, mmap: bool = True) -> FileStorage:
@@ -179,16 +207,18 @@ def open_generation(generation: Path, mmap: bool = True) -> FileIndex:
     def attempt() -> FileIndex:
         try:
             with reading(generation.parent):
-                return generation_storage(generation, mmap).open_index()
-        except EmptyIndexError:
-            raise IndexUnreadable(f"the index generation {generation} holds no committed index") from None
+                try:
+                    return generation_storage(generation, mmap).open_index()
+                except EmptyIndexError:
+                    raise IndexUnreadable(f"the index generation {generation} holds no committed index") from None
+                except (AttributeError, ImportError, IndexVersionError) as exc:
+                    # The pickled schema names a class this version lacks, or another Whoosh wrote it.
+                    raise IndexIncompatible(
+                        f"the index at {generation.parent} was written by an incompatible newsearch ({exc}): "
+                        f"run `newsearch index --rebuild --index {generation.parent}`"
+                    ) from None
         except PermissionError:
             raise IndexUnreadable(f"cannot read the index at {generation}: permission denied") from None
-        except (AttributeError, ImportError, ModuleNotFoundError) as exc:
-            raise IndexIncompatible(
-                f"the index at {generation.parent} was written by an incompatible newsearch ({exc}): "
-                f"run `newsearch index --rebuild --index {generation.parent}`"
-            ) from None
 
     return retry_while_committing(attempt, generation)
 

@@ -193,3 +193,164 @@ def test_check_accepts_the_pairs_of_an_earlier_commit_that_a_killed_run_left(run
     assert runner.invoke(cli, ["check", "--index", str(small_index)]).exit_code == 0
     path.write_text(f"# newsearch-duplicates 1 toc={toc + 1}\n" + "".join(pairs))
     check_fails(runner, small_index, f"duplicates.tsv line 1 names commit {toc + 1}, but the index's latest is {toc}")
+
+
+# -- damage is reported as damage, by every command and every entry point -----------------------
+
+
+def segment_files(index_path: Path) -> list[Path]:
+    return sorted(live_generation(index_path).glob("MAIN_*.seg"))
+
+
+def truncate_segments(index_path: Path) -> None:
+    """As `truncate -s` to half the size: the end of a segment (its table of files) is lost."""
+    for path in segment_files(index_path):
+        os.truncate(path, path.stat().st_size // 2)
+
+
+def damaged_message(index_path: Path) -> str:
+    return (rf"Error: the index at {re.escape(str(index_path))} is damaged \(\w+: .*\); "
+            rf"run `newsearch index --rebuild --index {re.escape(str(index_path))}`\n")
+
+
+COMMANDS = [
+    ["index", "CORPUS"], ["index"], ["stats"], ["stats", "--json"], ["check"], ["search", "cranes"],
+    ["search", '"harbour cranes"', "--facets", "source"], ["show", "world/a.txt"], ["show", "world/a.txt", "-q", "cranes"],
+    ["related", "world/a.txt"], ["timeline", "cranes"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_reports_a_truncated_segment_as_damage(runner, small_index, command, monkeypatch):
+    from newsearch.cli import cli
+
+    monkeypatch.delenv("NEWSEARCH_CORPUS")  # `index` alone updates from the corpus the index remembers
+    truncate_segments(small_index)
+    args = [str(small_index.parent / "corpus") if arg == "CORPUS" else arg for arg in command]
+    result = runner.invoke(cli, [*args, "--index", str(small_index)])
+    assert (result.exit_code, result.stdout) == (4, ""), result.output
+    assert re.fullmatch(damaged_message(small_index), result.stderr), result.stderr
+
+
+def test_a_real_process_reports_a_truncated_segment_as_damage_not_as_an_interruption(small_index):
+    from helpers import run_cli
+
+    truncate_segments(small_index)
+    for command in (["index", str(small_index.parent / "corpus")], ["stats"]):
+        result = run_cli(*command, "--index", str(small_index))
+        assert (result.returncode, result.stdout) == (4, ""), result.stderr
+        assert re.fullmatch(damaged_message(small_index), result.stderr), result.stderr
+
+
+def test_a_rebuild_replaces_a_damaged_index(runner, small_index):
+    from newsearch.cli import cli
+
+    truncate_segments(small_index)
+    corpus = str(small_index.parent / "corpus")
+    assert runner.invoke(cli, ["index", corpus, "--rebuild", "--index", str(small_index)]).exit_code == 0
+    assert runner.invoke(cli, ["check", "--index", str(small_index)]).exit_code == 0
+    assert runner.invoke(cli, ["search", "cranes", "--index", str(small_index)]).exit_code == 0
+
+
+ENTRY_POINTS = {
+    "open_index": lambda path, corpus: open_index(path).close(),
+    "build_index": lambda path, corpus: build_index([corpus], path),
+    "index_stats": lambda path, corpus: __import__("newsearch").index_stats(path),
+    "check_index": lambda path, corpus: __import__("newsearch").check_index(path),
+}
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_every_entry_point_raises_index_corrupt_for_a_truncated_segment(small_index, name):
+    from newsearch import IndexCorrupt
+
+    truncate_segments(small_index)
+    with pytest.raises(IndexCorrupt, match=r"is damaged .*; run `newsearch index --rebuild --index "):
+        ENTRY_POINTS[name](small_index, small_index.parent / "corpus")
+
+
+INDEX_METHODS = {
+    "search": lambda index: index.search("cranes"),
+    "document": lambda index: index.document("world/a.txt"),
+    "related": lambda index: index.related("world/a.txt"),
+    "timeline": lambda index: index.timeline("cranes"),
+    "highlight": lambda index: index.highlight("The cranes", "cranes"),
+}
+
+
+@pytest.mark.parametrize("name", INDEX_METHODS)
+def test_an_open_index_raises_index_corrupt_when_it_follows_the_index_to_damaged_files(small_index, name):
+    """A long-lived Index reopens after a switch; the new generation's damage is IndexCorrupt."""
+    from newsearch import IndexCorrupt
+
+    with open_index(small_index) as index:
+        INDEX_METHODS[name](index)
+        damaged = small_index / "gen-000009-0000abcd"
+        shutil.copytree(live_generation(small_index), damaged)
+        truncate_segments(small_index)  # not the files the open Index has mapped: their copies
+        for path in damaged.glob("MAIN_*.seg"):
+            os.truncate(path, path.stat().st_size // 2)
+        os.symlink(damaged.name, small_index / "next")
+        os.replace(small_index / "next", small_index / CURRENT)
+        with pytest.raises(IndexCorrupt, match=r"is damaged .*; run `newsearch index --rebuild --index "):
+            INDEX_METHODS[name](index)
+
+
+def damage_kinds(size: int) -> list[tuple[str, int, bytes | None]]:
+    """(kind, offset, bytes written there or None to cut the file at the offset): cuts at many
+    points, and short overwrites (zeros, 0xff, a fixed pattern) spread over the file."""
+    kinds: list[tuple[str, int, bytes | None]] = [("cut", size * k // 12, None) for k in range(12)]
+    for k in range(1, 24):
+        offset = size * k // 24
+        fill = (b"\x00" * 16, b"\xff" * 16, bytes(range(7, 71, 4)))[k % 3]
+        kinds.append(("overwrite", offset, fill))
+    return kinds
+
+
+def test_no_damage_to_a_segment_raises_anything_but_index_corrupt(tmp_path, small_index):
+    """Whatever part of a segment is cut or overwritten, each entry point either works (the damage
+    was in a part it did not read) or raises IndexCorrupt: never one of Whoosh's exceptions."""
+    from newsearch import IndexCorrupt, check_index, index_stats
+
+    corpus = small_index.parent / "corpus"
+    calls = {**{name: (lambda call: lambda path: call(open_index(path)))(call) for name, call in INDEX_METHODS.items()},
+             "search sorted": lambda path: open_index(path).search("harbour OR cardiff", sort="newest"),
+             "search phrase": lambda path: open_index(path).search('"harbour cranes"', facets=["source", "year"]),
+             "index_stats": index_stats, "check_index": check_index,
+             "build_index": lambda path: build_index([corpus], path)}
+    segment = segment_files(small_index)[0]
+    leaks = []
+    for kind, offset, fill in damage_kinds(segment.stat().st_size):
+        copy = tmp_path / f"copy-{kind}-{offset}"
+        shutil.copytree(small_index, copy, symlinks=True)
+        target = live_generation(copy) / segment.name
+        if fill is None:
+            os.truncate(target, offset)
+        else:
+            with open(target, "r+b") as handle:
+                handle.seek(offset)
+                handle.write(fill)
+        for name, call in calls.items():
+            try:
+                call(copy)
+            except IndexCorrupt:
+                pass
+            except Exception as exc:  # noqa: BLE001 - what leaks is the finding
+                leaks.append(f"{name} after {kind} at {offset}: {type(exc).__name__}: {exc}")
+        shutil.rmtree(copy)
+    assert leaks == []
+
+
+def test_an_eof_error_from_the_library_is_an_internal_error_not_an_interruption(runner, small_index, monkeypatch):
+    """The safety net: click takes an EOFError for Ctrl-D; one the library lets through is a bug."""
+    from newsearch import status
+    from newsearch.cli import cli
+
+    def fail(index):
+        raise EOFError("Ran out of input")
+
+    monkeypatch.setattr(status, "index_stats", fail)
+    result = runner.invoke(cli, ["stats", "--index", str(small_index)])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == ("Error: internal error (EOFError: Ran out of input); "
+                             "set NEWSEARCH_DEBUG=1 to see the traceback, and please report it\n")
