@@ -177,7 +177,8 @@ def stats_command(index_path: str | None, as_json: bool) -> int:
 @index_option
 @json_option
 def check_command(index_path: str | None, as_json: bool) -> int:
-    """Read every document and posting list of the index; exit non-zero if anything is wrong."""
+    """Read every file the index relies on (documents, postings, columns, vocabulary, near-duplicate
+    pairs); exit 4 naming what is wrong."""
     from newsearch.formatting import dumps, render_check
     from newsearch.status import check_index
 
