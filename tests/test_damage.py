@@ -287,8 +287,7 @@ def test_an_open_index_raises_index_corrupt_when_it_follows_the_index_to_damaged
         INDEX_METHODS[name](index)
         damaged = small_index / "gen-000009-0000abcd"
         shutil.copytree(live_generation(small_index), damaged)
-        truncate_segments(small_index)  # not the files the open Index has mapped: their copies
-        for path in damaged.glob("MAIN_*.seg"):
+        for path in damaged.glob("MAIN_*.seg"):  # copies: never the files the open Index has mapped
             os.truncate(path, path.stat().st_size // 2)
         os.symlink(damaged.name, small_index / "next")
         os.replace(small_index / "next", small_index / CURRENT)
