@@ -38,6 +38,11 @@ class _CommandFailed(click.ClickException):
         self.code = code
 
 
+class _Unexpected(Exception):
+    """An exception no library error class covers (a bug), carried past click as its cause:
+    click would turn an EOFError into an Abort, which reads as Ctrl-C ("Interrupted.", 130)."""
+
+
 class NewsearchGroup(click.Group):
     """Translates library errors to messages and exit codes; Ctrl-C exits 130."""
 
@@ -46,6 +51,8 @@ class NewsearchGroup(click.Group):
             return super().invoke(ctx)
         except NewsearchError as exc:
             raise _CommandFailed(str(exc), exc.exit_code) from None
+        except EOFError as exc:  # the commands read no input: an EOFError is no Ctrl-D
+            raise _Unexpected() from exc
 
     @staticmethod
     def _safe(message: str) -> str:
@@ -76,7 +83,8 @@ class NewsearchGroup(click.Group):
         except Exception as exc:  # a bug: say so briefly; the traceback on request
             if os.environ.get("NEWSEARCH_DEBUG"):
                 raise
-            click.echo(self._safe(f"Error: internal error ({type(exc).__name__}: {exc}); "
+            error = exc.__cause__ if isinstance(exc, _Unexpected) and exc.__cause__ else exc
+            click.echo(self._safe(f"Error: internal error ({type(error).__name__}: {error}); "
                                   f"set NEWSEARCH_DEBUG=1 to see the traceback, and please report it"), err=True)
             sys.exit(EXIT_ERROR)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
@@ -174,7 +182,8 @@ def stats_command(index_path: str | None, as_json: bool) -> int:
 @index_option
 @json_option
 def check_command(index_path: str | None, as_json: bool) -> int:
-    """Read every document and posting list of the index; exit non-zero if anything is wrong."""
+    """Read every file the index relies on (documents, postings, columns, vocabulary, near-duplicate
+    pairs); exit 4 naming what is wrong."""
     from newsearch.formatting import dumps, render_check
     from newsearch.status import check_index
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -43,7 +43,7 @@ from newsearch.duplicates import (
     shingles,
     shingles_near_duplicate,
 )
-from newsearch.storage import write_atomically
+from newsearch.storage import numbered_lines, shown_line, write_atomically
 
 DUPLICATES_FILE = "duplicates.tsv"
 _FORMAT = 1
@@ -99,6 +99,61 @@ def load(generation: Path) -> DuplicatePairs:
     except (OSError, ValueError, UnicodeDecodeError):
         return DuplicatePairs(None)
     return DuplicatePairs(int(header.group(2)), tuple(pairs))
+
+
+def verify(generation: Path, ids: Container[str], toc: int) -> list[str]:
+    """What is wrong with the generation's pairs file, each problem naming the file and line
+    (``newsearch check``): its header, each pair's shape (two ids in order, a similarity from 0
+    to 1), repeated pairs, and, when the file belongs to ``toc`` (the index's latest commit),
+    ids that are not among ``ids``. A file of an earlier commit is what a run killed after its
+    commit leaves; its pairs may name deleted documents (searching skips them) until the next
+    run brings it up to date. ``load`` takes a damaged file for no pairs, so it must be found here."""
+    name = f"{generation.name}/{DUPLICATES_FILE}"
+    try:
+        data = (generation / DUPLICATES_FILE).read_bytes()
+    except FileNotFoundError:
+        return [f"{name} is missing"]
+    except OSError as exc:
+        return [f"{name} cannot be read ({exc.strerror or exc})"]
+    problems = []
+    current = True
+    seen: set[tuple[str, str]] = set()
+    for number, line in numbered_lines(data):
+        if number == 1:
+            header = _HEADER.match(line or "")
+            if header is None or int(header.group(1)) != _FORMAT:
+                problems.append(f"{name} line 1 is not the header '# newsearch-duplicates {_FORMAT} toc=N': "
+                                f"{shown_line(line)}")
+            elif int(header.group(2)) > toc:
+                problems.append(f"{name} line 1 names commit {header.group(2)}, but the index's latest is {toc}")
+            else:
+                current = int(header.group(2)) == toc
+            continue
+        fields = line.split("\t") if line is not None else []
+        if len(fields) != 3 or not _is_similarity(fields[2]):
+            problems.append(f"{name} line {number} is not id<TAB>id<TAB>similarity: {shown_line(line)}")
+            continue
+        a, b, _ = fields
+        unknown = [doc_id for doc_id in (a, b) if doc_id not in ids] if current else []
+        if unknown:
+            problems.append(f"{name} line {number} names {unknown[0]!r}, which is not in the index")
+        elif not a < b:
+            problems.append(f"{name} line {number} is not a pair of two ids in order: {shown_line(line)}")
+        elif (a, b) in seen:
+            problems.append(f"{name} line {number} repeats the pair {a!r}, {b!r}")
+        seen.add((a, b))
+    if not data:
+        problems.append(f"{name} is empty (it has no header)")
+    elif not data.endswith(b"\n"):
+        problems.append(f"{name} ends in the middle of its last line (it was cut short)")
+    return problems
+
+
+def _is_similarity(text: str) -> bool:
+    try:
+        return 0.0 <= float(text) <= 1.0
+    except ValueError:
+        return False
 
 
 def save(generation: Path, found: DuplicatePairs) -> None:

@@ -14,6 +14,7 @@ from newsearch.duplicate_store import DuplicatePairs
 from newsearch.matches import NO_DATE, Candidate, column_values, matching, published_at
 from newsearch.models import Ranked, SimilarCopy
 from newsearch.schema import stored_published
+from newsearch.storage import reading
 
 FACETS = ("source", "year", "month")
 
@@ -41,20 +42,21 @@ def copies_matching(searcher: Searcher, hit: Candidate, query: wq.Query, filters
     Copies among the ``collected`` candidates matched already; only the others are checked
     (a matcher for the whole query costs several milliseconds).
     """
-    docnums = [searcher.document_number(id=other) for other in duplicates.copies(hit.id)]
-    wanted = [docnum for docnum in docnums if docnum is not None]
-    if not wanted:
-        return ()
-    found = {docnum for docnum in wanted if docnum in collected}
-    unknown = [docnum for docnum in wanted if docnum not in collected]
-    if unknown:
-        found |= matching(searcher, query if filters is None else wq.And([query, filters]), unknown)
-    copies = []
-    for docnum in sorted(found):
-        stored = searcher.stored_fields(docnum)
-        copies.append(SimilarCopy(id=stored["id"], source=stored.get("source", ""),
-                                  published=stored_published(stored.get("published")),
-                                  path=stored.get("file", "")))
+    with reading(hit.index_path):  # called while a page is made, after the search itself
+        docnums = [searcher.document_number(id=other) for other in duplicates.copies(hit.id)]
+        wanted = [docnum for docnum in docnums if docnum is not None]
+        if not wanted:
+            return ()
+        found = {docnum for docnum in wanted if docnum in collected}
+        unknown = [docnum for docnum in wanted if docnum not in collected]
+        if unknown:
+            found |= matching(searcher, query if filters is None else wq.And([query, filters]), unknown)
+        copies = []
+        for docnum in sorted(found):
+            stored = searcher.stored_fields(docnum)
+            copies.append(SimilarCopy(id=stored["id"], source=stored.get("source", ""),
+                                      published=stored_published(stored.get("published")),
+                                      path=stored.get("file", "")))
     return tuple(sorted(copies, key=lambda copy: (copy.source.casefold(), copy.id)))
 
 

@@ -47,6 +47,7 @@ from newsearch.storage import (
     next_generation,
     open_generation,
     read_meta,
+    reading,
     remove_stale_generations,
     switch_current,
     write_meta,
@@ -142,7 +143,8 @@ def build_index(
                         f"holds {ix.doc_count():,}: not deleting them all (is a folder or drive missing?); "
                         f"to empty the index, run with --rebuild"
                     )
-                _update(ix, live, corpus_paths, scan.files, report, max_bytes, progress)
+                with reading(index_root):  # the live index's files are read: their damage is reported as such
+                    _update(ix, live, corpus_paths, scan.files, report, max_bytes, progress)
     except _DiskFull as exc:
         # Reported now, after the failed run's files are gone, so the free space is right.
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None

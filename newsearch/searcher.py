@@ -332,7 +332,7 @@ class Index:
     def highlight(self, text: str, query: str) -> list[tuple[int, int]]:
         """Spans of ``text`` that ``query`` matches (its words in any form, its phrases)."""
         tree = parse(query)
-        with self._lock:
+        with self._lock, reading(self.path):
             snapshot = self._fresh()
             compiled = QueryCompiler(snapshot.searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
         return highlight_spans(text, passage_query_for(compiled))

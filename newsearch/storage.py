@@ -6,12 +6,12 @@ Layout of an index folder::
       .lock            writer lock (flock; holds the writer's pid), never removed
       current          symlink -> the live generation, switched with os.replace
       .current.tmp     the new symlink for a moment, while ``current`` is switched
-      gen-000002/      the live generation: a complete Whoosh index plus our files
-      gen-000001/      a retired generation, removed after a grace period
+      gen-000002-5c1e09a4/  the live generation: a complete Whoosh index plus our files
+      gen-000001-b7f2d3e8/  a retired generation, removed after a grace period
 
 and of a generation::
 
-    gen-000002/
+    gen-000002-5c1e09a4/
       newsearch.json   format (schema, analysis and duplicates versions), dates, corpus paths
       vocabulary.tsv   unstemmed words with counts and stems (``vocabulary``)
       duplicates.tsv   verified near-duplicate pairs of the last commit (``duplicate_store``)
@@ -22,6 +22,11 @@ and of a generation::
       .retired         when the generation was retired (only in a retired generation)
       *.tmp            half-written files and a writer's scratch folder; with a half-written
                        table of contents (_MAIN_8.toc.*), what a killed writer leaves: the next removes it
+
+A generation's name is its number (one more than any generation in the folder) and a
+random token, so that a fresh build in a folder that was deleted and made again never
+repeats a name an open ``Index`` holds: it sees ``current`` change and reopens. Names
+without the token (``gen-000001``, written by earlier versions) are read the same way.
 
 Incremental updates commit into the live generation (a Whoosh commit is atomic:
 it renames a new table of contents into place). A full build or ``--rebuild``
@@ -39,6 +44,7 @@ import json
 import os
 import pickle
 import re
+import secrets
 import shutil
 import struct
 import time
@@ -50,7 +56,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from whoosh.filedb.filestore import FileStorage
-from whoosh.index import TOC, EmptyIndexError, FileIndex, clean_files
+from whoosh.index import TOC, EmptyIndexError, FileIndex, IndexVersionError, clean_files
 
 from newsearch.errors import (
     IndexCorrupt,
@@ -59,6 +65,7 @@ from newsearch.errors import (
     IndexNotFound,
     IndexUnreadable,
     IndexWriteError,
+    NewsearchError,
 )
 from newsearch.schema import FORMAT
 from newsearch.whoosh_internals import latest_generation
@@ -66,7 +73,7 @@ from newsearch.whoosh_internals import latest_generation
 CURRENT = "current"
 LOCK_FILE = ".lock"
 META_FILE = "newsearch.json"
-GENERATION_PATTERN = re.compile(r"^gen-(\d{6})$")
+GENERATION_PATTERN = re.compile(r"^gen-(\d{6,})(?:-[0-9a-f]{8})?$")  # the token: see the module docstring
 RETIRED_MARKER = ".retired"
 RETIRE_GRACE_S = 300.0
 OPEN_RETRIES = 20
@@ -159,15 +166,42 @@ def damaged(index_root: Path, exc: BaseException) -> IndexCorrupt:
 
 @contextmanager
 def reading(index_root: Path) -> Iterator[None]:
-    """Turn Whoosh's decoding failures into IndexCorrupt naming the fix."""
+    """Turn a failure to decode the index's files into IndexCorrupt naming the fix.
+
+    Every library entry point reads the index inside this (``Index`` and its searches,
+    ``build_index`` updating the live index, ``index_stats``, ``check_index``), so damage
+    reaches the caller as damage, never as one of Whoosh's exceptions (click would even take
+    an EOFError for Ctrl-D). Damage is a decoding error (``DAMAGE_ERRORS``) raised anywhere,
+    or any other error that Whoosh's own code raises while it reads (a bare ``Exception`` for
+    an unknown block tag, ``FileFormatError``, a ``TypeError`` on a value that decoded as
+    None): Whoosh reads only files it wrote, so its failure there means the files changed.
+    Our own errors (a ``NewsearchError``, a bug in our code) and I/O errors pass unchanged.
+    """
     try:
         yield
+    except NewsearchError:
+        raise
     except DAMAGE_ERRORS as exc:
         raise damaged(index_root, exc) from None
     except OSError as exc:
         if exc.errno == errno.EINVAL:  # seeking or mapping past the end of a truncated file
             raise damaged(index_root, exc) from None
         raise
+    except Exception as exc:
+        if _raised_in_whoosh(exc):
+            raise damaged(index_root, exc) from None
+        raise
+
+
+def _raised_in_whoosh(exc: BaseException) -> bool:
+    """Whether the innermost frame of the exception's traceback is in Whoosh's code."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "")
+    return module == "whoosh" or module.startswith("whoosh.")
 
 
 def generation_storage(generation: Path, mmap: bool = True) -> FileStorage:
@@ -188,16 +222,18 @@ def open_generation(generation: Path, mmap: bool = True) -> FileIndex:
     def attempt() -> FileIndex:
         try:
             with reading(generation.parent):
-                return generation_storage(generation, mmap).open_index()
-        except EmptyIndexError:
-            raise IndexUnreadable(f"the index generation {generation} holds no committed index") from None
+                try:
+                    return generation_storage(generation, mmap).open_index()
+                except EmptyIndexError:
+                    raise IndexUnreadable(f"the index generation {generation} holds no committed index") from None
+                except (AttributeError, ImportError, IndexVersionError) as exc:
+                    # The pickled schema names a class this version lacks, or another Whoosh wrote it.
+                    raise IndexIncompatible(
+                        f"the index at {generation.parent} was written by an incompatible newsearch ({exc}): "
+                        f"run `newsearch index --rebuild --index {generation.parent}`"
+                    ) from None
         except PermissionError:
             raise IndexUnreadable(f"cannot read the index at {generation}: permission denied") from None
-        except (AttributeError, ImportError, ModuleNotFoundError) as exc:
-            raise IndexIncompatible(
-                f"the index at {generation.parent} was written by an incompatible newsearch ({exc}): "
-                f"run `newsearch index --rebuild --index {generation.parent}`"
-            ) from None
 
     return retry_while_committing(attempt, generation)
 
@@ -213,18 +249,24 @@ def open_current(index_root: Path) -> tuple[Path, FileIndex]:
 
 
 def generations(index_root: Path) -> list[Path]:
-    """Every generation folder, oldest first."""
+    """Every generation folder, oldest (lowest number) first."""
     try:
         names = os.listdir(index_root)
     except FileNotFoundError:
         return []
-    return sorted(index_root / name for name in names if GENERATION_PATTERN.match(name))
+    return [index_root / name for name in sorted((name for name in names if GENERATION_PATTERN.match(name)),
+                                                 key=lambda name: (_generation_number(name), name))]
+
+
+def _generation_number(name: str) -> int:
+    return int(GENERATION_PATTERN.match(name).group(1))  # type: ignore[union-attr]
 
 
 def next_generation(index_root: Path) -> Path:
-    """A fresh, empty generation folder numbered after every existing one."""
-    existing = [int(GENERATION_PATTERN.match(path.name).group(1)) for path in generations(index_root)]  # type: ignore[union-attr]
-    path = index_root / f"gen-{max(existing, default=0) + 1:06d}"
+    """A fresh, empty generation folder numbered after every existing one, with a random token
+    that no earlier index in this folder (since deleted) can have used."""
+    number = max((_generation_number(path.name) for path in generations(index_root)), default=0) + 1
+    path = index_root / f"gen-{number:06d}-{secrets.token_hex(4)}"
     path.mkdir()
     return path
 
@@ -314,6 +356,26 @@ def write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def numbered_lines(data: bytes) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) of each line of one of our text files, read as bytes to check it;
+    text None for a line that is not UTF-8."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line
+    for number, raw in enumerate(lines, 1):
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield number, None
+
+
+def shown_line(line: str | None) -> str:
+    """A line of a file as a problem message shows it: quoted and cut short."""
+    if line is None:
+        return "not UTF-8 text"
+    return repr(line if len(line) <= 60 else line[:60] + "...")
 
 
 def fsync_dir(path: Path) -> None:

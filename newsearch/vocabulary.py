@@ -27,7 +27,7 @@ from whoosh.support.levenshtein import distance as edit_distance
 
 from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, NewsTermFilter, fold, term_for
 from newsearch.schema import SEARCH_FIELDS
-from newsearch.storage import write_atomically
+from newsearch.storage import numbered_lines, shown_line, write_atomically
 
 VOCABULARY_FILE = "vocabulary.tsv"
 
@@ -168,6 +168,46 @@ def known_terms(schema: Schema) -> dict[str, str]:
     for term_filter in _term_filters(schema):
         merged.update(term_filter.cached_terms())
     return merged
+
+
+def verify(generation: Path, index_terms: Iterable[str]) -> list[str]:
+    """What is wrong with the generation's vocabulary file, each problem naming the file and line
+    (``newsearch check``); ``index_terms`` are the terms of the search fields, each of which must
+    be the stem of some word in the file (it only grows, so it holds every word ever indexed)."""
+    name = f"{generation.name}/{VOCABULARY_FILE}"
+    try:
+        data = (generation / VOCABULARY_FILE).read_bytes()
+    except FileNotFoundError:
+        return [f"{name} is missing"]
+    except OSError as exc:
+        return [f"{name} cannot be read ({exc.strerror or exc})"]
+    problems = []
+    stems = set()
+    previous = ""
+    for number, line in numbered_lines(data):
+        fields = line.split("\t") if line is not None else []
+        if len(fields) != 3:
+            problems.append(f"{name} line {number} is not word<TAB>count<TAB>stem: {shown_line(line)}")
+            continue
+        word, count, stem = fields
+        if not word or len(word) > MAX_TERM_LENGTH or any(c.isdigit() for c in word):
+            problems.append(f"{name} line {number} has no word (at most {MAX_TERM_LENGTH} characters, no digits): "
+                            f"{shown_line(line)}")
+        elif word <= previous:
+            problems.append(f"{name} line {number} is out of order: {word!r} after {previous!r}")
+        if not (count.isascii() and count.isdigit() and int(count) > 0):
+            problems.append(f"{name} line {number} has no count: {shown_line(line)}")
+        if not stem or len(stem) > MAX_TERM_LENGTH:
+            problems.append(f"{name} line {number} has no stem: {shown_line(line)}")
+        previous = max(previous, word)
+        stems.add(stem)
+    if data and not data.endswith(b"\n"):
+        problems.append(f"{name} ends in the middle of its last line (it was cut short)")
+    missing = sorted(term for term in set(index_terms) - stems
+                     if len(term) <= MAX_TERM_LENGTH and not any(c.isdigit() for c in term))
+    if missing:
+        problems.append(f"{name} lacks {len(missing):,} of the index's words (such as {missing[0]!r})")
+    return problems
 
 
 class StemLookup:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -89,15 +90,17 @@ def test_stats_and_check(runner, corpus, tmp_path):
     assert data["documents"] == 2 and data["sources"] == {"world": 2}
     check = runner.invoke(cli, ["check", "--index", str(index_path)])
     assert check.exit_code == 0
-    assert check.output == f"OK: {index_path} (gen-000001): 2 documents from 2 files in 1 segment(s), all readable.\n"
+    generation = os.readlink(index_path / "current")
+    assert check.output == f"OK: {index_path} ({generation}): 2 documents from 2 files in 1 segment(s), all readable.\n"
 
 
 def test_check_passes_an_empty_index(runner, tmp_path):
     (tmp_path / "empty").mkdir()
     assert runner.invoke(cli, ["index", str(tmp_path / "empty"), "--index", str(tmp_path / "ix")]).exit_code == 0
     check = runner.invoke(cli, ["check", "--index", str(tmp_path / "ix")])
+    live = os.readlink(tmp_path / "ix" / "current")
     assert (check.exit_code, check.output) == (
-        0, f"OK: {tmp_path / 'ix'} (gen-000001): 0 documents from 0 files in 0 segment(s), all readable.\n")
+        0, f"OK: {tmp_path / 'ix'} ({live}): 0 documents from 0 files in 0 segment(s), all readable.\n")
 
 
 def test_commands_on_a_missing_index_say_how_to_build_one(runner, tmp_path):
