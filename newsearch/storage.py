@@ -259,7 +259,9 @@ def generations(index_root: Path) -> list[Path]:
 
 
 def _generation_number(name: str) -> int:
-    return int(GENERATION_PATTERN.match(name).group(1))  # type: ignore[union-attr]
+    """The number of a generation folder's name (0 for a name that is not one)."""
+    match = GENERATION_PATTERN.match(name)
+    return int(match.group(1)) if match else 0
 
 
 def next_generation(index_root: Path) -> Path:
