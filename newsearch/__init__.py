@@ -24,8 +24,8 @@ _EXPORTS = {
         "IndexNotFound", "IndexUnreadable", "IndexWriteError", "NewsearchError", "QueryError",
     ),
     "newsearch.models": (
-        "BuildReport", "CheckReport", "Document", "Hit", "IndexStats", "Passage", "Results", "SimilarCopy",
-        "SkippedFile", "Timeline",
+        "BuildReport", "CheckReport", "Document", "FilterNote", "Hit", "IndexStats", "Passage", "Results",
+        "SimilarCopy", "SkippedFile", "Timeline",
     ),
     "newsearch.indexer": ("build_index",),
     "newsearch.searcher": ("Index", "open_index"),
@@ -60,5 +60,6 @@ if TYPE_CHECKING:  # for type checkers: the same names, re-exported explicitly (
     from newsearch.models import Passage as Passage, Results as Results, SimilarCopy as SimilarCopy
     from newsearch.models import CheckReport as CheckReport, IndexStats as IndexStats
     from newsearch.models import SkippedFile as SkippedFile, Timeline as Timeline
+    from newsearch.models import FilterNote as FilterNote
     from newsearch.searcher import Index as Index, open_index as open_index
     from newsearch.status import check_index as check_index, index_stats as index_stats

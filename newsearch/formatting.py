@@ -191,7 +191,8 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
         lines.append(f"{shown} of {count[:-1]}, {timing})" if count.endswith(")") else f"{shown} of {count} ({timing})")
     elif results.total:
         page = results.offset // max(results.limit, 1) + 1
-        lines.append(f"No results on page {page:,}; {result_count(results)} in all, on {plural(results.pages, 'page')}.")
+        pages = plural(results.pages, "page")
+        lines.append(f"No results on page {page:,}; {result_count(results)} in all, on {pages}.")
     elif results.filtered_out is not None:
         lines.append(f"No results: {terminal_safe(results.filtered_out.message)}.")
     else:

@@ -35,14 +35,30 @@ def collapsed(ranked: list[Ranked[Candidate]], duplicates: DuplicatePairs | None
     return kept
 
 
+LOOKUP_COST = 50  # looking up one id costs about as much as reading this many values of the id column
+
+
 def clustered_docnums(searcher: Searcher, duplicates: DuplicatePairs) -> dict[int, str]:
     """Document number -> cluster key, for every document that has copies (the same for a
-    searcher's whole life: made once per opened index)."""
+    searcher's whole life: made once per opened index). Few copies are looked up by id; else
+    the id column is read whole, which is then faster."""
+    cluster_of = duplicates.cluster_of
+    size = searcher.doc_count_all()
     found = {}
-    for doc_id, key in duplicates.cluster_of.items():
-        docnum = searcher.document_number(id=doc_id)
-        if docnum is not None:
-            found[docnum] = key
+    if len(cluster_of) * LOOKUP_COST < size:
+        for doc_id, key in cluster_of.items():
+            docnum = searcher.document_number(id=doc_id)
+            if docnum is not None:
+                found[docnum] = key
+        return found
+    reader = searcher.reader()
+    live: Iterable[int] = range(size)
+    if reader.has_deletions():
+        live = [docnum for docnum in live if not reader.is_deleted(docnum)]
+    for docnum, raw in column_values(searcher, "id", live, b"").items():
+        cluster = cluster_of.get(raw.decode("utf-8", "surrogateescape"))  # type: ignore[attr-defined]
+        if cluster is not None:
+            found[docnum] = cluster
     return found
 
 
@@ -119,7 +135,8 @@ def filter_note(searcher: Searcher, query: str, matches: list[int], sources: Col
     from_sources = None
     match_sources: tuple[tuple[str, int], ...] = ()
     if sources:
-        wanted = {source_key(name) for name in sources}
+        keys_wanted = [source_key(name) for name in sources]
+        wanted: set[object] = {*keys_wanted, *(key.encode("utf-8") for key in keys_wanted)}  # the column holds bytes
         keys = column_values(searcher, "source_key", matches, "")
         from_sources = sum(1 for key in keys.values() if key in wanted)
         match_sources = facets_of(searcher, matches, ["source"])["source"]
