@@ -24,8 +24,8 @@ _EXPORTS = {
         "IndexNotFound", "IndexUnreadable", "IndexWriteError", "NewsearchError", "QueryError",
     ),
     "newsearch.models": (
-        "BuildReport", "CheckReport", "Document", "Hit", "IndexStats", "Passage", "Results", "SimilarCopy",
-        "SkippedFile", "Timeline",
+        "BuildReport", "CheckReport", "Document", "FilterNote", "Hit", "IndexStats", "Passage", "Results",
+        "SimilarCopy", "SkippedFile", "Timeline",
     ),
     "newsearch.indexer": ("build_index",),
     "newsearch.searcher": ("Index", "open_index"),
@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # for type checkers: the same names, re-exported explicitly (
     from newsearch.models import BuildReport as BuildReport
     from newsearch.models import CheckReport as CheckReport
     from newsearch.models import Document as Document
+    from newsearch.models import FilterNote as FilterNote
     from newsearch.models import Hit as Hit
     from newsearch.models import IndexStats as IndexStats
     from newsearch.models import Passage as Passage

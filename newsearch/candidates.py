@@ -31,7 +31,7 @@ import time
 import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress
 
 from whoosh import query as wq
@@ -56,6 +56,7 @@ class Gathered:
     covered: dict[int, int]
     total: int  # documents matching any concept
     timed_out: bool  # the deadline stopped the pass: scores and total may be partial
+    watched: set[int] = field(default_factory=set)  # those of the ``watch`` documents that match
 
 
 class _TimeUp(Exception):
@@ -70,19 +71,22 @@ def plain_concepts(compiled: CompiledQuery) -> list[ConceptParts] | None:
 
 
 def gather(searcher: Searcher, concepts: Sequence[ConceptParts], depth: int, *, all_words: bool,
-           allowed: frozenset[int] | set[int] | None = None, deadline: float | None = None) -> Gathered:
+           allowed: frozenset[int] | set[int] | None = None, deadline: float | None = None,
+           watch: Sequence[int] = ()) -> Gathered:
     """One pass over ``concepts`` (see the module docstring).
 
     Candidates are the top ``depth`` documents matching any concept and, with
     ``all_words``, the top ``depth`` matching every one. ``allowed`` (global document
     numbers) restricts every figure; past ``deadline`` (a time.monotonic() value) the
-    pass stops and returns what it has, flagged ``timed_out``.
+    pass stops and returns what it has, flagged ``timed_out``. Of the ``watch`` documents
+    (global numbers, sorted), those that match are returned too (``Gathered.watched``).
     """
     full = (1 << len(concepts)) - 1
     tops: list[tuple[float, int]] = []
     all_tops: list[tuple[float, int]] = []
     found: dict[int, tuple[float, int]] = {}
     total = 0
+    watched: set[int] = set()
     timed_out = False
     clock = _Clock(deadline)
     for subsearcher, offset in searcher.leaf_searchers():
@@ -98,6 +102,8 @@ def gather(searcher: Searcher, concepts: Sequence[ConceptParts], depth: int, *, 
         _drop_excluded(reader, offset, masks, allowed)
         matched = list(compress(range(size), masks))
         total += len(matched)
+        nearby = watch[bisect_left(watch, offset):bisect_left(watch, offset + size)]
+        watched.update(docnum for docnum in nearby if masks[docnum - offset])
         key = scores.__getitem__
         local = heapq.nlargest(depth, matched, key=key)  # stable: the lower docnum first on ties
         tops += [(scores[docnum], -(docnum + offset)) for docnum in local]
@@ -114,7 +120,7 @@ def gather(searcher: Searcher, concepts: Sequence[ConceptParts], depth: int, *, 
     chosen.update(-negative for _, negative in heapq.nlargest(depth, all_tops))
     return Gathered(scores={docnum: found[docnum][0] for docnum in chosen},
                     covered={docnum: found[docnum][1] for docnum in chosen},
-                    total=total, timed_out=timed_out)
+                    total=total, timed_out=timed_out, watched=watched)
 
 
 class _Clock:

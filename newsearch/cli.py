@@ -273,7 +273,7 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
         results = index.search(query, limit=limit, offset=(page - 1) * limit, since=since_at, until=until_at,
                                sources=sources, sort=cast(Sort, sort), passages=passages,  # a Choice of SORTS
                                collapse=not show_all, facets=facet_names, recency=half_life)
-    _print_results(results, output_format, color, (page - 1) * limit, limit)
+    _print_results(results, output_format, color)
     return EXIT_OK if results.total else EXIT_NO_RESULTS
 
 
@@ -295,7 +295,7 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 
     with open_index(index_path) as index:
         results = index.related(document_id, limit=limit, before=before, passages=passages)
-    _print_results(results, output_format, color, 0, limit)
+    _print_results(results, output_format, color)
     return EXIT_OK if results.hits else EXIT_NO_RESULTS
 
 
@@ -346,11 +346,11 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
     return EXIT_OK if counts.total or counts.undated else EXIT_NO_RESULTS
 
 
-def _print_results(results: Any, output_format: str, color: str, offset: int, limit: int) -> None:
+def _print_results(results: Any, output_format: str, color: str) -> None:
     from newsearch.formatting import Highlighter, OutputFormat, render_results, results_json, results_jsonl
 
     if output_format == OutputFormat.JSON.value:
-        click.echo(results_json(results, offset, limit))
+        click.echo(results_json(results))  # json.dumps(results.to_dict()): the API's own shape
     elif output_format == OutputFormat.JSONL.value:
         if results.hits:
             click.echo(results_jsonl(results))

@@ -5,7 +5,9 @@
 * **dates** -- ``parse_date_bound`` (``--since``/``--until``) and ``date_bounds`` (``date:``
   in queries): YYYY, YYYY-MM or YYYY-MM-DD as the UTC period they name; ``as_utc``;
 * **durations** -- ``parse_half_life`` ("30d", "12h", "2w", "1y");
-* **zones** -- ``parse_timezone`` ("UTC", "+01:00", "Europe/Berlin").
+* **zones** -- ``parse_timezone`` ("UTC", "+01:00", "Europe/Berlin");
+* **API arguments** -- ``moment_argument``, ``duration_argument`` and ``zone_argument`` take
+  what the command line takes (the strings above) or the Python value, through the same parsers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import calendar
 import os
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from newsearch.errors import QueryError
@@ -141,3 +143,53 @@ def parse_timezone(text: str) -> tzinfo:
         raise ValueError(
             f"unknown time zone {text!r}: write UTC, an offset such as +01:00, or a name such as Europe/Berlin"
         ) from None
+
+
+# -- API arguments --------------------------------------------------------------------------------
+
+
+def moment_argument(value: object, name: str, *, end: bool = False) -> datetime | None:
+    """A ``since``/``until`` argument as an aware datetime: a datetime (naive ones are UTC), a
+    date (its midnight, UTC), or a string as on the command line (``"2025"``, ``"2025-01"``,
+    ``"2025-01-20"``: the start of that period, or with ``end`` its end). QueryError naming
+    ``name`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if isinstance(value, str):
+        try:
+            return parse_date_bound(value, end=end)
+        except QueryError as exc:
+            raise QueryError(f"{name}: {exc}") from None
+    raise QueryError(f"{name} must be a date, a datetime or a string such as '2025-01-20', "
+                     f"not {type(value).__name__} {value!r}")
+
+
+def duration_argument(value: object, name: str) -> timedelta | None:
+    """A duration argument (``recency``): a timedelta or a string as on the command line
+    (``"30d"``, ``"12h"``); QueryError naming ``name`` otherwise."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_half_life(value)
+        except ValueError as exc:
+            raise QueryError(f"{name}: {exc}") from None
+    raise QueryError(f"{name} must be a timedelta or a string such as '30d', not {type(value).__name__} {value!r}")
+
+
+def zone_argument(value: object, name: str) -> tzinfo:
+    """A time zone argument (``tz``): a tzinfo or a string as on the command line (``"UTC"``,
+    ``"+01:00"``, ``"Europe/Berlin"``); QueryError naming ``name`` otherwise."""
+    if isinstance(value, tzinfo):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_timezone(value)
+        except ValueError as exc:
+            raise QueryError(f"{name}: {exc}") from None
+    raise QueryError(f"{name} must be a tzinfo or a string such as 'Europe/Berlin', "
+                     f"not {type(value).__name__} {value!r}")

@@ -11,13 +11,14 @@ import io
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
 from newsearch.controlchars import TERMINAL_UNSAFE
 from newsearch.models import (
+    JSON_FORMAT_VERSION,
     BuildReport,
     CheckReport,
     Document,
@@ -27,9 +28,9 @@ from newsearch.models import (
     Results,
     Timeline,
     check_period,
+    to_jsonable,
 )
 
-JSON_FORMAT_VERSION = 1
 TIMELINE_FORMAT_VERSION = 1
 
 
@@ -46,19 +47,6 @@ def terminal_safe(text: str) -> str:
 def plural(count: int, noun: str) -> str:
     """``1 document``, ``2,225 documents``."""
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, datetimes and tuples as plain JSON values."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {key: to_jsonable(item) for key, item in asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(item) for item in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 def dumps(value: Any) -> str:
@@ -208,9 +196,15 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
     if results.hits:
         first = results.hits[0].rank
         shown = f"{first:,}-{results.hits[-1].rank:,}" if len(results.hits) > 1 else f"{first:,}"
-        lines.append(f"{shown} of {plural(results.total, 'result')} ({results.elapsed_ms:,.0f} ms)")
+        timing = f"{results.elapsed_ms:,.0f} ms"
+        count = result_count(results)  # "... (180 articles)" takes the timing inside its brackets
+        lines.append(f"{shown} of {count[:-1]}, {timing})" if count.endswith(")") else f"{shown} of {count} ({timing})")
     elif results.total:
-        lines.append(f"No results on this page; {results.total:,} in all.")
+        page = results.offset // max(results.limit, 1) + 1
+        pages = plural(results.pages, "page")
+        lines.append(f"No results on page {page:,}; {result_count(results)} in all, on {pages}.")
+    elif results.filtered_out is not None:
+        lines.append(f"No results: {terminal_safe(results.filtered_out.message)}.")
     else:
         lines.append("No results.")
     for typed, spellings in results.expansions:
@@ -223,34 +217,22 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
     return "\n".join(lines)
 
 
-def _hit_json(hit: Hit) -> dict[str, Any]:
-    data = to_jsonable(hit)
-    data["passages"] = [{**to_jsonable(p), "highlights": [list(span) for span in p.highlights]}
-                        for p in hit.passages]
-    return data
+def result_count(results: Results) -> str:
+    """``180 results``, or with copies folded ``169 stories (180 articles)``."""
+    if results.stories == results.total:
+        return plural(results.total, "result")
+    stories = results.stories or 0
+    return f"{stories:,} stor{'y' if stories == 1 else 'ies'} ({plural(results.total, 'article')})"
 
 
-def results_json(results: Results, offset: int, limit: int) -> str:
-    """The stable JSON document (see README, "JSON output")."""
-    return json.dumps({
-        "format_version": JSON_FORMAT_VERSION,
-        "query": results.query,
-        "total": results.total,
-        "offset": offset,
-        "limit": limit,
-        "elapsed_ms": round(results.elapsed_ms, 3),
-        "timed_out": results.timed_out,
-        "suggestion": results.suggestion,
-        "expansions": {typed: list(spellings) for typed, spellings in results.expansions},
-        "hits": [_hit_json(hit) for hit in results.hits],
-        "facets": {name: [{"value": value, "count": count} for value, count in counts]
-                   for name, counts in results.facets.items()},
-    }, ensure_ascii=True)
+def results_json(results: Results) -> str:
+    """The stable JSON document (see README, "JSON output"): ``Results.to_dict`` as JSON."""
+    return json.dumps(results.to_dict(), ensure_ascii=True)
 
 
 def results_jsonl(results: Results) -> str:
     """One JSON object per hit, one per line."""
-    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **_hit_json(hit)}, ensure_ascii=True)
+    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **hit.to_dict()}, ensure_ascii=True)
                      for hit in results.hits)
 
 

@@ -1,4 +1,5 @@
-"""Grouping search results: copies of one story folded into one hit, and facet counts."""
+"""Grouping search results: copies of one story folded into one hit, stories counted over the
+whole result set, facet counts, and why filters left no result."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from whoosh.searching import Searcher
 from newsearch.config import as_utc
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.matches import NO_DATE, Candidate, column_values, matching, published_at
-from newsearch.models import Ranked, SimilarCopy
-from newsearch.schema import stored_published
+from newsearch.models import FilterNote, Ranked, SimilarCopy
+from newsearch.schema import source_key, stored_published
 from newsearch.storage import reading
 
 FACETS = ("source", "year", "month")
@@ -33,6 +34,42 @@ def collapsed(ranked: list[Ranked[Candidate]], duplicates: DuplicatePairs | None
             seen.add(cluster)
         kept.append(item)
     return kept
+
+
+LOOKUP_COST = 50  # looking up one id costs about as much as reading this many values of the id column
+
+
+def clustered_docnums(searcher: Searcher, duplicates: DuplicatePairs) -> dict[int, str]:
+    """Document number -> cluster key, for every document that has copies (the same for a
+    searcher's whole life: made once per opened index). Few copies are looked up by id; else
+    the id column is read whole, which is then faster."""
+    cluster_of = duplicates.cluster_of
+    size = searcher.doc_count_all()
+    found = {}
+    if len(cluster_of) * LOOKUP_COST < size:
+        for doc_id, key in cluster_of.items():
+            docnum = searcher.document_number(id=doc_id)
+            if docnum is not None:
+                found[docnum] = key
+        return found
+    reader = searcher.reader()
+    live: Iterable[int] = range(size)
+    if reader.has_deletions():
+        live = [docnum for docnum in live if not reader.is_deleted(docnum)]
+    for docnum, raw in column_values(searcher, "id", live, b"").items():
+        cluster = cluster_of.get(raw.decode("utf-8", "surrogateescape"))
+        if cluster is not None:
+            found[docnum] = cluster
+    return found
+
+
+def folded_copies(clustered: dict[int, str], matched: Iterable[int]) -> int:
+    """How many of the ``matched`` documents folding hides: for each story, its matching copies but one.
+
+    ``matched`` need only hold the matches among ``clustered`` (the others are never folded).
+    """
+    members = [clustered[docnum] for docnum in matched if docnum in clustered]
+    return len(members) - len(set(members))
 
 
 def copies_matching(searcher: Searcher, hit: Candidate, query: wq.Query, filters: wq.Query | None,
@@ -93,3 +130,29 @@ def year_month(moment: datetime | None, tz: tzinfo = timezone.utc) -> tuple[str,
         return None
     local = as_utc(moment).astimezone(tz)
     return f"{local.year:04d}", f"{local.year:04d}-{local.month:02d}"
+
+
+def filter_note(searcher: Searcher, query: str, matches: list[int], sources: Collection[str],
+                since: datetime | None, until: datetime | None) -> FilterNote:
+    """What each filter keeps of the ``matches`` of ``query`` (found without filters), for a search
+    whose filters left nothing: the ``FilterNote`` of ``Results.filtered_out``."""
+    from_sources = None
+    match_sources: tuple[tuple[str, int], ...] = ()
+    if sources:
+        keys_wanted = [source_key(name) for name in sources]
+        wanted: set[object] = {*keys_wanted, *(key.encode("utf-8") for key in keys_wanted)}  # the column holds bytes
+        keys = column_values(searcher, "source_key", matches, "")
+        from_sources = sum(1 for key in keys.values() if key in wanted)
+        match_sources = facets_of(searcher, matches, ["source"])["source"]
+    dates = [moment for moment in (published_at(raw) for raw in
+                                   column_values(searcher, "published", matches, NO_DATE).values())
+             if moment is not None]
+    in_dates = None
+    if since is not None or until is not None:
+        in_dates = sum(1 for moment in dates
+                       if (since is None or moment >= as_utc(since)) and (until is None or moment < as_utc(until)))
+    return FilterNote(
+        query=query, matches=len(matches), sources=tuple(sources), from_sources=from_sources,
+        match_sources=match_sources, since=since, until=until, in_dates=in_dates, dated=len(dates),
+        earliest=min(dates, default=None), latest=max(dates, default=None),
+    )

@@ -7,14 +7,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Generic, Literal, Protocol, TypeVar, get_args
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
 
 Period = Literal["day", "week", "month", "year"]
 PERIODS: tuple[Period, ...] = get_args(Period)
 Sort = Literal["relevance", "newest", "oldest"]
 SORTS: tuple[Sort, ...] = get_args(Sort)
+JSON_FORMAT_VERSION = 1  # of `newsearch search --format json` (``Results.to_dict``); fields only ever added
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, datetimes and tuples as plain JSON values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {key: to_jsonable(item) for key, item in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 @dataclass(frozen=True)
@@ -186,11 +200,98 @@ class Hit:
     path: str
     passages: tuple[Passage, ...] = ()
     similar: tuple[SimilarCopy, ...] = ()  # copies matching the query, hidden unless collapse=False
+    author: str = ""
+    tags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as JSON values, as in the ``hits`` of ``Results.to_dict`` (one line of ``--format jsonl``)."""
+        data: dict[str, Any] = to_jsonable(self)
+        return data
+
+
+@dataclass(frozen=True)
+class FilterNote:
+    """Why the filters (sources, dates) left no result although the query alone matches articles.
+
+    ``matches`` articles match ``query`` without filters; ``from_sources`` of them are from
+    one of ``sources`` (None: no source filter) and ``in_dates`` published in
+    ``[since, until)`` (None: no date filter). ``match_sources`` are the matches' own sources
+    with counts, most frequent first; ``dated`` of the matches have a date, the earliest and
+    latest given. ``message`` says it in one sentence.
+    """
+
+    query: str
+    matches: int
+    sources: tuple[str, ...] = ()
+    from_sources: int | None = None
+    match_sources: tuple[tuple[str, int], ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    in_dates: int | None = None
+    dated: int = 0
+    earliest: datetime | None = None
+    latest: datetime | None = None
+
+    @property
+    def removed_by(self) -> tuple[str, ...]:
+        """The filters that leave none of the matches on their own: "sources" and/or "dates"
+        (empty when each keeps some, but no match passes both)."""
+        return tuple(name for name, kept in (("sources", self.from_sources), ("dates", self.in_dates)) if kept == 0)
+
+    @property
+    def message(self) -> str:
+        """``180 articles match 'blair', but none from source 'bbc' (theirs: politics 150, ...)``."""
+        verb = "matches" if self.matches == 1 else "match"
+        head = f"{self.matches:,} article{'' if self.matches == 1 else 's'} {verb} {self.query!r}"
+        window = _window(self.since, self.until)
+        named = " or ".join(repr(name) for name in self.sources)
+        source_part = f"from source{'s' if len(self.sources) > 1 else ''} {named}"
+        parts = []
+        if self.from_sources == 0:
+            theirs = ", ".join(f"{name} {count:,}" for name, count in self.match_sources[:10])
+            more = f", +{len(self.match_sources) - 10:,} more" if len(self.match_sources) > 10 else ""
+            parts.append(f"none {source_part} (their sources: {theirs}{more})" if theirs else f"none {source_part}")
+        if self.in_dates == 0:
+            if not self.dated:
+                parts.append("none of them is dated, and a date filter keeps only dated articles" if self.matches > 1
+                             else "it is not dated, and a date filter keeps only dated articles")
+            else:
+                undated = self.matches - self.dated
+                span = (f"from {self.earliest:%Y-%m-%d} to {self.latest:%Y-%m-%d}"
+                        if self.earliest and self.latest else "")
+                parts.append(f"none published {window} (the {self.dated:,} dated are {span}"
+                             + (f"; {undated:,} undated" if undated else "") + ")")
+        if not parts:
+            parts.append(f"{self.from_sources:,} {source_part} and {self.in_dates:,} published {window}, "
+                         "but none both")
+        return f"{head}, but " + "; ".join(parts)
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d") if moment.time() == datetime.min.time() else moment.isoformat()
+
+
+def _window(since: datetime | None, until: datetime | None) -> str:
+    """``from 2005-01-01 to 2005-01-31``: ``since`` inclusive, ``until`` exclusive (a midnight
+    shown as the day before it, included)."""
+    end = ""
+    if until is not None:
+        end = (f"to {_day(until - timedelta(days=1))}" if until.time() == datetime.min.time()
+               else f"before {_day(until)}")
+    if since is None:
+        return end
+    return f"from {_day(since)}" + (f" {end}" if end else " on")
 
 
 @dataclass(frozen=True)
 class Results:
-    """One page of search results."""
+    """One page of search results: ``hits`` from ``offset`` (0-based), at most ``limit`` of them.
+
+    ``total`` counts the matching articles, each copy of a story included; ``stories`` counts
+    what the pages hold over the whole result set (with copies folded, one per story; else
+    ``total``): page ``n`` holds stories ``(n-1)*limit+1`` to ``n*limit``. ``filtered_out``
+    says why the filters left nothing when the query alone matches articles.
+    """
 
     query: str
     total: int
@@ -201,6 +302,45 @@ class Results:
     timed_out: bool = False  # the time limit stopped the search: hits may be incomplete
     # Requested facets over the whole result set: name -> ((value, count), ...), most frequent first.
     facets: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    stories: int | None = None  # None: the same as total
+    offset: int = 0
+    limit: int = 10
+    filtered_out: FilterNote | None = None
+
+    def __post_init__(self) -> None:
+        if self.stories is None:
+            object.__setattr__(self, "stories", self.total)
+
+    @property
+    def pages(self) -> int:
+        """How many pages of ``limit`` the stories fill."""
+        return -(-(self.stories or 0) // max(self.limit, 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``newsearch search --format json`` prints (``json.dumps`` of this;
+        see README, "JSON output"): plain values, keys in a stable order, ``format_version`` first."""
+        note = self.filtered_out
+        return {
+            "format_version": JSON_FORMAT_VERSION,
+            "query": self.query,
+            "total": self.total,
+            "stories": self.stories,
+            "offset": self.offset,
+            "limit": self.limit,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "timed_out": self.timed_out,
+            "suggestion": self.suggestion,
+            "expansions": {typed: list(spellings) for typed, spellings in self.expansions},
+            "hits": [hit.to_dict() for hit in self.hits],
+            "facets": {name: [{"value": value, "count": count} for value, count in counts]
+                       for name, counts in self.facets.items()},
+            "filtered_out": None if note is None else {
+                **to_jsonable(note),
+                "match_sources": [{"value": value, "count": count} for value, count in note.match_sources],
+                "removed_by": list(note.removed_by),
+                "message": note.message,
+            },
+        }
 
 
 class _Identified(Protocol):

@@ -12,7 +12,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -27,12 +27,32 @@ from newsearch import duplicate_store
 from newsearch.analysis import use_stem_lookup
 from newsearch.candidates import gather, plain_concepts
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter
-from newsearch.config import resolve_index_path
+from newsearch.config import duration_argument, moment_argument, resolve_index_path, zone_argument
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import DocumentNotFound, QueryError
-from newsearch.grouping import FACETS, collapsed, copies_matching, facets_of
+from newsearch.grouping import (
+    FACETS,
+    clustered_docnums,
+    collapsed,
+    copies_matching,
+    facets_of,
+    filter_note,
+    folded_copies,
+)
 from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered, published_at
-from newsearch.models import SORTS, Document, Hit, Passage, Period, Ranked, Results, SimilarCopy, Sort, Timeline
+from newsearch.models import (
+    SORTS,
+    Document,
+    FilterNote,
+    Hit,
+    Passage,
+    Period,
+    Ranked,
+    Results,
+    SimilarCopy,
+    Sort,
+    Timeline,
+)
 from newsearch.passages import highlight_spans
 from newsearch.query import parse
 from newsearch.ranking import passage_query_for, rank_candidates, shown_passages
@@ -70,6 +90,7 @@ class _Snapshot:
     stems: StemLookup  # the vocabulary file, searched in place
     _vocabulary: Vocabulary | None = None
     _duplicates: DuplicatePairs | None = None
+    _clustered: tuple[dict[int, str], list[int]] | None = None
 
     def vocabulary(self) -> Vocabulary:
         """The generation's unstemmed words, read on first use (most queries never need them)."""
@@ -87,6 +108,14 @@ class _Snapshot:
         if self._duplicates is None:
             self._duplicates = duplicate_store.load(self.generation)
         return self._duplicates
+
+    def clustered(self) -> tuple[dict[int, str], list[int]]:
+        """Document number -> cluster key of every document with copies, and those numbers sorted:
+        made once per snapshot, to count the stories of a result set."""
+        if self._clustered is None:
+            found = clustered_docnums(self.searcher, self.duplicates())
+            self._clustered = found, sorted(found)
+        return self._clustered
 
     def close(self) -> None:
         self.searcher.close()
@@ -154,30 +183,36 @@ class Index:
         *,
         limit: int = 10,
         offset: int = 0,
-        since: datetime | date | None = None,
-        until: datetime | date | None = None,
+        since: datetime | date | str | None = None,
+        until: datetime | date | str | None = None,
         sources: Iterable[str] | None = None,
         sort: Sort = "relevance",
         passages: int = 3,
         passage_chars: int = 300,
         collapse: bool = True,
         facets: Collection[str] = (),
-        recency: timedelta | None = None,
+        recency: timedelta | str | None = None,
     ) -> Results:
         """Search; return one page of ranked hits with their best passages.
 
-        ``since`` is inclusive and ``until`` exclusive (naive datetimes are UTC);
+        ``since`` is inclusive and ``until`` exclusive (naive datetimes are UTC, a date is
+        its midnight UTC); a string is read as on the command line: ``since="2025-01"``
+        from the start of January, ``until="2025-01"`` to its end.
         ``sources`` keeps only those sources (exact names, case-insensitive).
         ``collapse`` folds each set of near-duplicate copies (one story republished)
         into its best-ranked article, whose ``similar`` lists the copies that match;
-        ``total`` still counts every copy. ``facets`` (any of "source", "year",
-        "month") counts the whole result set by that value. ``recency``, a half-life,
-        multiplies each relevance score by ``0.5 ** (age / recency)``, the age taken
-        from the newest of the most relevant matches; undated articles get the
-        median factor of the dated ones.
-        Raises QueryError for a query that cannot be run, with the fix in its message.
+        ``total`` still counts every copy, ``stories`` each story once, and pages
+        (``offset``, ``limit``) run through the stories. ``facets`` (any of "source",
+        "year", "month") counts the whole result set by that value. ``recency``, a
+        half-life (a timedelta or a string such as "30d"), multiplies each relevance
+        score by ``0.5 ** (age / recency)``, the age taken from the newest of the most
+        relevant matches; undated articles get the median factor of the dated ones.
+        When the filters leave nothing of what the query matches, ``filtered_out`` says why.
+        Raises QueryError for a query or argument that cannot be used, with the fix in its message.
         """
         started = time.perf_counter()
+        since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
+        recency = duration_argument(recency, "recency")
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
         if offset < 0:
@@ -193,7 +228,6 @@ class Index:
             if sort != "relevance":
                 raise QueryError(f"recency blends into relevance ranking; it cannot be combined with sorting by date "
                                  f"({sort})")
-        since, until = _moment(since, "since"), _moment(until, "until")
         tree = parse(query)
         needed = offset + limit
         with self._lock:
@@ -203,9 +237,10 @@ class Index:
                 compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
                 filters = _filters(since, until, sources)
                 duplicates = snapshot.duplicates() if collapse else None
+                clustered, watch = snapshot.clustered() if duplicates else ({}, [])
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
                 while True:
-                    hits, total, timed_out = self._collect(searcher, compiled, filters, depth, sort)
+                    hits, total, timed_out, watched = self._collect(searcher, compiled, filters, depth, sort, watch)
                     ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency)
                     shown = collapsed(ranked, duplicates)
                     if len(shown) >= needed or len(hits) < depth or timed_out or depth >= MAX_CANDIDATES:
@@ -213,6 +248,8 @@ class Index:
                     depth = min(depth * 2, MAX_CANDIDATES)
                 counted = (facets_of(searcher, self._all_matches(searcher, compiled.query, filters), facets)
                            if facets else {})
+                note = (self._filter_note(searcher, query, compiled, sources, since, until)
+                        if not total and filters is not None and not timed_out else None)
             page = []
             passage_query = passage_query_for(compiled)
             collected = {hit.docnum for hit in hits}
@@ -233,6 +270,10 @@ class Index:
             expansions=tuple(compiled.expansions.items()),
             timed_out=timed_out,
             facets=counted,
+            stories=total - folded_copies(clustered, watched),
+            offset=offset,
+            limit=limit,
+            filtered_out=note,
         )
 
     def timeline(
@@ -240,17 +281,20 @@ class Index:
         query: str,
         *,
         by: Period = "month",
-        since: datetime | date | None = None,
-        until: datetime | date | None = None,
+        since: datetime | date | str | None = None,
+        until: datetime | date | str | None = None,
         sources: Iterable[str] | None = None,
-        tz: tzinfo = timezone.utc,
+        tz: tzinfo | str = timezone.utc,
     ) -> Timeline:
         """How many articles match ``query`` per day, week, month or year (empty periods as 0).
 
         The periods run from ``since`` (else the first match) to ``until`` (else the last),
-        in the calendar of ``tz``; undated matches are counted apart (``Timeline.undated``).
+        in the calendar of ``tz`` (a tzinfo, or a string as on the command line: "UTC",
+        "+01:00", "Europe/Berlin"); ``since`` and ``until`` are read as in ``search``.
+        Undated matches are counted apart (``Timeline.undated``).
         """
-        since, until = _moment(since, "since"), _moment(until, "until")
+        since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
+        zone = zone_argument(tz, "tz")
         tree = parse(query)
         with self._lock, reading(self.path):
             snapshot = self._fresh()
@@ -259,7 +303,7 @@ class Index:
             matches = self._all_matches(searcher, compiled.query, _filters(since, until, sources))
             dates = [published_at(raw) for raw in column_values(searcher, "published", matches, NO_DATE).values()]
         try:
-            return timeline(dates, by, since=since, until=until, tz=tz)
+            return timeline(dates, by, since=since, until=until, tz=zone)
         except ValueError as exc:
             raise QueryError(str(exc)) from None
 
@@ -302,7 +346,9 @@ class Index:
                 filters = _filters(None, published if before else None, None)
                 not_these = wq.Not(wq.Or([wq.Term("id", other) for other in excluded]))
                 filters = not_these if filters is None else wq.And([filters, not_these])
-                hits, total, timed_out = self._collect(searcher, compiled, filters, max(CANDIDATES, limit), "relevance")
+                clustered, watch = snapshot.clustered()
+                hits, total, timed_out, watched = self._collect(searcher, compiled, filters, max(CANDIDATES, limit),
+                                                                "relevance", watch)
                 ranked = [Ranked(hit.score, hit) for hit in
                           sorted(hits, key=lambda hit: rank_key(hit.score, hit.newest_first, hit.id))]
                 shown = collapsed(ranked, duplicates)[:limit]
@@ -315,7 +361,7 @@ class Index:
                 for rank, item in enumerate(shown, 1)
             ]
         return Results(query=id, total=total, hits=tuple(page), elapsed_ms=(time.perf_counter() - started) * 1000,
-                       timed_out=timed_out)
+                       timed_out=timed_out, stories=total - folded_copies(clustered, watched), limit=limit)
 
     def document(self, id: str) -> Document:
         """The stored article with this id; raises DocumentNotFound."""
@@ -340,8 +386,9 @@ class Index:
     # -- internals -------------------------------------------------------------------------
 
     def _collect(self, searcher: Searcher, compiled: CompiledQuery, filters: wq.Query | None, depth: int,
-                 sort: Sort) -> tuple[list[Candidate], int, bool]:
-        """The top ``depth`` candidates (score, stored fields, coverage), the total, and whether time ran out.
+                 sort: Sort, watch: Sequence[int] = ()) -> tuple[list[Candidate], int, bool, set[int]]:
+        """The top ``depth`` candidates (score, stored fields, coverage), the total, whether time ran out,
+        and which of the ``watch`` documents (sorted numbers) match.
 
         Candidates are the best of the query and, for a plain list of words, the best of the
         same words all required. A plain list (``CompiledQuery.concepts_are_plain``) is collected
@@ -354,8 +401,8 @@ class Index:
         if sort == "relevance" and concepts is not None:
             allowed = frozenset(searcher.docs_for_query(filters)) if filters is not None else None
             found = gather(searcher, concepts, depth, all_words=compiled.all_words_query is not None,
-                           allowed=allowed, deadline=deadline)
-            return self._candidates(searcher, found.scores, found.covered), found.total, found.timed_out
+                           allowed=allowed, deadline=deadline, watch=watch)
+            return self._candidates(searcher, found.scores, found.covered), found.total, found.timed_out, found.watched
         queries = [compiled.query]
         if sort == "relevance" and compiled.all_words_query is not None:
             queries.append(compiled.all_words_query)
@@ -377,15 +424,17 @@ class Index:
         try:
             searcher.search_with_collector(compiled.query, counter)
             total = len(counter.results())
+            watched = set(counter.results().docs()).intersection(watch) if watch else set()
         except collectors.TimeLimit:
             timed_out = True
             total = len(candidates)
+            watched = set(candidates).intersection(watch)
         covered = covered_concepts(searcher, compiled.concepts, candidates) if sort == "relevance" else {}
         hits = self._candidates(searcher, candidates, covered)
         if sort != "relevance":  # by date, then id; undated articles last either way
             sign = -1 if sort == "newest" else 1
             hits.sort(key=lambda hit: (hit.published >= NO_DATE, sign * hit.published, hit.id))
-        return hits, total, timed_out
+        return hits, total, timed_out, watched
 
     def _candidates(self, searcher: Searcher, scores: dict[int, float], covered: dict[int, int]) -> list[Candidate]:
         published = column_values(searcher, "published", scores, NO_DATE)
@@ -405,6 +454,19 @@ class Index:
             ) from None
         return list(collector.results().docs())
 
+    def _filter_note(self, searcher: Searcher, query: str, compiled: CompiledQuery, sources: Iterable[str] | None,
+                     since: datetime | None, until: datetime | None) -> FilterNote | None:
+        """Why the filters left no result: None when the query alone matches nothing either (or
+        counting its matches takes too long)."""
+        try:
+            matches = self._all_matches(searcher, compiled.query, None)
+        except QueryError:
+            return None
+        if not matches:
+            return None
+        names = [sources] if isinstance(sources, str) else list(sources or ())
+        return filter_note(searcher, query, matches, [name for name in names if name.strip()], since, until)
+
     @staticmethod
     def _suggest(query: str, compiled: CompiledQuery) -> str | None:
         """The query with each word the index has never seen replaced by its closest indexed spelling."""
@@ -412,15 +474,6 @@ class Index:
         for typed, spellings in compiled.expansions.items():
             suggestion = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", spellings[0], suggestion)
         return suggestion if suggestion != query else None
-
-
-def _moment(value: object, name: str) -> datetime | None:
-    """A ``since``/``until`` argument as a datetime (a date: its midnight, UTC)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-    raise TypeError(f"{name} must be a datetime or a date, not {type(value).__name__} {value!r}")
 
 
 def _filters(since: datetime | None, until: datetime | None, sources: Iterable[str] | None) -> wq.Query | None:
@@ -451,4 +504,6 @@ def _hit(stored: dict, rank: int, score: float, passages: tuple[Passage, ...],
         path=stored.get("file", ""),
         passages=passages,
         similar=similar,
+        author=stored.get("author", ""),
+        tags=tuple(stored.get("tags", ())),
     )

@@ -93,7 +93,7 @@ def test_search_pages(run):
     assert without_timing(second.stdout).startswith("  2. ")
     assert without_timing(second.stdout).endswith("\n2 of 2 results (X ms)\n")
     beyond = run("search", "soldiers", "--limit", "1", "--page", "3")
-    assert (beyond.exit_code, beyond.stdout) == (0, "No results on this page; 2 in all.\n")
+    assert (beyond.exit_code, beyond.stdout) == (0, "No results on page 3; 2 results in all, on 2 pages.\n")
     both = run("search", "soldiers", "--limit", "2")
     assert without_timing(both.stdout).endswith("\n1-2 of 2 results (X ms)\n")
 
@@ -182,8 +182,8 @@ def test_search_json(run):
     result = run("search", "soldiers", "--format", "json", "--limit", "1")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"format_version", "query", "total", "offset", "limit", "elapsed_ms", "timed_out",
-                         "suggestion", "expansions", "hits", "facets"}
+    assert set(data) == {"format_version", "query", "total", "stories", "offset", "limit", "elapsed_ms", "timed_out",
+                         "suggestion", "expansions", "hits", "facets", "filtered_out"}
     assert (data["format_version"], data["query"], data["total"], data["offset"], data["limit"]) == (
         1, "soldiers", 2, 0, 1)
     assert (data["timed_out"], data["suggestion"], data["expansions"], data["facets"]) == (False, None, {}, {})

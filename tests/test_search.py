@@ -436,8 +436,9 @@ def test_since_is_inclusive_until_exclusive(index):
     assert newest(since=datetime(2025, 3, 10, 12)) == ["zelensky"]  # naive datetimes are UTC
     assert newest(since=date(2025, 3, 10)) == ["zelensky"]  # a date: its midnight, UTC
     assert newest(until=date(2025, 2, 1)) == ["captured", "soldiers-home", "soldiers-run"]
-    with pytest.raises(TypeError, match="since must be a datetime or a date, not str '2005'"):
-        index.search("soldiers", since="2005")
+    assert newest(since="2025-03-10") == ["zelensky"]  # a string: as on the command line
+    with pytest.raises(QueryError, match="since must be a date, a datetime or a string such as '2025-01-20', not int"):
+        index.search("soldiers", since=2005)
     assert index.timeline("soldiers", by="year", since=date(2025, 1, 1)).total == 2
 
 
