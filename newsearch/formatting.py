@@ -186,9 +186,26 @@ def render_facets(facets: dict[str, tuple[tuple[str, int], ...]]) -> list[str]:
     return lines
 
 
+def _quoted(words: Iterable[str], joiner: str) -> str:
+    return joiner.join(repr(terminal_safe(word)) for word in words)
+
+
+def spelling_notes(results: Results) -> list[str]:
+    """What was searched instead of what was typed, and which words no article holds: printed
+    before the results, so no one reads them as answers to the words typed."""
+    lines = []
+    for typed, spellings in results.expansions:
+        lines.append(f"Also searched for: {terminal_safe(', '.join(spellings))} (for {terminal_safe(typed)!r})")
+    if results.not_found and results.total:
+        lines.append(f"No article has {_quoted(results.not_found, ' or ')}: "
+                     f"these are results for the other words.")
+    return lines
+
+
 def render_results(results: Results, highlighter: Highlighter) -> str:
-    """Terminal text: per hit a header and its passages, then the count and any suggestion."""
-    lines: list[str] = []
+    """Terminal text: what was searched instead of what was typed, per hit a header and its
+    passages, then the count and any suggestion."""
+    lines: list[str] = spelling_notes(results)
     for hit in results.hits:
         lines += _hit_header(hit, highlighter)
         for passage in hit.passages:
@@ -202,14 +219,14 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
         lines.append(f"{shown} of {plural(results.total, 'result')} ({results.elapsed_ms:,.0f} ms)")
     elif results.total:
         lines.append(f"No results on this page; {results.total:,} in all.")
+    elif results.not_found:
+        lines.append(f"No results for {_quoted(results.not_found, ' or ')}.")
     else:
         lines.append("No results.")
-    for typed, spellings in results.expansions:
-        lines.append(f"Also searched for: {terminal_safe(', '.join(spellings))} (for {terminal_safe(typed)!r})")
     if results.timed_out:
         lines.append("The search hit its time limit: results may be incomplete.")
-    if results.suggestion:
-        lines.append(f"Did you mean: {terminal_safe(results.suggestion)}")
+    if results.suggestion and (results.not_found or not results.expansions):  # not what was searched
+        lines.append(f"Did you mean: {terminal_safe(results.suggestion)}?")
     lines += render_facets(results.facets)
     return "\n".join(lines)
 
@@ -233,6 +250,7 @@ def results_json(results: Results, offset: int, limit: int) -> str:
         "timed_out": results.timed_out,
         "suggestion": results.suggestion,
         "expansions": {typed: list(spellings) for typed, spellings in results.expansions},
+        "not_found": list(results.not_found),
         "hits": [_hit_json(hit) for hit in results.hits],
         "facets": {name: [{"value": value, "count": count} for value, count in counts]
                    for name, counts in results.facets.items()},
@@ -282,6 +300,15 @@ def _period_of(buckets: Buckets | Timeline, period: Period | None) -> Period | N
         check_period(period)
         return period
     return buckets.period if isinstance(buckets, Timeline) else None
+
+
+def timeline_notes(counted: Timeline) -> list[str]:
+    """What a timeline counted instead of what was typed, and the words no article holds."""
+    lines = [f"Also counted: {terminal_safe(', '.join(spellings))} (for {terminal_safe(typed)!r})"
+             for typed, spellings in counted.expansions]
+    if counted.not_found:
+        lines.append(f"No article has {_quoted(counted.not_found, ' or ')}.")
+    return lines
 
 
 def timeline_bars(
@@ -346,6 +373,8 @@ def timeline_json(buckets: Buckets | Timeline, *, period: Period | None = None) 
             "total": sum(row["count"] for row in rows),  # type: ignore[misc]
             "undated": buckets.undated if known else None,  # type: ignore[union-attr]
             "outside": buckets.outside if known else None,  # type: ignore[union-attr]
+            **({"expansions": {typed: list(spellings) for typed, spellings in buckets.expansions},  # type: ignore[union-attr]
+                "not_found": list(buckets.not_found)} if known else {}),  # type: ignore[union-attr]
             "buckets": rows,
         },
         ensure_ascii=True,

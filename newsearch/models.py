@@ -128,6 +128,8 @@ class Timeline:
     buckets: tuple[tuple[date, int], ...]
     undated: int = 0
     outside: int = 0
+    expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # as in ``Results``: typo -> spellings also counted
+    not_found: tuple[str, ...] = ()  # words typed that no article holds
 
     @property
     def total(self) -> int:
@@ -201,6 +203,7 @@ class Results:
     timed_out: bool = False  # the time limit stopped the search: hits may be incomplete
     # Requested facets over the whole result set: name -> ((value, count), ...), most frequent first.
     facets: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    not_found: tuple[str, ...] = ()  # words typed that no article holds, searched as typed
 
 
 class _Identified(Protocol):

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Iterable
@@ -164,6 +164,7 @@ class Index:
         collapse: bool = True,
         facets: Collection[str] = (),
         recency: timedelta | None = None,
+        correct: bool = True,
     ) -> Results:
         """Search; return one page of ranked hits with their best passages.
 
@@ -175,7 +176,8 @@ class Index:
         "month") counts the whole result set by that value. ``recency``, a half-life,
         multiplies each relevance score by ``0.5 ** (age / recency)``, the age taken
         from the newest of the most relevant matches; undated articles get the
-        median factor of the dated ones.
+        median factor of the dated ones. ``correct=False`` searches every word as typed: no
+        typing error is corrected (see the README for when one is).
         Raises QueryError for a query that cannot be run, with the fix in its message.
         """
         started = time.perf_counter()
@@ -201,7 +203,8 @@ class Index:
             with reading(self.path):  # only what reads the index: its decoding errors mean damage
                 snapshot = self._fresh()
                 searcher = snapshot.searcher
-                compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
+                compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written,
+                                         correct=correct).compile(tree)
                 filters = _filters(since, until, sources)
                 duplicates = snapshot.duplicates() if collapse else None
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
@@ -224,7 +227,7 @@ class Index:
                 copies = (copies_matching(searcher, hit, compiled.query, filters, duplicates, collected)
                           if duplicates else ())
                 page.append(_hit(hit.stored(), rank, item.score, found, copies))
-        suggestion = self._suggest(query, compiled) if total < FEW_RESULTS else None
+        suggestion = self._suggest(query, compiled) if total < FEW_RESULTS or compiled.not_found else None
         return Results(
             query=query,
             total=total,
@@ -234,6 +237,7 @@ class Index:
             expansions=tuple(compiled.expansions.items()),
             timed_out=timed_out,
             facets=counted,
+            not_found=tuple(compiled.not_found),
         )
 
     def timeline(
@@ -245,24 +249,28 @@ class Index:
         until: datetime | date | None = None,
         sources: Iterable[str] | None = None,
         tz: tzinfo = timezone.utc,
+        correct: bool = True,
     ) -> Timeline:
         """How many articles match ``query`` per day, week, month or year (empty periods as 0).
 
         The periods run from ``since`` (else the first match) to ``until`` (else the last),
         in the calendar of ``tz``; undated matches are counted apart (``Timeline.undated``).
+        Typing errors are corrected as in ``search`` (``Timeline.expansions``), unless ``correct=False``.
         """
         since, until = _moment(since, "since"), _moment(until, "until")
         tree = parse(query)
         with self._lock, reading(self.path):
             snapshot = self._fresh()
             searcher = snapshot.searcher
-            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
+            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written,
+                                     correct=correct).compile(tree)
             matches = self._all_matches(searcher, compiled.query, _filters(since, until, sources))
             dates = [published_at(raw) for raw in column_values(searcher, "published", matches, NO_DATE).values()]
         try:
-            return timeline(dates, by, since=since, until=until, tz=tz)
+            counted = timeline(dates, by, since=since, until=until, tz=tz)
         except ValueError as exc:
             raise QueryError(str(exc)) from None
+        return replace(counted, expansions=tuple(compiled.expansions.items()), not_found=tuple(compiled.not_found))
 
     def related(
         self,
@@ -408,9 +416,10 @@ class Index:
 
     @staticmethod
     def _suggest(query: str, compiled: CompiledQuery) -> str | None:
-        """The query with each word the index has never seen replaced by its closest indexed spelling."""
+        """The query with each word the index has never seen replaced by its closest indexed spelling
+        (the one searched, or the one offered)."""
         suggestion = query
-        for typed, spellings in compiled.expansions.items():
+        for typed, spellings in {**compiled.suggestions, **compiled.expansions}.items():
             suggestion = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", spellings[0], suggestion)
         return suggestion if suggestion != query else None
 
