@@ -358,7 +358,8 @@ def timeline_json(buckets: Buckets | Timeline, *, period: Period | None = None) 
         {"format_version": 1, "period": "month", "total": 14, "undated": 2, "outside": 0,
          "buckets": [{"start": "2025-01-01", "label": "2025-01", "count": 12}, ...]}
 
-    ``period`` is null when unknown; ``undated`` and ``outside`` are null unless given a Timeline.
+    ``period`` is null when unknown; ``undated`` and ``outside`` are null unless given a Timeline,
+    which adds ``expansions`` and ``not_found`` (as in search results) after ``buckets``.
     """
     period = _period_of(buckets, period)
     rows = [
@@ -373,9 +374,9 @@ def timeline_json(buckets: Buckets | Timeline, *, period: Period | None = None) 
             "total": sum(row["count"] for row in rows),  # type: ignore[misc]
             "undated": buckets.undated if known else None,  # type: ignore[union-attr]
             "outside": buckets.outside if known else None,  # type: ignore[union-attr]
+            "buckets": rows,
             **({"expansions": {typed: list(spellings) for typed, spellings in buckets.expansions},  # type: ignore[union-attr]
                 "not_found": list(buckets.not_found)} if known else {}),  # type: ignore[union-attr]
-            "buckets": rows,
         },
         ensure_ascii=True,
     )
