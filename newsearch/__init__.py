@@ -50,15 +50,28 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers: the same names, re-exported explicitly (``X as X``)
-    from newsearch.errors import CorpusError as CorpusError, DocumentNotFound as DocumentNotFound
-    from newsearch.errors import IndexCorrupt as IndexCorrupt, IndexIncompatible as IndexIncompatible
-    from newsearch.errors import IndexLocked as IndexLocked, IndexNotFound as IndexNotFound
-    from newsearch.errors import IndexUnreadable as IndexUnreadable, IndexWriteError as IndexWriteError
-    from newsearch.errors import NewsearchError as NewsearchError, QueryError as QueryError
+    from newsearch.errors import CorpusError as CorpusError
+    from newsearch.errors import DocumentNotFound as DocumentNotFound
+    from newsearch.errors import IndexCorrupt as IndexCorrupt
+    from newsearch.errors import IndexIncompatible as IndexIncompatible
+    from newsearch.errors import IndexLocked as IndexLocked
+    from newsearch.errors import IndexNotFound as IndexNotFound
+    from newsearch.errors import IndexUnreadable as IndexUnreadable
+    from newsearch.errors import IndexWriteError as IndexWriteError
+    from newsearch.errors import NewsearchError as NewsearchError
+    from newsearch.errors import QueryError as QueryError
     from newsearch.indexer import build_index as build_index
-    from newsearch.models import BuildReport as BuildReport, Document as Document, Hit as Hit
-    from newsearch.models import Passage as Passage, Results as Results, SimilarCopy as SimilarCopy
-    from newsearch.models import CheckReport as CheckReport, IndexStats as IndexStats
-    from newsearch.models import SkippedFile as SkippedFile, Timeline as Timeline
-    from newsearch.searcher import Index as Index, open_index as open_index
-    from newsearch.status import check_index as check_index, index_stats as index_stats
+    from newsearch.models import BuildReport as BuildReport
+    from newsearch.models import CheckReport as CheckReport
+    from newsearch.models import Document as Document
+    from newsearch.models import Hit as Hit
+    from newsearch.models import IndexStats as IndexStats
+    from newsearch.models import Passage as Passage
+    from newsearch.models import Results as Results
+    from newsearch.models import SimilarCopy as SimilarCopy
+    from newsearch.models import SkippedFile as SkippedFile
+    from newsearch.models import Timeline as Timeline
+    from newsearch.searcher import Index as Index
+    from newsearch.searcher import open_index as open_index
+    from newsearch.status import check_index as check_index
+    from newsearch.status import index_stats as index_stats

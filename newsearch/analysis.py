@@ -244,7 +244,9 @@ class NewsTermFilter(Filter):
         self.surface_counts = None
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and (other.stem, other.stop) == (self.stem, self.stop)  # type: ignore[attr-defined]
+        if type(other) is not type(self) or not isinstance(other, NewsTermFilter):  # a subclass is another filter
+            return False
+        return (other.stem, other.stop) == (self.stem, self.stop)
 
     def __hash__(self) -> int:
         return hash((type(self), self.stem, self.stop))

@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from whoosh import index as whoosh_index
 
@@ -51,7 +51,7 @@ class PartitionJob:
 class PartitionResult:
     """A job's segment (None when nothing was added), its documents and what it skipped."""
 
-    segment: object
+    segment: Any  # Whoosh's segment (untyped)
     documents: list[tuple[str, str]]  # (id, path key) of each added document, in segment order
     skipped: list[SkippedFile]
     vocabulary: Vocabulary  # made in the worker, which has stemmed its words already
@@ -74,8 +74,8 @@ def _index_partition(job: PartitionJob) -> PartitionResult:
         documents = read_documents(file, report, job.max_bytes) or ()
         stamp = file_stamp(file) if documents else None
         for document in documents:
-            if claim_id(document, seen_ids, report):
-                writer.add_document(**document_record(document, file, stamp))  # type: ignore[arg-type]
+            if stamp is not None and claim_id(document, seen_ids, report):
+                writer.add_document(**document_record(document, file, stamp))
                 added.append((document.id, path_key(document.path)))
         report_progress(1)
     segment = finish_segment(writer)

@@ -27,9 +27,9 @@ the lower document number first.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, bisect_right
 import time
 import weakref
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress
@@ -40,10 +40,10 @@ from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
-from newsearch.whoosh_internals import field_lengths_bytes as _length_bytes
-from newsearch.whoosh_internals import posting_blocks
 from newsearch.compiler import CompiledQuery, ConceptParts, PhraseParts
 from newsearch.scoring import BM25FScorer, bm25f_tf
+from newsearch.whoosh_internals import field_lengths_bytes as _length_bytes
+from newsearch.whoosh_internals import posting_blocks
 
 DEADLINE_CHECK = 64  # documents (or posting blocks) between two looks at the clock
 
@@ -126,7 +126,8 @@ class _Clock:
             raise _TimeUp
 
 
-def _drop_excluded(reader: IndexReader, offset: int, masks: list[int], allowed: frozenset[int] | set[int] | None) -> None:
+def _drop_excluded(reader: IndexReader, offset: int, masks: list[int],
+                   allowed: frozenset[int] | set[int] | None) -> None:
     """Clear the bits of deleted documents and of those the filters leave out."""
     if reader.has_deletions():
         for docnum in _deleted(reader):
@@ -162,13 +163,13 @@ def _add_phrase(searcher: Searcher, phrase: PhraseParts, bit: int, scores: list[
     ``SpanNear2`` scores them: the sum of the terms' scores (the intersection's)."""
     reader = searcher.reader()
     fieldname = phrase.terms[0].fieldname
-    postings = {}  # term text -> its postings in the documents holding every term
+    postings: dict[str, list[_Block]] = {}  # term text -> its postings in the documents holding every term
     for term in phrase.terms:
         if term.text not in postings:
-            found = _term_postings(searcher, term, clock)
-            if found is None:
+            blocks = _term_postings(searcher, term, clock)
+            if blocks is None:
                 return  # a term the field does not hold: no document has the phrase
-            postings[term.text] = found
+            postings[term.text] = blocks
     # Documents with every term, then the positions of each term in those only.
     common: set[int] | None = None
     for blocks in sorted(postings.values(), key=lambda blocks: sum(len(block.ids) for block in blocks)):
@@ -176,6 +177,8 @@ def _add_phrase(searcher: Searcher, phrase: PhraseParts, bit: int, scores: list[
         common = ids if common is None else common & ids
         if not common:
             return
+    if common is None:  # a phrase has terms; for the type checker
+        return
     if reader.has_deletions():
         common.difference_update(_deleted(reader))
     decode = searcher.schema[fieldname].format.decode_as
@@ -341,7 +344,7 @@ class _FieldLengths:
         return row
 
 
-_LENGTHS: "weakref.WeakKeyDictionary[IndexReader, dict[tuple, _FieldLengths]]" = weakref.WeakKeyDictionary()
+_LENGTHS: weakref.WeakKeyDictionary[IndexReader, dict[tuple, _FieldLengths]] = weakref.WeakKeyDictionary()
 
 
 def _field_lengths(reader: IndexReader, fieldname: str, b: float, k1: float, avgfl: float) -> _FieldLengths:

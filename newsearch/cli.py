@@ -6,19 +6,20 @@ result; library errors become exit codes here and nowhere else.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import click
 
-from newsearch.version import __version__
-from newsearch.config import INDEX_ENV
+from newsearch.config import DEFAULT_MAX_BYTES, INDEX_ENV
 from newsearch.errors import NewsearchError
-from newsearch.config import DEFAULT_MAX_BYTES
 from newsearch.formatting import OutputFormat
-from newsearch.models import PERIODS, SORTS
+from newsearch.models import PERIODS, SORTS, Period, Sort
+from newsearch.version import __version__
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -30,9 +31,11 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 class _CommandFailed(click.ClickException):
-    def __init__(self, message: str, exit_code: int) -> None:
+    """A library error on its way out: its message, and the exit code its kind of error has."""
+
+    def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.code = code
 
 
 class NewsearchGroup(click.Group):
@@ -51,15 +54,17 @@ class NewsearchGroup(click.Group):
 
         return terminal_safe(message)
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as exc:
-            exc.message = self._safe(exc.message)
-            exc.show()
-            sys.exit(exc.exit_code)
+            shown = io.StringIO()  # usage, hint and message, made safe for the terminal as a whole
+            exc.show(file=shown)
+            click.echo(self._safe(shown.getvalue()), err=True, nl=False)
+            sys.exit(exc.code if isinstance(exc, _CommandFailed) else exc.exit_code)
         except (click.Abort, KeyboardInterrupt) as exc:
             # A progress line may be open on a terminal; click has ended it already for an Abort.
             ended = isinstance(exc, click.Abort) or not sys.stderr.isatty()
@@ -261,7 +266,7 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
         raise click.UsageError("--facets needs --format text or json: JSON Lines holds one hit per line")
     with open_index(index_path) as index:
         results = index.search(query, limit=limit, offset=(page - 1) * limit, since=since_at, until=until_at,
-                               sources=sources, sort=sort, passages=passages,  # type: ignore[arg-type]
+                               sources=sources, sort=cast(Sort, sort), passages=passages,  # a Choice of SORTS
                                collapse=not show_all, facets=facet_names, recency=half_life, correct=not exact)
     _print_results(results, output_format, color, (page - 1) * limit, limit)
     return EXIT_OK if results.total else EXIT_NO_RESULTS
@@ -319,7 +324,7 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--tz") from None
     with open_index(index_path) as index:
-        counts = index.timeline(query, by=period, since=since_at, until=until_at,  # type: ignore[arg-type]
+        counts = index.timeline(query, by=cast(Period, period), since=since_at, until=until_at,  # a Choice of PERIODS
                                 sources=sources, tz=tz, correct=not exact)
     if output_format == "json":
         click.echo(timeline_json(counts))

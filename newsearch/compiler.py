@@ -20,8 +20,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NamedTuple
 from datetime import datetime, timezone
+from typing import Any, Literal, NamedTuple
 
 from whoosh import matching
 from whoosh import query as wq
@@ -172,13 +172,13 @@ class QueryCompiler:
         clauses = list(group.clauses)
         # Stopwords are left out of plain word lists ("the cost of living" -> cost living),
         # unless the query has nothing else.
-        plain = [c for c in clauses if c.occur == "should" and isinstance(c.node, Word) and c.node.field is None
-                 and not c.node.prefix and not c.node.fuzzy]
-        stops = [c for c in plain if fold(c.node.text) in STOPWORDS]  # type: ignore[union-attr]
+        stops = [(c, c.node.text) for c in clauses if c.occur == "should" and isinstance(c.node, Word)
+                 and c.node.field is None and not c.node.prefix and not c.node.fuzzy and fold(c.node.text) in STOPWORDS]
         if stops and len(stops) < len(clauses):
-            clauses = [c for c in clauses if c not in stops]
+            stopped = [c for c, _ in stops]
+            clauses = [c for c in clauses if c not in stopped]
         elif top and stops:
-            words = " ".join(c.node.text for c in stops)  # type: ignore[union-attr]
+            words = " ".join(text for _, text in stops)
             raise QueryError(
                 f"'{words}' has only very common words, which are not indexed; add a less common word"
             )
@@ -186,9 +186,7 @@ class QueryCompiler:
         must, should, must_not, dates = [], [], [], []
         must_built, should_built = [], []
         for clause in clauses:
-            self._excluding += clause.occur == "not"
-            built = self._node(clause.node)
-            self._excluding -= clause.occur == "not"
+            built = _Built(self._excluded(clause.node)) if clause.occur == "not" else self._node(clause.node)
             compiled = built.query
             if compiled is None:
                 continue
@@ -217,9 +215,9 @@ class QueryCompiler:
             # The same query with every word required: its top hits are the articles
             # that cover the whole query, which the ranking puts first.
             every = _all(dates + must + should)
-            self.result.all_words_query = wq.AndNot(every, _any(must_not)) if must_not else every
+            self.result.all_words_query = AndNot(every, _any(must_not)) if must_not else every
         if must_not:
-            return _Built(wq.AndNot(positive, _any(must_not)))
+            return _Built(AndNot(positive, _any(must_not)))
         if dates or (must and should) or len(must) > 1:
             return _Built(positive)
         # Only words and phrases that may match, or one that must: one clause passed through
@@ -227,6 +225,20 @@ class QueryCompiler:
         if len(must_built) + len(should_built) == 1:
             return _Built(positive, (must_built or should_built)[0].disjunction)
         return _Built(positive, _joined(should_built))
+
+    def _excluded(self, node: Node) -> wq.Query | None:
+        """What an excluded clause matches. Its words are not what the reader looks for: they
+        count neither in the ranking nor in passages and highlights (``blair -title:brown``)."""
+        result = self.result
+        concepts, phrases = len(result.concepts), len(result.phrases)
+        weights, words = dict(result.weights), set(result.words)
+        self._excluding += 1  # no correction of an excluded word, nor a report of it
+        query = self._node(node).query
+        self._excluding -= 1
+        del result.concepts[concepts:], result.concept_parts[concepts:], result.phrases[phrases:]
+        del result.phrase_slop[phrases:]
+        result.weights, result.words = weights, words
+        return query
 
     # -- leaves ----------------------------------------------------------------------------
 
@@ -443,6 +455,35 @@ class QueryCompiler:
         return list(found.items())
 
 
+class AndNot(wq.AndNot):
+    """Documents of ``a`` that ``b`` does not match.
+
+    Whoosh's own matcher for this is wrong twice: it keeps an excluded document that is the
+    first match of ``a`` when ``b`` matches an earlier one (whoosh issue #419; ``brown -blair``
+    found an article with Blair, and ``blair -brown`` counted one with Brown), and it fails
+    (IndexError) when skipped past the end of ``a`` inside an OR. So the documents of ``b`` are
+    read first (one pass over its postings) and filtered out of ``a``.
+    """
+
+    def matcher(self, searcher: Any, context: Any = None) -> matching.Matcher:
+        wanted = self.a.matcher(searcher, context)
+        unwanted = self.b.matcher(searcher, searcher.boolean_context())
+        if not wanted.is_active() or not unwanted.is_active():
+            return wanted
+        return Unexcluded(wanted, frozenset(unwanted.all_ids()), exclude=True)
+
+
+class Unexcluded(matching.FilterMatcher):
+    """Whoosh's FilterMatcher, which also filters where block-quality skipping lands (Whoosh's
+    passes that straight to the child, so a top-N search could return a filtered document)."""
+
+    def skip_to_quality(self, minquality: float) -> int:
+        skipped = super().skip_to_quality(minquality)
+        if self.child.is_active():
+            self.skip_to(self.child.id())  # the child stays where it is; the filter applies
+        return skipped
+
+
 class VerifiedPhrase(WrappingQueryBase):
     """Documents of ``child`` whose stored ``fieldname`` holds exactly ``sequence`` of terms."""
 
@@ -452,13 +493,13 @@ class VerifiedPhrase(WrappingQueryBase):
         self.sequence = sequence
 
     def __eq__(self, other: object) -> bool:
-        return (type(other) is type(self) and self.child == other.child  # type: ignore[attr-defined]
-                and (self.fieldname, self.sequence) == (other.fieldname, other.sequence))  # type: ignore[attr-defined]
+        return (type(other) is type(self) and self.child == other.child
+                and (self.fieldname, self.sequence) == (other.fieldname, other.sequence))
 
     def __hash__(self) -> int:
         return hash((type(self), self.child, self.fieldname, self.sequence))
 
-    def rewrap(self, child: wq.Query) -> "VerifiedPhrase":
+    def rewrap(self, child: wq.Query) -> VerifiedPhrase:
         return VerifiedPhrase(child, self.fieldname, self.sequence)
 
     def holds(self, searcher: Any, docnum: int) -> bool:
@@ -511,7 +552,7 @@ def _joined(built: list[_Built]) -> tuple[wq.Query, ...] | None:
     """The concepts that ``wq.Or`` of several compiled nodes is exactly the disjunction of:
     each node must be one concept itself (an ``Or`` nested in an ``Or`` is not plain)."""
     if all(b.disjunction is not None and len(b.disjunction) == 1 for b in built):
-        return tuple(b.query for b in built)  # type: ignore[misc]
+        return tuple(b.query for b in built)
     return None
 
 

@@ -59,7 +59,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from newsearch.analysis import TOKEN_PATTERN, NewsTermFilter, surface_forms
 
@@ -170,7 +170,7 @@ def _term_hash_list(text: str) -> list[int]:
     )
     if -1 in hashes:
         hashes = [h for h in hashes if h != -1]
-    return hashes  # type: ignore[return-value]  # no None left
+    return cast(list[int], hashes)  # no None left
 
 
 def _words(text: str) -> list[str]:

@@ -18,7 +18,15 @@ from typing import Any
 
 from newsearch.controlchars import TERMINAL_UNSAFE
 from newsearch.models import (
-    BuildReport, CheckReport, Document, Hit, IndexStats, Period, Results, Timeline, check_period,
+    BuildReport,
+    CheckReport,
+    Document,
+    Hit,
+    IndexStats,
+    Period,
+    Results,
+    Timeline,
+    check_period,
 )
 
 JSON_FORMAT_VERSION = 1
@@ -71,7 +79,8 @@ def render_build_report(report: BuildReport, formats_hint: str = "") -> str:
     ]
     by_reason = report.skipped_by_reason()
     if by_reason:
-        lines.append("Skipped: " + ", ".join(f"{count:,} {reason}" for reason, count in sorted(by_reason.items())) + ".")
+        counted = ", ".join(f"{count:,} {reason}" for reason, count in sorted(by_reason.items()))
+        lines.append(f"Skipped: {counted}.")
     lines.append(f"The index holds {plural(report.documents, 'document')}.")
     if not report.documents and not report.skipped and formats_hint:
         lines.append(f"No articles found: {formats_hint}")
@@ -362,21 +371,22 @@ def timeline_json(buckets: Buckets | Timeline, *, period: Period | None = None) 
     which adds ``expansions`` and ``not_found`` (as in search results) after ``buckets``.
     """
     period = _period_of(buckets, period)
+    counts = list(buckets)
     rows = [
         {"start": start.isoformat(), "label": bucket_label(start, period), "count": count}
-        for start, count in buckets
+        for start, count in counts
     ]
-    known = isinstance(buckets, Timeline)
+    known = buckets if isinstance(buckets, Timeline) else None
     return json.dumps(
         {
             "format_version": TIMELINE_FORMAT_VERSION,
             "period": period,
-            "total": sum(row["count"] for row in rows),  # type: ignore[misc]
-            "undated": buckets.undated if known else None,  # type: ignore[union-attr]
-            "outside": buckets.outside if known else None,  # type: ignore[union-attr]
+            "total": sum(count for _, count in counts),
+            "undated": known.undated if known is not None else None,
+            "outside": known.outside if known is not None else None,
             "buckets": rows,
-            **({"expansions": {typed: list(spellings) for typed, spellings in buckets.expansions},  # type: ignore[union-attr]
-                "not_found": list(buckets.not_found)} if known else {}),  # type: ignore[union-attr]
+            **({"expansions": {typed: list(spellings) for typed, spellings in known.expansions},
+                "not_found": list(known.not_found)} if known is not None else {}),
         },
         ensure_ascii=True,
     )

@@ -58,7 +58,8 @@ def copies_matching(searcher: Searcher, hit: Candidate, query: wq.Query, filters
     return tuple(sorted(copies, key=lambda copy: (copy.source.casefold(), copy.id)))
 
 
-def facets_of(searcher: Searcher, matches: list[int], wanted: Collection[str]) -> dict[str, tuple[tuple[str, int], ...]]:
+def facets_of(searcher: Searcher, matches: list[int],
+              wanted: Collection[str]) -> dict[str, tuple[tuple[str, int], ...]]:
     """Counts of ``matches`` (the whole result set) by source, year and/or month, in ``FACETS`` order."""
     counted: dict[str, tuple[tuple[str, int], ...]] = {}
     if "source" in wanted:
@@ -69,7 +70,8 @@ def facets_of(searcher: Searcher, matches: list[int], wanted: Collection[str]) -
                 names[key] = searcher.stored_fields(docnum).get("source", key)
         counted["source"] = tuple(facet_counts(names.get(key) for key in keys.values()))
     if "year" in wanted or "month" in wanted:
-        periods = [year_month(published_at(raw)) for raw in column_values(searcher, "published", matches, NO_DATE).values()]
+        published = column_values(searcher, "published", matches, NO_DATE).values()
+        periods = [year_month(published_at(raw)) for raw in published]
         if "year" in wanted:
             counted["year"] = tuple(facet_counts(period[0] if period else None for period in periods))
         if "month" in wanted:

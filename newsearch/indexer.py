@@ -22,7 +22,13 @@ from whoosh.writing import SegmentWriter
 from newsearch import corpus, duplicate_store
 from newsearch.analysis import use_stem_lookup
 from newsearch.build_jobs import (  # the per-file steps are the same in every kind of build
-    PartitionJob, claim_id, document_record, fewer_collections, file_stamp, index_partition, read_documents,
+    PartitionJob,
+    claim_id,
+    document_record,
+    fewer_collections,
+    file_stamp,
+    index_partition,
+    read_documents,
 )
 from newsearch.config import resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
@@ -35,8 +41,8 @@ from newsearch.storage import (
     current_generation,
     ensure_index_root,
     folder_size,
-    generation_storage,
     fsync_tree,
+    generation_storage,
     is_live,
     next_generation,
     open_generation,
@@ -82,9 +88,10 @@ def build_index(
     Incremental unless ``rebuild`` (or no index exists yet), in which case a
     complete new generation is built beside the live one and switched to
     atomically; a full build of a large corpus can be written by ``jobs`` worker
-    processes (at most one per usable core). The library default is 1: where forking is unsafe, workers are
-    spawned processes, which re-import the caller's ``__main__``, so a script must
-    guard its entry point (``if __name__ == "__main__":``) before asking for more. Raises IndexLocked when another writer holds the lock for longer
+    processes (at most one per usable core). The library default is 1: where forking
+    is unsafe, workers are spawned processes, which re-import the caller's ``__main__``,
+    so a script must guard its entry point (``if __name__ == "__main__":``) before
+    asking for more. Raises IndexLocked when another writer holds the lock for longer
     than ``wait`` seconds, CorpusError for a missing corpus path, IndexWriteError
     when the index cannot be written (the previous state is then intact).
 
@@ -168,8 +175,8 @@ def _full_build(
                 documents = read_documents(file, report, max_bytes) or ()
                 stamp = file_stamp(file) if documents else None
                 for document in documents:
-                    if claim_id(document, seen_ids, report):
-                        writer.add(document, file, stamp)  # type: ignore[arg-type]
+                    if stamp is not None and claim_id(document, seen_ids, report):
+                        writer.add(document, file, stamp)
                         report.added += 1
                 if progress:
                     progress(done, len(files))
@@ -248,7 +255,7 @@ class _PartitionedBuild:
                 owner = owners.setdefault(doc_id, path)
                 if owner != path:
                     report.skipped.append(SkippedFile(path, f"duplicate id: {doc_id!r} is already used by {owner}"))
-                    result.segment.delete_document(docnum)  # type: ignore[attr-defined]
+                    result.segment.delete_document(docnum)
                 else:
                     report.added += 1
             if result.segment is not None:

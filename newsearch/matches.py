@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from whoosh import collectors
 from whoosh import query as wq
@@ -21,6 +21,8 @@ from whoosh.searching import Searcher
 from whoosh.util.times import long_to_datetime
 
 from newsearch.storage import reading
+
+ValueT = TypeVar("ValueT")
 
 
 class Deadline(collectors.WrappingCollector):
@@ -45,7 +47,7 @@ def filtered(collector: collectors.Collector, filters: wq.Query | None) -> colle
 
 def matching(searcher: Searcher, query: wq.Query, docnums: Iterable[int]) -> set[int]:
     """Which of ``docnums`` the query matches (skipping through its matchers, without scoring)."""
-    found = set()
+    found: set[int] = set()
     wanted = sorted(docnums)
     for subsearcher, offset in searcher.leaf_searchers():
         end = offset + subsearcher.doc_count_all()
@@ -80,10 +82,11 @@ def covered_concepts(searcher: Searcher, concepts: list[wq.Query], docnums: Iter
 NO_DATE = 1 << 63  # Whoosh's column value for a document without a date is the largest one
 
 
-def column_values(searcher: Searcher, fieldname: str, docnums: Iterable[int], default: object) -> dict[int, object]:
+def column_values(searcher: Searcher, fieldname: str, docnums: Iterable[int], default: ValueT) -> dict[int, ValueT]:
     """Raw column values of some documents, segment by segment: Whoosh's multi-segment column
-    reader fails when a segment has no value of the field at all (e.g. no dated article)."""
-    values = {}
+    reader fails when a segment has no value of the field at all (e.g. no dated article).
+    Values are of the type of ``default`` (the column's raw type: int for dates, bytes for ids)."""
+    values: dict[int, ValueT] = {}
     wanted = sorted(docnums)
     for subsearcher, offset in searcher.leaf_searchers():
         reader = subsearcher.reader()
@@ -102,10 +105,10 @@ def published_at(raw: int) -> datetime | None:
     return None if raw >= NO_DATE else long_to_datetime(raw).replace(tzinfo=timezone.utc)
 
 
-_COLUMNS: "weakref.WeakKeyDictionary[IndexReader, dict[str, object]]" = weakref.WeakKeyDictionary()
+_COLUMNS: weakref.WeakKeyDictionary[IndexReader, dict[str, object]] = weakref.WeakKeyDictionary()
 
 
-def _column(reader: IndexReader, fieldname: str) -> object:
+def _column(reader: IndexReader, fieldname: str) -> Any:
     """A segment's raw column reader, made once per reader: making one reads the offsets of
     every document (for the id column, milliseconds per search on a large segment)."""
     columns = _COLUMNS.setdefault(reader, {})

@@ -46,7 +46,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from newsearch.errors import NewsearchError
 
@@ -168,7 +168,7 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def start_method() -> str:
+def start_method() -> Literal["fork", "spawn"]:
     """"fork" where forking is safe, else "spawn".
 
     Only on Linux (macOS's system libraries are not fork-safe) and only while this
@@ -189,9 +189,9 @@ class LocalExecutor:
 
     def __init__(self, workers: int) -> None:
         method = start_method()
-        context = multiprocessing.get_context(method)
+        context = multiprocessing.get_context("fork") if method == "fork" else multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
-        self.processes = []
+        self.processes: list[multiprocessing.process.BaseProcess] = []
         try:
             for _ in range(workers):
                 ours, theirs = context.Pipe()
@@ -226,9 +226,9 @@ class LocalExecutor:
                     pipe.send((function, job))
                     busy[pipe] = number
             for ready in wait(list(busy)):
-                pipe = ready  # type: ignore[assignment]
+                pipe = cast(Connection, ready)  # wait() returns the very objects it was given
                 try:
-                    status, payload = pipe.recv()  # type: ignore[union-attr]
+                    status, payload = pipe.recv()
                 except EOFError:
                     raise WorkerFailed("an indexing worker died") from None
                 if status == "progress":
@@ -237,7 +237,7 @@ class LocalExecutor:
                 elif status == "error":
                     raise payload
                 else:
-                    results[busy.pop(pipe)] = payload  # type: ignore[arg-type]
+                    results[busy.pop(pipe)] = payload
         return [results[number] for number in range(len(jobs))]
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -268,7 +268,7 @@ class LocalExecutor:
         for pipe in self.pipes:
             pipe.close()
 
-    def __enter__(self) -> "LocalExecutor":
+    def __enter__(self) -> LocalExecutor:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:

@@ -222,7 +222,9 @@ def _phrase_occurrences(
         for position, index in levels[0]:
             chain = [index]
             for t in range(1, len(phrase)):
-                position, index = levels[t][_next(positions[t], position, reach)]
+                nearest = _next(positions[t], position, reach)
+                assert nearest is not None  # every token kept at level t - 1 has a completable next term
+                position, index = levels[t][nearest]
                 chain.append(index)
             occurrences.append((number, chain))
     occurrences.sort(key=lambda occurrence: occurrence[1][0])

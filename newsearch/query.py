@@ -1,7 +1,6 @@
 """The query language: user text -> a small syntax tree. No Whoosh here.
 
-Grammar (OR binds loosest; juxtaposition means "should match", ranked so that
-articles matching every clause come first)::
+Grammar, loosest first (the README's precedence table)::
 
     query   := group ("OR" group)*
     group   := clause (["AND"] clause)*
@@ -9,6 +8,13 @@ articles matching every clause come first)::
     atom    := "(" query ")" | [field ":"] (phrase | word) | "date:" range
     phrase  := '"' words '"' ["~" N]
     word    := text ["*"] | text "~" [1|2]
+
+A group's clauses "should" match (ranked so that articles matching every clause
+come first); the operands of AND "must" (``AND NOT x``, ``AND -x``: must not).
+A ``+x``, ``-x`` or ``NOT x`` that is not an operand of AND is required or
+excluded at its whole bracket level, across any OR there: ``a OR b -c`` is
+``(a OR b) -c``. A bracket group of only exclusions that is required
+(``a AND (NOT b)``, ``+(-b)``) means "none of these".
 
 Lenient by design: an unclosed quote or parenthesis closes at the end, a stray
 ")" is ignored. Refused with a QueryError that says how to fix it: unknown
@@ -21,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Union
+from typing import Literal
 
 from newsearch.config import date_bounds
 from newsearch.errors import QueryError
@@ -65,7 +71,7 @@ class DateRange:
 @dataclass(frozen=True)
 class Clause:
     occur: Occur
-    node: "Node"
+    node: Node
 
 
 @dataclass(frozen=True)
@@ -79,10 +85,10 @@ class Group:
 class AnyOf:
     """Alternatives joined by OR."""
 
-    groups: tuple["Node", ...]
+    groups: tuple[Node, ...]
 
 
-Node = Union[Word, Phrase, DateRange, Group, AnyOf]
+Node = Word | Phrase | DateRange | Group | AnyOf
 
 _TOKEN = re.compile(
     r"""
@@ -116,17 +122,34 @@ class _Parser:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
     def parse_query(self, depth: int) -> Node:
-        groups = [self.parse_group(depth)]
+        """One bracket level: alternatives joined by OR, and the clauses that apply to the whole level.
+
+        A ``+x``, ``-x`` or ``NOT x`` that is not an operand of AND applies to the whole level,
+        across its ORs (as in Lucene): ``a OR b -c`` is ``(a OR b) -c``, and ``a OR b +c`` is
+        ``(a OR b) +c``. The operands of AND belong to their alternative: ``a OR b AND NOT c``
+        is ``a OR (b AND NOT c)``.
+        """
+        branches = [self.parse_group(depth)]
         while (token := self.peek()) is not None and token.kind == "word" and token.text == "OR" and not token.modifier:
             self.pos += 1
-            groups.append(self.parse_group(depth))
-        groups = [group for group in groups if not (isinstance(group, Group) and not group.clauses)]
+            branches.append(self.parse_group(depth))
+        if len(branches) == 1:
+            return Group(tuple(clause for clause, _ in branches[0]))
+        level = tuple(clause for branch in branches for clause, wide in branch if wide)
+        groups = [Group(tuple(clause for clause, wide in branch if not wide)) for branch in branches]
+        groups = [group for group in groups if group.clauses]
         if len(groups) == 1:
-            return groups[0]
-        return AnyOf(tuple(groups))
+            return Group(groups[0].clauses + level)
+        if not groups:
+            return Group(level)
+        alternatives = AnyOf(tuple(groups))
+        return Group((Clause("should", alternatives),) + level) if level else alternatives
 
-    def parse_group(self, depth: int) -> Node:
-        clauses: list[Clause] = []
+    def parse_group(self, depth: int) -> list[tuple[Clause, bool]]:
+        """The clauses of one alternative, each with whether it applies to the whole level
+        (a ``+x``, ``-x`` or ``NOT x`` that is not an operand of AND)."""
+        clauses: list[tuple[Clause, bool]] = []
+        operand = 0  # where the clauses of the last operand start (a group of exclusions gives several)
         and_next = False
         while (token := self.peek()) is not None:
             if token.kind == "close":
@@ -139,8 +162,9 @@ class _Parser:
             if token.kind == "word" and not token.modifier and token.text == "AND":
                 self.pos += 1
                 and_next = bool(clauses)
-                if clauses and clauses[-1].occur == "should":
-                    clauses[-1] = Clause("must", clauses[-1].node)
+                left = [clause for clause, _ in clauses[operand:]]  # the left operand: required (or excluded)
+                del clauses[operand:]
+                clauses.extend((part, False) for clause in left for part in _required(clause))
                 continue
             if token.kind == "word" and not token.modifier and token.text == "NOT":
                 self.pos += 1
@@ -149,11 +173,15 @@ class _Parser:
                     nxt.modifier = "-"
                 continue
             node = self.parse_atom(token, depth)
-            occur: Occur = "must" if token.modifier == "+" or and_next else "not" if token.modifier == "-" else "should"
+            occur: Occur = ("not" if token.modifier == "-" else "must" if token.modifier == "+" or and_next
+                            else "should")
+            wide = bool(token.modifier) and not and_next
             and_next = False
             if node is not None:
-                clauses.append(Clause(occur, node))
-        return Group(tuple(clauses))
+                operand = len(clauses)
+                clause = Clause(occur, node)
+                clauses.extend((part, wide) for part in (_required(clause) if occur == "must" else (clause,)))
+        return clauses
 
     def parse_atom(self, token: _Token, depth: int) -> Node | None:
         self.pos += 1
@@ -276,16 +304,35 @@ def _date_range(text: str) -> DateRange:
         if not sep:
             start, end = date_bounds(text)
             return DateRange(start, end)
-        start = date_bounds(start_text)[0] if start_text else None
-        end = date_bounds(end_text)[1] if end_text else None
+        open_start = date_bounds(start_text)[0] if start_text else None
+        open_end = date_bounds(end_text)[1] if end_text else None
     except ValueError:
         raise QueryError(
             f"cannot read the date {text!r}; write date:YYYY, date:YYYY-MM, date:YYYY-MM-DD "
             f"or a range date:2025-01-01..2025-03-31"
         ) from None
-    if start is None and end is None:
+    if open_start is None and open_end is None:
         raise QueryError("date:.. needs at least one date, e.g. date:2025-01..")
-    return DateRange(start, end)
+    return DateRange(open_start, open_end)
+
+
+def _required(clause: Clause) -> tuple[Clause, ...]:
+    """``clause`` as an operand of AND or with ``+``: required, or excluded if it was; a required
+    bracket group of only exclusions (`a AND (NOT b)`, `+(-b)`) means none of them."""
+    if clause.occur == "not":
+        return (clause,)
+    return _only_exclusions(clause.node) or (Clause("must", clause.node),)
+
+
+def _only_exclusions(node: Node) -> tuple[Clause, ...] | None:
+    """The clauses of a bracket group that only excludes (``(NOT b)``, ``((-b -c))``), else None."""
+    if not isinstance(node, Group) or not node.clauses:
+        return None
+    if all(clause.occur == "not" for clause in node.clauses):
+        return node.clauses
+    if len(node.clauses) == 1 and node.clauses[0].occur != "not":
+        return _only_exclusions(node.clauses[0].node)
+    return None
 
 
 def _check_positive(node: Node) -> None:

@@ -86,7 +86,7 @@ class FileStamp:
         return f"{self.size}:{self.mtime_ns}:{self.sha256}".encode("ascii")
 
     @classmethod
-    def decode(cls, raw: bytes) -> "FileStamp":
+    def decode(cls, raw: bytes) -> FileStamp:
         size, mtime_ns, sha256 = raw.decode("ascii").split(":")
         return cls(int(size), int(mtime_ns), sha256)
 

@@ -12,14 +12,13 @@ import os
 import re
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Iterable
 
-from whoosh import query as wq
 from whoosh import collectors
+from whoosh import query as wq
 from whoosh.classify import Bo1Model
 from whoosh.index import FileIndex
 from whoosh.searching import Searcher
@@ -29,9 +28,9 @@ from newsearch.analysis import use_stem_lookup
 from newsearch.candidates import gather, plain_concepts
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter
 from newsearch.config import resolve_index_path
+from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import DocumentNotFound, QueryError
 from newsearch.grouping import FACETS, collapsed, copies_matching, facets_of
-from newsearch.duplicate_store import DuplicatePairs
 from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered, published_at
 from newsearch.models import SORTS, Document, Hit, Passage, Period, Ranked, Results, SimilarCopy, Sort, Timeline
 from newsearch.passages import highlight_spans
@@ -39,9 +38,9 @@ from newsearch.query import parse
 from newsearch.ranking import passage_query_for, rank_candidates, shown_passages
 from newsearch.schema import source_key, stored_published
 from newsearch.scoring import BM25FModel, rank_key
-from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 from newsearch.storage import current_generation, open_current, reading, retry_while_committing
 from newsearch.timeline import timeline
+from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 
 CANDIDATES = 100
 DEFAULT_TIME_LIMIT_S = 2.0
@@ -52,7 +51,7 @@ RECENCY_CANDIDATES = 300  # recency re-ranks this many of the most relevant matc
 RELATED_TERMS = 25  # distinctive body terms that make a "more like this" query
 
 
-def open_index(path: str | os.PathLike[str] | None = None) -> "Index":
+def open_index(path: str | os.PathLike[str] | None = None) -> Index:
     """Open the index at ``path`` (else $NEWSEARCH_INDEX, else ./index) for searching.
 
     Raises IndexNotFound, IndexUnreadable or IndexIncompatible with the command that fixes it.
@@ -106,7 +105,7 @@ class Index:
         self._snapshot: _Snapshot | None = None
         self._fresh()
 
-    def __enter__(self) -> "Index":
+    def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

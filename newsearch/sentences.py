@@ -92,7 +92,8 @@ def _ends_sentence(text: str, match: re.Match[str]) -> bool:
         return not before or before[-1] not in _TERMINALS
     if match.end() == len(text) or not text[match.end()].isspace():
         return False  # 15.8m, U.S, "Yes."), or the end of the text
-    next_word = _NEXT_WORD.match(text, match.end()).group(1)
+    following = _NEXT_WORD.match(text, match.end())
+    next_word = following.group(1) if following else ""
     first = next_word.lstrip(_OPENERS)[:1]
     if first.islower():
         return False
@@ -133,7 +134,8 @@ def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 def word_start(text: str, left: int, start: int) -> int:
     """The first word start in ``text[left:start + 1]``, else ``start`` (a token start)."""
     if left == 0 or text[left - 1].isspace():
-        return _NON_SPACE.search(text, left, start + 1).start()
+        found = _NON_SPACE.search(text, left, start + 1)
+        return found.start() if found else start
     space = _SPACE.search(text, left, start)
     return space.end() if space else start
 

@@ -50,7 +50,7 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
         versions=_versions(),
         duplicate_clusters=len(clusters),
         duplicates=sum(len(members) - 1 for members in clusters.values()),
-        corpus=tuple(path for path in meta.get("corpus") or () if isinstance(path, str)),
+        corpus=_strings(meta.get("corpus")),
     )
 
 
@@ -107,6 +107,11 @@ def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
             f"run `newsearch index --rebuild --index {index_root}`"
         )
     return CheckReport(str(index_root), generation.name, count, len(files), segments)
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    """The strings of a list read from JSON (anything else: none)."""
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
 
 
 def _timestamp(value: object) -> datetime | None:

@@ -41,7 +41,7 @@ class Vocabulary:
     stems: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, generation: Path) -> "Vocabulary":
+    def load(cls, generation: Path) -> Vocabulary:
         """The generation's vocabulary; empty when the file is missing or unreadable."""
         try:
             text = (generation / VOCABULARY_FILE).read_text("utf-8")
@@ -57,7 +57,7 @@ class Vocabulary:
         return cls(tuple(words), tuple(counts), tuple(stems))
 
     @classmethod
-    def counted(cls, surface_counts: Counter[str], known_terms: dict[str, str] | None = None) -> "Vocabulary":
+    def counted(cls, surface_counts: Counter[str], known_terms: dict[str, str] | None = None) -> Vocabulary:
         """The words of ``surface_counts`` (surface forms as found in text).
 
         ``known_terms`` (surface -> stem, as the analyzers cached them) saves stemming again.
@@ -75,7 +75,7 @@ class Vocabulary:
         return cls(words, tuple(totals[word] for word in words),
                    tuple(stems.get(word) or term_for(word) for word in words))
 
-    def combined(self, *others: "Vocabulary") -> "Vocabulary":
+    def combined(self, *others: Vocabulary) -> Vocabulary:
         """The words of this vocabulary and ``others``, their counts added."""
         parts = [part for part in (self, *others) if part.words]
         if len(parts) <= 1:
@@ -89,7 +89,7 @@ class Vocabulary:
         words = tuple(sorted(totals))
         return Vocabulary(words, tuple(totals[word] for word in words), tuple(stems[word] for word in words))
 
-    def merged(self, surface_counts: Counter[str], known_terms: dict[str, str] | None = None) -> "Vocabulary":
+    def merged(self, surface_counts: Counter[str], known_terms: dict[str, str] | None = None) -> Vocabulary:
         """This vocabulary plus the words of ``surface_counts`` (see ``counted``)."""
         return self.combined(Vocabulary.counted(surface_counts, known_terms))
 

@@ -49,6 +49,7 @@ from pickle import dumps
 from typing import Any
 
 import whoosh
+from whoosh import scoring
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
     WHOOSH3_HEADER_MAGIC,
@@ -57,7 +58,6 @@ from whoosh.codec.whoosh3 import (
     W3PerDocReader,
     W3PostingsWriter,
 )
-from whoosh import scoring
 from whoosh.columns import NumericColumn
 from whoosh.index import TOC
 from whoosh.query import WrappingQuery

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
 from support.corpora import synthetic_corpus
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ def test_offsets_point_at_the_surface_forms():
         ("korean", 33, 39),
         ("troop", 40, 46),
     ]
-    for term, start, end in analyze(text):
+    for _, start, end in analyze(text):
         assert text[start:end].strip() == text[start:end]
 
 

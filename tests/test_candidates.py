@@ -16,14 +16,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from support.corpora import synthetic_corpus, write_article
 from whoosh import collectors
 
 from newsearch import build_index, open_index
 from newsearch.candidates import gather, plain_concepts
 from newsearch.compiler import QueryCompiler
 from newsearch.query import parse
-
-from support.corpora import synthetic_corpus, write_article
 
 DEPTH = 7  # small, so that the cut falls inside runs of tied and close scores
 

@@ -7,10 +7,9 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from support.corpora import write_article
 
 from newsearch.cli import cli
-
-from support.corpora import write_article
 
 
 @pytest.fixture

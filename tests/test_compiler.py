@@ -19,7 +19,7 @@ from whoosh import query as wq
 from whoosh.query.spans import SpanNear2
 from whoosh.support.levenshtein import distance
 
-from newsearch.compiler import CompiledQuery, QueryCompiler, VerifiedPhrase, date_filter
+from newsearch.compiler import AndNot, CompiledQuery, QueryCompiler, VerifiedPhrase, date_filter
 from newsearch.errors import QueryError
 from newsearch.query import Clause, Group, Word, parse
 from newsearch.vocabulary import Vocabulary
@@ -114,11 +114,11 @@ def test_a_query_of_stopwords_only_is_refused_with_the_fix():
 
 def test_excluded_words_are_taken_out_of_the_query_and_of_the_all_words_query():
     frequencies = in_text("profit", "bank", "energi")
-    assert compiled("profit -bank", frequencies).query == wq.AndNot(both("profit"), both("bank"))
+    assert compiled("profit -bank", frequencies).query == AndNot(both("profit"), both("bank"))
     assert compiled("profit -bank", frequencies).all_words_query is None
     result = compiled("profit bank -energy", frequencies)
-    assert result.query == wq.AndNot(wq.Or([both("profit"), both("bank")]), both("energi"))
-    assert result.all_words_query == wq.AndNot(wq.And([both("profit"), both("bank")]), both("energi"))
+    assert result.query == AndNot(wq.Or([both("profit"), both("bank")]), both("energi"))
+    assert result.all_words_query == AndNot(wq.And([both("profit"), both("bank")]), both("energi"))
     assert compiled("profit NOT bank", frequencies).query == compiled("profit -bank", frequencies).query
 
 
@@ -256,7 +256,7 @@ def test_a_date_restricts_the_words_beside_it():
     result = compiled("profit bank date:2024", frequencies)
     assert result.query == wq.And([year, wq.Or([both("profit"), both("bank")])])
     assert result.all_words_query == wq.And([year, both("profit"), both("bank")])
-    assert compiled("date:2024 -bank", frequencies).query == wq.AndNot(year, both("bank"))
+    assert compiled("date:2024 -bank", frequencies).query == AndNot(year, both("bank"))
 
 
 def test_date_filter_of_since_and_until():
@@ -311,7 +311,8 @@ def test_a_fuzzy_word_in_a_field_that_is_not_stemmed():
 
 def test_a_word_never_indexed_is_also_searched_as_its_nearest_spelling():
     result = compiled("zelenksy", in_text("zelenski", articles=7), vocabulary_of(zelensky=9, zelenska=3))
-    assert result.query == wq.Or([wq.Term("title", "zelenksi", boost=2.0), wq.Term("title", "zelenski", boost=2.0 * 0.6),
+    assert result.query == wq.Or([wq.Term("title", "zelenksi", boost=2.0),
+                                  wq.Term("title", "zelenski", boost=2.0 * 0.6),
                                   wq.Term("body", "zelenksi"), wq.Term("body", "zelenski", boost=0.6)])
     assert result.expansions == {"zelenksy": ("zelensky",)}
 

@@ -7,13 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from support.corpora import only, read_one, utc
 
 from newsearch.corpus import read_file, scan
 from newsearch.corpus.dates import parse_date
 from newsearch.errors import CorpusError
 from newsearch.models import Document
-
-from support.corpora import read_one, only, utc
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "corpus" / "north-korean-soldiers-captured-in-kursk.txt"
@@ -113,7 +112,7 @@ def test_unclosed_front_matter_is_text(tmp_path):
 
 
 def test_gzipped_text_is_read_like_text(tmp_path):
-    data = gzip.compress("Headline here\n\nBody £5.\n".encode("utf-8"))
+    data = gzip.compress("Headline here\n\nBody £5.\n".encode())
     document = only(read_one(tmp_path / "news", "story.txt.gz", data))
     assert (document.id, document.title, document.body, document.source) == (
         "story.txt.gz", "Headline here", "Body £5.", "news")
@@ -151,7 +150,7 @@ def test_cp1252_text_is_decoded(tmp_path):
 
 
 def test_utf8_with_stray_latin1_byte_keeps_both(tmp_path):
-    data = "Naïve headline\n\nA ".encode("utf-8") + b"\xa315 fee"
+    data = "Naïve headline\n\nA ".encode() + b"\xa315 fee"
     document = only(read_one(tmp_path, "mixed.txt", data))
     assert (document.title, document.body) == ("Naïve headline", "A £15 fee")
 

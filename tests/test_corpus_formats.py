@@ -6,12 +6,10 @@ import gzip
 import json
 
 import pytest
+from support.corpora import only, read_one, utc
 
 from newsearch.errors import CorpusError
 from newsearch.models import Document, SkippedFile
-
-from support.corpora import read_one, only, utc
-
 
 # --- JSON --------------------------------------------------------------------------------------
 

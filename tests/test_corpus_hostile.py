@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.corpora import read_one
 
 from newsearch.corpus import SUPPORTED_SUFFIXES, read_file, scan
 from newsearch.corpus import decode as decode_module
 from newsearch.errors import CorpusError
-
-from support.corpora import read_one
 
 MB = 1024 * 1024
 

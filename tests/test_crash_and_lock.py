@@ -1,4 +1,5 @@
-"""Real processes: the writer lock (exit 75) and parallel builds killed with SIGKILL (random-moment kills: test_reliability_crash.py)."""
+"""Real processes: the writer lock (exit 75) and parallel builds killed with SIGKILL
+(random-moment kills: test_reliability_crash.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import signal
 import time
 
 import pytest
+from support.processes import alive, popen_cli, run_cli, worker_processes
 
+from newsearch.errors import IndexLocked
 from newsearch.searcher import open_index
 from newsearch.storage import writer_lock
-from newsearch.errors import IndexLocked
-
-from support.processes import alive, popen_cli, run_cli, worker_processes
 
 
 @pytest.fixture(scope="module")

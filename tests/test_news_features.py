@@ -13,13 +13,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from support.processes import run_cli
 
-from newsearch import DocumentNotFound, QueryError, build_index, index_stats, open_index
-from newsearch import duplicate_store
+from newsearch import DocumentNotFound, QueryError, build_index, duplicate_store, index_stats, open_index
 from newsearch.duplicate_store import DUPLICATES_FILE
 from newsearch.storage import current_generation
-
-from support.processes import run_cli
 
 UTC = timezone.utc
 
@@ -489,4 +487,5 @@ def test_pages_partition_one_ordering(generated_index, collapse):
     assert len(everything.hits) > 40
     paged = [hit for offset in range(0, len(everything.hits), 7)
              for hit in generated_index.search(query, limit=7, offset=offset, passages=0, collapse=collapse).hits]
-    assert [(hit.id, hit.rank, hit.score) for hit in paged] == [(hit.id, hit.rank, hit.score) for hit in everything.hits]
+    whole = everything.hits
+    assert [(hit.id, hit.rank, hit.score) for hit in paged] == [(hit.id, hit.rank, hit.score) for hit in whole]

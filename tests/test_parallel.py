@@ -10,17 +10,16 @@ import threading
 import time
 
 import pytest
-from whoosh import index as whoosh_index
-
-from newsearch.indexer import PARALLEL_MIN_FILES, build_index
-from newsearch import parallel
-from newsearch.errors import IndexLocked
-from newsearch.parallel import LocalExecutor, partition
-from newsearch.storage import LOCK_FILE, writer_lock
-from newsearch.searcher import open_index
-
 from support.corpora import synthetic_corpus
 from support.processes import alive
+from whoosh import index as whoosh_index
+
+from newsearch import parallel
+from newsearch.errors import IndexLocked
+from newsearch.indexer import PARALLEL_MIN_FILES, build_index
+from newsearch.parallel import LocalExecutor, partition
+from newsearch.searcher import open_index
+from newsearch.storage import LOCK_FILE, writer_lock
 
 
 @pytest.mark.parametrize("sizes, parts, expected", [

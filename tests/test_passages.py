@@ -9,13 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsearch.models import Passage
-from newsearch.passages import (
-    PassageQuery,
-    best_passages,
-    highlight_spans,
-    lead_passage,
-    split_sentences,
-)
+from newsearch.passages import PassageQuery, best_passages, highlight_spans, lead_passage, split_sentences
 
 
 def sentences(text: str) -> list[str]:

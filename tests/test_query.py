@@ -35,6 +35,7 @@ def day(year, month=1, date=1):
     ("bank NOT profit", Group((Clause("should", Word("bank")), Clause("not", Word("profit"))))),
     ("bank AND profit", Group((Clause("must", Word("bank")), Clause("must", Word("profit"))))),
     ("bank OR profit", AnyOf((Group(should(Word("bank"))), Group(should(Word("profit")))))),
+    ("kursk OR -profit", Group((Clause("should", Word("kursk")), Clause("not", Word("profit"))))),
     ("a b OR c", AnyOf((Group(should(Word("a"), Word("b"))), Group(should(Word("c")))))),
     ("(bank OR profit) AND loss", Group((
         Clause("must", AnyOf((Group(should(Word("bank"))), Group(should(Word("profit")))))),
@@ -116,7 +117,8 @@ def test_unbalanced_quotes_and_parentheses_are_closed_or_ignored(text, tree):
     ("-profit", "the query '-profit' only excludes words; add a word to search for, e.g. 'bank -profit'"),
     ("-profit -loss", "the query '-profit -loss' only excludes words"),
     ("NOT profit", "only excludes words"),
-    ("kursk OR -profit", "the query '-profit' only excludes words"),
+    ("kursk OR (-profit)", "the query '-profit' only excludes words"),
+    ("kursk (NOT profit)", "the query '-profit' only excludes words"),
     ("*", "'*' is too short to expand: write at least 2 letters before the * (e.g. cap*)"),
     ("c*", "'c*' is too short to expand"),
     ("*a*", "wildcards are only supported at the end of a word ('*a*'); write at least 2 letters before a final *"),

@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,14 +23,13 @@ import time
 from pathlib import Path
 
 import pytest
+from support.corpora import synthetic_corpus, write_article
+from support.processes import popen_cli, run_cli
+from support.readers import stored_documents
 
 from newsearch.searcher import open_index
 from newsearch.status import check_index
 from newsearch.storage import writer_lock
-
-from support.corpora import synthetic_corpus, write_article
-from support.processes import popen_cli, run_cli
-from support.readers import stored_documents
 
 COMMON = "zephyr"  # in every document a commit adds
 COMMITS = 22
@@ -258,8 +257,8 @@ def test_reader_processes_see_only_committed_states_during_commits_and_rebuilds(
     corpus, index_path = reader_index
     stop = tmp_path / "stop"
     markers = json.dumps([_marker(number) for number in range(COMMITS)])
-    readers = [subprocess.Popen([sys.executable, "-c", READER.format(common=COMMON), str(index_path), str(stop), markers],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    command = [sys.executable, "-c", READER.format(common=COMMON), str(index_path), str(stop), markers]
+    readers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
     time.sleep(1.0)  # the readers are searching before the first commit
     writer = _start_writer(corpus, index_path)
     commits = [line for line in _finish_writer(writer, stop) if line]

@@ -28,16 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.corpora import synthetic_corpus, write_article
+from support.processes import alive, popen_cli, run_cli, worker_processes
+from support.readers import folder_footprint, stored_documents
 
 from newsearch import duplicate_store
 from newsearch.duplicate_store import DUPLICATES_FILE
 from newsearch.searcher import open_index
 from newsearch.status import check_index
 from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIRED_MARKER, open_current
-
-from support.corpora import synthetic_corpus, write_article
-from support.processes import alive, popen_cli, run_cli, worker_processes
-from support.readers import folder_footprint, stored_documents
 
 CORPUS_FILES = 400  # at the parallel threshold: full builds use 2 workers unless --jobs 1
 
@@ -274,7 +273,8 @@ def test_updates_keep_the_index_searchable_in_every_sort_order(tmp_path):
 # -- SIGKILL at random moments -------------------------------------------------------------------
 
 # 30 kills; full builds cost most (a complete build to recover), so most trials are updates and rebuilds.
-DEFAULT_TRIALS = [("build", "1", 2), ("build", None, 1), ("rebuild", "1", 6), ("rebuild", None, 2), ("update", None, 19)]
+DEFAULT_TRIALS = [("build", "1", 2), ("build", None, 1), ("rebuild", "1", 6), ("rebuild", None, 2),
+                  ("update", None, 19)]
 
 
 def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, prepared):
@@ -342,7 +342,8 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
     process = popen_cli("index", str(corpus), "--index", str(index_path), *args)
     _wait_for_lock(index_path, process)
     deadline = time.monotonic() + 30
-    while workers_first and not worker_processes(process.pid) and process.poll() is None and time.monotonic() < deadline:
+    while (workers_first and not worker_processes(process.pid) and process.poll() is None
+           and time.monotonic() < deadline):
         time.sleep(0.005)
     time.sleep(delay)
     workers = worker_processes(process.pid)
@@ -352,7 +353,7 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
     except subprocess.TimeoutExpired:
         process.kill()
         _out, err = process.communicate()
-        raise AssertionError(f"the indexer did not exit within 30 s of signal {sig}; stderr: {err!r}")
+        raise AssertionError(f"the indexer did not exit within 30 s of signal {sig}; stderr: {err!r}") from None
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(alive(w) for w in workers):
         time.sleep(0.05)

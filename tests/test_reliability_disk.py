@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from support.corpora import synthetic_corpus, write_article
 from support.privileges import can_drop_root_bypass, run_cli_without_root_bypass
 from support.processes import run_cli
@@ -150,7 +149,8 @@ def full_disk_run(base: Path, mode: str) -> FullDiskRun:
     expected = {path.relative_to(corpus).as_posix() for path in corpus.rglob("*.txt")}
     search_after = run_cli("search", "marker3", "--index", str(index), "--format", "json")
     return FullDiskRun(mode, index, before, generations_before, failed, after_failure, generations_after_failure,
-                       live_files_before, live_files_after_failure, search, retried, after_retry, freed, final, expected, search_after)
+                       live_files_before, live_files_after_failure, search, retried, after_retry, freed, final,
+                       expected, search_after)
 
 
 @pytest.fixture(scope="module", params=["sequential", "parallel"])
@@ -243,7 +243,8 @@ def test_simulated_enospc_in_process(tmp_path, monkeypatch):
     for rebuild in (False, True):
         with monkeypatch.context() as patch:
             patch.setattr(indexer.Vocabulary, "save", no_space)
-            with pytest.raises(IndexWriteError, match=r"disk full while writing the index in .* (bytes|KB|MB) free; it needs about"):
+            full = r"disk full while writing the index in .* (bytes|KB|MB) free; it needs about"
+            with pytest.raises(IndexWriteError, match=full):
                 newsearch.build_index([corpus], index, rebuild=rebuild)
         assert ids_of(stored_documents(index)) == before
         assert len(generation_names(index)) == 1  # the failed rebuild's generation is gone

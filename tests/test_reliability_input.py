@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from support.corpora import write_article
 from support.privileges import _drop_file_capabilities, can_drop_root_bypass
 from support.processes import run_cli
@@ -99,8 +98,10 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 
 GOOD_RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Wire</title>
-<item><guid>wire-1</guid><title>Harbour opens</title><description>The new harbour opened to pelicans.</description></item>
-<item><guid>wire-2</guid><title>Harbour closes</title><description>The harbour closed for flamingos.</description></item>
+<item><guid>wire-1</guid><title>Harbour opens</title>
+<description>The new harbour opened to pelicans.</description></item>
+<item><guid>wire-2</guid><title>Harbour closes</title>
+<description>The harbour closed for flamingos.</description></item>
 </channel></rss>
 """
 

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support.readers import stored_documents
 
 EVIL = "\x1b]52;c;SGVsbG8=\x07 \x1b[2J \x9b31m \x07 \u202eevil\u202c \x1b[5m \x08 \x7f \u2066iso\u2069"

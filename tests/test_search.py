@@ -14,6 +14,7 @@ import time
 from datetime import date, datetime, timezone
 
 import pytest
+from support.corpora import write_article
 
 from newsearch import (
     Document,
@@ -27,8 +28,6 @@ from newsearch import (
     build_index,
     open_index,
 )
-
-from support.corpora import write_article
 
 UTC = timezone.utc
 

@@ -12,14 +12,13 @@ import random
 from datetime import datetime, timezone
 
 import pytest
+from support.corpora import WORDS
 from whoosh import index as whoosh_index
 from whoosh.writing import SegmentWriter
 
 from newsearch.models import Document
 from newsearch.schema import FileStamp, build_schema, to_record
 from newsearch.segments import NewsSegmentWriter
-
-from support.corpora import WORDS
 
 EXTRA = "Zelensky's café U.S. 3,800 15.8m North-Korean the of and don't O'Brien naïve Straße".split()
 
@@ -58,7 +57,8 @@ def _contents(ix):
         names = [name for name, field in ix.schema.items() if field.scorable]
         lengths = [[reader.doc_field_length(docnum, name) for name in names] for docnum in reader.all_doc_ids()]
         totals = {name: reader.field_length(name) for name in names}
-        columns = {name: list(reader.column_reader(name, translate=False)) for name, field in ix.schema.items() if field.column_type}
+        columns = {name: list(reader.column_reader(name, translate=False))
+                   for name, field in ix.schema.items() if field.column_type}
         terms = [(fieldname, text, _term_info(reader.term_info(fieldname, text)))
                  for fieldname, text in reader.all_terms()]
     return postings, stored, lengths, totals, columns, terms

@@ -408,7 +408,8 @@ def test_timeline_imports_only_the_standard_library_and_duplicates_no_whoosh():
 
 
 @pytest.mark.parametrize("text, offset", [
-    ("UTC", timedelta(0)), ("z", timedelta(0)), ("+01:00", timedelta(hours=1)), ("-0530", timedelta(hours=-5, minutes=-30)),
+    ("UTC", timedelta(0)), ("z", timedelta(0)), ("+01:00", timedelta(hours=1)),
+    ("-0530", timedelta(hours=-5, minutes=-30)),
     ("+9", timedelta(hours=9)),
 ])
 def test_parse_timezone_offsets(text, offset):

@@ -107,7 +107,8 @@ def _violations(path: Path, package: Path = PACKAGE) -> list[str]:
             continue
         for node in ast.walk(cls):
             name = None
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in ("self", "cls")):
                 name = node.attr
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 name = node.name

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .article import Article, ItemProblem, Refused
-from .decode import decode, declared_charset
+from .decode import declared_charset, decode
 from .feeds import read_feed
 from .htmlpage import read_html
 from .jsonfmt import read_json, read_jsonl

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..config import DEFAULT_MAX_BYTES
 from ..errors import CorpusError
 from ..models import Document, SkippedFile
-from ..config import DEFAULT_MAX_BYTES
 from .article import Article, ItemProblem, Refused, one_line, title_from_text, unique
 from .decode import clean, load_bytes, refuse_binary
 from .formats import GZIP_SUFFIX, reader_for, suffix_of, unsupported

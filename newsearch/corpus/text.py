@@ -89,7 +89,7 @@ def _header_block(text: str) -> tuple[dict[str, object], str] | None:
     for line in block.split("\n"):
         match = _HEADER_LINE.fullmatch(line.strip())
         key = _key(match.group(1)) if match else ""
-        if key not in HEADER_KEYS:
+        if match is None or key not in HEADER_KEYS:
             return None
         fields[key] = match.group(2).strip()
     return fields, rest

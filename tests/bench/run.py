@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import functools
 import hashlib
 import json
 import os
@@ -47,8 +48,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="bench-results", help="output folder [default: bench-results/]")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the synthetic corpora")
     parser.add_argument("--build-repeats", type=int, help="full builds per system and corpus [quick 1, else 3 on BBC]")
-    parser.add_argument("--latency-queries", type=int, help="queries per query set for warm latency [BBC 75, quick and synthetic 25]")
-    parser.add_argument("--latency-repeats", type=int, help="timed passes over the latency queries [BBC 3, quick and synthetic 1]")
+    parser.add_argument("--latency-queries", type=int,
+                        help="queries per query set for warm latency [BBC 75, quick and synthetic 25]")
+    parser.add_argument("--latency-repeats", type=int,
+                        help="timed passes over the latency queries [BBC 3, quick and synthetic 1]")
     parser.add_argument("--cold-runs", type=int, default=7, help="cold search processes per system [default: 7]")
     parser.add_argument("--keep", action="store_true", help=f"keep the indexes under {cache_root()}/run-<pid>")
     args = parser.parse_args(argv)
@@ -187,15 +190,17 @@ def main(argv: list[str] | None = None) -> int:
     runner.pythonpath = library["path"]
     results: dict = {"mode": "quick" if args.quick else "full",
                      "command": " ".join(["python -m tests.bench.run", *(argv if argv is not None else sys.argv[1:])]),
-                     "stages": args.stages, "machine": report.machine(), "library": library, "corpora": {}, "errors": []}
+                     "stages": args.stages, "machine": report.machine(), "library": library, "corpora": {},
+                     "errors": []}
     try:
         corpora = [("bbc", "BBC (real articles)", BBC)]
         for size in args.sizes if {"build", "latency", "cold"} & set(args.stages) else ():
             log(f"synthetic corpus of {size:,} articles (seed {args.seed})")
-            corpora.append((f"synth-{size}", f"synthetic {size:,} (seed {args.seed})", synthetic_corpus(size, args.seed)))
+            label = f"synthetic {size:,} (seed {args.seed})"
+            corpora.append((f"synth-{size}", label, synthetic_corpus(size, args.seed)))
         for name, label, corpus in corpora:
             data = results["corpora"].setdefault(name, {"label": label, "path": str(corpus)})
-            guarded(results, name, lambda: run_corpus(runner, args, name, corpus, data))
+            guarded(results, name, functools.partial(run_corpus, runner, args, name, corpus, data))
         if "quality" in args.stages:
             guarded(results, "quality",
                     lambda: results.__setitem__("quality", run_quality(runner, results["corpora"]["bbc"], out)))

@@ -46,7 +46,7 @@ class Runner:
     def measure(self, command: list[str]) -> dict:
         """Run ``command`` under ``tests.bench.measure``; its report (wall_s, maxrss_kb, result)."""
         done = subprocess.run([self.python, "-m", "tests.bench.measure", *command], cwd=REPO, env=self.env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
+                              capture_output=True, text=True, check=True)
         report = json.loads(done.stdout.strip().splitlines()[-1])
         if report["returncode"] != 0:
             raise RuntimeError(f"{' '.join(command)} exited {report['returncode']}: {report['stderr']}")
@@ -177,7 +177,6 @@ def _percentiles(samples: list[float]) -> dict:
 def warm_latency(ns_index: Path, base_index: Path, queries: list[str], repeats: int) -> dict:
     """p50/p95 per system over ``repeats`` passes of ``queries`` after one warm-up pass."""
     import newsearch
-
     from tests.bench.baseline import Baseline
 
     index, base = newsearch.open_index(ns_index), Baseline(base_index)
