@@ -105,6 +105,9 @@ color_option = click.option(
     "--color", type=click.Choice(COLORS), default="auto", show_default=True,
     help="Highlight with colour (auto: on a terminal, unless NO_COLOR is set).",
 )
+exact_option = click.option(
+    "--exact", is_flag=True, help="Search every word as typed: never correct a typing error.",
+)
 
 
 @click.group(cls=NewsearchGroup, context_settings=CONTEXT_SETTINGS)
@@ -239,11 +242,12 @@ class _QueryCommand(click.Command):
 @click.option("--all", "show_all", is_flag=True, help="Show every copy of a republished story, not only the best.")
 @click.option("--facets", metavar="NAMES", help="Count all results by source, year and/or month (e.g. source,year).")
 @click.option("--passages", type=click.IntRange(0, 20), default=3, show_default=True, help="Passages per hit.")
+@exact_option
 @format_option
 @color_option
 def search_command(words: tuple[str, ...], index_path: str | None, limit: int, page: int, since: str | None,
                    until: str | None, sources: tuple[str, ...], sort: str, recency: str | None, show_all: bool,
-                   facets: str | None, passages: int, output_format: str, color: str) -> int:
+                   facets: str | None, passages: int, exact: bool, output_format: str, color: str) -> int:
     """Search the index for QUERY (one quoted argument, or several words); print ranked articles
     with their best passages.
 
@@ -272,7 +276,7 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
     with open_index(index_path) as index:
         results = index.search(query, limit=limit, offset=(page - 1) * limit, since=since_at, until=until_at,
                                sources=sources, sort=cast(Sort, sort), passages=passages,  # a Choice of SORTS
-                               collapse=not show_all, facets=facet_names, recency=half_life)
+                               collapse=not show_all, facets=facet_names, recency=half_life, correct=not exact)
     _print_results(results, output_format, color)
     return EXIT_OK if results.total else EXIT_NO_RESULTS
 
@@ -309,16 +313,17 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--tz", "zone", default="UTC", show_default=True, metavar="ZONE",
               help="Calendar of the periods: UTC, an offset such as +01:00, or a name such as Europe/Berlin.")
+@exact_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True, help="A bar chart, one JSON document, or CSV (start,label,count).")
 def timeline_command(words: tuple[str, ...], index_path: str | None, period: str, since: str | None,
-                     until: str | None, sources: tuple[str, ...], zone: str, output_format: str) -> int:
+                     until: str | None, sources: tuple[str, ...], zone: str, exact: bool, output_format: str) -> int:
     """How many articles match QUERY per day, week, month or year.
 
     Periods without a match are shown as 0. Exit status: 0 matches counted, 1 none.
     """
     from newsearch.config import parse_timezone
-    from newsearch.formatting import plural, timeline_bars, timeline_csv, timeline_json
+    from newsearch.formatting import plural, timeline_bars, timeline_csv, timeline_json, timeline_notes
     from newsearch.searcher import open_index
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
@@ -329,12 +334,14 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
         raise click.BadParameter(str(exc), param_hint="--tz") from None
     with open_index(index_path) as index:
         counts = index.timeline(query, by=cast(Period, period), since=since_at, until=until_at,  # a Choice of PERIODS
-                                sources=sources, tz=tz)
+                                sources=sources, tz=tz, correct=not exact)
     if output_format == "json":
         click.echo(timeline_json(counts))
     elif output_format == "csv":
         click.echo(timeline_csv(counts), nl=False)
     else:
+        for note in timeline_notes(counts):
+            click.echo(note)
         chart = timeline_bars(counts, unicode=sys.stdout.isatty() and _utf8_stdout())
         if chart:
             click.echo(chart)

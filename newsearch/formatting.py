@@ -183,9 +183,26 @@ def render_facets(facets: dict[str, tuple[tuple[str, int], ...]]) -> list[str]:
     return lines
 
 
+def _quoted(words: Iterable[str], joiner: str) -> str:
+    return joiner.join(repr(terminal_safe(word)) for word in words)
+
+
+def spelling_notes(results: Results) -> list[str]:
+    """What was searched instead of what was typed, and which words no article holds: printed
+    before the results, so no one reads them as answers to the words typed."""
+    lines = []
+    for typed, spellings in results.expansions:
+        lines.append(f"Also searched for: {terminal_safe(', '.join(spellings))} (for {terminal_safe(typed)!r})")
+    if results.not_found and results.total:
+        lines.append(f"No article has {_quoted(results.not_found, ' or ')}: "
+                     f"these are results for the other words.")
+    return lines
+
+
 def render_results(results: Results, highlighter: Highlighter) -> str:
-    """Terminal text: per hit a header and its passages, then the count and any suggestion."""
-    lines: list[str] = []
+    """Terminal text: what was searched instead of what was typed, per hit a header and its
+    passages, then the count and any suggestion."""
+    lines: list[str] = spelling_notes(results)
     for hit in results.hits:
         lines += _hit_header(hit, highlighter)
         for passage in hit.passages:
@@ -205,14 +222,14 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
         lines.append(f"No results on page {page:,}; {result_count(results)} in all, on {pages}.")
     elif results.filtered_out is not None:
         lines.append(f"No results: {terminal_safe(results.filtered_out.message)}.")
+    elif results.not_found:
+        lines.append(f"No results for {_quoted(results.not_found, ' or ')}.")
     else:
         lines.append("No results.")
-    for typed, spellings in results.expansions:
-        lines.append(f"Also searched for: {terminal_safe(', '.join(spellings))} (for {terminal_safe(typed)!r})")
     if results.timed_out:
         lines.append("The search hit its time limit: results may be incomplete.")
-    if results.suggestion:
-        lines.append(f"Did you mean: {terminal_safe(results.suggestion)}")
+    if results.suggestion and (results.not_found or not results.expansions):  # not what was searched
+        lines.append(f"Did you mean: {terminal_safe(results.suggestion)}?")
     lines += render_facets(results.facets)
     return "\n".join(lines)
 
@@ -275,6 +292,15 @@ def _period_of(buckets: Buckets | Timeline, period: Period | None) -> Period | N
     return buckets.period if isinstance(buckets, Timeline) else None
 
 
+def timeline_notes(counted: Timeline) -> list[str]:
+    """What a timeline counted instead of what was typed, and the words no article holds."""
+    lines = [f"Also counted: {terminal_safe(', '.join(spellings))} (for {terminal_safe(typed)!r})"
+             for typed, spellings in counted.expansions]
+    if counted.not_found:
+        lines.append(f"No article has {_quoted(counted.not_found, ' or ')}.")
+    return lines
+
+
 def timeline_bars(
     buckets: Buckets | Timeline, width: int = 50, *, unicode: bool = True, period: Period | None = None
 ) -> str:
@@ -322,7 +348,8 @@ def timeline_json(buckets: Buckets | Timeline, *, period: Period | None = None) 
         {"format_version": 1, "period": "month", "total": 14, "undated": 2, "outside": 0,
          "buckets": [{"start": "2025-01-01", "label": "2025-01", "count": 12}, ...]}
 
-    ``period`` is null when unknown; ``undated`` and ``outside`` are null unless given a Timeline.
+    ``period`` is null when unknown; ``undated`` and ``outside`` are null unless given a Timeline,
+    which adds ``expansions`` and ``not_found`` (as in search results) after ``buckets``.
     """
     period = _period_of(buckets, period)
     counts = list(buckets)
@@ -339,6 +366,8 @@ def timeline_json(buckets: Buckets | Timeline, *, period: Period | None = None) 
             "undated": known.undated if known is not None else None,
             "outside": known.outside if known is not None else None,
             "buckets": rows,
+            **({"expansions": {typed: list(spellings) for typed, spellings in known.expansions},
+                "not_found": list(known.not_found)} if known is not None else {}),
         },
         ensure_ascii=True,
     )

@@ -142,6 +142,8 @@ class Timeline:
     buckets: tuple[tuple[date, int], ...]
     undated: int = 0
     outside: int = 0
+    expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # as in ``Results``: typo -> spellings also counted
+    not_found: tuple[str, ...] = ()  # words typed that no article holds
 
     @property
     def total(self) -> int:
@@ -306,6 +308,7 @@ class Results:
     offset: int = 0
     limit: int = 10
     filtered_out: FilterNote | None = None
+    not_found: tuple[str, ...] = ()  # words typed that no article holds, searched as typed
 
     def __post_init__(self) -> None:
         if self.stories is None:
@@ -331,6 +334,7 @@ class Results:
             "timed_out": self.timed_out,
             "suggestion": self.suggestion,
             "expansions": {typed: list(spellings) for typed, spellings in self.expansions},
+            "not_found": list(self.not_found),
             "hits": [hit.to_dict() for hit in self.hits],
             "facets": {name: [{"value": value, "count": count} for value, count in counts]
                        for name, counts in self.facets.items()},

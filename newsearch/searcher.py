@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
@@ -192,6 +192,7 @@ class Index:
         collapse: bool = True,
         facets: Collection[str] = (),
         recency: timedelta | str | None = None,
+        correct: bool = True,
     ) -> Results:
         """Search; return one page of ranked hits with their best passages.
 
@@ -208,7 +209,9 @@ class Index:
         score by ``0.5 ** (age / recency)``, the age taken from the newest of the most
         relevant matches; undated articles get the median factor of the dated ones.
         When the filters leave nothing of what the query matches, ``filtered_out`` says why.
-        Raises QueryError for a query or argument that cannot be used, with the fix in its message.
+        ``correct=False`` searches every word as typed: no typing error is corrected (see the
+        README for when one is). Raises QueryError for a query or argument that cannot be used,
+        with the fix in its message.
         """
         started = time.perf_counter()
         since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
@@ -234,7 +237,8 @@ class Index:
             with reading(self.path):  # only what reads the index: its decoding errors mean damage
                 snapshot = self._fresh()
                 searcher = snapshot.searcher
-                compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
+                compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written,
+                                         correct=correct).compile(tree)
                 filters = _filters(since, until, sources)
                 duplicates = snapshot.duplicates() if collapse else None
                 clustered, watch = snapshot.clustered() if duplicates else ({}, [])
@@ -260,7 +264,7 @@ class Index:
                 copies = (copies_matching(searcher, hit, compiled.query, filters, duplicates, collected)
                           if duplicates else ())
                 page.append(_hit(hit.stored(), rank, item.score, found, copies))
-        suggestion = self._suggest(query, compiled) if total < FEW_RESULTS else None
+        suggestion = self._suggest(query, compiled) if total < FEW_RESULTS or compiled.not_found else None
         return Results(
             query=query,
             total=total,
@@ -274,6 +278,7 @@ class Index:
             offset=offset,
             limit=limit,
             filtered_out=note,
+            not_found=tuple(compiled.not_found),
         )
 
     def timeline(
@@ -285,6 +290,7 @@ class Index:
         until: datetime | date | str | None = None,
         sources: Iterable[str] | None = None,
         tz: tzinfo | str = timezone.utc,
+        correct: bool = True,
     ) -> Timeline:
         """How many articles match ``query`` per day, week, month or year (empty periods as 0).
 
@@ -292,6 +298,7 @@ class Index:
         in the calendar of ``tz`` (a tzinfo, or a string as on the command line: "UTC",
         "+01:00", "Europe/Berlin"); ``since`` and ``until`` are read as in ``search``.
         Undated matches are counted apart (``Timeline.undated``).
+        Typing errors are corrected as in ``search`` (``Timeline.expansions``), unless ``correct=False``.
         """
         since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
         zone = zone_argument(tz, "tz")
@@ -299,13 +306,15 @@ class Index:
         with self._lock, reading(self.path):
             snapshot = self._fresh()
             searcher = snapshot.searcher
-            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
+            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written,
+                                     correct=correct).compile(tree)
             matches = self._all_matches(searcher, compiled.query, _filters(since, until, sources))
             dates = [published_at(raw) for raw in column_values(searcher, "published", matches, NO_DATE).values()]
         try:
-            return timeline(dates, by, since=since, until=until, tz=zone)
+            counted = timeline(dates, by, since=since, until=until, tz=zone)
         except ValueError as exc:
             raise QueryError(str(exc)) from None
+        return replace(counted, expansions=tuple(compiled.expansions.items()), not_found=tuple(compiled.not_found))
 
     def related(
         self,
@@ -469,9 +478,10 @@ class Index:
 
     @staticmethod
     def _suggest(query: str, compiled: CompiledQuery) -> str | None:
-        """The query with each word the index has never seen replaced by its closest indexed spelling."""
+        """The query with each word the index has never seen replaced by its closest indexed spelling
+        (the one searched, or the one offered)."""
         suggestion = query
-        for typed, spellings in compiled.expansions.items():
+        for typed, spellings in {**compiled.suggestions, **compiled.expansions}.items():
             suggestion = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", spellings[0], suggestion)
         return suggestion if suggestion != query else None
 

@@ -158,7 +158,7 @@ def test_the_cli_says_which_filter_removed_the_matches_in_text_and_json(index_pa
         "message": "2 articles match 'lighthouse', but none of them is dated, and a date filter keeps only dated "
                    "articles"}
     assert json.loads(run(index_path, "walrus", "--format", "json").stdout)["filtered_out"] is None
-    assert run(index_path, "walrus", "--source", "cnn").stdout == "No results.\n"
+    assert run(index_path, "walrus", "--source", "cnn").stdout == "No results for 'walrus'.\n"
 
 
 # -- item 8: totals and pages agree ---------------------------------------------------------------

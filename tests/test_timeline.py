@@ -293,7 +293,7 @@ def test_csv_and_json_formats_are_stable():
         '{"format_version": 1, "period": "month", "total": 2, "undated": 1, "outside": 0, "buckets": ['
         '{"start": "2025-01-01", "label": "2025-01", "count": 1}, '
         '{"start": "2025-02-01", "label": "2025-02", "count": 0}, '
-        '{"start": "2025-03-01", "label": "2025-03", "count": 1}]}'
+        '{"start": "2025-03-01", "label": "2025-03", "count": 1}], "expansions": {}, "not_found": []}'
     )
     plain = json.loads(timeline_json([(date(2025, 1, 6), 4)], period="week"))
     assert plain == {
