@@ -160,8 +160,8 @@ def ablation(indexes: dict[str, Path], sets: dict[str, list[dict]], full: dict |
     signal switched off in turn, and the change against the full ranking.
 
     ``full``: the quality stage's results on the same sets, reused for the full ranking's row.
-    Returns ``{"signals": {row: {"changes": {field: value}, "seconds": s, "sets": {set: {metric,
-    metric_delta}}}}}``, the first row the full ranking.
+    Returns ``{"queries": {set: n}, "signals": {row: {"changes": {field: value}, "seconds": s,
+    "sets": {set: {metric, metric_delta}}}}}``, the first row the full ranking.
     """
     from newsearch.scoring import RANKING, SIGNALS
 
@@ -186,4 +186,4 @@ def ablation(indexes: dict[str, Path], sets: dict[str, list[dict]], full: dict |
             for metric in ABLATION_METRICS:
                 if metric in figures:
                     figures[f"{metric}_delta"] = figures[metric] - base[name][metric]
-    return {"signals": rows}
+    return {"queries": {name: len(records) for name, records in sets.items()}, "signals": rows}

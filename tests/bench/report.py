@@ -228,8 +228,10 @@ def markdown(results: dict) -> str:
     if results.get("quality"):
         lines += ["", "## Quality: BBC (2,225 articles)", "", _quality_table(results["quality"])]
     if results.get("ablation"):
-        lines += ["", "## Ablation: each reranking signal switched off in turn (BBC, newsearch, 300 queries per set)",
-                  "", "Each figure, and in brackets its change against the full ranking "
+        sizes = sorted(set(results["ablation"].get("queries", {}).values()))
+        counted = f"the first {'/'.join(map(str, sizes))} queries of each set" if sizes else "every query set"
+        lines += ["", "## Ablation: each reranking signal switched off in turn (BBC, newsearch)",
+                  "", f"On {counted}: each figure, and in brackets its change against the full ranking "
                   "(`newsearch.scoring.SIGNALS`; tests/bench/README.md says what each row switches off).",
                   "", _ablation_table(results["ablation"])]
     return "\n".join(lines) + "\n"

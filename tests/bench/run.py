@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-queries", type=int, help="queries per query set for warm latency [BBC 75, quick and synthetic 25]")
     parser.add_argument("--latency-repeats", type=int, help="timed passes over the latency queries [BBC 3, quick and synthetic 1]")
     parser.add_argument("--cold-runs", type=int, default=7, help="cold search processes per system [default: 7]")
+    parser.add_argument("--ablation-queries", type=int,
+                        help="queries per quality set in the ablation [all 300; quick 100]")
     parser.add_argument("--keep", action="store_true", help=f"keep the indexes under {cache_root()}/run-<pid>")
     args = parser.parse_args(argv)
     args.stages = _stages(parser, args.only, args.skip)
@@ -182,14 +184,20 @@ def run_quality(runner: speed.Runner, bbc: dict, out: Path) -> dict:
     return results
 
 
-def run_ablation(runner: speed.Runner, bbc: dict, full: dict | None) -> dict:
-    """Every quality set with the full ranking and each reranking signal off in turn (newsearch only)."""
+def run_ablation(runner: speed.Runner, bbc: dict, full: dict | None, per_set: int | None) -> dict:
+    """The first ``per_set`` queries of each quality set (None: all) with the full ranking and each
+    reranking signal off in turn (newsearch only); the quality stage's figures (``full``) are reused
+    for the full ranking when the sets are whole."""
     from tests.bench import quality
 
     indexes = quality_indexes(runner, bbc, ("newsearch",))
-    sets = {name: querysets.load(name) for name in querysets.SETS}
-    log(f"ablation: 4 x 300 queries, full ranking{' (from the quality stage)' if full else ''} "
-        f"and each signal off in turn")
+    whole = {name: querysets.load(name) for name in querysets.SETS}
+    sets = {name: records[:per_set] for name, records in whole.items()}
+    if any(len(sets[name]) < len(whole[name]) for name in sets):
+        full = None
+    sizes = sorted({len(records) for records in sets.values()})
+    log(f"ablation: 4 x {'/'.join(map(str, sizes))} queries, full ranking{' (from the quality stage)' if full else ''}"
+        f" and each signal off in turn")
     return quality.ablation(indexes, sets, full, log)
 
 
@@ -230,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                     lambda: results.__setitem__("quality", run_quality(runner, results["corpora"]["bbc"], out)))
         if "ablation" in args.stages:
             guarded(results, "ablation",
-                    lambda: results.__setitem__("ablation", run_ablation(runner, results["corpora"]["bbc"],
-                                                                         results.get("quality"))))
+                    lambda: results.__setitem__("ablation", run_ablation(
+                        runner, results["corpora"]["bbc"], results.get("quality"),
+                        args.ablation_queries or (100 if args.quick else None))))
     finally:
         if not args.keep:
             shutil.rmtree(runner.work, ignore_errors=True)
