@@ -7,12 +7,17 @@ one-pass candidate collection (``candidates``) and Whoosh's collectors (through
 ``BM25FModel``, the searcher's weighting model) both call it. ``rank_key`` is the one
 order of equal scores. The pure pieces of the rerank (coverage, lead share, the fused
 score) are here too, as functions of plain numbers.
+
+Each signal of the ranking can be switched off through the configuration alone (``SIGNALS``,
+``RankingConfig.without``), so that a ranking change can be judged signal by signal (the
+bench's ablation table); a search uses another configuration through
+``open_index(path, ranking=...)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import log
 from typing import Any
 
@@ -34,20 +39,52 @@ class RankingConfig:
     title_boost: float = 2.0  # a word in the title counts twice a word in the body
     typo_boost: float = 0.6  # a corrected spelling counts a little less than what was typed
     # The rerank (``ranking``)
-    rerank_depth: int = 15  # 30 scored the same on the benchmark sets, at twice the passage work
-    strict_coverage_up_to: int = 2  # words and phrases: up to this many, covering more always wins
+    rerank_depth: int = 15  # 30 scored the same on the benchmark sets, at twice the passage work; 0: no rerank
+    strict_coverage_up_to: int = 2  # words and phrases: up to this many, covering more always wins (0: never)
     coverage_weight: float = 1.0
     coverage_power: float = 3.0
     lead_scale: float = 20.0  # words: an occurrence at word p counts 1 / (1 + p / lead_scale)
     lead_fields: tuple[str, ...] = SEARCH_FIELDS  # each read from its first word; the larger share counts
     lead_weight: float = 2.5  # how a lead share compares with a passage share in the final score
     passage_power: float = 4.0  # a passage counts much more when it holds nearly the whole query
+    passage_evidence: bool = True  # False: the best passage (or title) is no evidence; the lead share alone is
     fused_score_weight: float = 0.25  # BM25F and coverage, once the lead and passage evidence is in
     fused_coverage_weight: float = 0.25
 
     def b_for(self, fieldname: str) -> float:
         """BM25F's ``b`` for one field."""
         return dict(self.field_b).get(fieldname, self.b)
+
+    def without(self, *signals: str) -> RankingConfig:
+        """This configuration with each named signal (a key of ``SIGNALS``) switched off."""
+        changes: dict[str, Any] = {}
+        for signal in signals:
+            if signal not in SIGNALS:
+                raise ValueError(f"unknown ranking signal {signal!r}: choose from {', '.join(SIGNALS)}")
+            changes.update(SIGNALS[signal])
+        return replace(self, **changes)
+
+
+SIGNALS: dict[str, dict[str, Any]] = {
+    # The rerank as a whole: lead and passage evidence and the fused score; the order is
+    # BM25F plus the coverage bonus (in tiers for short queries), as before the rerank.
+    "rerank": {"rerank_depth": 0},
+    # Short queries no longer put the articles covering more of them first, whatever the score.
+    "strict coverage": {"strict_coverage_up_to": 0},
+    # The share of the query an article covers counts neither before nor in the rerank.
+    "coverage bonus": {"coverage_weight": 0.0, "fused_coverage_weight": 0.0},
+    "lead share": {"lead_weight": 0.0},
+    "passage evidence": {"passage_evidence": False},
+    # BM25F's share of the reranked score (it still orders the candidates before the rerank).
+    "BM25F in rerank": {"fused_score_weight": 0.0},
+    # A title word counts as a body word in BM25F (the title still counts as a passage and a lead).
+    "title boost": {"title_boost": 1.0},
+    # A corrected spelling counts as much as a word typed as it is.
+    "typo discount": {"typo_boost": 1.0},
+}
+"""Each reranking signal, and the configuration fields that switch it off (``RankingConfig.without``).
+
+Recency is left out: it is off unless a search asks for it (``recency=``)."""
 
 
 RANKING = RankingConfig()
@@ -124,7 +161,10 @@ def lead_term(weight: float, positions: Iterable[int], config: RankingConfig = R
 
 def evidence(lead_share: float, passage_share: float, config: RankingConfig = RANKING) -> float:
     """The stronger of the two kinds of evidence that an article is the one wanted: its lead
-    share (times ``lead_weight``) and its best passage's share (raised to ``passage_power``)."""
+    share (times ``lead_weight``) and its best passage's share (raised to ``passage_power``;
+    none when ``passage_evidence`` is off)."""
+    if not config.passage_evidence:
+        return config.lead_weight * lead_share
     return max(config.lead_weight * lead_share, passage_share ** config.passage_power)
 
 

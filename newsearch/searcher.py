@@ -57,7 +57,7 @@ from newsearch.passages import highlight_spans
 from newsearch.query import parse
 from newsearch.ranking import passage_query_for, rank_candidates, shown_passages
 from newsearch.schema import source_key, stored_published
-from newsearch.scoring import BM25FModel, rank_key
+from newsearch.scoring import RANKING, BM25FModel, RankingConfig, rank_key
 from newsearch.storage import current_generation, open_current, reading, retry_while_committing
 from newsearch.timeline import timeline
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
@@ -71,12 +71,14 @@ RECENCY_CANDIDATES = 300  # recency re-ranks this many of the most relevant matc
 RELATED_TERMS = 25  # distinctive body terms that make a "more like this" query
 
 
-def open_index(path: str | os.PathLike[str] | None = None) -> Index:
+def open_index(path: str | os.PathLike[str] | None = None, *, ranking: RankingConfig = RANKING) -> Index:
     """Open the index at ``path`` (else $NEWSEARCH_INDEX, else ./index) for searching.
 
+    ``ranking`` replaces the documented ranking (``scoring.RankingConfig``; e.g.
+    ``RANKING.without("lead share")``), for experiments such as the bench's ablation.
     Raises IndexNotFound, IndexUnreadable or IndexIncompatible with the command that fixes it.
     """
-    return Index(path)
+    return Index(path, ranking=ranking)
 
 
 @dataclass
@@ -124,12 +126,14 @@ class _Snapshot:
 class Index:
     """A searchable index. Safe to share between threads; follows commits and rebuilds.
 
-    Use as a context manager, or call ``close()``.
+    Use as a context manager, or call ``close()``. ``ranking``: as in ``open_index``.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT_S) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT_S,
+                 ranking: RankingConfig = RANKING) -> None:
         self.path = resolve_index_path(path)
         self.time_limit = time_limit
+        self.ranking = ranking  # every score reads it: the compiler's boosts, BM25F, the rerank
         self._lock = threading.RLock()
         self._snapshot: _Snapshot | None = None
         self._fresh()
@@ -166,7 +170,7 @@ class Index:
             use_stem_lookup(stems)
             with reading(self.path):
                 toc = ix.latest_generation()
-                searcher = ix.searcher(weighting=BM25FModel())
+                searcher = ix.searcher(weighting=BM25FModel(self.ranking))
             return _Snapshot(generation, toc, ix, searcher, stems)
 
         fresh = retry_while_committing(attempt, self.path)
@@ -237,15 +241,14 @@ class Index:
             with reading(self.path):  # only what reads the index: its decoding errors mean damage
                 snapshot = self._fresh()
                 searcher = snapshot.searcher
-                compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written,
-                                         correct=correct).compile(tree)
+                compiled = self._compiler(searcher, snapshot, correct).compile(tree)
                 filters = _filters(since, until, sources)
                 duplicates = snapshot.duplicates() if collapse else None
                 clustered, watch = snapshot.clustered() if duplicates else ({}, [])
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
                 while True:
                     hits, total, timed_out, watched = self._collect(searcher, compiled, filters, depth, sort, watch)
-                    ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency)
+                    ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency, self.ranking)
                     shown = collapsed(ranked, duplicates)
                     if len(shown) >= needed or len(hits) < depth or timed_out or depth >= MAX_CANDIDATES:
                         break
@@ -306,8 +309,7 @@ class Index:
         with self._lock, reading(self.path):
             snapshot = self._fresh()
             searcher = snapshot.searcher
-            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written,
-                                     correct=correct).compile(tree)
+            compiled = self._compiler(searcher, snapshot, correct).compile(tree)
             matches = self._all_matches(searcher, compiled.query, _filters(since, until, sources))
             dates = [published_at(raw) for raw in column_values(searcher, "published", matches, NO_DATE).values()]
         try:
@@ -389,10 +391,13 @@ class Index:
         tree = parse(query)
         with self._lock, reading(self.path):
             snapshot = self._fresh()
-            compiled = QueryCompiler(snapshot.searcher.reader(), snapshot.vocabulary, snapshot.written).compile(tree)
+            compiled = self._compiler(snapshot.searcher, snapshot).compile(tree)
         return highlight_spans(text, passage_query_for(compiled))
 
     # -- internals -------------------------------------------------------------------------
+
+    def _compiler(self, searcher: Searcher, snapshot: _Snapshot, correct: bool = True) -> QueryCompiler:
+        return QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written, self.ranking, correct=correct)
 
     def _collect(self, searcher: Searcher, compiled: CompiledQuery, filters: wq.Query | None, depth: int,
                  sort: Sort, watch: Sequence[int] = ()) -> tuple[list[Candidate], int, bool, set[int]]:

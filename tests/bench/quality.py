@@ -12,16 +12,22 @@
   body). ``contained@1`` is the stricter variant: the whole sentence lies inside the passage.
   newsearch's top passage is ``hit.passages[0]`` (``passages=3``); the baseline's is the
   best-scoring fragment of Whoosh's highlighter (ContextFragmenter, order=SCORE, top=1).
+
+``ablation`` measures newsearch alone on every set with the full ranking and with each signal
+of ``newsearch.scoring.SIGNALS`` switched off in turn (``open_index(path, ranking=...)``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.bench.baseline import Baseline
 
 PASSAGE_SETS = ("fact", "quoted", "typo")
+ABLATION_METRICS = ("mrr10", "passage_hit1")
+FULL_RANKING = "full ranking"
 
 
 def locate(body: str, text: str) -> list[tuple[int, int]]:
@@ -67,11 +73,14 @@ def _rank(ids: list[str], relevant: list[str]) -> int | None:
     return next((rank for rank, doc_id in enumerate(ids, 1) if doc_id in relevant), None)
 
 
-def evaluate_newsearch(index_path: Path, records: list[dict], with_passages: bool) -> tuple[dict, list[dict]]:
+def evaluate_newsearch(index_path: Path, records: list[dict], with_passages: bool,
+                       ranking: object = None) -> tuple[dict, list[dict]]:
+    """``ranking``: a ``newsearch.scoring.RankingConfig`` (None: the library's default)."""
     import newsearch
 
     rows = []
-    with newsearch.open_index(index_path) as index:
+    options = {} if ranking is None else {"ranking": ranking}
+    with newsearch.open_index(index_path, **options) as index:
         for record in records:
             row: dict = {"qid": record["qid"], "query": record["query"], "target": record["target"]}
             started = time.perf_counter()
@@ -143,3 +152,38 @@ def evaluate(indexes: dict[str, Path], sets: dict[str, list[dict]]) -> tuple[dic
             if row["rank"] != 1 or (with_passages and not row["passage_hit"]):
                 misses.append(dict(row, set=name, baseline_rank=by_qid[row["qid"]]["rank"]))
     return results, misses
+
+
+def ablation(indexes: dict[str, Path], sets: dict[str, list[dict]], full: dict | None = None,
+             log: Callable[[str], None] = lambda message: None) -> dict:
+    """Each set's MRR@10 (and passage hit@1) with the full ranking and with each reranking
+    signal switched off in turn, and the change against the full ranking.
+
+    ``full``: the quality stage's results on the same sets, reused for the full ranking's row.
+    Returns ``{"queries": {set: n}, "signals": {row: {"changes": {field: value}, "seconds": s,
+    "sets": {set: {metric, metric_delta}}}}}``, the first row the full ranking.
+    """
+    from newsearch.scoring import RANKING, SIGNALS
+
+    rows: dict[str, dict] = {}
+    for label, changes in [(FULL_RANKING, {}), *SIGNALS.items()]:
+        config = RANKING.without(label) if changes else RANKING
+        started = time.perf_counter()
+        measured: dict[str, dict] = {}
+        for name, records in sets.items():
+            kind = "body_only" if name == "headline" else "full"
+            with_passages = name in PASSAGE_SETS
+            if not changes and full and name in full:
+                summary = full[name]["newsearch"]
+            else:
+                summary, _ = evaluate_newsearch(indexes[f"newsearch_{kind}"], records, with_passages, config)
+            measured[name] = {metric: summary[metric] for metric in ABLATION_METRICS if metric in summary}
+        rows[label] = {"changes": dict(changes), "seconds": time.perf_counter() - started, "sets": measured}
+        log(f"ablation: {label} ({rows[label]['seconds']:.0f} s)")
+    base = rows[FULL_RANKING]["sets"]
+    for row in rows.values():
+        for name, figures in row["sets"].items():
+            for metric in ABLATION_METRICS:
+                if metric in figures:
+                    figures[f"{metric}_delta"] = figures[metric] - base[name][metric]
+    return {"queries": {name: len(records) for name, records in sets.items()}, "signals": rows}

@@ -180,6 +180,28 @@ def _quality_table(quality: dict) -> str:
     return table.render()
 
 
+SHORT_SET_NAMES = {"headline": "(a) headline", "fact": "(b) fact", "quoted": "(c) quoted", "typo": "(d) typo"}
+ABLATION_METRICS = {"mrr10": "MRR@10", "passage_hit1": "passage hit@1"}
+
+
+def _ablation_table(ablation: dict) -> str:
+    rows = ablation["signals"]
+    first = next(iter(rows.values()))["sets"]
+    columns = [(name, metric) for name, figures in first.items() for metric in ABLATION_METRICS if metric in figures]
+    table = Table(["switched off", "configuration", *(f"{SHORT_SET_NAMES.get(name, name)} {ABLATION_METRICS[metric]}"
+                                                      for name, metric in columns)])
+    for label, row in rows.items():
+        changes = ", ".join(f"`{field}={value!r}`" for field, value in row["changes"].items()) or "the defaults"
+        cells = []
+        for name, metric in columns:
+            figures = row["sets"][name]
+            delta = figures[f"{metric}_delta"]
+            change = "±0" if delta == 0 else f"{delta:+.3f}"  # +0.000: moved by less than 0.0005
+            cells.append(f"{figures[metric]:.3f}" if not row["changes"] else f"{figures[metric]:.3f} ({change})")
+        table.add("nothing (full ranking)" if not row["changes"] else label, changes, *cells)
+    return table.render()
+
+
 def markdown(results: dict) -> str:
     info = results["machine"]
     packages = ", ".join(f"{k} {v}" for k, v in info["packages"].items())
@@ -205,4 +227,11 @@ def markdown(results: dict) -> str:
             lines += ["", f"## Speed: {data['label']}{size}", "", *tables]
     if results.get("quality"):
         lines += ["", "## Quality: BBC (2,225 articles)", "", _quality_table(results["quality"])]
+    if results.get("ablation"):
+        sizes = sorted(set(results["ablation"].get("queries", {}).values()))
+        counted = f"the first {'/'.join(map(str, sizes))} queries of each set" if sizes else "every query set"
+        lines += ["", "## Ablation: each reranking signal switched off in turn (BBC, newsearch)",
+                  "", f"On {counted}: each figure, and in brackets its change against the full ranking "
+                  "(`newsearch.scoring.SIGNALS`; tests/bench/README.md says what each row switches off).",
+                  "", _ablation_table(results["ablation"])]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
     python -m tests.bench.run --quick                        # BBC only, a few minutes
     python -m tests.bench.run                                # BBC + 20k + 100k synthetic articles
-    python -m tests.bench.run --only quality                 # one stage (build, latency, cold, incremental, quality)
+    python -m tests.bench.run --only quality                 # one stage (build, latency, cold, incremental, quality,
+                                                             # ablation)
     python -m tests.bench.run --scale 20000 --skip incremental
 
 Writes ``bench-<UTC time>.md`` / ``.json`` (and ``latest.md`` / ``latest.json``,
@@ -33,7 +34,7 @@ from tests.bench import querysets, report, speed  # noqa: E402
 from tests.bench.corpora import BBC, REPO, cache_root, read_bbc, write_body_only_copy  # noqa: E402
 from tests.bench.synth import DEFAULT_SEED, synthetic_corpus  # noqa: E402
 
-STAGES = ("build", "latency", "cold", "incremental", "quality")
+STAGES = ("build", "latency", "cold", "incremental", "quality", "ablation")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,6 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-repeats", type=int,
                         help="timed passes over the latency queries [BBC 3, quick and synthetic 1]")
     parser.add_argument("--cold-runs", type=int, default=7, help="cold search processes per system [default: 7]")
+    parser.add_argument("--ablation-queries", type=int,
+                        help="queries per quality set in the ablation [all 300; quick 100]")
     parser.add_argument("--keep", action="store_true", help=f"keep the indexes under {cache_root()}/run-<pid>")
     args = parser.parse_args(argv)
     args.stages = _stages(parser, args.only, args.skip)
@@ -147,17 +150,34 @@ def run_corpus(runner: speed.Runner, args: argparse.Namespace, name: str, corpus
         data["incremental"] = speed.incremental(runner, corpus, runs=1 if quick else 3)
 
 
+def quality_indexes(runner: speed.Runner, bbc: dict, systems: tuple[str, ...]) -> dict[str, Path]:
+    """``<system>_full`` and ``<system>_body_only`` (for the headline set) for each system: from
+    the build stage or an earlier stage of this run, or built now (untimed)."""
+    indexes = {}
+    body_only = runner.work / "bbc-body-only"
+    for system in systems:
+        for kind, folder in (("full", runner.work / "bbc"), ("body_only", body_only)):
+            path = folder / system
+            if kind == "full" and "build" in bbc:
+                path = Path(bbc["build"]["indexes"][system])
+            elif not path.exists():  # the work folder is emptied at the start of every run
+                corpus = BBC
+                if kind == "body_only":
+                    log(f"quality: body-only {system} index for the headline set")
+                    if not (body_only / "corpus").exists():
+                        write_body_only_copy(read_bbc(), body_only / "corpus")
+                    corpus = body_only / "corpus"
+                else:
+                    log(f"bbc: building the {system} index (untimed)")
+                runner.measure(runner.task(f"build-{system}", str(corpus), str(speed._fresh(path))))
+            indexes[f"{system}_{kind}"] = path
+    return indexes
+
+
 def run_quality(runner: speed.Runner, bbc: dict, out: Path) -> dict:
     from tests.bench import quality
 
-    ns_full, base_full = ensure_indexes(runner, "bbc", BBC, bbc)
-    body_only = write_body_only_copy(read_bbc(), runner.work / "bbc-body-only" / "corpus")
-    indexes = {"newsearch_full": ns_full, "baseline_full": base_full,
-               "newsearch_body_only": runner.work / "bbc-body-only" / "newsearch",
-               "baseline_body_only": runner.work / "bbc-body-only" / "baseline"}
-    log("quality: body-only indexes for the headline set")
-    runner.measure(runner.task("build-newsearch", str(body_only), str(speed._fresh(indexes["newsearch_body_only"]))))
-    runner.measure(runner.task("build-baseline", str(body_only), str(speed._fresh(indexes["baseline_body_only"]))))
+    indexes = quality_indexes(runner, bbc, ("newsearch", "baseline"))
     sets = {name: querysets.load(name) for name in querysets.SETS}
     log("quality: 4 x 300 queries per system")
     results, misses = quality.evaluate(indexes, sets)
@@ -165,6 +185,23 @@ def run_quality(runner: speed.Runner, bbc: dict, out: Path) -> dict:
         for row in misses:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return results
+
+
+def run_ablation(runner: speed.Runner, bbc: dict, full: dict | None, per_set: int | None) -> dict:
+    """The first ``per_set`` queries of each quality set (None: all) with the full ranking and each
+    reranking signal off in turn (newsearch only); the quality stage's figures (``full``) are reused
+    for the full ranking when the sets are whole."""
+    from tests.bench import quality
+
+    indexes = quality_indexes(runner, bbc, ("newsearch",))
+    whole = {name: querysets.load(name) for name in querysets.SETS}
+    sets = {name: records[:per_set] for name, records in whole.items()}
+    if any(len(sets[name]) < len(whole[name]) for name in sets):
+        full = None
+    sizes = sorted({len(records) for records in sets.values()})
+    log(f"ablation: 4 x {'/'.join(map(str, sizes))} queries, full ranking{' (from the quality stage)' if full else ''}"
+        f" and each signal off in turn")
+    return quality.ablation(indexes, sets, full, log)
 
 
 def guarded(results: dict, name: str, stage: Callable[[], object]) -> None:
@@ -204,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         if "quality" in args.stages:
             guarded(results, "quality",
                     lambda: results.__setitem__("quality", run_quality(runner, results["corpora"]["bbc"], out)))
+        if "ablation" in args.stages:
+            guarded(results, "ablation",
+                    lambda: results.__setitem__("ablation", run_ablation(
+                        runner, results["corpora"]["bbc"], results.get("quality"),
+                        args.ablation_queries or (100 if args.quick else None))))
     finally:
         if not args.keep:
             shutil.rmtree(runner.work, ignore_errors=True)
