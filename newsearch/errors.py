@@ -50,6 +50,10 @@ class QueryError(NewsearchError):
 
     exit_code = 2
 
+    def __init__(self, message: str) -> None:
+        # A message quotes the query, which may hold line breaks: it stays one line.
+        super().__init__(" ".join(message.splitlines()))
+
 
 class DocumentNotFound(NewsearchError):
     """No document has the given id."""

@@ -180,3 +180,11 @@ def test_hostile_queries_raise_only_query_error_and_fast(text):
     except QueryError as exc:
         assert str(exc)
     assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("text", ['-"~2 \n bank"', '-"of\nthe"', "-profit\r\n-loss"])
+def test_a_refusal_quoting_a_query_with_line_breaks_is_one_line(text):
+    """Found by the fuzzers: the message quoted the query's line breaks as they were."""
+    with pytest.raises(QueryError) as refused:
+        parse(text)
+    assert "\n" not in str(refused.value) and "\r" not in str(refused.value)
