@@ -11,11 +11,27 @@ on purpose, and only as written here:
   same without C1 controls, and keeping ``\\r``. Articles from the corpus readers hold neither by
   then; a Document built by a caller is stored with them, and changing this set would change what
   such Documents store.
-* ``TERMINAL_UNSAFE`` (``formatting.terminal_safe``, shown escaped): ``TEXT_UNSAFE`` plus the
-  bidirectional overrides and isolates, which reorder what a terminal shows.
+* ``TERMINAL_UNSAFE`` (``formatting.terminal_safe``, shown escaped as ``\\xNN``, ``\\uNNNN`` or
+  ``\\UNNNNNNNN``): ``TEXT_UNSAFE`` plus what changes how a terminal shows the text around it or
+  hides text in plain sight: the bidirectional overrides and isolates (``BIDI``) and marks
+  (``BIDI_MARKS``: LRM, RLM, ALM), which reorder what a terminal shows; the line and paragraph
+  separators (U+2028, U+2029), which some terminals break lines at and others do not, so one
+  line could pass for two; and the tag characters (U+E0000-U+E007F), invisible copies of ASCII
+  that can smuggle text past a reader. Escaped rather than removed, so what was hidden is seen.
+  A lone surrogate from a file name (a byte that is not UTF-8, ``os.fsdecode``'s
+  surrogateescape) is shown as that byte, ``\\xe9``.
+* ``TERMINAL_HIDDEN`` (``formatting.terminal_safe``, removed): zero-width characters (ZWSP,
+  ZWNJ, ZWJ, word joiner, the BOM as zero-width no-break space) and the soft hyphen. They show
+  nothing, are common in real text (emoji sequences, Persian, hyphenation hints) and reorder
+  nothing, so the terminal gets the text without them; escaping them would litter titles.
 
-    >>> TERMINAL_UNSAFE.sub("?", "a\\x1b[31mb\\u202ec\\td")
-    'a?[31mb?c\\td'
+JSON output is never cleaned: it keeps the text as stored, every non-ASCII character escaped by
+``json.dumps(ensure_ascii=True)``.
+
+    >>> TERMINAL_UNSAFE.sub("?", "a\\x1b[31mb\\u202ec\\td\\u200ee")
+    'a?[31mb?c\\td?e'
+    >>> TERMINAL_HIDDEN.sub("", "soft\\u00adhy\\u200bphen")
+    'softhyphen'
 
 Nothing of newsearch is imported here.
 """
@@ -29,6 +45,11 @@ C0_BUT_TAB_LF_CR = "\x00-\x08\x0b\x0c\x0e-\x1f"  # the same, \r kept
 DEL = "\x7f"
 C1 = "\x80-\x9f"  # CSI (\x9b) and the other 8-bit controls
 BIDI = "\u202a-\u202e\u2066-\u2069"  # embeddings, overrides and isolates
+BIDI_MARKS = "\u200e\u200f\u061c"  # left-to-right, right-to-left and Arabic letter marks
+LINE_SEPARATORS = "\u2028\u2029"  # line and paragraph separators
+TAGS = "\U000e0000-\U000e007f"  # tag characters: invisible ASCII
+ZERO_WIDTH = "\u200b-\u200d\u2060\ufeff"  # zero-width space, non-joiner, joiner; word joiner; ZWNBSP (BOM)
+SOFT_HYPHEN = "\u00ad"
 LONE_SURROGATES = "\ud800-\udfff"  # no valid str holds one; they cannot be encoded
 
 
@@ -39,4 +60,5 @@ def character_class(*ranges: str) -> re.Pattern[str]:
 
 TEXT_UNSAFE = character_class(C0_BUT_TAB_LF, DEL, C1, LONE_SURROGATES)
 FIELD_UNSAFE = character_class(C0_BUT_TAB_LF_CR, DEL, LONE_SURROGATES)
-TERMINAL_UNSAFE = character_class(C0_BUT_TAB_LF, DEL, C1, BIDI, LONE_SURROGATES)
+TERMINAL_UNSAFE = character_class(C0_BUT_TAB_LF, DEL, C1, BIDI, BIDI_MARKS, LINE_SEPARATORS, TAGS, LONE_SURROGATES)
+TERMINAL_HIDDEN = character_class(ZERO_WIDTH, SOFT_HYPHEN)
