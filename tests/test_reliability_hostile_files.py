@@ -9,12 +9,18 @@ instead of hanging the suite.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from support.corpora import write_article
+from support.processes import run_cli
 from support.readers import stored_documents
+
+import newsearch
 
 # -- 12. invisible and reordering characters never reach the terminal raw --------------------------
 
@@ -80,3 +86,175 @@ def test_json_keeps_invisible_characters_escaped(hidden_index):
     result.stdout.decode("ascii")  # ensure_ascii: nothing but escapes
     titles = [hit["title"] for hit in json.loads(result.stdout)["hits"]]
     assert any(HIDDEN.strip() in title for title in titles), titles  # kept as stored
+
+
+# -- 1. a FIFO or a folder swapped in after the scan: skipped, never waited on, indexed version kept --
+
+SWAP_AFTER_SCAN = """
+import json, os, sys
+import newsearch
+from newsearch import corpus
+
+corpus_path, index_path, victim, kind, rebuild = sys.argv[1:]
+real_scan = corpus.scan
+
+def scan_then_swap(*args, **kwargs):
+    found = real_scan(*args, **kwargs)
+    os.unlink(victim)
+    os.mkfifo(victim) if kind == "fifo" else os.mkdir(victim)
+    return found
+
+corpus.scan = scan_then_swap
+report = newsearch.build_index([corpus_path], index_path, rebuild=rebuild == "rebuild")
+print(json.dumps({"skipped": {s.path: s.reason for s in report.skipped}, "deleted": report.deleted}))
+"""
+TIMEOUT_S = 60  # a run takes a second or two; a hang on a FIFO fails here instead of hanging the suite
+
+
+def two_articles(corpus: Path) -> None:
+    write_article(corpus, "heron.txt", "Heron", "The heron waits by the river for fish.")
+    write_article(corpus, "otter.txt", "Otter", "The otter swims in the cold river.")
+
+
+def ids_and_titles(index: Path) -> dict[str, str]:
+    return dict(stored_documents(index) or ())
+
+
+def swap_after_scan(corpus: Path, index: Path, victim: str, kind: str, rebuild: bool) -> dict:
+    result = subprocess.run([sys.executable, "-c", SWAP_AFTER_SCAN, str(corpus), str(index), str(corpus / victim),
+                             kind, "rebuild" if rebuild else "update"],
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_file_swapped_after_the_scan_is_skipped_and_keeps_its_indexed_version(tmp_path, kind):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    two_articles(corpus)
+    newsearch.build_index([corpus], index)
+    write_article(corpus, "heron.txt", "Heron two", "The heron was rewritten, and will be swapped.")
+    report = swap_after_scan(corpus, index, "heron.txt", kind, rebuild=False)
+    assert report["skipped"] == {"heron.txt": "unreadable: not a regular file"}
+    assert report["deleted"] == 0
+    assert ids_and_titles(index) == {"heron.txt": "Heron", "otter.txt": "Otter"}  # the indexed version kept
+    again = run_cli("index", str(corpus), "--index", str(index), timeout=TIMEOUT_S)  # the scan sees it now
+    assert again.returncode == 0, again.stderr
+    if kind == "fifo":  # still not a regular file: skipped again, still kept
+        assert "heron.txt: not a regular file" in again.stderr
+        assert ids_and_titles(index) == {"heron.txt": "Heron", "otter.txt": "Otter"}
+    else:  # a folder is walked as a folder: the file is gone
+        assert ids_and_titles(index) == {"otter.txt": "Otter"}
+    assert run_cli("check", "--index", str(index)).returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_full_build_skips_a_file_swapped_after_the_scan(tmp_path, kind):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    two_articles(corpus)
+    report = swap_after_scan(corpus, index, "heron.txt", kind, rebuild=True)
+    assert report["skipped"] == {"heron.txt": "unreadable: not a regular file"}
+    assert ids_and_titles(index) == {"otter.txt": "Otter"}
+
+
+def test_a_fifo_in_the_corpus_never_blocks_the_writer_lock(tmp_path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    two_articles(corpus)
+    newsearch.build_index([corpus], index)
+    (corpus / "otter.txt").unlink()
+    os.mkfifo(corpus / "otter.txt")
+    for _ in range(2):  # the second run would exit 75 if the first still held the lock
+        result = run_cli("index", str(corpus), "--index", str(index), timeout=TIMEOUT_S)
+        assert result.returncode == 0, result.stderr
+    assert ids_and_titles(index) == {"heron.txt": "Heron", "otter.txt": "Otter"}
+
+
+# -- 7. a file rewritten while it is read: the hash is of the bytes indexed -------------------------
+
+FULL = "Heron full\n\n" + "The heron waits by the river, very still, for the fish to come close. " * 60 + "The end.\n"
+
+
+def set_mtime(path: Path, seconds: int) -> None:
+    os.utime(path, ns=(seconds * 10**9, seconds * 10**9))
+
+
+def test_a_file_read_while_rewritten_is_indexed_in_full_once_complete(tmp_path, monkeypatch):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    two_articles(corpus)
+    newsearch.build_index([corpus], index)
+    heron = corpus / "heron.txt"
+    heron.write_text(FULL, encoding="utf-8")  # the new version, complete when the run starts
+    set_mtime(heron, 1_700_000_000)
+    real_open, rewrites = os.open, []
+
+    def open_mid_rewrite(path, flags, *args, **kwargs):
+        if os.fspath(path) == str(heron) and not rewrites:  # the writer starts rewriting it in place
+            rewrites.append(path)
+            with open(heron, "r+b") as handle:
+                handle.truncate(len(FULL) // 3)
+            set_mtime(heron, 1_700_000_100)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_mid_rewrite)
+    newsearch.build_index([corpus], index)
+    monkeypatch.undo()
+    heron.write_text(FULL, encoding="utf-8")  # the rewrite finishes
+    set_mtime(heron, 1_700_000_200)
+    newsearch.build_index([corpus], index)
+    with newsearch.open_index(index) as opened:
+        body = opened.document("heron.txt").body
+    assert body.endswith("The end.") and len(body) == len(FULL.split("\n\n", 1)[1].strip())
+
+
+class ChangingReads:
+    """os.open and os.read that append to the file after the first read of each of its first
+    ``times`` opens (a writer busy with it while it is read)."""
+
+    def __init__(self, path: Path, times: int) -> None:
+        self.path, self.times, self.fds = path, times, set()
+        self.real_open, self.real_read = os.open, os.read
+
+    def open(self, path, flags, *args, **kwargs):
+        fd = self.real_open(path, flags, *args, **kwargs)
+        if os.fspath(path) == str(self.path):
+            self.fds.add(fd)
+        return fd
+
+    def read(self, fd, size):
+        chunk = self.real_read(fd, size)
+        if fd in self.fds and self.times > 0:
+            self.fds.discard(fd)
+            self.times -= 1
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(" More text.")
+        return chunk
+
+
+def test_a_file_that_changed_while_read_is_read_again(tmp_path, monkeypatch):
+    from newsearch.corpus import load_file, read_file, scan
+
+    corpus = tmp_path / "corpus"
+    two_articles(corpus)
+    [file] = [file for file in scan([corpus]).files if file.relpath == "heron.txt"]
+    changing = ChangingReads(corpus / "heron.txt", times=1)
+    monkeypatch.setattr(os, "open", changing.open)
+    monkeypatch.setattr(os, "read", changing.read)
+    result = read_file(file)
+    final = (corpus / "heron.txt").read_bytes()
+    assert result.documents[0].body.endswith("More text.")  # the second read, of the file as it stayed
+    assert result.version is not None and result.version.size == len(final)
+    assert load_file(file).version == result.version  # the hash is of the bytes parsed
+
+
+def test_a_file_that_keeps_changing_is_skipped_and_keeps_its_indexed_version(tmp_path, monkeypatch):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    two_articles(corpus)
+    newsearch.build_index([corpus], index)
+    write_article(corpus, "heron.txt", "Heron two", "The heron is being rewritten all the time.")
+    changing = ChangingReads(corpus / "heron.txt", times=1000)
+    monkeypatch.setattr(os, "open", changing.open)
+    monkeypatch.setattr(os, "read", changing.read)
+    report = newsearch.build_index([corpus], index)
+    monkeypatch.undo()
+    assert [(skipped.path, skipped.reason.split(":")[0]) for skipped in report.skipped] == [("heron.txt", "changing")]
+    assert ids_and_titles(index) == {"heron.txt": "Heron", "otter.txt": "Otter"}

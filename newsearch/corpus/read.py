@@ -8,8 +8,8 @@ from ..config import DEFAULT_MAX_BYTES
 from ..errors import CorpusError
 from ..models import Document, SkippedFile
 from .article import Article, ItemProblem, Refused, one_line, title_from_text, unique
-from .decode import clean, load_bytes, refuse_binary
-from .formats import GZIP_SUFFIX, reader_for, suffix_of, unsupported
+from .decode import FileVersion, LoadedFile, clean, load, refuse_binary
+from .formats import GZIP_SUFFIX, Reader, reader_for, suffix_of, unsupported
 from .scan import CorpusFile
 
 
@@ -19,31 +19,52 @@ class ReadResult:
 
     documents: list[Document] = field(default_factory=list)
     problems: list[SkippedFile] = field(default_factory=list)  # per article: path is "<relpath>#n"
+    version: FileVersion | None = None  # the file as read: its size, mtime and the SHA-256 of the bytes read
+
+
+def load_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedFile:
+    """The bytes of one file found by `scan` (decompressed for .gz), read once, and their version.
+
+    Never blocks and never trusts the scan: the file is checked on its open descriptor (a FIFO or
+    folder swapped in is refused) and read again if it changed while being read. Raises
+    CorpusError("<relpath>: <key>: <details>") as `read_file` does.
+    """
+    try:
+        return _load(file, max_bytes)
+    except Refused as exc:
+        raise CorpusError(f"{file.relpath}: {exc}") from None
 
 
 def read_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
     """Read the articles of one file found by `scan`.
 
-    Never reads more than `max_bytes` + 1 bytes (after decompression for .gz files).
+    Never reads more than `max_bytes` + 1 bytes (after decompression for .gz files); the
+    result's `version` is the file as read (see `load_file`): its hash is of the bytes parsed.
     Raises CorpusError("<relpath>: <key>: <details>") when the whole file is unusable;
     the keys are listed in the package docstring.
     """
     try:
-        items, multi = _parse(file, max_bytes)
-        return _complete(file, items, multi)
+        loaded = _load(file, max_bytes)
+        refuse_binary(loaded.data)
+        items, multi = _reader(file).read(loaded.data)
+        result = _complete(file, items, multi)
     except Refused as exc:
         raise CorpusError(f"{file.relpath}: {exc}") from None
+    result.version = loaded.version
+    return result
 
 
-def _parse(file: CorpusFile, max_bytes: int) -> tuple[list[Article | ItemProblem], bool]:
-    """(items, whether the format holds several articles) from the file's bytes."""
+def _reader(file: CorpusFile) -> Reader:
     suffix = suffix_of(file.path.name)
     reader = reader_for(suffix)
     if reader is None:
         raise Refused(unsupported(suffix))
-    data = load_bytes(file.path, max_bytes, gzipped=suffix.endswith(GZIP_SUFFIX))
-    refuse_binary(data)
-    return reader.read(data)
+    return reader
+
+
+def _load(file: CorpusFile, max_bytes: int) -> LoadedFile:
+    _reader(file)  # an unsupported suffix is refused before the file is opened
+    return load(file.path, max_bytes, gzipped=suffix_of(file.path.name).endswith(GZIP_SUFFIX))
 
 
 def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool) -> ReadResult:
