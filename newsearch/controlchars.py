@@ -25,6 +25,19 @@ on purpose, and only as written here:
   nothing, are common in real text (emoji sequences, Persian, hyphenation hints) and reorder
   nothing, so the terminal gets the text without them; escaping them would litter titles.
 
+File names are not text: a name may hold bytes that are not UTF-8, which ``os.fsdecode`` turns
+into lone surrogates (``caf\\xe9.txt`` -> ``'caf\\udce9.txt'``), and Whoosh cannot store those.
+``escape_name`` gives such a name a text form that is lossless and unique, used for the ids and
+index paths made from file names: each such byte becomes ``\\xNN`` and, so that no other name
+can give the same text, a run of backslashes that precedes ``xNN`` (or such a byte) is doubled.
+Every other name, including names with other backslashes, is its own text form;
+``unescape_name`` gives the name back.
+
+    >>> print(escape_name("caf\\udce9.txt"), escape_name(r"caf\\xe9.txt"), escape_name(r"a\\b.txt"))
+    caf\\xe9.txt caf\\\\xe9.txt a\\b.txt
+    >>> unescape_name(r"caf\\xe9.txt") == "caf\\udce9.txt"
+    True
+
 JSON output is never cleaned: it keeps the text as stored, every non-ASCII character escaped by
 ``json.dumps(ensure_ascii=True)``.
 
@@ -62,3 +75,30 @@ TEXT_UNSAFE = character_class(C0_BUT_TAB_LF, DEL, C1, LONE_SURROGATES)
 FIELD_UNSAFE = character_class(C0_BUT_TAB_LF_CR, DEL, LONE_SURROGATES)
 TERMINAL_UNSAFE = character_class(C0_BUT_TAB_LF, DEL, C1, BIDI, BIDI_MARKS, LINE_SEPARATORS, TAGS, LONE_SURROGATES)
 TERMINAL_HIDDEN = character_class(ZERO_WIDTH, SOFT_HYPHEN)
+
+
+_NAME_BYTE = "\udc80-\udcff"  # what surrogateescape makes of a byte that is not UTF-8
+_ESCAPED_RUN = re.compile(f"(\\\\+)(?=x[0-9a-fA-F]{{2}}|[{_NAME_BYTE}])")
+_NAME_BYTES = re.compile(f"[{_NAME_BYTE}]")
+_UNESCAPE = re.compile(r"(\\+)(x[0-9a-fA-F]{2})")
+
+
+def escape_name(name: str) -> str:
+    """A file name (or path) as text Whoosh can store: bytes that are not UTF-8 as ``\\xNN``,
+    lossless and unique (see the module docstring); a UTF-8 name without ``\\xNN`` is unchanged."""
+    if "\\" not in name and not _NAME_BYTES.search(name):
+        return name
+    doubled = _ESCAPED_RUN.sub(lambda match: match.group(1) * 2, name)
+    return _NAME_BYTES.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", doubled)
+
+
+def unescape_name(text: str) -> str:
+    """The name ``escape_name`` made ``text`` from (bytes that are not UTF-8 as lone surrogates)."""
+    def one(match: re.Match[str]) -> str:
+        slashes, hex_byte = len(match.group(1)), match.group(2)
+        literal = "\\" * (slashes // 2)
+        if slashes % 2 == 0:
+            return literal + hex_byte
+        byte = int(hex_byte[1:], 16)
+        return literal + (chr(0xDC00 + byte) if byte >= 0x80 else chr(byte))
+    return _UNESCAPE.sub(one, text)

@@ -258,3 +258,57 @@ def test_a_file_that_keeps_changing_is_skipped_and_keeps_its_indexed_version(tmp
     monkeypatch.undo()
     assert [(skipped.path, skipped.reason.split(":")[0]) for skipped in report.skipped] == [("heron.txt", "changing")]
     assert ids_and_titles(index) == {"heron.txt": "Heron", "otter.txt": "Otter"}
+
+
+# -- 8. file names that are not UTF-8: lossless, unique ids ------------------------------------------
+
+def write_named(corpus: Path, name: bytes, title: str, body: str) -> None:
+    with open(os.path.join(os.fsencode(corpus), name), "wb") as handle:
+        handle.write(f"{title}\n\n{body}\n".encode())
+
+
+def test_names_that_are_not_utf8_get_lossless_unique_ids(tmp_path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_named(corpus, b"caf\xe9.txt", "Latin one", "The first cafe story, about coffee.")
+    first = run_cli("index", str(corpus), "--index", str(index))
+    assert first.returncode == 0, first.stderr
+    write_named(corpus, b"caf\xe8.txt", "Latin two", "The second cafe story, about tea.")
+    write_named(corpus, b"caf.txt", "Plain", "The plain cafe story, about milk.")
+    write_named(corpus, b"caf\\xe9.txt", "Backslash", "The cafe story whose name holds a backslash, about water.")
+    second = run_cli("index", str(corpus), "--index", str(index))
+    assert second.returncode == 0, second.stderr
+    assert "skipped" not in second.stderr
+    expected = {"caf\\xe9.txt": "Latin one", "caf\\xe8.txt": "Latin two", "caf.txt": "Plain",
+                "caf\\\\xe9.txt": "Backslash"}
+    assert ids_and_titles(index) == expected
+    assert run_cli("check", "--index", str(index)).returncode == 0
+    again = run_cli("index", str(corpus), "--index", str(index), "--json")
+    assert json.loads(again.stdout)["unchanged"] == 4  # the odd names are found unchanged, not re-added
+    searched = run_cli("search", "cafe", "--index", str(index), "--limit", "10")
+    assert "caf\\xe9.txt" in searched.stdout and "caf\\\\xe9.txt" in searched.stdout  # shown escaped
+    for doc_id, title in expected.items():
+        shown = run_cli("show", doc_id, "--index", str(index))
+        assert shown.returncode == 0 and shown.stdout.startswith(title), (doc_id, shown)
+        related = run_cli("related", doc_id, "--index", str(index), "--format", "json")
+        assert related.returncode == 0, (doc_id, related)
+        assert doc_id not in {hit["id"] for hit in json.loads(related.stdout)["hits"]}
+    with newsearch.open_index(index) as opened:
+        assert opened.document("caf\\xe9.txt").body == "The first cafe story, about coffee."
+
+
+def test_escaped_names_are_lossless_and_unique():
+    import random
+
+    from newsearch.controlchars import escape_name, unescape_name
+
+    pieces = ["\\", "x", "e", "9", "E", "a", "\udce9", "\udc80", "/", "é", "#"]
+    rng = random.Random(13)
+    seen: dict[str, str] = {}
+    for _ in range(20_000):
+        name = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        text = escape_name(name)
+        assert unescape_name(text) == name
+        assert seen.setdefault(text, name) == name  # no two names share a text form
+        text.encode("utf-8")  # storable: no lone surrogates left
+    assert escape_name("news/a\\b é.txt") == "news/a\\b é.txt"  # ordinary names are their own id

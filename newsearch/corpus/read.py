@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import DEFAULT_MAX_BYTES
+from ..controlchars import escape_name
 from ..errors import CorpusError
 from ..models import Document, SkippedFile
 from .article import Article, ItemProblem, Refused, one_line, title_from_text, unique
@@ -70,7 +71,7 @@ def _load(file: CorpusFile, max_bytes: int) -> LoadedFile:
 def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool) -> ReadResult:
     """Documents with ids, titles and sources filled in; unusable articles become problems."""
     relpath = file.relpath
-    folder_source = relpath.split("/", 1)[0] if "/" in relpath else file.root.name
+    folder_source = escape_name(relpath.split("/", 1)[0] if "/" in relpath else file.root.name)
     result = ReadResult()
     seen: set[str] = set()
     for number, item in enumerate(items, start=1):
@@ -82,7 +83,7 @@ def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool)
         if not body:
             result.problems.append(SkippedFile(where, "no text: the article has no body text"))
             continue
-        doc_id = one_line(clean(item.id)) or where
+        doc_id = one_line(clean(item.id)) or escape_name(where)  # a name's bytes that are not UTF-8 as \xNN
         if doc_id in seen:
             result.problems.append(SkippedFile(where, f"duplicate id: {doc_id}"))
             continue
