@@ -9,15 +9,14 @@ picklable data and ``index_partition`` is module-level, so any executor whose
 workers can reach the generation folder can run them: local processes, a
 ``concurrent.futures`` pool, a cluster.
 
-The per-file steps (read a file, stamp it, claim its documents' ids, make their
-index records) are the same for a job, a one-process build and an update; the
-indexer uses them from here.
+The per-file steps (read a file with the stamp of the bytes read, stamp a file
+without parsing it, claim its documents' ids, make their index records) are the
+same for a job, a one-process build and an update; the indexer uses them from here.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any, cast
 from whoosh import index as whoosh_index
 
 from newsearch import corpus
-from newsearch.corpus import CorpusFile
+from newsearch.corpus import CorpusFile, FileVersion
 from newsearch.duplicates import band_bytes
 from newsearch.errors import CorpusError, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
@@ -71,12 +70,12 @@ def _index_partition(job: PartitionJob) -> PartitionResult:
     seen_ids: dict[str, str] = {}
     added: list[tuple[str, str]] = []
     for file in job.files:
-        documents = read_documents(file, report, job.max_bytes) or ()
-        stamp = file_stamp(file) if documents else None
-        for document in documents:
-            if stamp is not None and claim_id(document, seen_ids, report):
-                writer.add_document(**document_record(document, file, stamp))
-                added.append((document.id, path_key(document.path)))
+        read = read_documents(file, report, job.max_bytes)
+        if read is not None:
+            for document in read.documents:
+                if claim_id(document, seen_ids, report):
+                    writer.add_document(**document_record(document, file, read.stamp))
+                    added.append((document.id, path_key(document.path)))
         report_progress(1)
     segment = finish_segment(writer)
     return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)))
@@ -99,15 +98,25 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-def read_documents(file: CorpusFile, report: BuildReport, max_bytes: int) -> list[Document] | None:
-    """The file's documents, or None (reported as skipped) when the file is unusable."""
+@dataclass(frozen=True)
+class FileDocuments:
+    """A file's documents and the stamp of the bytes they were read from (one read: the hash is
+    of exactly the bytes indexed)."""
+
+    documents: list[Document]
+    stamp: FileStamp
+
+
+def read_documents(file: CorpusFile, report: BuildReport, max_bytes: int) -> FileDocuments | None:
+    """The file's documents and stamp, or None (reported as skipped) when the file is unusable."""
     try:
         result = corpus.read_file(file, max_bytes=max_bytes)
     except CorpusError as exc:
         report.skipped.append(SkippedFile(file.relpath, _reason(exc, file)))
         return None
     report.skipped.extend(result.problems)
-    return result.documents
+    assert result.version is not None  # read_file always says what it read
+    return FileDocuments(result.documents, _stamp(result.version))
 
 
 def _reason(exc: Exception, file: CorpusFile) -> str:
@@ -126,16 +135,20 @@ def claim_id(document: Document, owners: dict[str, str], report: BuildReport) ->
     return True
 
 
-def file_stamp(file: CorpusFile) -> FileStamp:
-    """The file's size, mtime and SHA-256: what tells an update that it changed."""
-    digest = hashlib.sha256()
+def file_stamp(file: CorpusFile, max_bytes: int) -> FileStamp | None:
+    """The file's size, mtime and SHA-256 as it is now: what tells an update that it changed.
+
+    None when it cannot be read (``read_documents`` then says why). Never blocks: a FIFO or
+    folder swapped in after the scan is refused on its open descriptor.
+    """
     try:
-        with open(file.path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError:
-        pass  # unreadable: the reader reports it; an empty hash just forces a retry next run
-    return FileStamp(file.size, file.mtime_ns, digest.hexdigest())
+        return _stamp(corpus.load_file(file, max_bytes=max_bytes).version)
+    except CorpusError:
+        return None
+
+
+def _stamp(version: FileVersion) -> FileStamp:
+    return FileStamp(version.size, version.mtime_ns, version.sha256)
 
 
 def document_record(document: Document, file: CorpusFile, stamp: FileStamp) -> dict[str, object]:

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from newsearch.controlchars import TERMINAL_UNSAFE
+from newsearch.controlchars import TERMINAL_HIDDEN, TERMINAL_UNSAFE
 from newsearch.models import (
     JSON_FORMAT_VERSION,
     BuildReport,
@@ -37,11 +37,27 @@ TIMELINE_FORMAT_VERSION = 1
 def terminal_safe(text: str) -> str:
     """Text with control characters and escape sequences made visible and harmless.
 
-    Indexed text is written by strangers: C0/C1 controls (ESC, BEL, CSI...) and bidi overrides
-    (``controlchars.TERMINAL_UNSAFE``) must never reach the terminal raw.
+    Indexed text is written by strangers: C0/C1 controls (ESC, BEL, CSI...), bidi overrides and
+    marks, line separators and tag characters (``controlchars.TERMINAL_UNSAFE``) must never reach
+    the terminal raw: they are shown escaped. Zero-width characters and soft hyphens
+    (``controlchars.TERMINAL_HIDDEN``) are removed. A byte of a file name that is not UTF-8 is
+    shown as ``\\xNN``, as in ids.
+
+    >>> terminal_safe("caf\\udce9 \\u200fx\\u00ad \\U000e0041")
+    'caf\\\\xe9 \\\\u200fx \\\\U000e0041'
     """
-    return TERMINAL_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                                else f"\\u{ord(m.group()):04x}", text)
+    if TERMINAL_HIDDEN.search(text):
+        text = TERMINAL_HIDDEN.sub("", text)
+    return TERMINAL_UNSAFE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8, from surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def plural(count: int, noun: str) -> str:

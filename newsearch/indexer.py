@@ -144,7 +144,8 @@ def build_index(
                         f"to empty the index, run with --rebuild"
                     )
                 with reading(index_root):  # the live index's files are read: their damage is reported as such
-                    _update(ix, live, corpus_paths, scan.files, report, max_bytes, progress)
+                    _update(ix, live, corpus_paths, scan.files, report, max_bytes, progress,
+                            unreadable=[skipped.path for skipped in scan.skipped])
     except _DiskFull as exc:
         # Reported now, after the failed run's files are gone, so the free space is right.
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None
@@ -174,12 +175,12 @@ def _full_build(
             writer = _DocumentWriter(ix, generation, sum(file.size for file in files))
             seen_ids: dict[str, str] = {}
             for done, file in enumerate(files, 1):
-                documents = read_documents(file, report, max_bytes) or ()
-                stamp = file_stamp(file) if documents else None
-                for document in documents:
-                    if stamp is not None and claim_id(document, seen_ids, report):
-                        writer.add(document, file, stamp)
-                        report.added += 1
+                read = read_documents(file, report, max_bytes)
+                if read is not None:
+                    for document in read.documents:
+                        if claim_id(document, seen_ids, report):
+                            writer.add(document, file, read.stamp)
+                            report.added += 1
                 if progress:
                     progress(done, len(files))
             writer.commit()
@@ -291,22 +292,28 @@ def _update(
     report: BuildReport,
     max_bytes: int,
     progress: ProgressCallback | None,
+    unreadable: Sequence[str] = (),
 ) -> None:
     indexed = _indexed_files(ix)
     owners = {doc_id: path for path, entry in indexed.items() for doc_id in entry.documents}
     present = {path_key(file.relpath) for file in files}
-    gone = [path for path in indexed if path not in present]
-    changed: list[tuple[CorpusFile, FileStamp]] = []
+    # What the scan could not look at (no longer a regular file, an unreadable folder) still
+    # exists: its indexed documents are kept, as for a file that cannot be read.
+    still_there = _under(indexed, [path_key(path) for path in unreadable]) - present
+    for path in still_there:
+        report.unchanged += len(indexed[path].documents)
+    gone = [path for path in indexed if path not in present and path not in still_there]
+    changed: list[CorpusFile] = []
     for file in files:
         entry = indexed.get(path_key(file.relpath))
         if entry and (entry.stamp.size, entry.stamp.mtime_ns) == (file.size, file.mtime_ns):
             report.unchanged += len(entry.documents)
             continue
-        stamp = file_stamp(file)
-        if entry and entry.stamp.sha256 == stamp.sha256:
+        stamp = file_stamp(file, max_bytes)  # None: unreadable now, and read_documents says why
+        if entry and stamp is not None and entry.stamp.sha256 == stamp.sha256:
             report.unchanged += len(entry.documents)  # touched, same bytes
             continue
-        changed.append((file, stamp))
+        changed.append(file)
     # A file that failed to read last time has no entry and is retried every run,
     # so its skip is reported until it is fixed.
     if not changed and not gone:
@@ -317,7 +324,7 @@ def _update(
     previous_toc = ix.latest_generation()
     written: set[str] = set()
     removed: set[str] = set()
-    writer = _DocumentWriter(ix, generation, sum(file.size for file, _ in changed))
+    writer = _DocumentWriter(ix, generation, sum(file.size for file in changed))
     try:  # an interrupt between writes (reading a file, say) must not leave the writer's files behind either
         for path in gone:
             writer.delete_file(path)
@@ -325,13 +332,15 @@ def _update(
             removed.update(indexed[path].documents)
             for doc_id in indexed[path].documents:
                 owners.pop(doc_id, None)
-        for done, (file, stamp) in enumerate(changed, 1):
+        for done, file in enumerate(changed, 1):
             key = path_key(file.relpath)
-            before = indexed.get(key, _IndexedFile(stamp)).documents
-            documents = read_documents(file, report, max_bytes)
-            if documents is None:
-                report.unchanged += len(before)  # unreadable now: keep what the index has
+            entry = indexed.get(key)
+            before = entry.documents if entry else {}
+            read = read_documents(file, report, max_bytes)  # stamped with the bytes it read, not a separate read
+            if read is None or (entry and entry.stamp.sha256 == read.stamp.sha256):
+                report.unchanged += len(before)  # unreadable now (keep what the index has), or changed back
                 continue
+            documents, stamp = read.documents, read.stamp
             if key in indexed:
                 writer.delete_file(key)
             for doc_id in before:
@@ -361,6 +370,15 @@ def _update(
     report.documents = ix.doc_count()
     write_meta(generation, _meta(corpus_paths, created=_created(generation)))
     fsync_tree(generation, skip=durable)
+
+
+def _under(indexed: dict[str, _IndexedFile], paths: Sequence[str]) -> set[str]:
+    """The indexed paths that are one of ``paths`` or lie in a folder among them."""
+    if not paths:
+        return set()
+    exact = set(paths)
+    folders = tuple(path + "/" for path in paths)
+    return {path for path in indexed if path in exact or path.startswith(folders)}
 
 
 def _meta(corpus_paths: list[Path], created: float) -> dict[str, object]:

@@ -14,7 +14,7 @@ from whoosh import columns
 from whoosh.fields import COLUMN, DATETIME, ID, STORED, TEXT, Schema
 
 from newsearch.analysis import ANALYSIS_VERSION, fold, news_analyzer
-from newsearch.controlchars import FIELD_UNSAFE
+from newsearch.controlchars import FIELD_UNSAFE, escape_name
 from newsearch.duplicates import DUPLICATES_VERSION
 from newsearch.models import Document
 
@@ -61,12 +61,13 @@ def clean_text(value: object, limit: int = MAX_FIELD_CHARS) -> str:
 
 def path_key(path: str) -> str:
     """A file path as the index keeps it: exactly as found, except that bytes which are not
-    UTF-8 (decoded by Python as lone surrogates, which Whoosh cannot store) become ``\\xNN``.
+    UTF-8 (decoded by Python as lone surrogates, which Whoosh cannot store) become ``\\xNN``
+    (``controlchars.escape_name``: lossless, and the id of a document named by its path).
 
     The incremental indexer compares corpus paths with stored ones through this, so a file
     with an odd name is found unchanged instead of deleted and added on every run.
     """
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return escape_name(path)
 
 
 def source_key(source: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from newsearch import config, corpus
 from newsearch.cli import cli
-from newsearch.controlchars import BIDI, C1, FIELD_UNSAFE, TERMINAL_UNSAFE, TEXT_UNSAFE
+from newsearch.controlchars import BIDI, C1, FIELD_UNSAFE, TERMINAL_HIDDEN, TERMINAL_UNSAFE, TEXT_UNSAFE
 from newsearch.corpus import formats
 from newsearch.corpus.article import Article
 from newsearch.duplicates import candidate_pairs, pairs_in_buckets
@@ -157,7 +157,10 @@ def test_control_character_classes_differ_only_as_documented():
     assert {0x09, 0x0A} & (text | field | terminal) == set()  # tab and newline are text
     assert text - field == c1 | {0x0D}
     assert field <= text
-    assert terminal - text == {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069}
+    assert terminal - text == {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069,
+                               0x200E, 0x200F, 0x061C, 0x2028, 0x2029}  # bidi controls and marks, separators
+    assert TERMINAL_UNSAFE.match("\U000e0041") and TERMINAL_HIDDEN.match("\u200d") and TERMINAL_HIDDEN.match("\u00ad")
+    assert _members(TERMINAL_HIDDEN) & (text | field | terminal) == set()  # removed, not escaped
     assert re.fullmatch(f"[{C1}]+", "".join(map(chr, sorted(c1))))
     assert re.fullmatch(f"[{BIDI}]+", "\u202e\u2066")
 

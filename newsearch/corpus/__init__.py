@@ -8,7 +8,9 @@ Whoosh or NLTK.
 `read_file` raises CorpusError("<relpath>: <reason>") when a whole file is unusable; each reason
 (and each per-article problem reason) starts with a stable key, the text before the first ':':
 
-- ``unreadable``: the file cannot be opened or read (permissions, vanished, not a regular file)
+- ``unreadable``: the file cannot be opened or read (permissions, vanished, not a regular file:
+  checked on the open descriptor, so a FIFO or folder swapped in after the scan never blocks)
+- ``changing``: the file changed while it was read, every time it was read (a rewrite in place)
 - ``too large``: over `max_bytes`, on disk or once decompressed (gzip bombs stop here)
 - ``broken gzip``: corrupt or truncated .gz data
 - ``binary``: NUL bytes, or mostly control characters
@@ -27,8 +29,9 @@ Whoosh or NLTK.
     ['In a striking turn of events, Ukrainian forces have detained two North Korean military personnel…']
 """
 
+from .decode import FileVersion, LoadedFile
 from .formats import READERS, Reader, formats_hint
-from .read import DEFAULT_MAX_BYTES, ReadResult, read_file
+from .read import DEFAULT_MAX_BYTES, ReadResult, load_file, read_file
 from .scan import SUPPORTED_SUFFIXES, CorpusFile, CorpusScan, scan
 
 __all__ = [
@@ -37,9 +40,12 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "CorpusFile",
     "CorpusScan",
+    "FileVersion",
+    "LoadedFile",
     "ReadResult",
     "Reader",
     "formats_hint",
+    "load_file",
     "read_file",
     "scan",
 ]

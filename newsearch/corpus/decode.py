@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import os
 import re
 import stat
 import zlib
+from dataclasses import dataclass
 
 from ..controlchars import TEXT_UNSAFE
 from .article import Refused
@@ -40,33 +42,101 @@ codecs.register_error("newsearch-cp1252", _cp1252_bytes)
 codecs.register_error("newsearch-latin1", _latin1_bytes)
 
 
-def load_bytes(path: str | os.PathLike[str], max_bytes: int, gzipped: bool) -> bytes:
+READ_ATTEMPTS = 3  # reads of a file that keeps changing under us before it is skipped
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """What a file was when its bytes were read: size and mtime (from its open descriptor), and
+    the SHA-256 of exactly the bytes read."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A file's bytes (decompressed for .gz), read in one pass, and the version they are of."""
+
+    data: bytes
+    version: FileVersion
+
+
+def load(path: str | os.PathLike[str], max_bytes: int, gzipped: bool) -> LoadedFile:
     """The file's bytes (decompressed when `gzipped`), never holding more than `max_bytes` + 1.
 
-    Raises Refused: 'unreadable', 'too large', 'broken gzip'.
+    The file is opened without blocking and checked on its open descriptor, never trusting an
+    earlier stat: a FIFO, device or folder swapped in is refused, not waited on. The hash is of
+    the bytes returned; a file whose size, mtime, ctime or inode moved while it was read (a
+    rewrite in place, a rename over it) is read again, up to `READ_ATTEMPTS` times.
+
+    Raises Refused: 'unreadable', 'too large', 'broken gzip', 'changing'.
     """
+    for _ in range(READ_ATTEMPTS):
+        loaded = _load_once(path, max_bytes, gzipped)
+        if loaded is not None:
+            return loaded
+    raise Refused(f"changing: the file changed while it was read ({READ_ATTEMPTS} tries); "
+                  f"it is read again next run")
+
+
+def _load_once(path: str | os.PathLike[str], max_bytes: int, gzipped: bool) -> LoadedFile | None:
+    """One read of the file; None when it changed while being read."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in must not block us
+        fd = os.open(path, _OPEN_FLAGS)  # a FIFO swapped in must not block us
     except OSError as exc:
         raise Refused(f"unreadable: {exc.strerror}") from None
-    with os.fdopen(fd, "rb", buffering=0) as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
             raise Refused("unreadable: not a regular file")
-        if info.st_size > max_bytes:
-            raise Refused(f"too large: {info.st_size:,} bytes > cap {max_bytes:,}")
+        if before.st_size > max_bytes:
+            raise Refused(f"too large: {before.st_size:,} bytes > cap {max_bytes:,}")
+        handle = _HashingReader(fd)
         try:
             if gzipped:
-                return _gunzip(handle, max_bytes)
-            data = _read_capped(handle, max_bytes + 1, info.st_size + 1)
+                data = _gunzip(handle, max_bytes)
+            else:
+                data = _read_capped(handle, max_bytes + 1, before.st_size + 1)
+                if len(data) > max_bytes:
+                    raise Refused(f"too large: over cap {max_bytes:,} bytes")
         except OSError as exc:
             raise Refused(f"unreadable: {exc.strerror}") from None
-    if len(data) > max_bytes:
-        raise Refused(f"too large: over cap {max_bytes:,} bytes")
-    return data
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    try:
+        now = os.stat(path)  # the path still names the file read
+    except OSError:
+        return None
+    if not _same(before, after) or not _same(after, now) or handle.count != after.st_size:
+        return None
+    return LoadedFile(data, FileVersion(after.st_size, after.st_mtime_ns, handle.digest.hexdigest()))
 
 
-def _read_capped(handle, limit: int, expected: int) -> bytes:
+def _same(one: os.stat_result, other: os.stat_result) -> bool:
+    return ((one.st_dev, one.st_ino, one.st_size, one.st_mtime_ns, one.st_ctime_ns)
+            == (other.st_dev, other.st_ino, other.st_size, other.st_mtime_ns, other.st_ctime_ns))
+
+
+class _HashingReader:
+    """Reads an open descriptor, hashing and counting every byte handed out."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.digest = hashlib.sha256()
+        self.count = 0
+
+    def read(self, size: int) -> bytes:
+        chunk = os.read(self.fd, size)
+        self.digest.update(chunk)
+        self.count += len(chunk)
+        return chunk
+
+
+def _read_capped(handle: _HashingReader, limit: int, expected: int) -> bytes:
     """Read until EOF or `limit` bytes; `expected` sizes the first read (the file may grow)."""
     parts = []
     total = 0
@@ -81,7 +151,7 @@ def _read_capped(handle, limit: int, expected: int) -> bytes:
     return b"".join(parts)
 
 
-def _gunzip(handle, max_bytes: int) -> bytes:
+def _gunzip(handle: _HashingReader, max_bytes: int) -> bytes:
     """Stream-decompress every gzip member, stopping as soon as the output passes the cap."""
     out = bytearray()
     inflater = None

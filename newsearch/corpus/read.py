@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import DEFAULT_MAX_BYTES
+from ..controlchars import escape_name
 from ..errors import CorpusError
 from ..models import Document, SkippedFile
 from .article import Article, ItemProblem, Refused, one_line, title_from_text, unique
-from .decode import clean, load_bytes, refuse_binary
-from .formats import GZIP_SUFFIX, reader_for, suffix_of, unsupported
+from .decode import FileVersion, LoadedFile, clean, load, refuse_binary
+from .formats import GZIP_SUFFIX, Reader, reader_for, suffix_of, unsupported
 from .scan import CorpusFile
 
 
@@ -19,37 +20,58 @@ class ReadResult:
 
     documents: list[Document] = field(default_factory=list)
     problems: list[SkippedFile] = field(default_factory=list)  # per article: path is "<relpath>#n"
+    version: FileVersion | None = None  # the file as read: its size, mtime and the SHA-256 of the bytes read
+
+
+def load_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedFile:
+    """The bytes of one file found by `scan` (decompressed for .gz), read once, and their version.
+
+    Never blocks and never trusts the scan: the file is checked on its open descriptor (a FIFO or
+    folder swapped in is refused) and read again if it changed while being read. Raises
+    CorpusError("<relpath>: <key>: <details>") as `read_file` does.
+    """
+    try:
+        return _load(file, max_bytes)
+    except Refused as exc:
+        raise CorpusError(f"{file.relpath}: {exc}") from None
 
 
 def read_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
     """Read the articles of one file found by `scan`.
 
-    Never reads more than `max_bytes` + 1 bytes (after decompression for .gz files).
+    Never reads more than `max_bytes` + 1 bytes (after decompression for .gz files); the
+    result's `version` is the file as read (see `load_file`): its hash is of the bytes parsed.
     Raises CorpusError("<relpath>: <key>: <details>") when the whole file is unusable;
     the keys are listed in the package docstring.
     """
     try:
-        items, multi = _parse(file, max_bytes)
-        return _complete(file, items, multi)
+        loaded = _load(file, max_bytes)
+        refuse_binary(loaded.data)
+        items, multi = _reader(file).read(loaded.data)
+        result = _complete(file, items, multi)
     except Refused as exc:
         raise CorpusError(f"{file.relpath}: {exc}") from None
+    result.version = loaded.version
+    return result
 
 
-def _parse(file: CorpusFile, max_bytes: int) -> tuple[list[Article | ItemProblem], bool]:
-    """(items, whether the format holds several articles) from the file's bytes."""
+def _reader(file: CorpusFile) -> Reader:
     suffix = suffix_of(file.path.name)
     reader = reader_for(suffix)
     if reader is None:
         raise Refused(unsupported(suffix))
-    data = load_bytes(file.path, max_bytes, gzipped=suffix.endswith(GZIP_SUFFIX))
-    refuse_binary(data)
-    return reader.read(data)
+    return reader
+
+
+def _load(file: CorpusFile, max_bytes: int) -> LoadedFile:
+    _reader(file)  # an unsupported suffix is refused before the file is opened
+    return load(file.path, max_bytes, gzipped=suffix_of(file.path.name).endswith(GZIP_SUFFIX))
 
 
 def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool) -> ReadResult:
     """Documents with ids, titles and sources filled in; unusable articles become problems."""
     relpath = file.relpath
-    folder_source = relpath.split("/", 1)[0] if "/" in relpath else file.root.name
+    folder_source = escape_name(relpath.split("/", 1)[0] if "/" in relpath else file.root.name)
     result = ReadResult()
     seen: set[str] = set()
     for number, item in enumerate(items, start=1):
@@ -61,7 +83,7 @@ def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool)
         if not body:
             result.problems.append(SkippedFile(where, "no text: the article has no body text"))
             continue
-        doc_id = one_line(clean(item.id)) or where
+        doc_id = one_line(clean(item.id)) or escape_name(where)  # a name's bytes that are not UTF-8 as \xNN
         if doc_id in seen:
             result.problems.append(SkippedFile(where, f"duplicate id: {doc_id}"))
             continue
