@@ -28,6 +28,7 @@ from newsearch.analysis import use_stem_lookup
 from newsearch.candidates import gather, plain_concepts
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter
 from newsearch.config import duration_argument, moment_argument, resolve_index_path, zone_argument
+from newsearch.controlchars import escape_name
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import DocumentNotFound, QueryError
 from newsearch.grouping import (
@@ -69,6 +70,19 @@ FEW_RESULTS = 3
 MAX_CANDIDATES = 4000  # collapsing copies can call for more candidates than a page; never more than this
 RECENCY_CANDIDATES = 300  # recency re-ranks this many of the most relevant matches
 RELATED_TERMS = 25  # distinctive body terms that make a "more like this" query
+
+
+def stored_id(id: str) -> str:
+    """``id`` as the index stores it. The bytes of a file name that are not UTF-8 reach us as
+    lone surrogates (a shell passes ``$'caf\\xe9.txt'`` so): they are escaped as the indexer
+    escapes them (``caf\\xe9.txt``). Any other lone surrogate is in no id: QueryError."""
+    surrogates = [char for char in id if "\ud800" <= char <= "\udfff"]
+    if not surrogates:
+        return id
+    if any(not "\udc80" <= char <= "\udcff" for char in surrogates):
+        raise QueryError(f"the id {id!r} holds a character no file name has (a lone surrogate); "
+                         f"copy the id as search prints it")
+    return escape_name(id)
 
 
 def open_index(path: str | os.PathLike[str] | None = None, *, ranking: RankingConfig = RANKING) -> Index:
@@ -335,6 +349,7 @@ class Index:
         started = time.perf_counter()
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+        id = stored_id(id)
         with self._lock:
             with reading(self.path):
                 snapshot = self._fresh()
@@ -376,6 +391,7 @@ class Index:
 
     def document(self, id: str) -> Document:
         """The stored article with this id; raises DocumentNotFound."""
+        id = stored_id(id)
         with self._lock, reading(self.path):
             stored = self._fresh().searcher.document(id=id)
         if stored is None:

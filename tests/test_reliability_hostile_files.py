@@ -295,6 +295,34 @@ def test_names_that_are_not_utf8_get_lossless_unique_ids(tmp_path):
         assert doc_id not in {hit["id"] for hit in json.loads(related.stdout)["hits"]}
     with newsearch.open_index(index) as opened:
         assert opened.document("caf\\xe9.txt").body == "The first cafe story, about coffee."
+        # The raw bytes, as a shell passes $'caf\xe9.txt' (surrogate-escaped), name the same article.
+        assert opened.document("caf\udce9.txt").title == "Latin one"
+        assert opened.related("caf\udce9.txt").hits
+    raw = subprocess.run([sys.executable, "-m", "newsearch", "show", b"caf\xe9.txt", "--index", str(index)],
+                         capture_output=True, text=True)
+    assert raw.returncode == 0 and raw.stdout.startswith("Latin one"), raw.stderr
+
+
+def test_an_id_with_odd_bytes_is_a_bad_or_unknown_id_never_damage(tmp_path):
+    from click.testing import CliRunner
+
+    from newsearch.cli import cli
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_named(corpus, b"story.txt", "Story", "A healthy index.")
+    assert run_cli("index", str(corpus), "--index", str(index)).returncode == 0
+    for command in ("show", "related"):
+        # Bytes from a shell: a possible file name, not in the index.
+        done = subprocess.run([sys.executable, "-m", "newsearch", command, b"bad\xff", "--index", str(index)],
+                              capture_output=True, text=True)
+        assert (done.returncode, "damaged" in done.stderr) == (1, False), done.stderr
+        assert "no document with id 'bad\\\\xff'" in done.stderr
+        # A lone surrogate (only Python can pass one) is in no id: a bad id, exit 2.
+        bad = CliRunner().invoke(cli, [command, "hold \ud800", "--index", str(index)])
+        assert (bad.exit_code, "holds a character no file name has" in bad.output) == (2, True), bad.output
+    with newsearch.open_index(index) as opened, pytest.raises(newsearch.QueryError, match="no file name has"):
+        opened.document("hold \ud800")
 
 
 def test_escaped_names_are_lossless_and_unique():
