@@ -47,6 +47,7 @@ from newsearch.storage import (
     generation_storage,
     is_index,
     is_live,
+    keep_owner,
     next_generation,
     open_generation,
     read_meta,
@@ -170,6 +171,8 @@ def build_index(
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None
     except OSError as exc:  # folders, the lock, metadata: what the writer itself does not guard
         raise _write_error(exc, index_root, _corpus_bytes(corpus_paths)) from None
+    finally:
+        keep_owner(index_root)  # root updating a user's index (trusted): the files stay the user's
     report.duration_s = time.monotonic() - started
     return report
 

@@ -490,6 +490,28 @@ def ensure_inside(index_root: Path, path: Path) -> None:
         )
 
 
+def keep_owner(index_root: Path) -> None:
+    """Give what root wrote into another user's index folder to that user (the folder's owner and
+    group), so that the user's own runs can still update it and remove what it replaces.
+    Nothing to do unless running as root in a folder root does not own; best effort."""
+    if os.geteuid() != 0:
+        return
+    try:
+        owner = os.stat(index_root)
+    except OSError:
+        return
+    if owner.st_uid == 0:
+        return
+    for folder, dirs, files in os.walk(index_root):  # never into linked folders
+        for name in [*dirs, *files]:
+            path = os.path.join(folder, name)
+            try:
+                if os.lstat(path).st_uid != owner.st_uid:
+                    os.lchown(path, owner.st_uid, owner.st_gid)
+            except OSError:
+                pass
+
+
 def is_live(index_root: Path, generation: Path) -> bool:
     try:
         return os.readlink(index_root / CURRENT) == generation.name

@@ -331,3 +331,39 @@ def test_an_index_folder_owned_by_another_user_is_refused_unless_trusted(tmp_pat
     assert result.returncode == 3
     assert "the index folder is owned by user 54321, not by you or root" in result.stderr
     assert run_cli("search", "walrus", "--index", str(index_path), env={TRUST: "1"}).returncode == 0
+
+
+# -- item 14: root keeps a user's index the user's ----------------------------------------------
+
+
+def give_to(folder: Path, uid: int) -> None:
+    os.lchown(folder, uid, uid)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, uid)
+
+
+def owners(folder: Path) -> set[tuple[int, int]]:
+    found = {(os.lstat(folder).st_uid, os.lstat(folder).st_gid)}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            info = os.lstat(os.path.join(root, name))
+            found.add((info.st_uid, info.st_gid))
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="writing into another user's index needs root")
+def test_root_refuses_another_users_index_and_when_trusted_keeps_its_files_the_users(tmp_path, monkeypatch):
+    corpus, index_path = small_corpus(tmp_path / "corpus"), tmp_path / "ix"
+    build_index([corpus], index_path)
+    give_to(index_path, 54321)
+    refused = run_cli("index", "--rebuild", "--index", str(index_path))
+    assert refused.returncode == 3 and "owned by user 54321, not by you or root" in refused.stderr
+    assert owners(index_path) == {(54321, 54321)}  # the lock file root opened is the user's too
+    monkeypatch.setenv(TRUST, "1")
+    build_index([corpus], index_path, rebuild=True)
+    write_article(corpus, "walrus9.txt", "Walrus report 9", "A ninth walrus.")
+    assert build_index([corpus], index_path).added == 1
+    assert owners(index_path) == {(54321, 54321)}
+    with open_index(index_path) as index:
+        assert index.search("walrus").total == 6
