@@ -393,17 +393,24 @@ class AllowlistUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+class _Recorder(pickle.Unpickler):
+    """An unpickler that notes every class it loads."""
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
+        self.names: set[tuple[str, str]] = set()
+
+    def find_class(self, module: str, name: str) -> Any:
+        self.names.add((module, name))
+        return super().find_class(module, name)
+
+
 def pickled_classes(obj: Any) -> frozenset[tuple[str, str]]:
     """The (module, name) of every class or function a protocol-2 pickle of ``obj`` names, as Whoosh
     pickles a schema into the table of contents: the allowlist for reading that schema back."""
-    import pickletools
-
-    found = set()
-    for opcode, arg, _pos in pickletools.genops(pickle.dumps(obj, 2)):
-        if opcode.name == "GLOBAL":
-            module, name = str(arg).split(" ", 1)
-            found.add((module, name))
-    return frozenset(found)
+    recorder = _Recorder(io.BytesIO(pickle.dumps(obj, 2)))
+    recorder.load()  # our own object's pickle, made just now
+    return frozenset(recorder.names)
 
 
 def read_toc(storage: Any, indexname: str, allowed: frozenset[tuple[str, str]], gen: int | None = None,
