@@ -62,3 +62,8 @@ class DocumentNotFound(NewsearchError):
 class UnsupportedWhoosh(NewsearchError, ImportError):
     """The installed Whoosh is not a version whose internals newsearch was tested with; the message
     says what to install. Raised when ``newsearch.whoosh_internals`` is imported."""
+
+
+class IndexUnsafe(IndexUnreadable):
+    """The index folder could have been written by users other than its owner and the caller;
+    opening it could run their code. ``NEWSEARCH_TRUST_INDEX=1`` opens it anyway."""

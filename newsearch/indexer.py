@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -30,24 +31,28 @@ from newsearch.build_jobs import (  # the per-file steps are the same in every k
     index_partition,
     read_documents,
 )
-from newsearch.config import resolve_corpus_paths, resolve_index_path
+from newsearch.config import CORPUS_ENV, resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
-from newsearch.errors import CorpusError, IndexNotFound, IndexWriteError, NewsearchError
+from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
 from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, partition, usable_cores
 from newsearch.schema import FileStamp, build_schema, path_key
 from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
+    check_trusted,
     current_generation,
     ensure_index_root,
     folder_size,
     fsync_tree,
     generation_storage,
+    is_index,
     is_live,
+    keep_owner,
     next_generation,
     open_generation,
     read_meta,
     reading,
+    remembered_corpus,
     remove_stale_generations,
     switch_current,
     write_meta,
@@ -105,7 +110,15 @@ def build_index(
     """
     started = time.monotonic()
     index_root = resolve_index_path(index)
-    corpus_paths = resolve_corpus_paths(paths, remembered=remembered_corpus(index_root))
+    remembered = remembered_corpus(index_root)
+    if not paths and not os.environ.get(CORPUS_ENV) and remembered is None and is_index(index_root):
+        # ./corpus would be a guess: an update or rebuild from the wrong corpus replaces the archive.
+        raise CorpusError(
+            f"the index at {index_root} does not record which corpus it was built from: "
+            f"name them: `newsearch index{' --rebuild' if rebuild else ''} --index {shlex.quote(str(index_root))} "
+            f"CORPUS_PATH...`"
+        )
+    corpus_paths = resolve_corpus_paths(paths, remembered=remembered)
     for path in corpus_paths:  # before anything is created; the scan itself waits for the lock
         if not os.path.lexists(path):
             raise CorpusError(f"corpus path not found: {path}")
@@ -116,11 +129,19 @@ def build_index(
             # or it would undo what the run before it added.
             scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks, exclude=[index_root])
             report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped))
+            broken = False
             try:
                 live = current_generation(index_root)
             except IndexNotFound:
                 live = None
-            remove_stale_generations(index_root, live)
+            except IndexCorrupt:  # `current` leads nowhere or outside the folder: a rebuild replaces it
+                if not rebuild:
+                    raise
+                live, broken = None, True
+            if live is not None:
+                check_trusted(index_root, live)
+            if not broken:  # with `current` broken, no generation is known to be abandoned
+                remove_stale_generations(index_root, live)
             if live is None or rebuild:
                 # One worker per usable core at most: more only share the cores, and each writes
                 # a segment that every later search has to visit.
@@ -151,6 +172,8 @@ def build_index(
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None
     except OSError as exc:  # folders, the lock, metadata: what the writer itself does not guard
         raise _write_error(exc, index_root, _corpus_bytes(corpus_paths)) from None
+    finally:
+        keep_owner(index_root)  # root updating a user's index (trusted): the files stay the user's
     report.duration_s = time.monotonic() - started
     return report
 
@@ -385,18 +408,6 @@ def _meta(corpus_paths: list[Path], created: float) -> dict[str, object]:
     """A generation's newsearch.json: when it was made and updated, and from which corpus paths
     (a later ``newsearch index`` without paths updates it from them)."""
     return {"created": created, "updated": time.time(), "corpus": [str(path) for path in corpus_paths]}
-
-
-def remembered_corpus(index_root: Path) -> list[str] | None:
-    """The corpus paths the index at ``index_root`` was last built from (None: no index, or an
-    index that does not say)."""
-    try:
-        corpus_paths = read_meta(current_generation(index_root)).get("corpus")
-    except (NewsearchError, OSError):
-        return None
-    if isinstance(corpus_paths, list) and corpus_paths and all(isinstance(path, str) for path in corpus_paths):
-        return corpus_paths
-    return None
 
 
 def _created(generation: Path) -> float:

@@ -14,7 +14,7 @@ from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
 from newsearch.models import CheckReport, IndexStats
 from newsearch.schema import FORMAT, SEARCH_FIELDS, FileStamp, stored_published
-from newsearch.storage import damaged, folder_size, open_current, read_meta, reading
+from newsearch.storage import damaged, folder_size, open_current, read_meta, reading, rebuild_hint
 from newsearch.version import __version__
 
 
@@ -85,8 +85,7 @@ def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise IndexCorrupt(
-            f"the index at {index_root} is inconsistent: {shown}; "
-            f"run `newsearch index --rebuild --index {index_root}`"
+            f"the index at {index_root} is inconsistent: {shown}; {rebuild_hint(index_root)}"
         )
     return CheckReport(str(index_root), generation.name, count, len(files), segments)
 

@@ -34,6 +34,14 @@ writes a new generation beside the live one and switches ``current`` to it in
 one rename, so readers never see an empty or half-built index. Readers resolve
 ``current`` once per searcher; retired generations stay for ``RETIRE_GRACE_S``
 so that searchers opened just before a switch can finish.
+
+Nothing outside the index folder is ever written or removed: ``current`` must name a
+generation folder beside it (a link elsewhere, dangling, or not a link at all is damage,
+which ``--rebuild`` repairs), and every path removed is checked to lie inside the folder.
+Opening an index runs no code from it: the table of contents is unpickled with an
+allowlist (``whoosh_internals.read_toc``), and an index folder that users other than its
+owner and the caller could write is refused (``check_trusted``), as git refuses a
+repository owned by someone else, unless ``NEWSEARCH_TRUST_INDEX=1``.
 """
 
 from __future__ import annotations
@@ -45,7 +53,9 @@ import os
 import pickle
 import re
 import secrets
+import shlex
 import shutil
+import stat
 import struct
 import time
 import zlib
@@ -56,7 +66,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from whoosh.filedb.filestore import FileStorage
-from whoosh.index import TOC, EmptyIndexError, FileIndex, IndexVersionError, clean_files
+from whoosh.index import EmptyIndexError, FileIndex, IndexVersionError, clean_files
 
 from newsearch.errors import (
     IndexCorrupt,
@@ -64,11 +74,12 @@ from newsearch.errors import (
     IndexLocked,
     IndexNotFound,
     IndexUnreadable,
+    IndexUnsafe,
     IndexWriteError,
     NewsearchError,
 )
-from newsearch.schema import FORMAT
-from newsearch.whoosh_internals import latest_generation
+from newsearch.schema import FORMAT, build_schema
+from newsearch.whoosh_internals import ForbiddenClass, SafeFileIndex, latest_generation, pickled_classes, read_toc
 
 CURRENT = "current"
 LOCK_FILE = ".lock"
@@ -77,12 +88,40 @@ GENERATION_PATTERN = re.compile(r"^gen-(\d{6,})(?:-[0-9a-f]{8})?$")  # the token
 RETIRED_MARKER = ".retired"
 RETIRE_GRACE_S = 300.0
 OPEN_RETRIES = 20
+TRUST_ENV = "NEWSEARCH_TRUST_INDEX"  # 1: open an index folder others can write (see ``check_trusted``)
 
 T = TypeVar("T")
 
 
+def rebuild_hint(index_root: Path) -> str:
+    """The command that repairs the index at ``index_root``, as it works when typed: with the corpus
+    paths when the index does not remember them (a rebuild without paths uses those it remembers)."""
+    command = f"newsearch index --rebuild --index {shlex.quote(str(index_root))}"
+    if remembered_corpus(index_root) is None:
+        command += " CORPUS_PATH..."
+    return f"run `{command}`"
+
+
+class BrokenCurrent(FileNotFoundError):
+    """``current`` names a generation folder that is not there (retried: a commit or a folder
+    deleted and built afresh can cause it for a moment; damage if it lasts)."""
+
+
+def _broken_current(index_root: Path, what: str) -> IndexCorrupt:
+    return IndexCorrupt(f"the index at {index_root} is damaged (its '{CURRENT}' {what}); {rebuild_hint(index_root)}")
+
+
 def current_generation(index_root: Path) -> Path:
-    """The live generation folder, resolved now; raises if there is no index."""
+    """The live generation folder, resolved now; raises if there is no index, IndexCorrupt if
+    ``current`` is not a link to a generation folder inside the index folder."""
+    try:
+        return live_generation(index_root)
+    except BrokenCurrent as exc:
+        raise _broken_current(index_root, str(exc)) from None
+
+
+def live_generation(index_root: Path) -> Path:
+    """``current_generation``, but a link to a missing folder raises ``BrokenCurrent`` (retryable)."""
     link = index_root / CURRENT
     try:
         target = os.readlink(link)
@@ -100,15 +139,134 @@ def current_generation(index_root: Path) -> Path:
     except PermissionError:
         raise IndexUnreadable(f"cannot read the index folder {index_root}: permission denied") from None
     except OSError as exc:
+        if exc.errno == errno.EINVAL:  # a file or a folder, not a link
+            raise _broken_current(index_root, "is not a link") from None
         raise IndexUnreadable(f"cannot read the index at {index_root}: {exc.strerror}") from None
-    return index_root / target
+    if not GENERATION_PATTERN.match(target):  # "..", an absolute path, itself, a path with a folder
+        raise _broken_current(index_root, f"points to {target!r}, not to a generation folder beside it")
+    generation = index_root / target
+    try:
+        info = os.lstat(generation)
+    except FileNotFoundError:
+        raise BrokenCurrent(f"points to {target!r}, which is missing") from None
+    except OSError as exc:
+        raise IndexUnreadable(f"cannot read the index at {index_root}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):  # a link to elsewhere, or a file
+        raise _broken_current(index_root, f"points to {target!r}, which is not a generation folder")
+    return generation
+
+
+def read_corpus_paths(generation: Path) -> list[str] | None:
+    """The corpus paths a generation was built from, read from its newsearch.json whatever its
+    format (an incompatible index must still say what to rebuild it from); None if it does not say."""
+    try:
+        with open(generation / META_FILE, "rb") as handle:
+            meta = json.loads(handle.read(1 << 20))
+        corpus_paths = meta.get("corpus")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    if isinstance(corpus_paths, list) and corpus_paths and all(isinstance(path, str) for path in corpus_paths):
+        return corpus_paths
+    return None
+
+
+def remembered_corpus(index_root: Path) -> list[str] | None:
+    """The corpus paths the index at ``index_root`` was last built from: those of the live
+    generation, or, when ``current`` is broken, of the newest generation that says (None: no
+    index, or an index that does not say)."""
+    try:
+        target = os.readlink(index_root / CURRENT)
+    except OSError:
+        target = ""
+    live = [index_root / target] if GENERATION_PATTERN.match(target) else []
+    for generation in live + list(reversed(generations(index_root))):
+        if os.path.isdir(generation) and not os.path.islink(generation):
+            found = read_corpus_paths(generation)
+            if found is not None:
+                return found
+    return None
+
+
+def is_index(index_root: Path) -> bool:
+    """Whether ``index_root`` holds an index, even a damaged one (a ``current`` or a generation)."""
+    return os.path.lexists(index_root / CURRENT) or bool(generations(index_root))
+
+
+def check_trusted(index_root: Path, generation: Path) -> None:
+    """Refuse (IndexUnsafe) an index that users other than its owner and the caller could have
+    written, since its files are unpickled: the index folder, the generation folder or one of its
+    files writable by group (other than the owner's own group) or others, or owned by a user who
+    is neither the caller nor root. ``NEWSEARCH_TRUST_INDEX=1`` opens it anyway."""
+    if os.environ.get(TRUST_ENV, "") not in ("", "0"):
+        return
+    try:
+        paths = [index_root, generation] + [generation / name for name in os.listdir(generation)]
+    except OSError:
+        return  # what cannot be listed is reported by the open that follows
+    for path in paths:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            continue
+        problem = _untrusted(info)
+        if problem:
+            shown = "the index folder" if path == index_root else str(path.relative_to(index_root))
+            raise IndexUnsafe(
+                f"refusing to open the index at {index_root}: {shown} {problem}, who could make "
+                f"newsearch run code of theirs (an index holds pickled data); if you trust them, set "
+                f"{TRUST_ENV}=1, or fix it: chmod go-w and chown the index folder to its user"
+            )
+
+
+def _untrusted(info: os.stat_result) -> str | None:
+    """What makes a file others could write: writable by others, by a group with other members,
+    or owned by another user who is not root."""
+    if info.st_mode & stat.S_IWOTH:
+        return "is writable by every user"
+    if info.st_mode & stat.S_IWGRP and not _private_group(info.st_uid, info.st_gid):
+        return f"is writable by group {_group_name(info.st_gid)}"
+    if info.st_uid not in (0, os.geteuid()):
+        return f"is owned by {_user_name(info.st_uid)}, not by you or root"
+    return None
+
+
+def _private_group(uid: int, gid: int) -> bool:
+    """Whether ``gid`` is the primary group of ``uid`` with no other listed member (a user's own group)."""
+    import grp
+    import pwd
+
+    try:
+        user = pwd.getpwuid(uid)
+        return user.pw_gid == gid and set(grp.getgrgid(gid).gr_mem) <= {user.pw_name}
+    except KeyError:
+        return False
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return f"user {pwd.getpwuid(uid).pw_name}"
+    except KeyError:
+        return f"user {uid}"
 
 
 def read_meta(generation: Path) -> dict[str, object]:
     """The newsearch.json of a generation; raises IndexIncompatible on another format,
     IndexCorrupt when it is missing or garbled, IndexUnreadable when it cannot be read."""
     damaged = (f"the index at {generation.parent} is damaged ({generation.name}/{META_FILE} is %s); "
-               f"run `newsearch index --rebuild --index {generation.parent}`")
+               f"{rebuild_hint(generation.parent)}")
     try:
         meta = json.loads((generation / META_FILE).read_text("utf-8"))
     except FileNotFoundError:
@@ -122,8 +280,7 @@ def read_meta(generation: Path) -> dict[str, object]:
     if meta.get("format") != FORMAT:
         raise IndexIncompatible(
             f"the index at {generation.parent} was built by another version of newsearch "
-            f"({meta.get('format')}; this version reads {FORMAT}): "
-            f"run `newsearch index --rebuild --index {generation.parent}`"
+            f"({meta.get('format')}; this version reads {FORMAT}): {rebuild_hint(generation.parent)}"
         )
     return meta
 
@@ -144,8 +301,10 @@ def retry_while_committing(action: Callable[[], T], what: Path) -> T:
     for attempt in range(OPEN_RETRIES):
         try:
             return action()
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             if attempt == OPEN_RETRIES - 1:
+                if isinstance(exc, BrokenCurrent):
+                    raise _broken_current(what, str(exc)) from None
                 raise IndexUnreadable(f"the index at {what} kept changing while being opened") from None
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
@@ -159,8 +318,7 @@ DAMAGE_ERRORS = (struct.error, EOFError, zlib.error, IndexError, KeyError, Value
 def damaged(index_root: Path, exc: BaseException) -> IndexCorrupt:
     """The error for an index whose files cannot be decoded."""
     return IndexCorrupt(
-        f"the index at {index_root} is damaged ({type(exc).__name__}: {exc}); "
-        f"run `newsearch index --rebuild --index {index_root}`"
+        f"the index at {index_root} is damaged ({type(exc).__name__}: {exc}); {rebuild_hint(index_root)}"
     )
 
 
@@ -215,22 +373,42 @@ def generation_storage(generation: Path, mmap: bool = True) -> FileStorage:
     return FileStorage(str(generation), supports_mmap=mmap)
 
 
+_schema_classes: frozenset[tuple[str, str]] | None = None
+
+
+def schema_classes() -> frozenset[tuple[str, str]]:
+    """The classes our schema's pickle names: all that reading a table of contents may load."""
+    global _schema_classes
+    if _schema_classes is None:
+        _schema_classes = pickled_classes(build_schema())
+    return _schema_classes
+
+
 def open_generation(generation: Path, mmap: bool = True) -> FileIndex:
-    """Open a generation's Whoosh index after checking its format (see ``generation_storage``)."""
+    """Open a generation's Whoosh index after checking its format and that nobody else could have
+    written it (see ``generation_storage``, ``check_trusted``); its table of contents may name
+    only the classes of our schema."""
+    check_trusted(generation.parent, generation)
     read_meta(generation)
 
     def attempt() -> FileIndex:
         try:
             with reading(generation.parent):
                 try:
-                    return generation_storage(generation, mmap).open_index()
+                    return SafeFileIndex(generation_storage(generation, mmap), allowed=schema_classes())
+                except ForbiddenClass as exc:
+                    raise IndexCorrupt(
+                        f"the index at {generation.parent} is damaged or was tampered with: its table of "
+                        f"contents names {exc.qualified}, which newsearch never stores (refused, nothing "
+                        f"of it was run); {rebuild_hint(generation.parent)}"
+                    ) from None
                 except EmptyIndexError:
                     raise IndexUnreadable(f"the index generation {generation} holds no committed index") from None
                 except (AttributeError, ImportError, IndexVersionError) as exc:
                     # The pickled schema names a class this version lacks, or another Whoosh wrote it.
                     raise IndexIncompatible(
                         f"the index at {generation.parent} was written by an incompatible newsearch ({exc}): "
-                        f"run `newsearch index --rebuild --index {generation.parent}`"
+                        f"{rebuild_hint(generation.parent)}"
                     ) from None
         except PermissionError:
             raise IndexUnreadable(f"cannot read the index at {generation}: permission denied") from None
@@ -242,7 +420,7 @@ def open_current(index_root: Path) -> tuple[Path, FileIndex]:
     """Resolve ``current`` once and open that generation."""
 
     def attempt() -> tuple[Path, FileIndex]:
-        generation = current_generation(index_root)
+        generation = live_generation(index_root)
         return generation, open_generation(generation)
 
     return retry_while_committing(attempt, index_root)
@@ -275,24 +453,63 @@ def next_generation(index_root: Path) -> Path:
 
 def switch_current(index_root: Path, generation: Path) -> None:
     """Point ``current`` at ``generation`` in one atomic rename and retire the old one."""
+    ensure_inside(index_root, generation)
     previous = None
     try:
-        previous = index_root / os.readlink(index_root / CURRENT)
-    except FileNotFoundError:
+        previous = live_generation(index_root)
+    except (NewsearchError, OSError):  # none, or a broken one: replaced below, nothing retired
         pass
+    link = index_root / CURRENT
+    if os.path.isdir(link) and not os.path.islink(link):  # damage: a folder cannot be replaced by a link
+        shutil.rmtree(link)
     tmp_link = index_root / f".{CURRENT}.tmp"
     try:
         tmp_link.unlink()
     except FileNotFoundError:
         pass
+    except IsADirectoryError:
+        shutil.rmtree(tmp_link)
     os.symlink(generation.name, tmp_link)
-    os.replace(tmp_link, index_root / CURRENT)
+    os.replace(tmp_link, link)
     try:  # the switch is done; what follows must not make the caller think it failed
         fsync_dir(index_root)
         if previous is not None and previous != generation and previous.exists():
             (previous / RETIRED_MARKER).write_text(str(time.time()))
     except OSError:
         pass
+
+
+def ensure_inside(index_root: Path, path: Path) -> None:
+    """Raise IndexCorrupt unless ``path``, resolved (links followed), lies inside the index folder:
+    checked before anything is written or removed there."""
+    root = os.path.realpath(index_root)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root or os.path.realpath(path) == root:
+        raise IndexCorrupt(
+            f"the index at {index_root} is damaged ({path.name} leads outside the index folder; "
+            f"nothing there was touched); {rebuild_hint(index_root)}"
+        )
+
+
+def keep_owner(index_root: Path) -> None:
+    """Give what root wrote into another user's index folder to that user (the folder's owner and
+    group), so that the user's own runs can still update it and remove what it replaces.
+    Nothing to do unless running as root in a folder root does not own; best effort."""
+    if os.geteuid() != 0:
+        return
+    try:
+        owner = os.stat(index_root)
+    except OSError:
+        return
+    if owner.st_uid == 0:
+        return
+    for folder, dirs, files in os.walk(index_root):  # never into linked folders
+        for name in [*dirs, *files]:
+            path = os.path.join(folder, name)
+            try:
+                if os.lstat(path).st_uid != owner.st_uid:
+                    os.lchown(path, owner.st_uid, owner.st_gid)
+            except OSError:
+                pass
 
 
 def is_live(index_root: Path, generation: Path) -> bool:
@@ -316,10 +533,17 @@ def remove_stale_generations(index_root: Path, live: Path | None, now: float | N
     now = time.time() if now is None else now
     removed = []
     if live is not None:
+        ensure_inside(index_root, live)
         _tidy_live(live)
     for generation in generations(index_root):
         if generation == live:
             continue
+        if os.path.islink(generation) or not os.path.isdir(generation):  # not a folder we made
+            if os.path.islink(generation) or os.path.isfile(generation):
+                generation.unlink(missing_ok=True)  # the link itself, never what it points to
+                removed.append(generation)
+            continue
+        ensure_inside(index_root, generation)
         marker = generation / RETIRED_MARKER
         try:
             retired_at = float(marker.read_text())
@@ -336,12 +560,13 @@ def _tidy_live(generation: Path) -> None:
     for name in os.listdir(generation):
         if _WRITER_LEFTOVERS.match(name):
             path = generation / name
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() and not path.is_symlink() \
+                else path.unlink(missing_ok=True)
     try:
         storage = FileStorage(str(generation))
         toc_generation = latest_generation(storage, "MAIN")
         if toc_generation >= 0:
-            toc = TOC.read(storage, "MAIN", toc_generation)
+            toc = read_toc(storage, "MAIN", schema_classes(), gen=toc_generation)
             clean_files(storage, "MAIN", toc_generation, toc.segments)
     except Exception:  # tidying is best effort: the index itself is read and checked elsewhere
         pass
@@ -352,7 +577,8 @@ def write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
     ``<name>.tmp`` beside it, which is fsynced, renamed over ``path``, then the folder fsynced.
     A crash leaves the old file or the new one, at worst with the ``.tmp`` file beside it."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)  # never through a link
+    with open(fd, "w", encoding="utf-8") as handle:
         write(handle)
         handle.flush()
         os.fsync(handle.fileno())
@@ -471,7 +697,7 @@ def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
     """
     path = index_root / LOCK_FILE
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # never through a link
     except OSError as exc:
         raise IndexWriteError(f"cannot create the lock file {path}: {exc.strerror}") from None
     try:

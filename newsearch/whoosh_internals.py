@@ -4,8 +4,9 @@ newsearch reads and writes Whoosh's index itself where Whoosh's public API is sl
 postings a block at a time and field lengths a segment at a time (``candidates``),
 a segment writer that hands postings over in blocks and stores small blocks
 uncompressed (``segments``), segments written by worker processes and committed by
-the parent (``indexer``), and the latest table of contents of a half-written index
-(``storage``). Each of these reaches into private names (``_data``, ``_postwriter``,
+the parent (``indexer``), the latest table of contents of a half-written index
+(``storage``), and the table of contents read without running code from it
+(``read_toc``, ``SafeFileIndex``). Each of these reaches into private names (``_data``, ``_postwriter``,
 ``_commit_toc``, ...); this module is the only one that does (a test walks the
 package and fails on any other), and it offers them as small named functions.
 
@@ -41,6 +42,8 @@ writer and collectors produce, and must pass on any Whoosh version this module a
 from __future__ import annotations
 
 import inspect
+import io
+import pickle
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -59,7 +62,7 @@ from whoosh.codec.whoosh3 import (
     W3PostingsWriter,
 )
 from whoosh.columns import NumericColumn
-from whoosh.index import TOC
+from whoosh.index import TOC, FileIndex, IndexVersionError
 from whoosh.query import WrappingQuery
 from whoosh.reading import SegmentReader
 from whoosh.util.numeric import length_to_byte
@@ -79,7 +82,8 @@ _METHODS: tuple[tuple[type, tuple[str, ...]], ...] = (
     (SegmentWriter, ("_check_state", "_check_fields", "_flush_segment", "_close_segment", "_finalize_segment",
                      "_merge_segments", "_commit_toc", "_finish")),
     (W3PostingsWriter, ("_write_block", "_mini_ids", "_mini_weights", "_mini_values", "_new_block")),
-    (TOC, ("_latest_generation",)),
+    (TOC, ("_latest_generation", "_filename")),
+    (FileIndex, ("_read_toc",)),
     (WrappingQuery, ("_rewrap",)),
     (scoring.BM25FScorer, ("_score",)),
 )
@@ -90,6 +94,7 @@ _ATTRIBUTES: tuple[tuple[type, tuple[str, ...]], ...] = (
     (SegmentWriter, ("_added",)),
     (W3FieldWriter, ("_postwriter",)),
     (scoring.BM25F, ("_field_B",)),
+    (FileIndex, ("_schema",)),
     (W3PostingsWriter, ("_blocklimit", "_ids", "_weights", "_values", "_minlength", "_maxlength", "_maxweight",
                         "_blockcount", "_postfile", "_terminfo", "_compression")),
 )
@@ -335,3 +340,134 @@ class SmallBlockPostingsWriter(W3PostingsWriter):
         self._postfile.write(databytes)
         self._blockcount += 1
         self._new_block()
+
+
+# Reading the table of contents without running code from it
+
+
+# Whoosh's private constants of the table of contents (``whoosh.index``): its version and the sizes
+# it records to detect another architecture; looked up once here, so that a Whoosh without them
+# fails at import like a missing method.
+def toc_constants() -> tuple[int, int, int, int]:
+    from whoosh import index as whoosh_index
+
+    names = ("_CURRENT_TOC_VERSION", "_INT_SIZE", "_LONG_SIZE", "_FLOAT_SIZE")
+    missing = [f"whoosh.index.{name}" for name in names if not hasattr(whoosh_index, name)]
+    if missing:
+        raise UnsupportedWhoosh(f"Whoosh {whoosh.__version__} lacks {', '.join(missing)}. Install '{INSTALL}'.")
+    version, int_size, long_size, float_size = (int(getattr(whoosh_index, name)) for name in names)
+    return version, int_size, long_size, float_size
+
+
+_TOC_VERSION, _TOC_INT_SIZE, _TOC_LONG_SIZE, _TOC_FLOAT_SIZE = toc_constants()
+
+# What the list of segments of a Whoosh 3 table of contents is made of (besides plain data).
+SEGMENT_CLASSES = frozenset({
+    ("whoosh.codec.whoosh3", "W3Segment"),
+    ("whoosh.codec.whoosh3", "W3Codec"),
+    ("collections", "defaultdict"),  # a segment's field lengths
+    ("builtins", "int"), ("__builtin__", "long"), ("__builtin__", "int"),  # the defaultdict's factory
+    ("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"), ("__builtin__", "frozenset"),
+})
+
+
+class ForbiddenClass(pickle.UnpicklingError):
+    """A pickle names a class (or function) outside the allowlist; nothing of it was run."""
+
+    def __init__(self, module: str, name: str) -> None:
+        super().__init__(f"{module}.{name}")
+        self.qualified = f"{module}.{name}"
+
+
+class AllowlistUnpickler(pickle.Unpickler):
+    """An unpickler that loads only the classes in ``allowed`` ((module, name) pairs, as the pickle
+    names them); any other name raises ``ForbiddenClass`` before it is imported or called."""
+
+    def __init__(self, file: Any, allowed: frozenset[tuple[str, str]]) -> None:
+        super().__init__(file)
+        self.allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.allowed:
+            raise ForbiddenClass(module, name)
+        return super().find_class(module, name)
+
+
+class _Recorder(pickle.Unpickler):
+    """An unpickler that notes every class it loads."""
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
+        self.names: set[tuple[str, str]] = set()
+
+    def find_class(self, module: str, name: str) -> Any:
+        self.names.add((module, name))
+        return super().find_class(module, name)
+
+
+def pickled_classes(obj: Any) -> frozenset[tuple[str, str]]:
+    """The (module, name) of every class or function a protocol-2 pickle of ``obj`` names, as Whoosh
+    pickles a schema into the table of contents: the allowlist for reading that schema back."""
+    recorder = _Recorder(io.BytesIO(pickle.dumps(obj, 2)))
+    recorder.load()  # our own object's pickle, made just now
+    return frozenset(recorder.names)
+
+
+def read_toc(storage: Any, indexname: str, allowed: frozenset[tuple[str, str]], gen: int | None = None,
+             schema: Any = None) -> TOC:
+    """Whoosh's ``TOC.read`` (current format only), with every pickle in it read by an
+    ``AllowlistUnpickler``: the schema's classes limited to ``allowed``, the segments' to
+    ``SEGMENT_CLASSES``. Raises ``ForbiddenClass`` for a name outside them (a planted table of
+    contents), Whoosh's ``EmptyIndexError`` when there is none and ``IndexVersionError`` for
+    another format."""
+    from whoosh.fields import ensure_schema
+    from whoosh.index import EmptyIndexError
+
+    if gen is None:
+        gen = latest_generation(storage, indexname)
+        if gen < 0:
+            raise EmptyIndexError(f"Index {indexname!r} does not exist in {storage!r}")
+    stream = storage.open_file(TOC._filename(indexname, gen))
+    try:
+        for name, expected in (("int", _TOC_INT_SIZE), ("long", _TOC_LONG_SIZE), ("float", _TOC_FLOAT_SIZE)):
+            size = stream.read_varint()
+            if size != expected:
+                raise IndexError(f"Index was created on different architecture: saved {name} = {size}, "
+                                 f"this computer = {expected}")
+        if stream.read_int() != -12345:
+            raise IndexError("Number misread: byte order problem")
+        version = stream.read_int()
+        release = (stream.read_varint(), stream.read_varint(), stream.read_varint())
+        if version != _TOC_VERSION:
+            raise IndexVersionError(f"Can't read format {version}", version)
+        if schema:
+            stream.skip_string()
+        else:
+            schema = AllowlistUnpickler(io.BytesIO(stream.read_string()), allowed).load()
+        schema = ensure_schema(schema)
+        if stream.read_int() != gen:
+            raise ValueError(f"table of contents {gen} names another generation")
+        stream.read_int()  # unused
+        segments = AllowlistUnpickler(stream.file, SEGMENT_CLASSES).load()
+    finally:
+        stream.close()
+    return TOC(schema, segments, gen, version=version, release=release)
+
+
+class SafeFileIndex(FileIndex):
+    """Whoosh's ``FileIndex`` that reads its table of contents with ``read_toc``, the schema's classes
+    limited to ``allowed``: opening it, its readers, searchers and writers never run code named in
+    the table of contents."""
+
+    def __init__(self, storage: Any, schema: Any = None, indexname: str = "MAIN",
+                 allowed: frozenset[tuple[str, str]] = frozenset()) -> None:
+        from whoosh.fields import ensure_schema
+
+        self.storage = storage
+        self._schema = ensure_schema(schema) if schema else None
+        self.indexname = indexname
+        self.allowed = allowed
+        self._read_toc()  # as Whoosh does: fail now if it cannot be read
+
+    def _read_toc(self) -> TOC:
+        return read_toc(self.storage, self.indexname, self.allowed, schema=self._schema)

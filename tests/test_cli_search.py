@@ -301,7 +301,7 @@ def test_a_damaged_metadata_file_exits_4_and_says_to_rebuild(run, index_path, tm
         result = run(*command, index=str(copy))
         assert (result.exit_code, result.stdout) == (4, "")
         assert result.stderr == (f"Error: the index at {copy} is damaged ({generation}/newsearch.json is {what}); "
-                                 f"run `newsearch index --rebuild --index {copy}`\n")
+                                 f"run `newsearch index --rebuild --index {copy} CORPUS_PATH...`\n")  # not remembered
 
 
 # -- show --------------------------------------------------------------------------------------
