@@ -146,7 +146,7 @@ def test_every_kind_of_broken_current_is_damage_that_rebuild_repairs(tmp_path, b
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "5 added" in rebuilt.stdout
     result = run_cli("search", "walrus", "--index", str(index_path))
-    assert result.returncode == 0 and "5 results" in result.stdout, result.stdout
+    assert result.returncode == 0 and "(5 articles" in result.stdout, result.stdout
     assert not (index_path.parent / "elsewhere").is_symlink()
     if breakage is _generation_link:
         assert (index_path.parent / "elsewhere" / "newsearch.json").exists()  # the link's target is left alone
@@ -313,7 +313,7 @@ def test_an_index_folder_every_user_can_write_is_refused_unless_trusted(tmp_path
     with pytest.raises(IndexUnsafe):
         open_index(index_path)
     trusted = run_cli("search", "walrus", "--index", str(index_path), env={TRUST: "1"})
-    assert trusted.returncode == 0 and "5 results" in trusted.stdout
+    assert trusted.returncode == 0 and "(5 articles" in trusted.stdout
     index_path.chmod(0o755)
     (live(index_path) / "vocabulary.tsv").chmod(0o666)  # a file of the generation counts too
     result = run_cli("search", "walrus", "--index", str(index_path))
