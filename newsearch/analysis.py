@@ -398,3 +398,81 @@ def find_terms(text: str, wanted: set[str] | frozenset[str]) -> list[tuple[int, 
 def terms(text: str, stem: bool = True) -> list[str]:
     """The index terms of ``text``, in order."""
     return [term for term, _, _ in analyze(text, stem)]
+
+
+_STOP_TERMS: frozenset[str] | None = None
+
+
+def stop_terms() -> frozenset[str]:
+    """The index terms of the stopwords (their stems: "having" -> "have", "does" -> "doe").
+
+    A word whose term is one of these may stand, in a phrase, for a stopword of the text
+    ("downs" and "down" are both "down"): such words are found through the stopword field
+    (``StopGramAnalyzer``), never through the positions of the title or body.
+    """
+    global _STOP_TERMS
+    if _STOP_TERMS is None:
+        _STOP_TERMS = frozenset(term_for(word) for word in STOPWORDS)
+    return _STOP_TERMS
+
+
+def stop_grams(sequence: list[str], stops: frozenset[str]) -> dict[str, int]:
+    """gram -> count in ``sequence`` (index terms, in order): each term of ``stops`` alone,
+    and each two consecutive ones joined by a space ("of the")."""
+    found: dict[str, int] = {}
+    previous = ""
+    for term in sequence:
+        if term in stops:
+            found[term] = found.get(term, 0) + 1
+            if previous:
+                gram = previous + " " + term
+                found[gram] = found.get(gram, 0) + 1
+            previous = term
+        else:
+            previous = ""
+    return found
+
+
+class StopGramAnalyzer(Composable):
+    """The terms of the stopword fields: every stopword of a text (as its index term, stemmed as
+    in phrases) and every two consecutive stopwords ("of the"), as terms without positions.
+
+    A quoted phrase made only or mostly of stopwords is looked up here (every gram of the phrase
+    must be in the article), then checked against the stored text: the index holds what narrows
+    the candidates, the text decides. Words are counted as ``find_terms`` counts them, so two
+    stopwords are consecutive here exactly when they are in a phrase.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def term_positions(self, value: str) -> dict[str, list[int]]:
+        """gram -> [0] * its count: the postings ``self(value)`` gives (for the segment writer)."""
+        term_of = _QUERY_FILTER.term
+        cache = _QUERY_FILTER._cache
+        sequence = []
+        for surface in surface_forms(value):
+            term = cache.get(surface)
+            if term is None:
+                term = term_of(surface)
+            if term:
+                sequence.append(term)
+        return {gram: [0] * count for gram, count in stop_grams(sequence, stop_terms()).items()}
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
+                 removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
+                 mode: str = "", **kwargs: object) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        token.boost = 1.0
+        token.stopped = False
+        if not tokenize:
+            token.text = value
+            yield token
+            return
+        for gram, where in self.term_positions(value).items():
+            for _ in where:
+                token.text = gram
+                yield token

@@ -27,11 +27,13 @@ from whoosh.query.spans import SpanNear2
 from whoosh.reading import IndexReader
 from whoosh.support.levenshtein import distance as edit_distance
 
-from newsearch.analysis import STOPWORDS, analyze, find_terms, fold, is_stopword, term_for, terms
+from newsearch.analysis import (
+    STOPWORDS, analyze, find_terms, fold, is_stopword, stop_grams, stop_terms, term_for, terms,
+)
 from newsearch.errors import QueryError
 from newsearch.query import AnyOf, DateRange, Group, Node, Phrase, Word
-from newsearch.schema import SEARCH_FIELDS
-from newsearch.scoring import RANKING, RankingConfig
+from newsearch.schema import SEARCH_FIELDS, STOP_FIELDS
+from newsearch.scoring import RANKING, RankingConfig, bm25f_idf
 from newsearch.vocabulary import Vocabulary
 from newsearch.whoosh_internals import WrappingQueryBase
 
@@ -51,12 +53,19 @@ class PhraseParts:
     """A phrase in one field as compiled (``_gapped_phrase``): each next term ``mindist[k]``
     to ``maxdist[k]`` positions after the one before, in nested ``SpanNear2`` queries; a
     ``VerifiedPhrase`` around them then checks the stored text. Scored as Whoosh scores
-    ``query``: the sum of its terms' scores."""
+    ``query``: the sum of its terms' scores.
+
+    The phrase's stopwords are not in ``terms`` (the field's positions do not hold them):
+    ``required`` are the stopword grams (``analysis.StopGramAnalyzer``) every article with the
+    phrase has. A phrase of stopwords only has no ``terms``: its articles are those with every
+    gram (then checked against the text when it has more than one word), all scored ``score``."""
 
     terms: tuple[wq.Term, ...]
     mindist: tuple[int, ...]  # [0] unused
     maxdist: tuple[int, ...]
     query: wq.Query  # as compiled (the span query, or the VerifiedPhrase wrapping it)
+    required: tuple[wq.Term, ...] = ()
+    score: float = 0.0  # the score of a phrase without terms
 
     @property
     def verify(self) -> VerifiedPhrase | None:
@@ -244,12 +253,15 @@ class QueryCompiler:
         return query
 
     def _phrase(self, phrase: Phrase) -> wq.Query | None:
-        """An exact phrase; stopwords are not indexed, so they become exact position gaps."""
+        """A phrase: its words in order. Stopwords are gaps in the positions of the title and body,
+        so an exact phrase with stopwords also needs their grams (``_exact_phrase``)."""
         stem = phrase.field is None or phrase.field in TEXT_FIELDS
         tokens = list(analyze(phrase.text, stem=stem))
         if not tokens:
             return None
         sequence = tuple(term for term, _, _ in tokens)
+        if stem and phrase.slop == 0:
+            return self._exact_phrase(phrase, sequence)
         # (position in the phrase, term) of the words the index holds
         indexed = [(position, term) for position, (term, start, end) in enumerate(tokens)
                    if not (stem and is_stopword(phrase.text[start:end]))]
@@ -272,6 +284,44 @@ class QueryCompiler:
         self.result.phrases.append(sequence)
         self.result.phrase_slop.append(phrase.slop)
         query = _any(subqueries)
+        self.result.concepts.append(query)
+        self.result.concept_parts.append(ConceptParts(query, phrases=tuple(parts)))
+        return query
+
+    def _exact_phrase(self, phrase: Phrase, sequence: tuple[str, ...]) -> wq.Query | None:
+        """An exact phrase in the title or body: exactly its words in order, whatever they are.
+
+        The words that are not stopwords (by their term: "downs" is "down", a stopword's term)
+        are found by their positions, at their distances in the phrase; the stopwords by their
+        grams (every stopword, and every two consecutive ones, in the stopword field). Then,
+        unless the positions alone decide (no stopword, or a single one), the stored text is
+        checked: the article must hold the exact sequence.
+        """
+        stops = stop_terms()
+        anchors = [(position, term) for position, term in enumerate(sequence) if term not in stops]
+        if len(sequence) == 1 and anchors:
+            return self._terms_query([(sequence[0], 1.0)], phrase.field)
+        grams = _required_grams(sequence, stops)
+        parts = []
+        for name, boost in self._fields(phrase.field):
+            required = tuple(wq.Term(STOP_FIELDS[name], gram) for gram in grams)
+            if anchors:
+                part = _gapped_phrase(name, anchors, 0, boost)
+            else:  # stopwords only: a constant score, the IDF of the rarest gram
+                score = boost * max(bm25f_idf(self.reader.doc_frequency(term.fieldname, term.text),
+                                              max(self.reader.doc_count(), 1)) for term in required)
+                part = PhraseParts((), (), (), _all(list(required)), score=score)
+            if required:
+                verify = len(sequence) > 1  # a phrase of one stopword is its gram
+                part = replace(part, required=required, query=VerifiedPhrase(
+                    part.query, name, sequence, required=required, verify=verify,
+                    score=None if anchors else part.score))
+            parts.append(part)
+        for _, term in anchors:
+            self._weigh(term)
+        self.result.phrases.append(sequence)
+        self.result.phrase_slop.append(phrase.slop)
+        query = _any([part.query for part in parts])
         self.result.concepts.append(query)
         self.result.concept_parts.append(ConceptParts(query, phrases=tuple(parts)))
         return query
@@ -359,38 +409,77 @@ class QueryCompiler:
 
 
 class VerifiedPhrase(WrappingQueryBase):
-    """Documents of ``child`` whose stored ``fieldname`` holds exactly ``sequence`` of terms."""
+    """Documents of ``child`` whose stored ``fieldname`` holds exactly ``sequence`` of terms.
 
-    def __init__(self, child: wq.Query, fieldname: str, sequence: tuple[str, ...]) -> None:
+    ``required`` terms (docs only: the phrase's stopword grams) narrow the documents whose
+    text is read; with ``verify`` False they are all that is checked. With ``score`` every
+    document found scores that (a phrase of stopwords: ``child`` only finds candidates);
+    else each scores as ``child`` scores it.
+    """
+
+    def __init__(self, child: wq.Query, fieldname: str, sequence: tuple[str, ...],
+                 required: tuple[wq.Term, ...] = (), verify: bool = True, score: float | None = None) -> None:
         super().__init__(child)
         self.fieldname = fieldname
         self.sequence = sequence
+        self.required = required
+        self.verify = verify
+        self.score = score
+
+    def key(self) -> tuple[object, ...]:
+        return (self.child, self.fieldname, self.sequence, self.required, self.verify, self.score)
 
     def __eq__(self, other: object) -> bool:
-        return (type(other) is type(self) and self.child == other.child  # type: ignore[attr-defined]
-                and (self.fieldname, self.sequence) == (other.fieldname, other.sequence))  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.key() == other.key()  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash((type(self), self.child, self.fieldname, self.sequence))
+        return hash((type(self), *self.key()))
 
     def rewrap(self, child: wq.Query) -> "VerifiedPhrase":
-        return VerifiedPhrase(child, self.fieldname, self.sequence)
+        return VerifiedPhrase(child, self.fieldname, self.sequence, self.required, self.verify, self.score)
 
     def holds(self, searcher: Any, docnum: int) -> bool:
         """Whether document ``docnum`` (of ``searcher``'s reader) holds the exact sequence."""
         return _contains_sequence(searcher.stored_fields(docnum).get(self.fieldname, ""), self.sequence)
 
     def matcher(self, searcher: Any, context: Any = None) -> matching.Matcher:
+        allowed = _documents_with(searcher, self.required) if self.required else None
+        if allowed is not None and not allowed:
+            return matching.NullMatcher()
         candidates = self.child.matcher(searcher, context)
-        verified = set()
+        verified = []
         while candidates.is_active():
             docnum = candidates.id()
-            if self.holds(searcher, docnum):
-                verified.add(docnum)
+            if (allowed is None or docnum in allowed) and (not self.verify or self.holds(searcher, docnum)):
+                verified.append(docnum)
             candidates.next()
         if not verified:
             return matching.NullMatcher()
+        if self.score is not None:
+            return matching.ListMatcher(verified, all_weights=self.score)
         return matching.FilterMatcher(self.child.matcher(searcher, context), frozenset(verified))
+
+
+def _documents_with(searcher: Any, required: tuple[wq.Term, ...]) -> set[int]:
+    """The documents (of ``searcher``'s reader) holding every one of ``required``."""
+    reader = searcher.reader()
+    found: set[int] | None = None
+    for term in required:
+        if (term.fieldname, term.text) not in reader:
+            return set()
+        ids = set(reader.postings(term.fieldname, term.text).all_ids())
+        found = ids if found is None else found & ids
+        if not found:
+            return set()
+    return found or set()
+
+
+def _required_grams(sequence: tuple[str, ...], stops: frozenset[str]) -> list[str]:
+    """The stopword grams every text holding ``sequence`` has: each pair of consecutive
+    stopwords, and each stopword that is in no pair, rarest-looking first (longest)."""
+    grams = stop_grams(list(sequence), stops)
+    in_pairs = {word for gram in grams if " " in gram for word in gram.split(" ")}
+    return sorted((gram for gram in grams if " " in gram or gram not in in_pairs), key=lambda gram: -len(gram))
 
 
 def _contains_sequence(text: str, needle: tuple[str, ...]) -> bool:
