@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 from datetime import datetime, timezone
@@ -31,7 +31,7 @@ from newsearch.analysis import (
     STOPWORDS, analyze, find_terms, fold, is_stopword, stop_grams, stop_terms, term_for, terms,
 )
 from newsearch.errors import QueryError
-from newsearch.query import AnyOf, DateRange, Group, Node, Phrase, Word
+from newsearch.query import AnyOf, Clause, DateRange, Group, Node, Phrase, Word
 from newsearch.schema import SEARCH_FIELDS, STOP_FIELDS
 from newsearch.scoring import RANKING, RankingConfig, bm25f_idf
 from newsearch.vocabulary import Vocabulary
@@ -104,6 +104,10 @@ class CompiledQuery:
     # The query is exactly the disjunction of the concepts (an unboosted ``Or`` of them in order,
     # or the one concept), and ``all_words_query`` is None or exactly their conjunction.
     concepts_are_plain: bool = False
+    # The exact phrases that could be relaxed (quoted, no slop, two words or more, not only
+    # stopwords): (text, query), and those compiled relaxed, as their words (see ``unmatched_phrases``).
+    exact_phrases: list[tuple[str, wq.Query]] = field(default_factory=list)
+    relaxed: list[str] = field(default_factory=list)
 
 
 class _Built(NamedTuple):
@@ -117,9 +121,11 @@ class QueryCompiler:
     """Compiles one parsed query against one reader."""
 
     def __init__(self, reader: IndexReader, vocabulary: Callable[[], Vocabulary],
-                 written: Callable[[str], bool] | None = None, config: RankingConfig = RANKING) -> None:
+                 written: Callable[[str], bool] | None = None, config: RankingConfig = RANKING,
+                 relax: Collection[str] = ()) -> None:
         self.reader = reader
         self.config = config
+        self.relax = relax  # the texts of exact phrases to search as their words instead
         self.vocabulary = vocabulary  # loaded only when a query needs it (prefix, fuzzy, typo)
         # Whether a word was ever written in the index; without loading the vocabulary if it can.
         self.written = written or (lambda word: word in self.vocabulary())
@@ -153,6 +159,8 @@ class QueryCompiler:
             return self._group(node, top)
         if isinstance(node, DateRange):
             return _Built(_date_query(node))
+        if isinstance(node, Phrase) and node.slop == 0 and node.text in self.relax:
+            return self._relaxed(node)
         query = self._phrase(node) if isinstance(node, Phrase) else self._word(node)
         return _Built(query, (query,) if query is not None else None)  # a leaf: one concept
 
@@ -267,8 +275,8 @@ class QueryCompiler:
                    if not (stem and is_stopword(phrase.text[start:end]))]
         if not indexed:
             raise QueryError(
-                f'the phrase "{phrase.text}" has only very common words, which are not indexed; '
-                f"add a less common word to it"
+                f'the phrase "{phrase.text}"~{phrase.slop} has only very common words, which are not indexed '
+                f"with their positions; remove the ~{phrase.slop} or add a less common word to it"
             )
         if len(indexed) == 1:
             return self._terms_query([(indexed[0][1], 1.0)], phrase.field)
@@ -324,7 +332,16 @@ class QueryCompiler:
         query = _any([part.query for part in parts])
         self.result.concepts.append(query)
         self.result.concept_parts.append(ConceptParts(query, phrases=tuple(parts)))
+        if anchors:
+            self.result.exact_phrases.append((phrase.text, query))
         return query
+
+    def _relaxed(self, phrase: Phrase) -> _Built:
+        """An exact phrase that no article has, searched as its words (stopwords left out, as in
+        a plain list): the articles with most of them, closest together, rank first."""
+        self.result.relaxed.append(phrase.text)
+        words = [Word(phrase.text[start:end], phrase.field) for _, start, end in analyze(phrase.text)]
+        return self._group(Group(tuple(Clause("should", word) for word in words)))
 
     # -- vocabulary ------------------------------------------------------------------------
 
@@ -406,6 +423,12 @@ class QueryCompiler:
                 if len(found) >= limit:
                     break
         return list(found.items())
+
+
+def unmatched_phrases(searcher: Any, compiled: CompiledQuery) -> frozenset[str]:
+    """The texts of the exact phrases of ``compiled`` that no article (of ``searcher``) has."""
+    return frozenset(text for text, query in compiled.exact_phrases
+                     if not query.matcher(searcher, searcher.context()).is_active())
 
 
 class VerifiedPhrase(WrappingQueryBase):

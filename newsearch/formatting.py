@@ -188,7 +188,7 @@ def render_facets(facets: dict[str, tuple[tuple[str, int], ...]]) -> list[str]:
 
 def render_results(results: Results, highlighter: Highlighter) -> str:
     """Terminal text: per hit a header and its passages, then the count and any suggestion."""
-    lines: list[str] = []
+    lines: list[str] = relaxed_note(results)
     for hit in results.hits:
         lines += _hit_header(hit, highlighter)
         for passage in hit.passages:
@@ -214,6 +214,16 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
     return "\n".join(lines)
 
 
+def relaxed_note(results: Results) -> list[str]:
+    """What is said before the hits when an exact phrase matched nothing and its words were searched."""
+    if not results.relaxed_phrases:
+        return []
+    quoted = " or ".join(f'"{terminal_safe(text)}"' for text in results.relaxed_phrases)
+    found = ("Showing the articles where its words occur closest together instead." if results.total
+             else "No article has its words either.")
+    return [f"No article has the exact phrase {quoted}. {found}", ""]
+
+
 def _hit_json(hit: Hit) -> dict[str, Any]:
     data = to_jsonable(hit)
     data["passages"] = [{**to_jsonable(p), "highlights": [list(span) for span in p.highlights]}
@@ -233,6 +243,7 @@ def results_json(results: Results, offset: int, limit: int) -> str:
         "timed_out": results.timed_out,
         "suggestion": results.suggestion,
         "expansions": {typed: list(spellings) for typed, spellings in results.expansions},
+        "relaxed_phrases": list(results.relaxed_phrases),
         "hits": [_hit_json(hit) for hit in results.hits],
         "facets": {name: [{"value": value, "count": count} for value, count in counts]
                    for name, counts in results.facets.items()},
@@ -240,8 +251,10 @@ def results_json(results: Results, offset: int, limit: int) -> str:
 
 
 def results_jsonl(results: Results) -> str:
-    """One JSON object per hit, one per line."""
-    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **_hit_json(hit)}, ensure_ascii=True)
+    """One JSON object per hit, one per line (with ``relaxed_phrases`` when there are some)."""
+    relaxed = {"relaxed_phrases": list(results.relaxed_phrases)} if results.relaxed_phrases else {}
+    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **_hit_json(hit), **relaxed},
+                                 ensure_ascii=True)
                      for hit in results.hits)
 
 

@@ -201,6 +201,8 @@ class Results:
     timed_out: bool = False  # the time limit stopped the search: hits may be incomplete
     # Requested facets over the whole result set: name -> ((value, count), ...), most frequent first.
     facets: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    # Exact phrases no article has: the hits are the articles with their words closest together instead.
+    relaxed_phrases: tuple[str, ...] = ()
 
 
 class _Identified(Protocol):

@@ -27,7 +27,7 @@ from whoosh.searching import Searcher
 from newsearch import duplicate_store
 from newsearch.analysis import use_stem_lookup
 from newsearch.candidates import gather, plain_concepts
-from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter
+from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter, unmatched_phrases
 from newsearch.config import resolve_index_path
 from newsearch.errors import DocumentNotFound, QueryError
 from newsearch.grouping import FACETS, collapsed, copies_matching, facets_of
@@ -207,6 +207,13 @@ class Index:
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
                 while True:
                     hits, total, timed_out = self._collect(searcher, compiled, filters, depth, sort)
+                    if not total and not timed_out and not compiled.relaxed:
+                        # An exact phrase no article has: its words instead, and the results say so.
+                        relax = unmatched_phrases(searcher, compiled)
+                        if relax:
+                            compiled = QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written,
+                                                     relax=relax).compile(tree)
+                            continue
                     ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency)
                     shown = collapsed(ranked, duplicates)
                     if len(shown) >= needed or len(hits) < depth or timed_out or depth >= MAX_CANDIDATES:
@@ -234,6 +241,7 @@ class Index:
             expansions=tuple(compiled.expansions.items()),
             timed_out=timed_out,
             facets=counted,
+            relaxed_phrases=tuple(compiled.relaxed),
         )
 
     def timeline(
