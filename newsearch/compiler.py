@@ -161,7 +161,7 @@ class QueryCompiler:
             return _Built(_date_query(node))
         if isinstance(node, Phrase) and node.slop == 0 and node.text in self.relax:
             return self._relaxed(node)
-        query = self._phrase(node) if isinstance(node, Phrase) else self._word(node)
+        query = self._phrase(node, quoted=True) if isinstance(node, Phrase) else self._word(node)
         return _Built(query, (query,) if query is not None else None)  # a leaf: one concept
 
     def _group(self, group: Group, top: bool = False) -> _Built:
@@ -260,15 +260,16 @@ class QueryCompiler:
         self.result.concept_parts.append(ConceptParts(query, terms=tuple(subqueries)))
         return query
 
-    def _phrase(self, phrase: Phrase) -> wq.Query | None:
-        """A phrase: its words in order. Stopwords are gaps in the positions of the title and body,
-        so an exact phrase with stopwords also needs their grams (``_exact_phrase``)."""
+    def _phrase(self, phrase: Phrase, quoted: bool = False) -> wq.Query | None:
+        """A phrase (``quoted``, or the parts of a hyphenated word): its words in order. Stopwords
+        are gaps in the positions of the title and body, so a quoted phrase with stopwords also
+        needs their grams (``_exact_phrase``)."""
         stem = phrase.field is None or phrase.field in TEXT_FIELDS
         tokens = list(analyze(phrase.text, stem=stem))
         if not tokens:
             return None
         sequence = tuple(term for term, _, _ in tokens)
-        if stem and phrase.slop == 0:
+        if stem and phrase.slop == 0 and quoted:
             return self._exact_phrase(phrase, sequence)
         # (position in the phrase, term) of the words the index holds
         indexed = [(position, term) for position, (term, start, end) in enumerate(tokens)
@@ -297,13 +298,15 @@ class QueryCompiler:
         return query
 
     def _exact_phrase(self, phrase: Phrase, sequence: tuple[str, ...]) -> wq.Query | None:
-        """An exact phrase in the title or body: exactly its words in order, whatever they are.
+        """A quoted phrase in the title or body: exactly its words in order, whatever they are.
+        (An unquoted hyphenated word, "on-stage", is still its indexed parts at their distances,
+        as the plain words around it leave stopwords out.)
 
         The words that are not stopwords (by their term: "downs" is "down", a stopword's term)
         are found by their positions, at their distances in the phrase; the stopwords by their
-        grams (every stopword, and every two consecutive ones, in the stopword field). Then,
-        unless the positions alone decide (no stopword, or a single one), the stored text is
-        checked: the article must hold the exact sequence.
+        grams (every stopword, and every two consecutive ones, in the stopword field). Then the
+        stored text is checked (the article must hold the exact sequence), unless the index alone
+        decides: a phrase without stopwords (positions), or of one stopword (its gram).
         """
         stops = stop_terms()
         anchors = [(position, term) for position, term in enumerate(sequence) if term not in stops]

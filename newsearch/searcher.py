@@ -205,9 +205,10 @@ class Index:
                 filters = _filters(since, until, sources)
                 duplicates = snapshot.duplicates() if collapse else None
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
+                relax: frozenset[str] = frozenset()
                 while True:
                     hits, total, timed_out = self._collect(searcher, compiled, filters, depth, sort)
-                    if not total and not timed_out and not compiled.relaxed:
+                    if not total and not timed_out and not relax:
                         # An exact phrase no article has: its words instead, and the results say so.
                         relax = unmatched_phrases(searcher, compiled)
                         if relax:

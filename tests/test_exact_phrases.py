@@ -194,6 +194,14 @@ def test_a_phrase_of_stopwords_only_is_not_relaxed(index):
     assert (results.total, results.relaxed_phrases) == (0, ())
 
 
+def test_only_quoted_phrases_are_relaxed(index):
+    assert (index.search("xqzvw-pqtrs").total, index.search("xqzvw-pqtrs").relaxed_phrases) == (0, ())
+    assert index.search('"all-of-the"').total == len(brute_force("all of the")) == 1  # hyphenated stopwords
+    # Unquoted, a hyphenated word is its indexed parts, as the plain words around it (scores unchanged).
+    assert {hit.id for hit in index.search("back-of-the", collapse=False).hits} == {"a00", "a01", "a02", "a03"}
+    assert index.search('"at the back of the queue"~1').relaxed_phrases == ()
+
+
 def test_the_relaxed_fallback_in_text_and_json(built):
     runner = CliRunner()
     text = runner.invoke(cli, ["search", '"at the back of the queue"', "--index", str(built)])
