@@ -11,10 +11,14 @@ The Whoosh analyzer is ``NewsTokenizer() | NewsTermFilter()``:
   where most of the speed comes from: news text repeats its words.
 
 Stopwords (a short list that keeps news words such as "US", "May", "Will")
-are left out of the index, but the positions of the words around them keep
-their gaps, so the searcher can still match "state of the union" exactly and
-not "state union". ``analyze`` (used for highlighting and query terms) keeps
-stopwords; only the index-time filter drops them.
+are left out of the title and body fields (their scoring, lengths and
+positions), but the positions of the words around them keep their gaps, so the
+searcher can still match "state of the union" exactly and not "state union".
+``StopGramAnalyzer`` puts them in fields of their own instead, without
+positions: each stopword and each two consecutive ones, which is what a quoted
+phrase of common words ("to be or not to be") is found by before its text is
+checked. ``analyze`` (used for highlighting and query terms) keeps stopwords;
+only the index-time filter drops them.
 
 Whoosh pickles analyzers into the index, so everything here is module-level,
 the caches are dropped from pickles, and ``ANALYSIS_VERSION`` must change
@@ -433,6 +437,22 @@ def stop_grams(sequence: list[str], stops: frozenset[str]) -> dict[str, int]:
     return found
 
 
+_SEEN = [0]
+_NO_TERM = " "  # a surface without an index term (no term holds a space)
+_STOP_KINDS: dict[str, str] = {}  # surface -> its term if a stopword's term, "" if another word, or _NO_TERM
+_STOP_KINDS_SIZE = 500_000
+
+
+def _stop_kind(surface: str) -> str:
+    """What ``surface`` is to the stopword fields (see ``_STOP_KINDS``), cached."""
+    term = term_for(surface)
+    kind = _NO_TERM if not term or len(term) > MAX_TERM_LENGTH else term if term in stop_terms() else ""
+    if len(_STOP_KINDS) >= _STOP_KINDS_SIZE:
+        _STOP_KINDS.clear()
+    _STOP_KINDS[surface] = kind
+    return kind
+
+
 class StopGramAnalyzer(Composable):
     """The terms of the stopword fields: every stopword of a text (as its index term, stemmed as
     in phrases) and every two consecutive stopwords ("of the"), as terms without positions.
@@ -450,17 +470,25 @@ class StopGramAnalyzer(Composable):
         return hash(type(self))
 
     def term_positions(self, value: str) -> dict[str, list[int]]:
-        """gram -> [0] * its count: the postings ``self(value)`` gives (for the segment writer)."""
-        term_of = _QUERY_FILTER.term
-        cache = _QUERY_FILTER._cache
-        sequence = []
+        """gram -> ``[0]``: the terms ``self(value)`` gives, each once (for the segment writer).
+
+        One dict lookup a word (``_stop_kind``, cached): this runs on every title and body indexed.
+        """
+        kinds = _STOP_KINDS
+        found: dict[str, list[int]] = {}
+        previous = ""
         for surface in surface_forms(value):
-            term = cache.get(surface)
-            if term is None:
-                term = term_of(surface)
-            if term:
-                sequence.append(term)
-        return {gram: [0] * count for gram, count in stop_grams(sequence, stop_terms()).items()}
+            kind = kinds.get(surface)
+            if kind is None:
+                kind = _stop_kind(surface)
+            if kind:
+                if kind == _NO_TERM:
+                    continue  # not a word of the index (too long): not between two words either
+                found[kind] = _SEEN
+                if previous:
+                    found[previous + " " + kind] = _SEEN
+            previous = kind
+        return found
 
     def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
                  removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,

@@ -456,7 +456,7 @@ class VerifiedPhrase(WrappingQueryBase):
         return (self.child, self.fieldname, self.sequence, self.required, self.verify, self.score)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.key() == other.key()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.key() == other.key()
 
     def __hash__(self) -> int:
         return hash((type(self), *self.key()))
