@@ -183,7 +183,7 @@ def test_search_json(run):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data) == {"format_version", "query", "total", "offset", "limit", "elapsed_ms", "timed_out",
-                         "suggestion", "expansions", "hits", "facets"}
+                         "suggestion", "expansions", "hits", "facets", "relaxed_phrases"}
     assert (data["format_version"], data["query"], data["total"], data["offset"], data["limit"]) == (
         1, "soldiers", 2, 0, 1)
     assert (data["timed_out"], data["suggestion"], data["expansions"], data["facets"]) == (False, None, {}, {})
