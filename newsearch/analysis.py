@@ -11,10 +11,14 @@ The Whoosh analyzer is ``NewsTokenizer() | NewsTermFilter()``:
   where most of the speed comes from: news text repeats its words.
 
 Stopwords (a short list that keeps news words such as "US", "May", "Will")
-are left out of the index, but the positions of the words around them keep
-their gaps, so the searcher can still match "state of the union" exactly and
-not "state union". ``analyze`` (used for highlighting and query terms) keeps
-stopwords; only the index-time filter drops them.
+are left out of the title and body fields (their scoring, lengths and
+positions), but the positions of the words around them keep their gaps, so the
+searcher can still match "state of the union" exactly and not "state union".
+``StopGramAnalyzer`` puts them in fields of their own instead, without
+positions: each stopword and each two consecutive ones, which is what a quoted
+phrase of common words ("to be or not to be") is found by before its text is
+checked. ``analyze`` (used for highlighting and query terms) keeps stopwords;
+only the index-time filter drops them.
 
 Whoosh pickles analyzers into the index, so everything here is module-level,
 the caches are dropped from pickles, and ``ANALYSIS_VERSION`` must change
@@ -400,3 +404,105 @@ def find_terms(text: str, wanted: set[str] | frozenset[str]) -> list[tuple[int, 
 def terms(text: str, stem: bool = True) -> list[str]:
     """The index terms of ``text``, in order."""
     return [term for term, _, _ in analyze(text, stem)]
+
+
+_STOP_TERMS: frozenset[str] | None = None
+
+
+def stop_terms() -> frozenset[str]:
+    """The index terms of the stopwords (their stems: "having" -> "have", "does" -> "doe").
+
+    A word whose term is one of these may stand, in a phrase, for a stopword of the text
+    ("downs" and "down" are both "down"): such words are found through the stopword field
+    (``StopGramAnalyzer``), never through the positions of the title or body.
+    """
+    global _STOP_TERMS
+    if _STOP_TERMS is None:
+        _STOP_TERMS = frozenset(term_for(word) for word in STOPWORDS)
+    return _STOP_TERMS
+
+
+def stop_grams(sequence: list[str], stops: frozenset[str]) -> dict[str, int]:
+    """gram -> count in ``sequence`` (index terms, in order): each term of ``stops`` alone,
+    and each two consecutive ones joined by a space ("of the")."""
+    found: dict[str, int] = {}
+    previous = ""
+    for term in sequence:
+        if term in stops:
+            found[term] = found.get(term, 0) + 1
+            if previous:
+                gram = previous + " " + term
+                found[gram] = found.get(gram, 0) + 1
+            previous = term
+        else:
+            previous = ""
+    return found
+
+
+_SEEN = [0]
+_NO_TERM = " "  # a surface without an index term (no term holds a space)
+_STOP_KINDS: dict[str, str] = {}  # surface -> its term if a stopword's term, "" if another word, or _NO_TERM
+_STOP_KINDS_SIZE = 500_000
+
+
+def _stop_kind(surface: str) -> str:
+    """What ``surface`` is to the stopword fields (see ``_STOP_KINDS``), cached."""
+    term = term_for(surface)
+    kind = _NO_TERM if not term or len(term) > MAX_TERM_LENGTH else term if term in stop_terms() else ""
+    if len(_STOP_KINDS) >= _STOP_KINDS_SIZE:
+        _STOP_KINDS.clear()
+    _STOP_KINDS[surface] = kind
+    return kind
+
+
+class StopGramAnalyzer(Composable):
+    """The terms of the stopword fields: every stopword of a text (as its index term, stemmed as
+    in phrases) and every two consecutive stopwords ("of the"), as terms without positions.
+
+    A quoted phrase made only or mostly of stopwords is looked up here (every gram of the phrase
+    must be in the article), then checked against the stored text: the index holds what narrows
+    the candidates, the text decides. Words are counted as ``find_terms`` counts them, so two
+    stopwords are consecutive here exactly when they are in a phrase.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def term_positions(self, value: str) -> dict[str, list[int]]:
+        """gram -> ``[0]``: the terms ``self(value)`` gives, each once (for the segment writer).
+
+        One dict lookup a word (``_stop_kind``, cached): this runs on every title and body indexed.
+        """
+        kinds = _STOP_KINDS
+        found: dict[str, list[int]] = {}
+        previous = ""
+        for surface in surface_forms(value):
+            kind = kinds.get(surface)
+            if kind is None:
+                kind = _stop_kind(surface)
+            if kind:
+                if kind == _NO_TERM:
+                    continue  # not a word of the index (too long): not between two words either
+                found[kind] = _SEEN
+                if previous:
+                    found[previous + " " + kind] = _SEEN
+            previous = kind
+        return found
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
+                 removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
+                 mode: str = "", **kwargs: object) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        token.boost = 1.0
+        token.stopped = False
+        if not tokenize:
+            token.text = value
+            yield token
+            return
+        for gram, where in self.term_positions(value).items():
+            for _ in where:
+                token.text = gram
+                yield token

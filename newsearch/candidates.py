@@ -166,9 +166,9 @@ def _add_concept(searcher: Searcher, concept: ConceptParts, bit: int, scores: li
 def _add_phrase(searcher: Searcher, phrase: PhraseParts, bit: int, scores: list[float], masks: list[int],
                 clock: _Clock) -> None:
     """Documents where the terms occur in order at the phrase's distances, scored as Whoosh's
-    ``SpanNear2`` scores them: the sum of the terms' scores (the intersection's)."""
+    ``SpanNear2`` scores them: the sum of the terms' scores (the intersection's). A phrase of
+    stopwords only (no terms) is found by its required grams, each document scored ``phrase.score``."""
     reader = searcher.reader()
-    fieldname = phrase.terms[0].fieldname
     postings: dict[str, list[_Block]] = {}  # term text -> its postings in the documents holding every term
     for term in phrase.terms:
         if term.text not in postings:
@@ -176,17 +176,34 @@ def _add_phrase(searcher: Searcher, phrase: PhraseParts, bit: int, scores: list[
             if blocks is None:
                 return  # a term the field does not hold: no document has the phrase
             postings[term.text] = blocks
-    # Documents with every term, then the positions of each term in those only.
+    required: list[set[int]] = []  # the documents of each required gram
+    for term in phrase.required:
+        ids = {docnum for block in _term_blocks(searcher, term, values=False) for docnum in block.ids}
+        if not ids:
+            return
+        required.append(ids)
+        clock.check()
+    # Documents with every term and gram, then the positions of each term in those only.
     common: set[int] | None = None
-    for blocks in sorted(postings.values(), key=lambda blocks: sum(len(block.ids) for block in blocks)):
-        ids = {docnum for block in blocks for docnum in block.ids}
+    for ids in sorted([{docnum for block in blocks for docnum in block.ids} for blocks in postings.values()]
+                      + required, key=len):
         common = ids if common is None else common & ids
         if not common:
             return
-    if common is None:  # a phrase has terms; for the type checker
+    if common is None:  # a phrase has terms or grams; for the type checker
         return
     if reader.has_deletions():
         common.difference_update(_deleted(reader))
+    verify = phrase.verify
+    if not phrase.terms:
+        for docnum in sorted(common):
+            if verify is not None and verify.verify and not verify.holds(searcher, docnum):
+                continue
+            scores[docnum] += phrase.score
+            masks[docnum] |= bit
+        clock.check()
+        return
+    fieldname = phrase.terms[0].fieldname
     decode = searcher.schema[fieldname].format.decode_as
     where: dict[str, dict[int, tuple[float, list[int]]]] = {}
     for text, blocks in postings.items():
@@ -209,7 +226,7 @@ def _add_phrase(searcher: Searcher, phrase: PhraseParts, bit: int, scores: list[
     for docnum in sorted(common):
         if not _in_order(phrase, [where[term.text][docnum][1] for term in phrase.terms]):
             continue
-        if phrase.verify is not None and not phrase.verify.holds(searcher, docnum):
+        if verify is not None and verify.verify and not verify.holds(searcher, docnum):
             continue
         total = 0.0  # 0.0 + x is x: the sum is the terms' scores added in order
         for term, scorer in zip(phrase.terms, scorers):

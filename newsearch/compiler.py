@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, NamedTuple
@@ -29,11 +29,21 @@ from whoosh.query.spans import SpanNear2
 from whoosh.reading import IndexReader
 from whoosh.support.levenshtein import distance as edit_distance
 
-from newsearch.analysis import STOPWORDS, analyze, find_terms, fold, is_stopword, term_for, terms
+from newsearch.analysis import (
+    STOPWORDS,
+    analyze,
+    find_terms,
+    fold,
+    is_stopword,
+    stop_grams,
+    stop_terms,
+    term_for,
+    terms,
+)
 from newsearch.errors import QueryError
 from newsearch.query import AnyOf, Clause, DateRange, Group, Node, Phrase, Word
-from newsearch.schema import SEARCH_FIELDS
-from newsearch.scoring import RANKING, RankingConfig
+from newsearch.schema import SEARCH_FIELDS, STOP_FIELDS
+from newsearch.scoring import RANKING, RankingConfig, bm25f_idf
 from newsearch.vocabulary import Vocabulary
 from newsearch.whoosh_internals import WrappingQueryBase
 
@@ -63,12 +73,19 @@ class PhraseParts:
     """A phrase in one field as compiled (``_gapped_phrase``): each next term ``mindist[k]``
     to ``maxdist[k]`` positions after the one before, in nested ``SpanNear2`` queries; a
     ``VerifiedPhrase`` around them then checks the stored text. Scored as Whoosh scores
-    ``query``: the sum of its terms' scores."""
+    ``query``: the sum of its terms' scores.
+
+    The phrase's stopwords are not in ``terms`` (the field's positions do not hold them):
+    ``required`` are the stopword grams (``analysis.StopGramAnalyzer``) every article with the
+    phrase has. A phrase of stopwords only has no ``terms``: its articles are those with every
+    gram (then checked against the text when it has more than one word), all scored ``score``."""
 
     terms: tuple[wq.Term, ...]
     mindist: tuple[int, ...]  # [0] unused
     maxdist: tuple[int, ...]
     query: wq.Query  # as compiled (the span query, or the VerifiedPhrase wrapping it)
+    required: tuple[wq.Term, ...] = ()
+    score: float = 0.0  # the score of a phrase without terms
 
     @property
     def verify(self) -> VerifiedPhrase | None:
@@ -111,6 +128,10 @@ class CompiledQuery:
     # The query is exactly the disjunction of the concepts (an unboosted ``Or`` of them in order,
     # or the one concept), and ``all_words_query`` is None or exactly their conjunction.
     concepts_are_plain: bool = False
+    # The exact phrases that could be relaxed (quoted, no slop, two words or more, not only
+    # stopwords): (text, query), and those compiled relaxed, as their words (see ``unmatched_phrases``).
+    exact_phrases: list[tuple[str, wq.Query]] = field(default_factory=list)
+    relaxed: list[str] = field(default_factory=list)
 
 
 class _Built(NamedTuple):
@@ -125,10 +146,11 @@ class QueryCompiler:
 
     def __init__(self, reader: IndexReader, vocabulary: Callable[[], Vocabulary],
                  written: Callable[[str], bool] | None = None, config: RankingConfig = RANKING,
-                 correct: bool = True) -> None:
+                 correct: bool = True, relax: Collection[str] = ()) -> None:
         self.reader = reader
         self.config = config
         self.correct = correct  # False: every word is searched as typed (``--exact``)
+        self.relax = relax  # the texts of exact phrases to search as their words instead
         self.vocabulary = vocabulary  # loaded only when a query needs it (prefix, fuzzy, typo)
         # Whether a word was ever written in the index; without loading the vocabulary if it can.
         self.written = written or (lambda word: word in self.vocabulary())
@@ -165,7 +187,9 @@ class QueryCompiler:
             return self._group(node, top)
         if isinstance(node, DateRange):
             return _Built(_date_query(node))
-        query = self._phrase(node) if isinstance(node, Phrase) else self._word(node)
+        if isinstance(node, Phrase) and node.slop == 0 and node.text in self.relax:
+            return self._relaxed(node)
+        query = self._phrase(node, quoted=True) if isinstance(node, Phrase) else self._word(node)
         return _Built(query, (query,) if query is not None else None)  # a leaf: one concept
 
     def _group(self, group: Group, top: bool = False) -> _Built:
@@ -279,20 +303,24 @@ class QueryCompiler:
         self.result.concept_parts.append(ConceptParts(query, terms=tuple(subqueries)))
         return query
 
-    def _phrase(self, phrase: Phrase) -> wq.Query | None:
-        """An exact phrase; stopwords are not indexed, so they become exact position gaps."""
+    def _phrase(self, phrase: Phrase, quoted: bool = False) -> wq.Query | None:
+        """A phrase (``quoted``, or the parts of a hyphenated word): its words in order. Stopwords
+        are gaps in the positions of the title and body, so a quoted phrase with stopwords also
+        needs their grams (``_exact_phrase``)."""
         stem = phrase.field is None or phrase.field in TEXT_FIELDS
         tokens = list(analyze(phrase.text, stem=stem))
         if not tokens:
             return None
         sequence = tuple(term for term, _, _ in tokens)
+        if stem and phrase.slop == 0 and quoted:
+            return self._exact_phrase(phrase, sequence)
         # (position in the phrase, term) of the words the index holds
         indexed = [(position, term) for position, (term, start, end) in enumerate(tokens)
                    if not (stem and is_stopword(phrase.text[start:end]))]
         if not indexed:
             raise QueryError(
-                f'the phrase "{phrase.text}" has only very common words, which are not indexed; '
-                f"add a less common word to it"
+                f'the phrase "{phrase.text}"~{phrase.slop} has only very common words, which are not indexed '
+                f"with their positions; remove the ~{phrase.slop} or add a less common word to it"
             )
         if len(indexed) == 1:
             return self._terms_query([(indexed[0][1], 1.0)], phrase.field)
@@ -311,6 +339,55 @@ class QueryCompiler:
         self.result.concepts.append(query)
         self.result.concept_parts.append(ConceptParts(query, phrases=tuple(parts)))
         return query
+
+    def _exact_phrase(self, phrase: Phrase, sequence: tuple[str, ...]) -> wq.Query | None:
+        """A quoted phrase in the title or body: exactly its words in order, whatever they are.
+        (An unquoted hyphenated word, "on-stage", is still its indexed parts at their distances,
+        as the plain words around it leave stopwords out.)
+
+        The words that are not stopwords (by their term: "downs" is "down", a stopword's term)
+        are found by their positions, at their distances in the phrase; the stopwords by their
+        grams (every stopword, and every two consecutive ones, in the stopword field). Then the
+        stored text is checked (the article must hold the exact sequence), unless the index alone
+        decides: a phrase without stopwords (positions), or of one stopword (its gram).
+        """
+        stops = stop_terms()
+        anchors = [(position, term) for position, term in enumerate(sequence) if term not in stops]
+        if len(sequence) == 1 and anchors:
+            return self._terms_query([(sequence[0], 1.0)], phrase.field)
+        grams = _required_grams(sequence, stops)
+        parts = []
+        for name, boost in self._fields(phrase.field):
+            required = tuple(wq.Term(STOP_FIELDS[name], gram) for gram in grams)
+            if anchors:
+                part = _gapped_phrase(name, anchors, 0, boost)
+            else:  # stopwords only: a constant score, the IDF of the rarest gram
+                score = boost * max(bm25f_idf(self.reader.doc_frequency(term.fieldname, term.text),
+                                              max(self.reader.doc_count(), 1)) for term in required)
+                part = PhraseParts((), (), (), _all(list(required)), score=score)
+            if required:
+                verify = len(sequence) > 1  # a phrase of one stopword is its gram
+                part = replace(part, required=required, query=VerifiedPhrase(
+                    part.query, name, sequence, required=required, verify=verify,
+                    score=None if anchors else part.score))
+            parts.append(part)
+        for _, term in anchors:
+            self._weigh(term)
+        self.result.phrases.append(sequence)
+        self.result.phrase_slop.append(phrase.slop)
+        query = _any([part.query for part in parts])
+        self.result.concepts.append(query)
+        self.result.concept_parts.append(ConceptParts(query, phrases=tuple(parts)))
+        if anchors:
+            self.result.exact_phrases.append((phrase.text, query))
+        return query
+
+    def _relaxed(self, phrase: Phrase) -> _Built:
+        """An exact phrase that no article has, searched as its words (stopwords left out, as in
+        a plain list): the articles with most of them, closest together, rank first."""
+        self.result.relaxed.append(phrase.text)
+        words = [Word(phrase.text[start:end], phrase.field) for _, start, end in analyze(phrase.text)]
+        return self._group(Group(tuple(Clause("should", word) for word in words)))
 
     # -- vocabulary ------------------------------------------------------------------------
 
@@ -455,6 +532,12 @@ class QueryCompiler:
         return list(found.items())
 
 
+def unmatched_phrases(searcher: Any, compiled: CompiledQuery) -> frozenset[str]:
+    """The texts of the exact phrases of ``compiled`` that no article (of ``searcher``) has."""
+    return frozenset(text for text, query in compiled.exact_phrases
+                     if not query.matcher(searcher, searcher.context()).is_active())
+
+
 class AndNot(wq.AndNot):
     """Documents of ``a`` that ``b`` does not match.
 
@@ -485,38 +568,77 @@ class Unexcluded(matching.FilterMatcher):
 
 
 class VerifiedPhrase(WrappingQueryBase):
-    """Documents of ``child`` whose stored ``fieldname`` holds exactly ``sequence`` of terms."""
+    """Documents of ``child`` whose stored ``fieldname`` holds exactly ``sequence`` of terms.
 
-    def __init__(self, child: wq.Query, fieldname: str, sequence: tuple[str, ...]) -> None:
+    ``required`` terms (docs only: the phrase's stopword grams) narrow the documents whose
+    text is read; with ``verify`` False they are all that is checked. With ``score`` every
+    document found scores that (a phrase of stopwords: ``child`` only finds candidates);
+    else each scores as ``child`` scores it.
+    """
+
+    def __init__(self, child: wq.Query, fieldname: str, sequence: tuple[str, ...],
+                 required: tuple[wq.Term, ...] = (), verify: bool = True, score: float | None = None) -> None:
         super().__init__(child)
         self.fieldname = fieldname
         self.sequence = sequence
+        self.required = required
+        self.verify = verify
+        self.score = score
+
+    def key(self) -> tuple[object, ...]:
+        return (self.child, self.fieldname, self.sequence, self.required, self.verify, self.score)
 
     def __eq__(self, other: object) -> bool:
-        return (type(other) is type(self) and self.child == other.child
-                and (self.fieldname, self.sequence) == (other.fieldname, other.sequence))
+        return type(other) is type(self) and self.key() == other.key()
 
     def __hash__(self) -> int:
-        return hash((type(self), self.child, self.fieldname, self.sequence))
+        return hash((type(self), *self.key()))
 
     def rewrap(self, child: wq.Query) -> VerifiedPhrase:
-        return VerifiedPhrase(child, self.fieldname, self.sequence)
+        return VerifiedPhrase(child, self.fieldname, self.sequence, self.required, self.verify, self.score)
 
     def holds(self, searcher: Any, docnum: int) -> bool:
         """Whether document ``docnum`` (of ``searcher``'s reader) holds the exact sequence."""
         return _contains_sequence(searcher.stored_fields(docnum).get(self.fieldname, ""), self.sequence)
 
     def matcher(self, searcher: Any, context: Any = None) -> matching.Matcher:
+        allowed = _documents_with(searcher, self.required) if self.required else None
+        if allowed is not None and not allowed:
+            return matching.NullMatcher()
         candidates = self.child.matcher(searcher, context)
-        verified = set()
+        verified = []
         while candidates.is_active():
             docnum = candidates.id()
-            if self.holds(searcher, docnum):
-                verified.add(docnum)
+            if (allowed is None or docnum in allowed) and (not self.verify or self.holds(searcher, docnum)):
+                verified.append(docnum)
             candidates.next()
         if not verified:
             return matching.NullMatcher()
+        if self.score is not None:
+            return matching.ListMatcher(verified, all_weights=self.score)
         return matching.FilterMatcher(self.child.matcher(searcher, context), frozenset(verified))
+
+
+def _documents_with(searcher: Any, required: tuple[wq.Term, ...]) -> set[int]:
+    """The documents (of ``searcher``'s reader) holding every one of ``required``."""
+    reader = searcher.reader()
+    found: set[int] | None = None
+    for term in required:
+        if (term.fieldname, term.text) not in reader:
+            return set()
+        ids = set(reader.postings(term.fieldname, term.text).all_ids())
+        found = ids if found is None else found & ids
+        if not found:
+            return set()
+    return found or set()
+
+
+def _required_grams(sequence: tuple[str, ...], stops: frozenset[str]) -> list[str]:
+    """The stopword grams every text holding ``sequence`` has: each pair of consecutive
+    stopwords, and each stopword that is in no pair, rarest-looking first (longest)."""
+    grams = stop_grams(list(sequence), stops)
+    in_pairs = {word for gram in grams if " " in gram for word in gram.split(" ")}
+    return sorted((gram for gram in grams if " " in gram or gram not in in_pairs), key=lambda gram: -len(gram))
 
 
 def _contains_sequence(text: str, needle: tuple[str, ...]) -> bool:

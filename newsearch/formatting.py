@@ -218,7 +218,7 @@ def spelling_notes(results: Results) -> list[str]:
 def render_results(results: Results, highlighter: Highlighter) -> str:
     """Terminal text: what was searched instead of what was typed, per hit a header and its
     passages, then the count and any suggestion."""
-    lines: list[str] = spelling_notes(results)
+    lines: list[str] = relaxed_note(results) + spelling_notes(results)
     for hit in results.hits:
         lines += _hit_header(hit, highlighter)
         for passage in hit.passages:
@@ -263,9 +263,20 @@ def results_json(results: Results) -> str:
     return json.dumps(results.to_dict(), ensure_ascii=True)
 
 
+def relaxed_note(results: Results) -> list[str]:
+    """What is said before the hits when an exact phrase matched nothing and its words were searched."""
+    if not results.relaxed_phrases:
+        return []
+    quoted = " or ".join(f'"{terminal_safe(text)}"' for text in results.relaxed_phrases)
+    found = ("Showing the articles where its words occur closest together instead." if results.total
+             else "No article has its words either.")
+    return [f"No article has the exact phrase {quoted}. {found}", ""]
+
+
 def results_jsonl(results: Results) -> str:
-    """One JSON object per hit, one per line."""
-    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **hit.to_dict()}, ensure_ascii=True)
+    """One JSON object per hit, one per line (with ``relaxed_phrases`` when there are some)."""
+    relaxed = {"relaxed_phrases": list(results.relaxed_phrases)} if results.relaxed_phrases else {}
+    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **hit.to_dict(), **relaxed}, ensure_ascii=True)
                      for hit in results.hits)
 
 

@@ -309,6 +309,8 @@ class Results:
     limit: int = 10
     filtered_out: FilterNote | None = None
     not_found: tuple[str, ...] = ()  # words typed that no article holds, searched as typed
+    # Exact phrases no article has: the hits are the articles with their words closest together instead.
+    relaxed_phrases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.stories is None:
@@ -335,6 +337,7 @@ class Results:
             "suggestion": self.suggestion,
             "expansions": {typed: list(spellings) for typed, spellings in self.expansions},
             "not_found": list(self.not_found),
+            "relaxed_phrases": list(self.relaxed_phrases),
             "hits": [hit.to_dict() for hit in self.hits],
             "facets": {name: [{"value": value, "count": count} for value, count in counts]
                        for name, counts in self.facets.items()},

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from whoosh import columns
-from whoosh.fields import COLUMN, DATETIME, ID, STORED, TEXT, Schema
+from whoosh import columns, formats
+from whoosh.fields import COLUMN, DATETIME, ID, STORED, TEXT, FieldType, Schema
 
-from newsearch.analysis import ANALYSIS_VERSION, fold, news_analyzer
+from newsearch.analysis import ANALYSIS_VERSION, StopGramAnalyzer, fold, news_analyzer
 from newsearch.controlchars import FIELD_UNSAFE, escape_name
 from newsearch.duplicates import DUPLICATES_VERSION
 from newsearch.models import Document
@@ -21,7 +21,7 @@ from newsearch.models import Document
 # Bump when fields or their analysis change: an index built with another version
 # must be rebuilt, not searched with wrong results. The format names the analysis
 # and near-duplicate (band key) versions too: changing either asks for a rebuild.
-SCHEMA_VERSION = 2  # 2: dup_bands
+SCHEMA_VERSION = 3  # 2: dup_bands; 3: title_stops, body_stops
 FORMAT = f"newsearch-schema-{SCHEMA_VERSION}-analysis-{ANALYSIS_VERSION}-duplicates-{DUPLICATES_VERSION}"
 
 MAX_FIELD_CHARS = 10_000_000
@@ -29,6 +29,9 @@ MAX_FIELD_CHARS = 10_000_000
 # The text fields searched by words (stemmed, stop words kept out): the one list the query
 # compiler, the typo vocabulary, the lead score and the index check all read.
 SEARCH_FIELDS = ("title", "body")
+# Each search field's stopwords and pairs of consecutive stopwords, without positions (see
+# ``StopGramAnalyzer``): what a quoted phrase of common words is looked up by.
+STOP_FIELDS = {"title": "title_stops", "body": "body_stops"}
 
 
 def build_schema() -> Schema:
@@ -50,7 +53,14 @@ def build_schema() -> Schema:
         url=STORED(),
         # Near-duplicate candidates are the documents sharing a band key (see duplicates.py).
         dup_bands=COLUMN(columns.VarBytesColumn()),
+        title_stops=_stop_grams(),
+        body_stops=_stop_grams(),
     )
+
+
+def _stop_grams() -> FieldType:
+    """A field of stopword grams: documents only (no frequencies, positions or lengths)."""
+    return FieldType(formats.Existence(), StopGramAnalyzer(), scorable=False)
 
 
 def clean_text(value: object, limit: int = MAX_FIELD_CHARS) -> str:
@@ -121,6 +131,8 @@ def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str,
         "tags": tags,
         "url": clean_text(document.url, 4000),
     }
+    record[STOP_FIELDS["title"]] = title  # the same str objects: split into words once per field
+    record[STOP_FIELDS["body"]] = body
     if published is not None:
         record["published"] = published
     if not record["id"] or not record["path"]:

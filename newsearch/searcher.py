@@ -26,7 +26,7 @@ from whoosh.searching import Searcher
 from newsearch import duplicate_store
 from newsearch.analysis import use_stem_lookup
 from newsearch.candidates import gather, plain_concepts
-from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter
+from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter, unmatched_phrases
 from newsearch.config import duration_argument, moment_argument, resolve_index_path, zone_argument
 from newsearch.controlchars import escape_name
 from newsearch.duplicate_store import DuplicatePairs
@@ -260,8 +260,15 @@ class Index:
                 duplicates = snapshot.duplicates() if collapse else None
                 clustered, watch = snapshot.clustered() if duplicates else ({}, [])
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
+                relax: frozenset[str] = frozenset()
                 while True:
                     hits, total, timed_out, watched = self._collect(searcher, compiled, filters, depth, sort, watch)
+                    if not total and not timed_out and not relax:
+                        # An exact phrase no article has: its words instead, and the results say so.
+                        relax = unmatched_phrases(searcher, compiled)
+                        if relax:
+                            compiled = self._compiler(searcher, snapshot, correct, relax).compile(tree)
+                            continue
                     ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency, self.ranking)
                     shown = collapsed(ranked, duplicates)
                     if len(shown) >= needed or len(hits) < depth or timed_out or depth >= MAX_CANDIDATES:
@@ -296,6 +303,7 @@ class Index:
             limit=limit,
             filtered_out=note,
             not_found=tuple(compiled.not_found),
+            relaxed_phrases=tuple(compiled.relaxed),
         )
 
     def timeline(
@@ -412,8 +420,10 @@ class Index:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _compiler(self, searcher: Searcher, snapshot: _Snapshot, correct: bool = True) -> QueryCompiler:
-        return QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written, self.ranking, correct=correct)
+    def _compiler(self, searcher: Searcher, snapshot: _Snapshot, correct: bool = True,
+                  relax: Collection[str] = ()) -> QueryCompiler:
+        return QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written, self.ranking, correct=correct,
+                             relax=relax)
 
     def _collect(self, searcher: Searcher, compiled: CompiledQuery, filters: wq.Query | None, depth: int,
                  sort: Sort, watch: Sequence[int] = ()) -> tuple[list[Candidate], int, bool, set[int]]:

@@ -33,7 +33,7 @@ from typing import Any
 from whoosh import formats
 from whoosh.system import pack_uint
 
-from newsearch.analysis import NewsAnalyzer
+from newsearch.analysis import NewsAnalyzer, StopGramAnalyzer
 from newsearch.whoosh_internals import SegmentWriterBase, install_postings_writer, write_term
 
 # What a waiting posting costs in memory besides its value bytes, and what a term's first posting
@@ -62,7 +62,8 @@ def _encoded_positions(positions: list[int]) -> bytes:
 
 
 def _fast_text_field(field: Any) -> bool:
-    return type(field.format) is formats.Positions and type(field.analyzer) is NewsAnalyzer
+    return ((type(field.format) is formats.Positions and type(field.analyzer) is NewsAnalyzer)
+            or (type(field.format) is formats.Existence and type(field.analyzer) is StopGramAnalyzer))
 
 
 class NewsSegmentWriter(SegmentWriterBase):
@@ -118,11 +119,13 @@ class NewsSegmentWriter(SegmentWriterBase):
                     if positions is not None:  # terms stay str until the flush (UTF-8 sorts as str does)
                         boost = field.format.field_boost
                         weights = _WEIGHTS if boost == 1.0 else [count * boost for count in range(256)]
+                        exists = type(field.format) is formats.Existence  # a posting per term, without values
                         value_bytes = new_terms = 0
                         for term, where in positions.items():
-                            count = len(where)
+                            count = 1 if exists else len(where)
                             weight = weights[count] if count < 256 else count * boost
-                            vbytes = (_ONE_POSITION.get(where[0]) if count == 1 else None) or _encoded_positions(where)
+                            vbytes = (b"" if exists else (_ONE_POSITION.get(where[0]) if count == 1 else None)
+                                      or _encoded_positions(where))
                             value_bytes += len(vbytes)
                             length += count
                             entry = terms.get(term)

@@ -183,7 +183,7 @@ def test_search_json(run):
     data = json.loads(result.stdout)
     assert set(data) == {"format_version", "query", "total", "stories", "offset", "limit", "elapsed_ms", "timed_out",
                          "suggestion", "expansions", "not_found", "hits",
-                         "facets", "filtered_out"}
+                         "facets", "filtered_out", "relaxed_phrases"}
     assert (data["format_version"], data["query"], data["total"], data["offset"], data["limit"]) == (
         1, "soldiers", 2, 0, 1)
     assert (data["timed_out"], data["suggestion"], data["expansions"], data["facets"]) == (False, None, {}, {})

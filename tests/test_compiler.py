@@ -198,8 +198,10 @@ def test_a_hyphenated_word_is_the_phrase_of_its_parts():
 def test_stopwords_in_a_phrase_are_exact_gaps_verified_against_the_stored_text():
     result = compiled('"state of the union"', in_text("state", "union"))
     sequence = ("state", "of", "the", "union")
-    assert result.query == wq.Or([VerifiedPhrase(_near("title", "state", "union", 3, boost=2.0), "title", sequence),
-                                  VerifiedPhrase(_near("body", "state", "union", 3), "body", sequence)])
+    grams = {name: (wq.Term(f"{name}_stops", "of the"),) for name in ("title", "body")}
+    assert result.query == wq.Or([
+        VerifiedPhrase(_near("title", "state", "union", 3, boost=2.0), "title", sequence, required=grams["title"]),
+        VerifiedPhrase(_near("body", "state", "union", 3), "body", sequence, required=grams["body"])])
     assert (result.phrases, result.phrase_slop) == ([sequence], [0])
 
 
@@ -210,16 +212,26 @@ def test_a_phrase_with_slop_widens_the_gap_and_needs_no_verification():
     assert result.phrase_slop == [2]
 
 
-def test_a_phrase_of_one_indexed_word_is_that_word():
-    result = compiled('"the union"', in_text("union"))
+def test_a_phrase_of_one_word_is_that_word():
+    result = compiled('"union"', in_text("union"))
     assert result.query == both("union")
     assert result.phrases == []
 
 
-def test_a_phrase_of_stopwords_only_is_refused_with_the_fix():
-    with pytest.raises(QueryError, match='the phrase "of the" has only very common words, which are not indexed; '
-                                         'add a less common word to it'):
-        compiled('profit "of the"', in_text("profit"))
+def test_a_phrase_of_one_indexed_word_and_stopwords_is_verified():
+    result = compiled('"the union"', in_text("union"))
+    body = result.concept_parts[0].phrases[1]
+    assert body.terms == (wq.Term("body", "union"),) and body.required == (wq.Term("body_stops", "the"),)
+    assert body.query == VerifiedPhrase(wq.Term("body", "union"), "body", ("the", "union"), required=body.required)
+    assert result.phrases == [("the", "union")]
+
+
+def test_a_phrase_of_stopwords_only_is_found_by_its_grams():
+    result = compiled('profit "of the"', in_text("profit") | {("body_stops", "of the"): COMMON})
+    body = result.concept_parts[1].phrases[1]
+    assert body.terms == () and body.required == (wq.Term("body_stops", "of the"),) and body.score > 0
+    assert body.query == VerifiedPhrase(wq.Term("body_stops", "of the"), "body", ("of", "the"),
+                                        required=body.required, score=body.score)
 
 
 def test_verified_phrase_tells_the_stopwords_apart():

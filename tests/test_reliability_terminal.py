@@ -148,7 +148,7 @@ def test_file_names_with_control_characters_are_indexed_once(tmp_path):
 
 @pytest.mark.parametrize(("args", "code"), [
     (["search", f"foo:bar{EVIL}"], 2),
-    (["search", '"the \x07\x9b\u202e\x1b of"'], 2),  # no letters in the escapes: only common words
+    (["search", '"the \x07\x9b\u202e\x1b of"~2'], 2),  # no letters in the escapes: only common words, with slop
     (["index", f"corpus{EVIL}"], 1),
     (["search", "bank", "--index", f"nowhere{EVIL}"], 3),
 ], ids=["unknown field", "phrase of common words", "corpus path", "index path"])
