@@ -43,7 +43,7 @@ from newsearch.duplicates import (
     shingles,
     shingles_near_duplicate,
 )
-from newsearch.storage import numbered_lines, shown_line, write_atomically
+from newsearch.storage import checked_file, numbered_lines, shown_line, write_atomically
 
 DUPLICATES_FILE = "duplicates.tsv"
 _FORMAT = 1
@@ -109,12 +109,9 @@ def verify(generation: Path, ids: Container[str], toc: int) -> list[str]:
     commit leaves; its pairs may name deleted documents (searching skips them) until the next
     run brings it up to date. ``load`` takes a damaged file for no pairs, so it must be found here."""
     name = f"{generation.name}/{DUPLICATES_FILE}"
-    try:
-        data = (generation / DUPLICATES_FILE).read_bytes()
-    except FileNotFoundError:
-        return [f"{name} is missing"]
-    except OSError as exc:
-        return [f"{name} cannot be read ({exc.strerror or exc})"]
+    data, unreadable = checked_file(generation, DUPLICATES_FILE)
+    if data is None:
+        return unreadable
     problems = []
     current = True
     seen: set[tuple[str, str]] = set()

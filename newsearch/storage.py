@@ -586,6 +586,17 @@ def write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
     fsync_dir(path.parent)
 
 
+def checked_file(generation: Path, filename: str) -> tuple[bytes | None, list[str]]:
+    """The bytes of one of a generation's files, for ``check``; or None and the problem, naming it."""
+    name = f"{generation.name}/{filename}"
+    try:
+        return (generation / filename).read_bytes(), []
+    except FileNotFoundError:
+        return None, [f"{name} is missing"]
+    except OSError as exc:
+        return None, [f"{name} cannot be read ({exc.strerror or exc})"]
+
+
 def numbered_lines(data: bytes) -> Iterator[tuple[int, str | None]]:
     """(line number, text) of each line of one of our text files, read as bytes to check it;
     text None for a line that is not UTF-8."""

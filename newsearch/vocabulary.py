@@ -27,7 +27,7 @@ from whoosh.support.levenshtein import distance as edit_distance
 
 from newsearch.analysis import MAX_TERM_LENGTH, STOPWORDS, NewsTermFilter, fold, term_for
 from newsearch.schema import SEARCH_FIELDS
-from newsearch.storage import numbered_lines, shown_line, write_atomically
+from newsearch.storage import checked_file, numbered_lines, shown_line, write_atomically
 
 VOCABULARY_FILE = "vocabulary.tsv"
 
@@ -175,12 +175,9 @@ def verify(generation: Path, index_terms: Iterable[str]) -> list[str]:
     (``newsearch check``); ``index_terms`` are the terms of the search fields, each of which must
     be the stem of some word in the file (it only grows, so it holds every word ever indexed)."""
     name = f"{generation.name}/{VOCABULARY_FILE}"
-    try:
-        data = (generation / VOCABULARY_FILE).read_bytes()
-    except FileNotFoundError:
-        return [f"{name} is missing"]
-    except OSError as exc:
-        return [f"{name} cannot be read ({exc.strerror or exc})"]
+    data, unreadable = checked_file(generation, VOCABULARY_FILE)
+    if data is None:
+        return unreadable
     problems = []
     stems = set()
     previous = ""
