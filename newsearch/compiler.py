@@ -204,7 +204,8 @@ class QueryCompiler:
         elif top and stops:
             words = " ".join(text for _, text in stops)
             raise QueryError(
-                f"'{words}' has only very common words, which are not indexed; add a less common word"
+                f"'{words}' has only very common words, which plain word lists leave out; add a less common word, "
+                f"or quote the words to search them as a phrase"
             )
         self._note_context(clauses)
         must, should, must_not, dates = [], [], [], []
@@ -319,8 +320,8 @@ class QueryCompiler:
                    if not (stem and is_stopword(phrase.text[start:end]))]
         if not indexed:
             raise QueryError(
-                f'the phrase "{phrase.text}"~{phrase.slop} has only very common words, which are not indexed '
-                f"with their positions; remove the ~{phrase.slop} or add a less common word to it"
+                f'the phrase "{phrase.text}"~{phrase.slop} has only very common words, whose positions are not '
+                f"indexed; remove the ~{phrase.slop} or add a less common word to it"
             )
         if len(indexed) == 1:
             return self._terms_query([(indexed[0][1], 1.0)], phrase.field)

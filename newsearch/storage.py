@@ -128,13 +128,13 @@ def live_generation(index_root: Path) -> Path:
     except FileNotFoundError:
         if not index_root.exists():
             raise IndexNotFound(
-                f"no index at {index_root}: run `newsearch index --index {index_root}` to build one"
+                f"no index at {index_root}: run `newsearch index ARTICLES_FOLDER --index {index_root}` to build one"
             ) from None
         if not os.access(index_root, os.R_OK | os.X_OK):
             raise IndexUnreadable(f"cannot read the index folder {index_root}: permission denied") from None
         raise IndexNotFound(
             f"no index at {index_root} (the folder has no '{CURRENT}' link): "
-            f"run `newsearch index --index {index_root}` to build one"
+            f"run `newsearch index ARTICLES_FOLDER --index {index_root}` to build one"
         ) from None
     except PermissionError:
         raise IndexUnreadable(f"cannot read the index folder {index_root}: permission denied") from None
@@ -432,6 +432,8 @@ def generations(index_root: Path) -> list[Path]:
         names = os.listdir(index_root)
     except FileNotFoundError:
         return []
+    except NotADirectoryError:
+        raise IndexUnreadable(f"cannot use {index_root} as an index folder: it is a file, not a folder") from None
     return [index_root / name for name in sorted((name for name in names if GENERATION_PATTERN.match(name)),
                                                  key=lambda name: (_generation_number(name), name))]
 

@@ -109,7 +109,8 @@ def test_commands_on_a_missing_index_say_how_to_build_one(runner, tmp_path):
         result = runner.invoke(cli, [*command, "--index", str(tmp_path / "none")])
         assert result.exit_code == 3, command
         assert result.stderr == (
-            f"Error: no index at {tmp_path / 'none'}: run `newsearch index --index {tmp_path / 'none'}` to build one\n"
+            f"Error: no index at {tmp_path / 'none'}: "
+            f"run `newsearch index ARTICLES_FOLDER --index {tmp_path / 'none'}` to build one\n"
         )
 
 

@@ -268,7 +268,8 @@ def test_missing_index_exits_3_and_says_to_run_newsearch_index(run, tmp_path, co
     missing = tmp_path / "missing"
     result = run(*command, index=str(missing))
     assert (result.exit_code, result.stdout) == (3, "")
-    assert result.stderr == f"Error: no index at {missing}: run `newsearch index --index {missing}` to build one\n"
+    assert result.stderr == (f"Error: no index at {missing}: "
+                             f"run `newsearch index ARTICLES_FOLDER --index {missing}` to build one\n")
 
 
 @pytest.mark.parametrize("command", [("search", "kursk"), ("show", "kursk")])

@@ -108,7 +108,7 @@ def test_stopwords_are_left_out_of_a_plain_word_list():
 
 
 def test_a_query_of_stopwords_only_is_refused_with_the_fix():
-    with pytest.raises(QueryError, match="'the of' has only very common words, which are not indexed; add a less"):
+    with pytest.raises(QueryError, match="'the of' has only very common words, which plain word lists leave out"):
         compiled("the of", {})
 
 

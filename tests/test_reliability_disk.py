@@ -331,7 +331,7 @@ COMMANDS = [("search", "marker1"), ("stats",), ("show", "alpha/0001.txt"), ("che
 def test_missing_index(tmp_path, command):
     index = tmp_path / "nowhere" / "index"
     line = assert_clean_error(run_cli(*command, "--index", str(index)), 3)
-    assert line == f"Error: no index at {index}: run `newsearch index --index {index}` to build one"
+    assert line == f"Error: no index at {index}: run `newsearch index ARTICLES_FOLDER --index {index}` to build one"
 
 
 @pytest.fixture(scope="module")

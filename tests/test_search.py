@@ -211,7 +211,7 @@ def test_open_index_prefers_argument_then_environment_then_cwd(tmp_path, monkeyp
 
 
 def test_missing_index_says_how_to_build_one(tmp_path):
-    expected = r"no index at .*missing: run `newsearch index --index .*missing` to build one"
+    expected = r"no index at .*missing: run `newsearch index ARTICLES_FOLDER --index .*missing` to build one"
     with pytest.raises(IndexNotFound, match=expected):
         open_index(tmp_path / "missing")
 
@@ -513,7 +513,8 @@ def test_passages_are_ranked_best_first_and_limited(index):
 
 @pytest.mark.parametrize("query, message", [
     ("-profit", "only excludes words"),
-    ("the", "'the' has only very common words, which are not indexed; add a less common word"),
+    ("the", "'the' has only very common words, which plain word lists leave out; add a less common word, "
+            "or quote the words to search them as a phrase"),
     ("Of THE", "'Of THE' has only very common words"),
     ("*", "too short to expand"),
     ("*a*", "wildcards are only supported at the end of a word"),
