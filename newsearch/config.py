@@ -15,11 +15,14 @@ from __future__ import annotations
 import calendar
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import TypeVar
 
 from newsearch.errors import QueryError
+
+ParsedT = TypeVar("ParsedT")
 
 INDEX_ENV = "NEWSEARCH_INDEX"
 CORPUS_ENV = "NEWSEARCH_CORPUS"
@@ -160,12 +163,8 @@ def moment_argument(value: object, name: str, *, end: bool = False) -> datetime 
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
     if isinstance(value, str):
-        try:
-            return parse_date_bound(value, end=end)
-        except QueryError as exc:
-            raise QueryError(f"{name}: {exc}") from None
-    raise QueryError(f"{name} must be a date, a datetime or a string such as '2025-01-20', "
-                     f"not {type(value).__name__} {value!r}")
+        return _parsed(value, name, lambda text: parse_date_bound(text, end=end))
+    raise _refused(value, name, "a date, a datetime or a string such as '2025-01-20'")
 
 
 def duration_argument(value: object, name: str) -> timedelta | None:
@@ -174,11 +173,8 @@ def duration_argument(value: object, name: str) -> timedelta | None:
     if value is None or isinstance(value, timedelta):
         return value
     if isinstance(value, str):
-        try:
-            return parse_half_life(value)
-        except ValueError as exc:
-            raise QueryError(f"{name}: {exc}") from None
-    raise QueryError(f"{name} must be a timedelta or a string such as '30d', not {type(value).__name__} {value!r}")
+        return _parsed(value, name, parse_half_life)
+    raise _refused(value, name, "a timedelta or a string such as '30d'")
 
 
 def zone_argument(value: object, name: str) -> tzinfo:
@@ -187,9 +183,17 @@ def zone_argument(value: object, name: str) -> tzinfo:
     if isinstance(value, tzinfo):
         return value
     if isinstance(value, str):
-        try:
-            return parse_timezone(value)
-        except ValueError as exc:
-            raise QueryError(f"{name}: {exc}") from None
-    raise QueryError(f"{name} must be a tzinfo or a string such as 'Europe/Berlin', "
-                     f"not {type(value).__name__} {value!r}")
+        return _parsed(value, name, parse_timezone)
+    raise _refused(value, name, "a tzinfo or a string such as 'Europe/Berlin'")
+
+
+def _parsed(text: str, name: str, parse: Callable[[str], ParsedT]) -> ParsedT:
+    """``parse(text)``, its refusal a QueryError naming the argument ``name``."""
+    try:
+        return parse(text)
+    except (ValueError, QueryError) as exc:
+        raise QueryError(f"{name}: {exc}") from None
+
+
+def _refused(value: object, name: str, wanted: str) -> QueryError:
+    return QueryError(f"{name} must be {wanted}, not {type(value).__name__} {value!r}")

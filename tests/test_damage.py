@@ -134,18 +134,6 @@ VOCABULARY_DAMAGE = [
 ]
 
 
-@pytest.mark.parametrize("damage, expected", [(damage, expected) for _, damage, expected in VOCABULARY_DAMAGE],
-                         ids=[name for name, _, _ in VOCABULARY_DAMAGE])
-def test_check_finds_a_damaged_vocabulary(runner, small_index, damage, expected):
-    path = live_generation(small_index) / "vocabulary.tsv"
-    if damage is None:
-        path.unlink()
-    else:
-        path.write_bytes(damage(path.read_text("utf-8")).encode("utf-8", "surrogateescape"))
-    message = check_fails(runner, small_index, expected)
-    assert f"{live_generation(small_index).name}/vocabulary.tsv" in message
-
-
 DUPLICATES_DAMAGE = [
     ("garbage", lambda text: "garbage\nmore garbage\n", "duplicates.tsv line 1 is not the header"),
     ("a garbled pair", lambda text: text + "world/a.txt world/c.txt\n", "line 3 is not id<TAB>id<TAB>similarity"),
@@ -162,16 +150,21 @@ DUPLICATES_DAMAGE = [
 ]
 
 
-@pytest.mark.parametrize("damage, expected", [(damage, expected) for _, damage, expected in DUPLICATES_DAMAGE],
-                         ids=[name for name, _, _ in DUPLICATES_DAMAGE])
-def test_check_finds_damaged_duplicate_pairs(runner, small_index, damage, expected):
-    path = live_generation(small_index) / "duplicates.tsv"
+SIDE_FILE_DAMAGE = [("vocabulary.tsv", *case) for case in VOCABULARY_DAMAGE] + [
+    ("duplicates.tsv", *case) for case in DUPLICATES_DAMAGE]
+
+
+@pytest.mark.parametrize("filename, damage, expected", [(file, damage, expected)
+                                                         for file, _, damage, expected in SIDE_FILE_DAMAGE],
+                         ids=[f"{file}-{name}" for file, name, _, _ in SIDE_FILE_DAMAGE])
+def test_check_finds_a_damaged_side_file(runner, small_index, filename, damage, expected):
+    path = live_generation(small_index) / filename
     if damage is None:
         path.unlink()
     else:
-        path.write_text(damage(path.read_text("utf-8")), "utf-8")
+        path.write_bytes(damage(path.read_text("utf-8")).encode("utf-8", "surrogateescape"))
     message = check_fails(runner, small_index, expected)
-    assert f"{live_generation(small_index).name}/duplicates.tsv" in message
+    assert f"{live_generation(small_index).name}/{filename}" in message
 
 
 def test_check_index_raises_index_corrupt_for_a_damaged_vocabulary(small_index):
