@@ -276,8 +276,8 @@ def relaxed_note(results: Results) -> list[str]:
 def results_jsonl(results: Results) -> str:
     """One JSON object per hit, one per line; each also says what was searched instead of what was
     typed when something was (``expansions``, ``not_found``, ``relaxed_phrases``, as in JSON)."""
-    searched = {key: value for key, value in results.to_dict().items()
-                if key in ("expansions", "not_found", "relaxed_phrases") and value}
+    whole = results.to_dict(with_hits=False)
+    searched = {key: whole[key] for key in ("expansions", "not_found", "relaxed_phrases") if whole[key]}
     return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **hit.to_dict(), **searched}, ensure_ascii=True)
                      for hit in results.hits)
 

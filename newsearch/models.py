@@ -321,9 +321,10 @@ class Results:
         """How many pages of ``limit`` the stories fill."""
         return -(-(self.stories or 0) // max(self.limit, 1))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_hits: bool = True) -> dict[str, Any]:
         """The JSON document ``newsearch search --format json`` prints (``json.dumps`` of this;
-        see README, "JSON output"): plain values, keys in a stable order, ``format_version`` first."""
+        see README, "JSON output"): plain values, keys in a stable order, ``format_version`` first.
+        ``with_hits=False`` leaves the hits out (an empty list): what is said of the search only."""
         note = self.filtered_out
         return {
             "format_version": JSON_FORMAT_VERSION,
@@ -338,7 +339,7 @@ class Results:
             "expansions": {typed: list(spellings) for typed, spellings in self.expansions},
             "not_found": list(self.not_found),
             "relaxed_phrases": list(self.relaxed_phrases),
-            "hits": [hit.to_dict() for hit in self.hits],
+            "hits": [hit.to_dict() for hit in self.hits] if with_hits else [],
             "facets": {name: [{"value": value, "count": count} for value, count in counts]
                        for name, counts in self.facets.items()},
             "filtered_out": None if note is None else {

@@ -59,7 +59,7 @@ from newsearch.query import parse
 from newsearch.ranking import passage_query_for, rank_candidates, shown_passages
 from newsearch.schema import source_key, stored_published
 from newsearch.scoring import RANKING, BM25FModel, RankingConfig, rank_key
-from newsearch.storage import current_generation, open_current, reading, retry_while_committing
+from newsearch.storage import is_live, open_current, reading, retry_while_committing
 from newsearch.timeline import timeline
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 
@@ -171,9 +171,8 @@ class Index:
         """The snapshot for the index as it is on disk now, reopened if it changed."""
         snapshot = self._snapshot
         if snapshot is not None:
-            try:
-                generation = current_generation(self.path)
-                if generation == snapshot.generation and snapshot.ix.latest_generation() == snapshot.toc:
+            try:  # one readlink: a changed ``current`` is checked in full when reopened
+                if is_live(self.path, snapshot.generation) and snapshot.ix.latest_generation() == snapshot.toc:
                     return snapshot
             except (OSError, ValueError):
                 pass
@@ -463,8 +462,10 @@ class Index:
         counter = filtered(Deadline(collectors.UnsortedCollector(), deadline), filters)
         try:
             searcher.search_with_collector(compiled.query, counter)
-            total = len(counter.results())
-            watched = set(counter.results().docs()).intersection(watch) if watch else set()
+            counted = counter.results()
+            total = len(counted)
+            matched = counted.docs() if watch else set()
+            watched = {docnum for docnum in watch if docnum in matched}
         except collectors.TimeLimit:
             timed_out = True
             total = len(candidates)
