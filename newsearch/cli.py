@@ -11,14 +11,15 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import click
 
 from newsearch.config import DEFAULT_MAX_BYTES, INDEX_ENV
 from newsearch.errors import NewsearchError
 from newsearch.formatting import OutputFormat
-from newsearch.models import PERIODS, SORTS, Period, Sort
+from newsearch.models import PERIODS, SORTS
+from newsearch.options import LIMITS, PASSAGE_COUNTS, long_flag, search_arguments, timeline_arguments
 from newsearch.version import __version__
 
 EXIT_OK = 0
@@ -231,7 +232,7 @@ class _QueryCommand(click.Command):
 @cli.command("search", cls=_QueryCommand)
 @click.argument("words", nargs=-1, required=True, metavar="QUERY")
 @index_option
-@click.option("-n", "--limit", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits per page.")
+@click.option("-n", "--limit", type=click.IntRange(*LIMITS), default=10, show_default=True, help="Hits per page.")
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of results.")
 @click.option("--since", metavar="DATE", help="Only articles published on or after DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
 @click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
@@ -241,7 +242,8 @@ class _QueryCommand(click.Command):
               help="Favour recent articles: scores halve with each HALF_LIFE of age (12h, 30d, 2w, 1y).")
 @click.option("--all", "show_all", is_flag=True, help="Show every copy of a republished story, not only the best.")
 @click.option("--facets", metavar="NAMES", help="Count all results by source, year and/or month (e.g. source,year).")
-@click.option("--passages", type=click.IntRange(0, 20), default=3, show_default=True, help="Passages per hit.")
+@click.option("--passages", type=click.IntRange(*PASSAGE_COUNTS), default=3, show_default=True,
+              help="Passages per hit.")
 @exact_option
 @format_option
 @color_option
@@ -268,15 +270,13 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
     from newsearch.searcher import open_index
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
-    since_at, until_at = _date_range(since, until)
-    half_life = _half_life(recency) if recency else None
-    facet_names = [name.strip().lower() for name in facets.split(",") if name.strip()] if facets else []
-    if facet_names and output_format == "jsonl":
+    arguments = search_arguments(limit=limit, page=page, since=since, until=until, sources=sources, sort=sort,
+                                 recency=recency, show_all=show_all, facets=facets, passages=passages, exact=exact,
+                                 flag=long_flag)
+    if arguments["facets"] and output_format == "jsonl":
         raise click.UsageError("--facets needs --format text or json: JSON Lines holds one hit per line")
     with open_index(index_path) as index:
-        results = index.search(query, limit=limit, offset=(page - 1) * limit, since=since_at, until=until_at,
-                               sources=sources, sort=cast(Sort, sort), passages=passages,  # a Choice of SORTS
-                               collapse=not show_all, facets=facet_names, recency=half_life, correct=not exact)
+        results = index.search(query, **arguments)
     _print_results(results, output_format, color)
     return EXIT_OK if results.total else EXIT_NO_RESULTS
 
@@ -322,19 +322,14 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
 
     Periods without a match are shown as 0. Exit status: 0 matches counted, 1 none.
     """
-    from newsearch.config import parse_timezone
     from newsearch.formatting import plural, timeline_bars, timeline_csv, timeline_json, timeline_notes
     from newsearch.searcher import open_index
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
-    since_at, until_at = _date_range(since, until)
-    try:
-        tz = parse_timezone(zone)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--tz") from None
+    arguments = timeline_arguments(by=period, since=since, until=until, sources=sources, tz=zone, exact=exact,
+                                   flag=long_flag)
     with open_index(index_path) as index:
-        counts = index.timeline(query, by=cast(Period, period), since=since_at, until=until_at,  # a Choice of PERIODS
-                                sources=sources, tz=tz, correct=not exact)
+        counts = index.timeline(query, **arguments)
     if output_format == "json":
         click.echo(timeline_json(counts))
     elif output_format == "csv":
@@ -366,26 +361,6 @@ def _print_results(results: Any, output_format: str, color: str) -> None:
         click.echo(render_results(results, Highlighter(use_color)), color=use_color)
 
 
-def _date_range(since: str | None, until: str | None) -> tuple[Any, Any]:
-    """--since (from its start) and --until (to its end) as datetimes; a usage error when empty."""
-    from newsearch.config import parse_date_bound
-
-    since_at = parse_date_bound(since) if since else None
-    until_at = parse_date_bound(until, end=True) if until else None
-    if since_at is not None and until_at is not None and since_at >= until_at:
-        raise click.UsageError(f"--since {since} is after --until {until}: no date is in between")
-    return since_at, until_at
-
-
-def _half_life(text: str) -> Any:
-    from newsearch.config import parse_half_life
-
-    try:
-        return parse_half_life(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--recency") from None
-
-
 def _utf8_stdout() -> bool:
     return (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") == "utf8"
 
@@ -399,17 +374,43 @@ def _utf8_stdout() -> bool:
 @click.option("--color", type=click.Choice(COLORS), default="auto", show_default=True)
 def show_command(document_id: str, index_path: str | None, query: str | None, output_format: str, color: str) -> int:
     """Print the whole article ID (as shown by `search`)."""
-    from newsearch.formatting import Highlighter, dumps, render_document
+    from newsearch.formatting import Highlighter, document_json, render_document
     from newsearch.searcher import open_index
 
     with open_index(index_path) as index:
         document = index.document(document_id)
         spans = index.highlight(document.body, query) if query else []
     if output_format == "json":
-        click.echo(dumps({"document": document, "highlights": [list(span) for span in spans]}))
+        click.echo(document_json(document, spans))
     else:
         use_color = _use_color(color)
         click.echo(render_document(document, Highlighter(use_color), spans), color=use_color)
+    return EXIT_OK
+
+
+@cli.command("serve")
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface; set --token then).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes, each with its own open index.")
+@click.option("--token", envvar="NEWSEARCH_TOKEN", show_envvar=True, metavar="TOKEN",
+              help="Require 'Authorization: Bearer TOKEN' on every API call.")
+@click.option("--cors", multiple=True, metavar="ORIGIN",
+              help="Let pages from ORIGIN (https://example.org) call the API (repeatable; default: none).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+              metavar="SECONDS", help="Answer 504 to a search that takes longer.")
+def serve_command(index_path: str | None, host: str, port: int, workers: int, token: str | None,
+                  cors: tuple[str, ...], time_limit: float) -> int:
+    """Serve the JSON API (/api/search, ...) and a search page (/) over HTTP.
+
+    Needs the web extra: pip install 'newsearch[web]'. The API answers with the JSON the
+    commands print; the open index follows `newsearch index` updates without a restart.
+    """
+    from newsearch.web.server import serve
+
+    serve(index=index_path, host=host, port=port, workers=workers, token=token, cors=cors, time_limit=time_limit)
     return EXIT_OK
 
 

@@ -282,6 +282,12 @@ def results_jsonl(results: Results) -> str:
                      for hit in results.hits)
 
 
+def document_json(document: Document, spans: Iterable[tuple[int, int]] = ()) -> str:
+    """``{"document": {...}, "highlights": [[start, end], ...]}``: one article and the spans of its
+    body the query matches (``newsearch show --format json``, ``GET /api/articles/ID``)."""
+    return dumps({"document": document, "highlights": [list(span) for span in spans]})
+
+
 def render_document(document: Document, highlighter: Highlighter, spans: Iterable[tuple[int, int]] = ()) -> str:
     """One whole article, body paragraphs kept, query words marked."""
     details = [part for part in (

@@ -17,14 +17,14 @@ PACKAGE = Path(newsearch.__file__).parent
 # Lowest first. A module may import from its own layer (if that makes no cycle) and from the
 # layers below it, never from one above. A new module goes in one of these rows.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("plain data", ("errors", "models", "config", "version", "controlchars")),
+    ("plain data", ("errors", "models", "config", "version", "controlchars", "options")),
     ("input", ("corpus", "corpus.*", "analysis")),
     ("index", ("whoosh_internals", "schema", "storage", "segments", "vocabulary", "duplicates", "duplicate_store",
                "parallel", "build_jobs", "indexer")),
     ("search", ("query", "scoring", "compiler", "candidates", "matches", "ranking", "grouping", "passages", "sentences",
                 "timeline", "searcher", "status")),
     ("output", ("formatting",)),
-    ("front-ends", ("cli", "__main__", "__init__")),
+    ("front-ends", ("cli", "__main__", "__init__", "web", "web.*")),
 ]
 
 
