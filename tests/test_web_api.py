@@ -179,7 +179,7 @@ def test_unknown_ids_and_paths_out_of_the_index_are_404(client, path):
 
 def test_ids_are_looked_up_never_opened_as_files(client, news):
     # An id naming a real file beside the index, relative or absolute, is just an unknown id.
-    for id in ("../corpus/hostile.json", str(news.parent / "corpus" / "hostile.json")):
+    for id in ("../corpus/hostile.txt", str(news.parent / "corpus" / "hostile.txt")):
         assert error_of(client.get(f"/api/articles/{id}"))[:2] == (404, "not_found")
     assert error_of(client.get("/api/articles/" + "a" * 1001))[:2] == (400, "bad_request")
     assert error_of(client.get("/api/related/%ED%A0%80"))[0] in (400, 404)  # a lone surrogate
@@ -196,7 +196,7 @@ def test_unknown_routes_and_methods(client):
 def test_no_index_is_503_until_one_is_built(tmp_path):
     missing = tmp_path / "index"
     with TestClient(create_app(Settings(index=str(missing)))) as client:
-        for path in ("/api/search?q=harbour", "/api/articles/hostile", "/api/related/hostile",
+        for path in ("/api/search?q=harbour", "/api/articles/hostile.txt", "/api/related/hostile.txt",
                      "/api/timeline?q=harbour", "/api/stats", "/api/health"):
             status, code, message = error_of(client.get(path))
             assert (status, code) == (503, "no_index"), path
@@ -221,7 +221,7 @@ def test_the_time_limit_is_504(tmp_path):
 
 def test_a_token_guards_every_api_call_but_not_the_page(news):
     with TestClient(create_app(Settings(index=str(news), token="s3cret"))) as client:
-        for path in ("/api/search?q=harbour", "/api/articles/hostile", "/api/timeline?q=harbour", "/api/stats",
+        for path in ("/api/search?q=harbour", "/api/articles/hostile.txt", "/api/timeline?q=harbour", "/api/stats",
                      "/api/health", "/api/openapi.json"):
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
                 response = client.get(path, headers=headers)
@@ -266,7 +266,7 @@ def test_openapi_describes_every_endpoint_and_parameter(client):
 
 def test_hostile_text_is_returned_as_stored(client):
     hit = client.get("/api/search", params={"q": "harbour master click"}).json()["hits"][0]
-    assert (hit["id"], hit["title"]) == ("hostile", HOSTILE_TITLE)
+    assert (hit["id"], hit["title"]) == ("hostile.txt", HOSTILE_TITLE)
 
 
 def test_updates_and_rebuilds_are_seen_while_the_server_answers(tmp_path):

@@ -34,7 +34,8 @@ ARTICLES = [
     dict(id="ap-port", title="Rotterdam dockers walk out",
          body="ROTTERDAM (AP) - " + WIRE.replace("on Monday", "early on Monday"),
          date="2025-03-03T10:00:00Z", source="AP"),
-    dict(id="hostile", title=HOSTILE_TITLE, body=HOSTILE_BODY, date="2025-02-01T09:00:00Z", source="Mallory"),
+    # Plain text keeps markup as typed (the JSON reader would turn an HTML body into text); its id is its path.
+    dict(id="hostile.txt", title=HOSTILE_TITLE, body=HOSTILE_BODY),
     dict(id="world/ferry", title="Ferry workers stop the harbour",
          body="Ferry workers in the North Sea harbour walked out over pay; the port authority called for talks.",
          date="2024-06-12T10:00:00Z", source="BBC"),
@@ -49,7 +50,10 @@ ARTICLES = [
 def write_corpus(folder: Path, articles: list[dict] = ARTICLES) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for article in articles:
-        (folder / f"{article['id'].replace('/', '_')}.json").write_text(json.dumps(article), encoding="utf-8")
+        if article["id"].endswith(".txt"):
+            (folder / article["id"]).write_text(f"{article['title']}\n\n{article['body']}\n", encoding="utf-8")
+        else:
+            (folder / f"{article['id'].replace('/', '_')}.json").write_text(json.dumps(article), encoding="utf-8")
     return folder
 
 
