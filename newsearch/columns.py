@@ -67,10 +67,6 @@ class SegmentColumns:
     source: np.ndarray  # int32: index into ``keys``; -1 for no source
     keys: tuple[str, ...]  # the segment's source keys (``schema.source_key``), sorted
 
-    @property
-    def nbytes(self) -> int:
-        return self.published.nbytes + self.source.nbytes
-
 
 @dataclass(frozen=True, eq=False)
 class DocColumns:
