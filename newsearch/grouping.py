@@ -7,12 +7,14 @@ from collections import Counter
 from collections.abc import Collection, Iterable
 from datetime import datetime, timezone, tzinfo
 
+import numpy as np
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
+from newsearch.columns import NO_DATE, doc_columns, epoch_micros, in_dates
 from newsearch.config import as_utc
 from newsearch.duplicate_store import DuplicatePairs
-from newsearch.matches import NO_DATE, Candidate, column_values, matching, published_at
+from newsearch.matches import Candidate, column_values, matching, published_at
 from newsearch.models import FilterNote, Ranked, SimilarCopy
 from newsearch.schema import source_key, stored_published
 from newsearch.storage import reading
@@ -97,30 +99,46 @@ def copies_matching(searcher: Searcher, hit: Candidate, query: wq.Query, filters
     return tuple(sorted(copies, key=lambda copy: (copy.source.casefold(), copy.id)))
 
 
-def facets_of(searcher: Searcher, matches: list[int],
+def facets_of(searcher: Searcher, matches: np.ndarray,
               wanted: Collection[str]) -> dict[str, tuple[tuple[str, int], ...]]:
-    """Counts of ``matches`` (the whole result set) by source, year and/or month, in ``FACETS`` order."""
+    """Counts of ``matches`` (the whole result set: sorted global document numbers) by source,
+    year and/or month, in ``FACETS`` order."""
     counted: dict[str, tuple[tuple[str, int], ...]] = {}
+    columns = doc_columns(searcher)
     if "source" in wanted:
-        keys = column_values(searcher, "source_key", matches, "")
-        names: dict[str, str] = {}
-        for docnum, key in keys.items():
-            if key and key not in names:  # the name as the first article of that source writes it
-                names[key] = searcher.stored_fields(docnum).get("source", key)
-        counted["source"] = tuple(facet_counts(names.get(key) for key in keys.values()))
+        codes = columns.source[matches]
+        present, first, counts = np.unique(codes, return_index=True, return_counts=True)
+        named: dict[str, int] = {}
+        for code, docnum, count in zip(present.tolist(), matches[first].tolist(), counts.tolist()):
+            key = columns.source_keys[code] if code >= 0 else ""
+            if key:  # the name as the first matching article of that source writes it
+                name = searcher.stored_fields(docnum).get("source", key)
+                named[name] = named.get(name, 0) + count
+        counted["source"] = tuple(ranked_counts(named))
     if "year" in wanted or "month" in wanted:
-        published = column_values(searcher, "published", matches, NO_DATE).values()
-        periods = [year_month(published_at(raw)) for raw in published]
+        moments, _ = epoch_micros(columns.published[matches])
+        months, counts = np.unique(moments.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64),
+                                   return_counts=True)
+        by_month = {(1970 + month // 12, month % 12 + 1): count
+                    for month, count in zip(months.tolist(), counts.tolist())}
         if "year" in wanted:
-            counted["year"] = tuple(facet_counts(period[0] if period else None for period in periods))
+            years: dict[str, int] = {}
+            for (year, _), count in by_month.items():
+                years[f"{year:04d}"] = years.get(f"{year:04d}", 0) + count
+            counted["year"] = tuple(ranked_counts(years))
         if "month" in wanted:
-            counted["month"] = tuple(facet_counts(period[1] if period else None for period in periods))
+            counted["month"] = tuple(ranked_counts({f"{year:04d}-{month:02d}": count
+                                                    for (year, month), count in by_month.items()}))
     return {name: counted[name] for name in FACETS if name in counted}
 
 
 def facet_counts(values: Iterable[str | None]) -> list[tuple[str, int]]:
     """``(value, count)`` pairs, most frequent first, ties by value; None and "" are not counted."""
-    counts = Counter(value for value in values if value)
+    return ranked_counts(Counter(value for value in values if value))
+
+
+def ranked_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """The ``(value, count)`` pairs of ``counts``, most frequent first, ties by value."""
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -132,27 +150,26 @@ def year_month(moment: datetime | None, tz: tzinfo = timezone.utc) -> tuple[str,
     return f"{local.year:04d}", f"{local.year:04d}-{local.month:02d}"
 
 
-def filter_note(searcher: Searcher, query: str, matches: list[int], sources: Collection[str],
+def filter_note(searcher: Searcher, query: str, matches: np.ndarray, sources: Collection[str],
                 since: datetime | None, until: datetime | None) -> FilterNote:
-    """What each filter keeps of the ``matches`` of ``query`` (found without filters), for a search
-    whose filters left nothing: the ``FilterNote`` of ``Results.filtered_out``."""
+    """What each filter keeps of the ``matches`` of ``query`` (found without filters: sorted global
+    document numbers), for a search whose filters left nothing: the ``FilterNote`` of
+    ``Results.filtered_out``."""
+    columns = doc_columns(searcher)
     from_sources = None
     match_sources: tuple[tuple[str, int], ...] = ()
     if sources:
-        keys_wanted = [source_key(name) for name in sources]
-        wanted: set[object] = {*keys_wanted, *(key.encode("utf-8") for key in keys_wanted)}  # the column holds bytes
-        keys = column_values(searcher, "source_key", matches, "")
-        from_sources = sum(1 for key in keys.values() if key in wanted)
+        wanted = columns.source_codes(source_key(name) for name in sources)
+        from_sources = int(np.isin(columns.source[matches], wanted).sum())
         match_sources = facets_of(searcher, matches, ["source"])["source"]
-    dates = [moment for moment in (published_at(raw) for raw in
-                                   column_values(searcher, "published", matches, NO_DATE).values())
-             if moment is not None]
-    in_dates = None
+    published = columns.published[matches]
+    dated = published[published < NO_DATE]
+    within = None
     if since is not None or until is not None:
-        in_dates = sum(1 for moment in dates
-                       if (since is None or moment >= as_utc(since)) and (until is None or moment < as_utc(until)))
+        within = int(in_dates(dated, since, until).sum())
     return FilterNote(
         query=query, matches=len(matches), sources=tuple(sources), from_sources=from_sources,
-        match_sources=match_sources, since=since, until=until, in_dates=in_dates, dated=len(dates),
-        earliest=min(dates, default=None), latest=max(dates, default=None),
+        match_sources=match_sources, since=since, until=until, in_dates=within, dated=len(dated),
+        earliest=published_at(int(dated.min())) if len(dated) else None,
+        latest=published_at(int(dated.max())) if len(dated) else None,
     )

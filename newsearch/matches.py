@@ -20,6 +20,7 @@ from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 from whoosh.util.times import long_to_datetime
 
+from newsearch.columns import NO_DATE
 from newsearch.storage import reading
 
 ValueT = TypeVar("ValueT")
@@ -77,9 +78,6 @@ def covered_concepts(searcher: Searcher, concepts: list[wq.Query], docnums: Iter
         for docnum in matching(searcher, concept, covered):
             covered[docnum] += 1
     return covered
-
-
-NO_DATE = 1 << 63  # Whoosh's column value for a document without a date is the largest one
 
 
 def column_values(searcher: Searcher, fieldname: str, docnums: Iterable[int], default: ValueT) -> dict[int, ValueT]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
+import numpy as np
 from whoosh import collectors
 from whoosh import query as wq
 from whoosh.classify import Bo1Model
@@ -26,6 +27,7 @@ from whoosh.searching import Searcher
 from newsearch import duplicate_store
 from newsearch.analysis import use_stem_lookup
 from newsearch.candidates import gather, plain_concepts
+from newsearch.columns import MatchTimeout, doc_columns, epoch_micros, filter_mask, matching_docnums, timeline_of
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter, unmatched_phrases
 from newsearch.config import duration_argument, moment_argument, resolve_index_path, zone_argument
 from newsearch.controlchars import escape_name
@@ -40,7 +42,7 @@ from newsearch.grouping import (
     filter_note,
     folded_copies,
 )
-from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered, published_at
+from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered
 from newsearch.models import (
     SORTS,
     Document,
@@ -60,7 +62,6 @@ from newsearch.ranking import passage_query_for, rank_candidates, shown_passages
 from newsearch.schema import source_key, stored_published
 from newsearch.scoring import RANKING, BM25FModel, RankingConfig, rank_key
 from newsearch.storage import is_live, open_current, reading, retry_while_committing
-from newsearch.timeline import timeline
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 
 CANDIDATES = 100
@@ -273,7 +274,8 @@ class Index:
                     if len(shown) >= needed or len(hits) < depth or timed_out or depth >= MAX_CANDIDATES:
                         break
                     depth = min(depth * 2, MAX_CANDIDATES)
-                counted = (facets_of(searcher, self._all_matches(searcher, compiled.query, filters), facets)
+                counted = (facets_of(searcher, self._all_matches(searcher, compiled.query,
+                                                                 _mask(searcher, since, until, sources)), facets)
                            if facets else {})
                 note = (self._filter_note(searcher, query, compiled, sources, since, until)
                         if not total and filters is not None and not timed_out else None)
@@ -331,10 +333,10 @@ class Index:
             snapshot = self._fresh()
             searcher = snapshot.searcher
             compiled = self._compiler(searcher, snapshot, correct).compile(tree)
-            matches = self._all_matches(searcher, compiled.query, _filters(since, until, sources))
-            dates = [published_at(raw) for raw in column_values(searcher, "published", matches, NO_DATE).values()]
+            matches = self._all_matches(searcher, compiled.query, _mask(searcher, since, until, sources))
+            moments, undated = epoch_micros(doc_columns(searcher).published[matches])
         try:
-            counted = timeline(dates, by, since=since, until=until, tz=zone)
+            counted = timeline_of(moments, undated, by, since=since, until=until, tz=zone)
         except ValueError as exc:
             raise QueryError(str(exc)) from None
         return replace(counted, expansions=tuple(compiled.expansions.items()), not_found=tuple(compiled.not_found))
@@ -484,16 +486,15 @@ class Index:
                            ids[docnum].decode("utf-8", "surrogateescape"))
                 for docnum, score in scores.items()]
 
-    def _all_matches(self, searcher: Searcher, query: wq.Query, filters: wq.Query | None) -> list[int]:
-        """Every document the query matches; QueryError when that takes longer than the time limit."""
-        collector = filtered(Deadline(collectors.UnsortedCollector(), time.monotonic() + self.time_limit), filters)
+    def _all_matches(self, searcher: Searcher, query: wq.Query, allowed: np.ndarray | None) -> np.ndarray:
+        """Every document the query matches of those ``allowed`` (sorted global numbers); QueryError
+        when that takes longer than the time limit."""
         try:
-            searcher.search_with_collector(query, collector)
-        except collectors.TimeLimit:
+            return matching_docnums(searcher, query, allowed, time.monotonic() + self.time_limit)
+        except MatchTimeout:
             raise QueryError(
                 f"counting every match took longer than {self.time_limit:g} s; narrow the query or the dates"
             ) from None
-        return list(collector.results().docs())
 
     def _filter_note(self, searcher: Searcher, query: str, compiled: CompiledQuery, sources: Iterable[str] | None,
                      since: datetime | None, until: datetime | None) -> FilterNote | None:
@@ -503,10 +504,9 @@ class Index:
             matches = self._all_matches(searcher, compiled.query, None)
         except QueryError:
             return None
-        if not matches:
+        if not len(matches):
             return None
-        names = [sources] if isinstance(sources, str) else list(sources or ())
-        return filter_note(searcher, query, matches, [name for name in names if name.strip()], since, until)
+        return filter_note(searcher, query, matches, _source_names(sources), since, until)
 
     @staticmethod
     def _suggest(query: str, compiled: CompiledQuery) -> str | None:
@@ -523,14 +523,27 @@ def _filters(since: datetime | None, until: datetime | None, sources: Iterable[s
     dates = date_filter(since, until)
     if dates is not None:
         parts.append(dates)
-    if isinstance(sources, str):
-        sources = [sources]  # one name, not its letters
-    wanted = [source_key(name) for name in (sources or ()) if name.strip()]
+    wanted = [source_key(name) for name in _source_names(sources)]
     if wanted:
         parts.append(wq.Or([wq.Term("source_key", key) for key in wanted]))
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else wq.And(parts)
+
+
+def _source_names(sources: Iterable[str] | None) -> list[str]:
+    """The source names asked for: one string is one name, not its letters; blank names are none."""
+    names = [sources] if isinstance(sources, str) else list(sources or ())
+    return [name for name in names if name.strip()]
+
+
+def _mask(searcher: Searcher, since: datetime | None, until: datetime | None,
+          sources: Iterable[str] | None) -> np.ndarray | None:
+    """The documents the filters keep, as a mask over global document numbers (None: no filter)."""
+    if since is None and until is None and not _source_names(sources):
+        return None
+    keys = [source_key(name) for name in _source_names(sources)]
+    return filter_mask(doc_columns(searcher), since, until, keys)
 
 
 def _hit(stored: dict, rank: int, score: float, passages: tuple[Passage, ...],

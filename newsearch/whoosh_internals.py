@@ -34,6 +34,8 @@ writer and collectors produce, and must pass on any Whoosh version this module a
   ``test_an_id_repeated_across_partitions_is_kept_once_as_in_one_process``):
   ``unlocked_writer``, ``finish_segment`` and ``commit_segments`` give the index a
   single process gives;
+* ``tests/test_columns.py``: ``numeric_column_bytes`` and ``var_bytes_column`` (through
+  ``columns.doc_columns``) give every document's value Whoosh's column readers give;
 * ``tests/test_whoosh_internals.py``: each function here against Whoosh's public
   API (``latest_generation`` through the tidy of a live generation, ``WrappingQueryBase``
   through ``compiler.VerifiedPhrase``), the version check, and the fence itself.
@@ -61,7 +63,7 @@ from whoosh.codec.whoosh3 import (
     W3PerDocReader,
     W3PostingsWriter,
 )
-from whoosh.columns import NumericColumn
+from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.index import TOC, FileIndex, IndexVersionError
 from whoosh.query import WrappingQuery
 from whoosh.reading import SegmentReader
@@ -90,7 +92,8 @@ _METHODS: tuple[tuple[type, tuple[str, ...]], ...] = (
 _ATTRIBUTES: tuple[tuple[type, tuple[str, ...]], ...] = (
     (W3LeafMatcher, ("_data", "_byteids", "_weights", "_values")),
     (SegmentReader, ("_perdoc",)),
-    (NumericColumn.Reader, ("_count", "_dbfile", "_basepos")),
+    (NumericColumn.Reader, ("_count", "_dbfile", "_basepos", "_fixedlen")),
+    (VarBytesColumn.Reader, ("_lengths", "_dbfile", "_basepos")),
     (SegmentWriter, ("_added",)),
     (W3FieldWriter, ("_postwriter",)),
     (scoring.BM25F, ("_field_B",)),
@@ -185,6 +188,25 @@ def field_lengths_bytes(reader: Any, fieldname: str, size: int) -> bytes | None:
     except AttributeError:
         return None
     return data + bytes(size - len(data))
+
+
+def numeric_column_bytes(column: Any) -> tuple[bytes, int] | None:
+    """A numeric column reader's stored values in one read, big-endian, and how many documents
+    they are (the documents after those hold the column's default); None for another reader."""
+    if type(column) is not NumericColumn.Reader:
+        return None
+    size = column._count * column._fixedlen
+    return (bytes(column._dbfile.get(column._basepos, size)) if size else b""), column._count
+
+
+def var_bytes_column(column: Any) -> tuple[bytes, array] | None:
+    """A variable-length bytes column reader's values in one read: all of them concatenated,
+    and each document's length; None for another reader."""
+    if type(column) is not VarBytesColumn.Reader:
+        return None
+    lengths = column._lengths
+    size = sum(lengths)
+    return (bytes(column._dbfile.get(column._basepos, size)) if size else b""), lengths
 
 
 # Queries
