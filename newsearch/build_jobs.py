@@ -17,7 +17,7 @@ same for a job, a one-process build and an update; the indexer uses them from he
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -25,7 +25,7 @@ from typing import Any, cast
 from whoosh import index as whoosh_index
 
 from newsearch import corpus
-from newsearch.corpus import CorpusFile, FileVersion
+from newsearch.corpus import CorpusFile, FilePiece, FileVersion
 from newsearch.duplicates import band_bytes
 from newsearch.errors import CorpusError, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
@@ -41,7 +41,7 @@ class PartitionJob:
     """One job of a parallel full build: index ``files`` (a slice of the corpus) as one segment of ``generation``."""
 
     generation: str
-    files: tuple[CorpusFile, ...]
+    files: tuple[CorpusFile | FilePiece, ...]  # whole files, or pieces of one (``work_units``)
     max_bytes: int
     limitmb: int
 
@@ -100,26 +100,51 @@ def fewer_collections() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class FileDocuments:
-    """A file's documents and the stamp of the bytes they were read from (one read: the hash is
-    of exactly the bytes indexed)."""
+    """A file's documents, read as they are iterated (a large JSON Lines file is streamed), and
+    the stamp of the bytes they are read from: known before the first, for every record."""
 
-    documents: list[Document]
+    documents: Iterable[Document]
     stamp: FileStamp
 
 
-def read_documents(file: CorpusFile, report: BuildReport, max_bytes: int) -> FileDocuments | None:
-    """The file's documents and stamp, or None (reported as skipped) when the file is unusable."""
+def read_documents(file: CorpusFile | FilePiece, report: BuildReport, max_bytes: int) -> FileDocuments | None:
+    """The file's (or piece's) documents and stamp, or None (reported as skipped) when the file
+    is unusable; the problems met while its documents are iterated are added to ``report``."""
     try:
-        result = corpus.read_file(file, max_bytes=max_bytes)
+        articles = corpus.read_articles(file, max_bytes=max_bytes)
     except CorpusError as exc:
         report.skipped.append(SkippedFile(file.relpath, _reason(exc, file)))
         return None
-    report.skipped.extend(result.problems)
-    assert result.version is not None  # read_file always says what it read
-    return FileDocuments(result.documents, _stamp(result.version))
+    return FileDocuments(_reported(articles.items, report.skipped), _stamp(articles.version))
 
 
-def _reason(exc: Exception, file: CorpusFile) -> str:
+def _reported(items: Iterable[Document | SkippedFile], skipped: list[SkippedFile]) -> Iterator[Document]:
+    for item in items:
+        if isinstance(item, Document):
+            yield item
+        else:
+            skipped.append(item)
+
+
+# A JSON Lines file is cut into pieces for several workers only when each piece is at least this big.
+MIN_PIECE_BYTES = 1024 * 1024
+
+
+def work_units(files: Sequence[CorpusFile], jobs: int, max_bytes: int, cost: int = 0) -> list[CorpusFile | FilePiece]:
+    """The corpus as a parallel build's jobs share it: whole files, except that a file of one
+    article per line (JSON Lines) larger than a job's share is cut into pieces at line starts.
+
+    ``cost`` is what indexing a file costs besides its bytes, as the jobs are balanced.
+    """
+    share = sum(file.size + cost for file in files) / max(jobs, 1)
+    units: list[CorpusFile | FilePiece] = []
+    for file in files:
+        pieces = min(-(-file.size // max(int(share), 1)), file.size // MIN_PIECE_BYTES)
+        units.extend(corpus.cut_file(file, pieces, max_bytes=max_bytes) if jobs > 1 and pieces > 1 else [file])
+    return units
+
+
+def _reason(exc: Exception, file: CorpusFile | FilePiece) -> str:
     message = str(exc)
     prefix = f"{file.relpath}: "
     return message[len(prefix):] if message.startswith(prefix) else message
@@ -142,7 +167,7 @@ def file_stamp(file: CorpusFile, max_bytes: int) -> FileStamp | None:
     folder swapped in after the scan is refused on its open descriptor.
     """
     try:
-        return _stamp(corpus.load_file(file, max_bytes=max_bytes).version)
+        return _stamp(corpus.file_version(file, max_bytes=max_bytes))
     except CorpusError:
         return None
 
@@ -151,7 +176,7 @@ def _stamp(version: FileVersion) -> FileStamp:
     return FileStamp(version.size, version.mtime_ns, version.sha256)
 
 
-def document_record(document: Document, file: CorpusFile, stamp: FileStamp) -> dict[str, object]:
+def document_record(document: Document, file: CorpusFile | FilePiece, stamp: FileStamp) -> dict[str, object]:
     """The document's index record; IndexWriteError when it cannot be indexed."""
     try:
         record = to_record(document, str(file.path), stamp)

@@ -30,6 +30,7 @@ from newsearch.build_jobs import (  # the per-file steps are the same in every k
     file_stamp,
     index_partition,
     read_documents,
+    work_units,
 )
 from newsearch.config import CORPUS_ENV, resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusFile
@@ -63,6 +64,7 @@ from newsearch.whoosh_internals import commit_segments
 
 WRITER_LIMIT_MB = 256
 PARALLEL_MIN_FILES = 400
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # or this much text, in few large files (JSON Lines are cut in pieces)
 # What indexing a file costs besides its bytes, in bytes of text: jobs are balanced by size plus
 # this (measured on BBC: a 2 KB article costs about as much as 6 KB of text in a large file).
 FILE_COST_BYTES = 4096
@@ -146,7 +148,7 @@ def build_index(
                 # One worker per usable core at most: more only share the cores, and each writes
                 # a segment that every later search has to visit.
                 workers = min(jobs, usable_cores())
-                if len(scan.files) < PARALLEL_MIN_FILES:
+                if len(scan.files) < PARALLEL_MIN_FILES and sum(file.size for file in scan.files) < PARALLEL_MIN_BYTES:
                     workers = 1  # starting workers costs more than they save
                 if executor is not None:
                     workers = max(jobs, 1)  # the caller's workers: already started, and not necessarily here
@@ -246,9 +248,10 @@ class _PartitionedBuild:
             raise
 
     def _run(self, report: BuildReport, max_bytes: int, progress: ProgressCallback | None) -> None:
-        slices = partition([file.size + FILE_COST_BYTES for file in self.files], self.jobs)
+        units = work_units(self.files, self.jobs, max_bytes, FILE_COST_BYTES)
+        slices = partition([unit.size + FILE_COST_BYTES for unit in units], self.jobs)
         limitmb = max(WRITER_LIMIT_MB // len(slices), 32)
-        jobs = [PartitionJob(str(self.generation), tuple(self.files[part.start:part.stop]), max_bytes, limitmb)
+        jobs = [PartitionJob(str(self.generation), tuple(units[part.start:part.stop]), max_bytes, limitmb)
                 for part in slices]
         done = 0
 
@@ -256,7 +259,7 @@ class _PartitionedBuild:
             nonlocal done
             done += count
             if progress:
-                progress(done, len(self.files))
+                progress(done, len(units))
 
         executor: Executor
         if self.given is None:
@@ -278,11 +281,12 @@ class _PartitionedBuild:
         for result in results:
             report.skipped.extend(result.skipped)
             for docnum, (doc_id, path) in enumerate(result.documents):
-                owner = owners.setdefault(doc_id, path)
-                if owner != path:
+                owner = owners.get(doc_id)
+                if owner is not None:  # another file's id, or one repeated in a later piece of the same file
                     report.skipped.append(SkippedFile(path, f"duplicate id: {doc_id!r} is already used by {owner}"))
                     result.segment.delete_document(docnum)
                 else:
+                    owners[doc_id] = path
                     report.added += 1
             if result.segment is not None:
                 segments.append(result.segment)

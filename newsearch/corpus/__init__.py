@@ -11,7 +11,9 @@ Whoosh or NLTK.
 - ``unreadable``: the file cannot be opened or read (permissions, vanished, not a regular file:
   checked on the open descriptor, so a FIFO or folder swapped in after the scan never blocks)
 - ``changing``: the file changed while it was read, every time it was read (a rewrite in place)
-- ``too large``: over `max_bytes`, on disk or once decompressed (gzip bombs stop here)
+- ``too large``: over `max_bytes`, on disk or once decompressed (gzip bombs stop here); in a file
+  of one article per line (JSON Lines) the cap applies to each line: such a file over the cap is
+  streamed (`read_articles`, `cut_file`) and a line over it is a problem naming its line number
 - ``broken gzip``: corrupt or truncated .gz data
 - ``binary``: NUL bytes, or mostly control characters
 - ``empty``: no text at all, or a list/feed with no articles
@@ -31,21 +33,36 @@ Whoosh or NLTK.
 
 from .decode import FileVersion, LoadedFile
 from .formats import READERS, Reader, formats_hint
-from .read import DEFAULT_MAX_BYTES, ReadResult, load_file, read_file
+from .read import (
+    DEFAULT_MAX_BYTES,
+    Articles,
+    FilePiece,
+    ReadResult,
+    cut_file,
+    file_version,
+    load_file,
+    read_articles,
+    read_file,
+)
 from .scan import SUPPORTED_SUFFIXES, CorpusFile, CorpusScan, scan
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "READERS",
+    "Articles",
     "SUPPORTED_SUFFIXES",
     "CorpusFile",
     "CorpusScan",
+    "FilePiece",
     "FileVersion",
     "LoadedFile",
     "ReadResult",
     "Reader",
+    "cut_file",
+    "file_version",
     "formats_hint",
     "load_file",
+    "read_articles",
     "read_file",
     "scan",
 ]

@@ -33,6 +33,10 @@ class Refused(Exception):
     """The whole file cannot be used; the message is the reason ('key: details')."""
 
 
+class TooLarge(Refused):
+    """The file is over the size cap (on disk or once decompressed): 'too large: details'."""
+
+
 @dataclass(frozen=True)
 class ItemProblem:
     """One article of a multi-article file that cannot be used, and why ('key: details')."""

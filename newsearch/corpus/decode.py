@@ -8,12 +8,17 @@ import os
 import re
 import stat
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..controlchars import TEXT_UNSAFE
-from .article import Refused
+from .article import Refused, TooLarge
+
+T = TypeVar("T")
 
 _CHUNK = 256 * 1024
+_SNIFF_CHARS = 65536  # the characters at the start of a file that decide whether it is text
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE, whose BOM is its prefix
@@ -72,36 +77,69 @@ def load(path: str | os.PathLike[str], max_bytes: int, gzipped: bool) -> LoadedF
     the bytes returned; a file whose size, mtime, ctime or inode moved while it was read (a
     rewrite in place, a rename over it) is read again, up to `READ_ATTEMPTS` times.
 
-    Raises Refused: 'unreadable', 'too large', 'broken gzip', 'changing'.
+    Raises Refused: 'unreadable', 'too large' (as TooLarge), 'broken gzip', 'changing'.
     """
+
+    def capped(handle: _HashingReader, before: os.stat_result) -> bytes:
+        if before.st_size > max_bytes:
+            raise TooLarge(f"too large: {before.st_size:,} bytes > cap {max_bytes:,}")
+        if gzipped:
+            return _gunzip(handle, max_bytes)
+        data = _read_capped(handle, max_bytes + 1, before.st_size + 1)
+        if len(data) > max_bytes:
+            raise TooLarge(f"too large: over cap {max_bytes:,} bytes")
+        return data
+
+    data, version = read_stable(path, capped)
+    return LoadedFile(data, version)
+
+
+def hash_file(path: str | os.PathLike[str]) -> FileVersion:
+    """The version of a file of any size, its bytes streamed through SHA-256 and never held;
+    checked and read again as `load` does. Raises Refused: 'unreadable', 'changing'."""
+
+    def drain(handle: _HashingReader, before: os.stat_result) -> None:
+        while handle.read(_CHUNK):
+            pass
+
+    return read_stable(path, drain)[1]
+
+
+def read_stable(path: str | os.PathLike[str], consume: Callable[[_HashingReader, os.stat_result], T]
+                 ) -> tuple[T, FileVersion]:
+    """What `consume` makes of a read of the file during which it did not change (tried
+    `READ_ATTEMPTS` times), and the version read."""
     for _ in range(READ_ATTEMPTS):
-        loaded = _load_once(path, max_bytes, gzipped)
-        if loaded is not None:
-            return loaded
-    raise Refused(f"changing: the file changed while it was read ({READ_ATTEMPTS} tries); "
-                  f"it is read again next run")
+        done = _read_once(path, consume)
+        if done is not None:
+            return done
+    raise Refused(CHANGING)
 
 
-def _load_once(path: str | os.PathLike[str], max_bytes: int, gzipped: bool) -> LoadedFile | None:
-    """One read of the file; None when it changed while being read."""
+CHANGING = f"changing: the file changed while it was read ({READ_ATTEMPTS} tries); it is read again next run"
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """A descriptor of the file, opened without blocking; Refused('unreadable') for anything but a regular file."""
     try:
         fd = os.open(path, _OPEN_FLAGS)  # a FIFO swapped in must not block us
     except OSError as exc:
         raise Refused(f"unreadable: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise Refused("unreadable: not a regular file")
+    return fd
+
+
+def _read_once(path: str | os.PathLike[str], consume: Callable[[_HashingReader, os.stat_result], T]
+               ) -> tuple[T, FileVersion] | None:
+    """One read of the file; None when it changed while being read."""
+    fd = open_regular(path)
     try:
         before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
-            raise Refused("unreadable: not a regular file")
-        if before.st_size > max_bytes:
-            raise Refused(f"too large: {before.st_size:,} bytes > cap {max_bytes:,}")
         handle = _HashingReader(fd)
         try:
-            if gzipped:
-                data = _gunzip(handle, max_bytes)
-            else:
-                data = _read_capped(handle, max_bytes + 1, before.st_size + 1)
-                if len(data) > max_bytes:
-                    raise Refused(f"too large: over cap {max_bytes:,} bytes")
+            result = consume(handle, before)
         except OSError as exc:
             raise Refused(f"unreadable: {exc.strerror}") from None
         after = os.fstat(fd)
@@ -111,12 +149,13 @@ def _load_once(path: str | os.PathLike[str], max_bytes: int, gzipped: bool) -> L
         now = os.stat(path)  # the path still names the file read
     except OSError:
         return None
-    if not _same(before, after) or not _same(after, now) or handle.count != after.st_size:
+    if not same_file(before, after) or not same_file(after, now) or handle.count != after.st_size:
         return None
-    return LoadedFile(data, FileVersion(after.st_size, after.st_mtime_ns, handle.digest.hexdigest()))
+    return result, FileVersion(after.st_size, after.st_mtime_ns, handle.digest.hexdigest())
 
 
-def _same(one: os.stat_result, other: os.stat_result) -> bool:
+def same_file(one: os.stat_result, other: os.stat_result) -> bool:
+    """Whether two stats are of the same file, unchanged (size, mtime, ctime and identity)."""
     return ((one.st_dev, one.st_ino, one.st_size, one.st_mtime_ns, one.st_ctime_ns)
             == (other.st_dev, other.st_ino, other.st_size, other.st_mtime_ns, other.st_ctime_ns))
 
@@ -154,11 +193,23 @@ def _read_capped(handle: _HashingReader, limit: int, expected: int) -> bytes:
 def _gunzip(handle: _HashingReader, max_bytes: int) -> bytes:
     """Stream-decompress every gzip member, stopping as soon as the output passes the cap."""
     out = bytearray()
+    for chunk in gunzip_chunks(handle.read, max_bytes + 1):
+        out += chunk
+        if len(out) > max_bytes:
+            raise TooLarge(f"too large: over cap {max_bytes:,} bytes once decompressed")
+    return bytes(out)
+
+
+def gunzip_chunks(read: Callable[[int], bytes], size: int = _CHUNK) -> Iterator[bytes]:
+    """The decompressed bytes of every gzip member `read` gives, at most `size` at a time.
+
+    Raises Refused('broken gzip') for corrupt or truncated data.
+    """
     inflater = None
     pending = b""
     while True:
         if not pending:
-            pending = handle.read(_CHUNK)
+            pending = read(_CHUNK)
             if not pending:
                 break
         if inflater is None:
@@ -167,21 +218,20 @@ def _gunzip(handle: _HashingReader, max_bytes: int) -> bytes:
                 continue
             inflater = zlib.decompressobj(wbits=31)
         try:
-            out += inflater.decompress(pending, max_bytes + 1 - len(out))
+            chunk = inflater.decompress(pending, size)
         except zlib.error as exc:
             raise Refused(f"broken gzip: {exc}") from None
-        if len(out) > max_bytes:
-            raise Refused(f"too large: over cap {max_bytes:,} bytes once decompressed")
+        if chunk:
+            yield chunk
         if inflater.eof:
             pending, inflater = inflater.unused_data, None
         else:
             pending = inflater.unconsumed_tail
     if inflater is not None:
         raise Refused("broken gzip: truncated")
-    return bytes(out)
 
 
-def _bom_encoding(data: bytes) -> str | None:
+def bom_encoding(data: bytes) -> str | None:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return encoding
@@ -192,7 +242,7 @@ def refuse_binary(data: bytes) -> None:
     """Raise Refused for a file with no text ('empty') or with NUL bytes outside UTF-16/32 ('binary')."""
     if not data.strip():
         raise Refused("empty")
-    if b"\x00" in data and _bom_encoding(data) in (None, "utf-8"):
+    if b"\x00" in data and bom_encoding(data) in (None, "utf-8"):
         raise Refused("binary: NUL bytes")
 
 
@@ -202,19 +252,34 @@ def decode(data: bytes, declared: str | None = None) -> str:
 
     Raises Refused('binary: ...') when the text is mostly control characters.
     """
-    encoding = _bom_encoding(data)
+    encoding = bom_encoding(data)
     if encoding:
         text = data.decode(encoding, "replace").lstrip("\ufeff")
     elif declared and _is_foreign(declared):
         text = data.decode(declared, "replace")
     else:
         text = data.decode("utf-8", "newsearch-cp1252")
-    sample = text[:65536]
+    _refuse_controls(text)
+    return clean(text)
+
+
+def _refuse_controls(text: str) -> None:
+    sample = text[:_SNIFF_CHARS]
     if _BINARY.search(sample):
         count = len(_BINARY.findall(sample))
         if count * 10 > len(sample):
             raise Refused(f"binary: {count:,} control characters in the first {len(sample):,}")
-    return clean(text)
+
+
+def sniff(head: bytes) -> str | None:
+    """Refuse a file whose first bytes show it is no text, as `refuse_binary` and `decode` would
+    refuse the whole (for a file too large to hold); return the encoding its BOM names, if any."""
+    encoding = bom_encoding(head)
+    if encoding in (None, "utf-8"):
+        if b"\x00" in head:
+            raise Refused("binary: NUL bytes")
+        _refuse_controls(head[:4 * _SNIFF_CHARS].decode("utf-8", "newsearch-cp1252"))
+    return encoding
 
 
 def _is_foreign(charset: str) -> bool:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import lines
 from .article import Article, ItemProblem, Refused
-from .decode import declared_charset, decode
+from .decode import bom_encoding, declared_charset, decode
 from .feeds import read_feed
 from .htmlpage import read_html
-from .jsonfmt import read_json, read_jsonl
+from .jsonfmt import json_line, read_json
 from .text import read_text
 
 GZIP_SUFFIX = ".gz"
@@ -31,6 +32,9 @@ class Reader:
     suffixes: tuple[str, ...]  # lower-case with the dot, as messages list them
     read: Callable[[bytes], Parsed]  # bytes already decompressed and found not binary; raises Refused
     aliases: tuple[str, ...] = ()  # also read, not listed in messages
+    # For a format of one article per line: how a line becomes one. A file over the size cap is
+    # then streamed line by line (the cap applies to each line) and a build may cut it in pieces.
+    parse_line: lines.ParseLine | None = None
 
 
 def _text_of(data: bytes) -> str:
@@ -53,7 +57,9 @@ def _json(data: bytes) -> Parsed:
 
 
 def _json_lines(data: bytes) -> Parsed:
-    return read_jsonl(_text_of(data)), True
+    if bom_encoding(data) not in (None, "utf-8"):
+        data = decode(data).encode("utf-8")  # UTF-16/32 is split into lines once decoded
+    return lines.parse(data, json_line), True
 
 
 def _html(data: bytes) -> Parsed:
@@ -72,7 +78,7 @@ READERS: dict[str, Reader] = _by_suffix(
     Reader("plain text", (".txt",), _plain_text),
     Reader("Markdown", (".md",), _markdown, aliases=(".markdown",)),
     Reader("JSON", (".json",), _json),
-    Reader("JSON Lines", (".jsonl",), _json_lines, aliases=(".ndjson",)),
+    Reader("JSON Lines", (".jsonl",), _json_lines, aliases=(".ndjson",), parse_line=json_line),
     Reader("HTML", (".html",), _html, aliases=(".htm",)),
     Reader("RSS/Atom feed", (".rss", ".atom", ".xml"), _feed),
 )

@@ -30,23 +30,17 @@ def read_json(text: str) -> tuple[list[Article | ItemProblem], bool]:
     return [_article(item) for item in value], True
 
 
-def read_jsonl(text: str) -> list[Article | ItemProblem]:
-    """One article per non-blank line; a malformed line is a problem for that line only."""
-    items: list[Article | ItemProblem] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            items.append(ItemProblem(f"malformed JSON: line {number}, column {exc.colno}: {exc.msg}"))
-        except RecursionError:
-            items.append(ItemProblem(f"malformed JSON: line {number}: nested too deeply"))
-        except ValueError as exc:
-            items.append(ItemProblem(f"malformed JSON: line {number}: {exc}"))
-        else:
-            items.append(_article(value))
-    return items
+def json_line(line: str, number: int) -> Article | ItemProblem:
+    """The article on line `number` of a JSON Lines file; a malformed line is a problem for that line only."""
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return ItemProblem(f"malformed JSON: line {number}, column {exc.colno}: {exc.msg}")
+    except RecursionError:
+        return ItemProblem(f"malformed JSON: line {number}: nested too deeply")
+    except ValueError as exc:
+        return ItemProblem(f"malformed JSON: line {number}: {exc}")
+    return _article(value)
 
 
 def _article(value: object) -> Article | ItemProblem:

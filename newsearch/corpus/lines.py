@@ -1,0 +1,221 @@
+"""Files of one record per line (JSON Lines), read record by record in bounded memory.
+
+A file within the size cap is read whole like any other and its lines parsed here (`parse`). A
+larger one is streamed (`stream`): the cap then applies to each line, and a line over it is a
+problem named by its line number, never held in memory. A build may `cut` a large file into
+pieces at line starts so that several workers share it.
+
+Lines are those of the text as the other readers see it, split at '\\n', '\\r\\n' and a lone
+'\\r'; blank lines hold no record. A record's number (its id is '<relpath>#<number>' when it has
+none of its own) counts the records before it, so a piece carries the line and record numbers
+it starts at, and its articles get the ids and messages of a whole read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
+from pathlib import Path
+from typing import NamedTuple
+
+from .article import Article, ItemProblem, Refused, TooLarge
+from .decode import FileVersion, clean, gunzip_chunks, open_regular, read_stable, same_file, sniff
+
+ParseLine = Callable[[str, int], Article | ItemProblem]
+"""How one line's text (and its number, for messages) becomes an article."""
+
+_CHUNK = 1024 * 1024
+_SPACE = b" \t\x0b\x0c"
+# A .gz record file decompressing to more than this many times its size (and over the cap) is a
+# gzip bomb, not news: JSON text compresses 5 to 20 times.
+GZIP_RATIO = 200
+CHANGED = "changing: the file changed while it was read; it is read again next run"
+
+
+class Span(NamedTuple):
+    """Bytes `start` to `stop` of a file, both at line starts, and the numbers of the line at
+    `start` and of the first record from there."""
+
+    start: int
+    stop: int
+    line: int
+    record: int
+
+
+class _Record(NamedTuple):
+    offset: int  # of the '\n'-terminated line holding it
+    first_line: int  # the number of that line's first line (a lone '\r' splits it)
+    line: int
+    data: bytes | int  # the record's bytes, or its size when over the cap (never held)
+
+
+def parse(data: bytes, parse_line: ParseLine) -> list[Article | ItemProblem]:
+    """The records of a file read whole: UTF-8 text (a BOM'd UTF-16/32 file is decoded first)."""
+    return [_item(record, parse_line, len(data)) for record in _records([data], len(data), 1, at_start=True)]
+
+
+def stream(path: Path, version: FileVersion, parse_line: ParseLine, *, limit: int, gzipped: bool = False,
+           start: int = 0, stop: int | None = None, line: int = 1) -> Iterator[Article | ItemProblem]:
+    """The records of bytes `start` to `stop` of the file, if it is still `version`, one at a time.
+
+    Holds at most about `limit` bytes; a line longer than `limit` is an ItemProblem ('too large').
+    Raises Refused, possibly after some records: 'changing' when the file is not or no longer
+    `version`, 'unreadable', 'binary' (at the start of the file), 'too large' (a gzip bomb).
+    """
+    fd = open_regular(path)
+    try:
+        before = os.fstat(fd)
+        if (before.st_size, before.st_mtime_ns) != (version.size, version.mtime_ns):
+            raise Refused(CHANGED)
+        try:
+            chunks = _inflated(fd, limit) if gzipped else _read_range(fd, start, version.size if stop is None else stop)
+            for record in _records(chunks, limit, line, at_start=start == 0):
+                yield _item(record, parse_line, limit)
+            after = os.fstat(fd)
+        except OSError as exc:
+            raise Refused(f"unreadable: {exc.strerror}") from None
+        if not same_file(before, after):
+            raise Refused(CHANGED)
+    finally:
+        os.close(fd)
+
+
+def cut(path: Path, pieces: int, limit: int) -> tuple[FileVersion, list[Span]]:
+    """The file (not gzipped) cut into about `pieces` spans of similar size at line starts.
+
+    One streamed pass finds the cuts, counting lines and records, and hashes the file: the
+    version every piece checks before it is read. Raises Refused as `stream` does.
+    """
+
+    def starts(handle: Callable[[int], bytes], size: int) -> list[tuple[int, int, int]]:
+        targets = [size * part // pieces for part in range(pieces - 1, 0, -1)]  # the next one last
+        found = [(0, 1, 1)]  # (offset, line, record)
+        number = 1
+        for record in _records(_read_all(handle), limit, 1, at_start=True):
+            if targets and record.offset >= targets[-1] and record.offset > found[-1][0]:
+                found.append((record.offset, record.first_line, number))
+                while targets and record.offset >= targets[-1]:
+                    targets.pop()
+            number += 1
+        return found
+
+    found, version = read_stable(path, lambda handle, before: starts(handle.read, before.st_size))
+    stops = [offset for offset, _, _ in found[1:]] + [version.size]
+    return version, [Span(start, stop, line, record) for (start, line, record), stop in zip(found, stops)]
+
+
+def _item(record: _Record, parse_line: ParseLine, limit: int) -> Article | ItemProblem:
+    if isinstance(record.data, int):
+        return ItemProblem(f"too large: line {record.line} is {record.data:,} bytes > cap {limit:,}")
+    return parse_line(clean(record.data.decode("utf-8", "newsearch-cp1252")), record.line)
+
+
+def _records(chunks: Iterable[bytes], limit: int, line: int, at_start: bool) -> Iterator[_Record]:
+    """The non-blank lines of `chunks`, which begin at a line start (`at_start`: the file's)."""
+    offset = 0
+    if at_start:
+        pending = iter(chunks)
+        head = next(pending, b"")
+        encoding = sniff(head)
+        if encoding not in (None, "utf-8"):
+            raise TooLarge(f"too large: a {encoding.upper()} file over the cap cannot be read line by line; "
+                           f"convert it to UTF-8")
+        body = head
+        while body.startswith(codecs.BOM_UTF8):  # as decode() drops a BOM and the U+FEFF after it
+            body = body[len(codecs.BOM_UTF8):]
+        offset = len(head) - len(body)
+        chunks = chain([body], pending)
+    for raw in physical_lines(chunks, limit):
+        if isinstance(raw, int):
+            yield _Record(offset, line, line, raw)
+            line += 1
+            offset += raw + 1
+            continue
+        first = line
+        text = raw[:-1] if raw.endswith(b"\r") else raw
+        for part in text.split(b"\r") if b"\r" in text else (text,):
+            if not _blank(part):
+                yield _Record(offset, first, line, part)
+            line += 1
+        offset += len(raw) + 1
+
+
+def _blank(raw: bytes) -> bool:
+    """Whether the line's text is blank, as `str.strip` sees the decoded, cleaned text."""
+    rest = raw.lstrip(_SPACE)
+    if not rest:
+        return True
+    if 0x21 <= rest[0] <= 0x7E:  # printable ASCII: the usual case, decided without decoding
+        return False
+    return not clean(raw.decode("utf-8", "newsearch-cp1252")).strip()
+
+
+def physical_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes | int]:
+    """Each '\\n'-terminated line of `chunks` without its '\\n' (the last one may lack it), or its
+    size when it is longer than `limit` bytes: such a line is counted, never held."""
+    pending: list[bytes] = []
+    held = 0
+    skipped = -1  # the size so far of a line over the limit, while skipping it
+    for chunk in chunks:
+        parts = chunk.split(b"\n")
+        last = parts.pop()
+        for part in parts:
+            if skipped >= 0:
+                yield skipped + len(part)
+                skipped = -1
+                continue
+            if pending:
+                pending.append(part)
+                part = b"".join(pending)
+                pending.clear()
+                held = 0
+            yield part if len(part) <= limit else len(part)
+        if skipped >= 0:
+            skipped += len(last)
+        elif last:
+            held += len(last)
+            if held > limit:
+                skipped, held = held, 0
+                pending.clear()
+            else:
+                pending.append(last)
+    if skipped >= 0:
+        yield skipped
+    elif pending:
+        yield b"".join(pending)
+
+
+def _read_all(read: Callable[[int], bytes]) -> Iterator[bytes]:
+    while chunk := read(_CHUNK):
+        yield chunk
+
+
+def _read_range(fd: int, start: int, stop: int) -> Iterator[bytes]:
+    os.lseek(fd, start, os.SEEK_SET)
+    left = stop - start
+    while left > 0:
+        chunk = os.read(fd, min(_CHUNK, left))
+        if not chunk:
+            return
+        left -= len(chunk)
+        yield chunk
+
+
+def _inflated(fd: int, limit: int) -> Iterator[bytes]:
+    """The decompressed bytes of a .gz file, refused ('too large') as a gzip bomb past `GZIP_RATIO`."""
+    taken = 0
+
+    def read(size: int) -> bytes:
+        nonlocal taken
+        chunk = os.read(fd, size)
+        taken += len(chunk)
+        return chunk
+
+    given = 0
+    for chunk in gunzip_chunks(read, _CHUNK):
+        given += len(chunk)
+        if given > limit and given > GZIP_RATIO * taken:
+            raise TooLarge(f"too large: decompresses to over {GZIP_RATIO} times its size (a gzip bomb?)")
+        yield chunk
