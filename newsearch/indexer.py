@@ -40,6 +40,7 @@ from newsearch.schema import FileStamp, build_schema, path_key
 from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
     check_trusted,
+    checksums_set_aside,
     current_generation,
     ensure_checksums,
     ensure_index_root,
@@ -55,7 +56,6 @@ from newsearch.storage import (
     reading,
     remembered_corpus,
     remove_stale_generations,
-    set_checksums_aside,
     switch_current,
     write_checksums,
     write_meta,
@@ -387,8 +387,8 @@ def _update(
     except BaseException:
         writer.cancel()
         raise
-    set_checksums_aside(generation)  # the vocabulary is replaced next
-    writer.commit()
+    with checksums_set_aside(generation, ix.latest_generation()):  # the vocabulary is replaced first
+        writer.commit()
     try:  # committed: a failure now must not say that the previous index is intact
         duplicate_store.refresh(generation, ix)
         report.documents = ix.doc_count()

@@ -15,6 +15,7 @@ and of a generation::
       newsearch.json   format (schema, analysis and duplicates versions), dates, corpus paths
       vocabulary.tsv   unstemmed words with counts and stems (``vocabulary``)
       duplicates.tsv   verified near-duplicate pairs of the last commit (``duplicate_store``)
+      checksums-7.tsv  size and crc32 of every file as commit 7 left them (see "checksums" below)
       _MAIN_7.toc      Whoosh's table of contents, numbered by commit (the previous one is deleted)
       MAIN_<id>.seg    Whoosh segments (a commit adds one and may merge small ones; a parallel
                        build writes one per worker)
@@ -729,6 +730,23 @@ def set_checksums_aside(generation: Path) -> None:
         if CHECKSUMS_PATTERN.match(name):
             os.replace(generation / name, generation / _PREVIOUS_CHECKSUMS)
     fsync_dir(generation)
+
+
+@contextmanager
+def checksums_set_aside(generation: Path, toc: int) -> Iterator[None]:
+    """The checksums of commit ``toc`` set aside while a run commits into the live generation; if
+    it fails before its commit, the files as they are then (the same but for a larger vocabulary)
+    are recorded again, as far as the failure allows (else unverified until the next run)."""
+    set_checksums_aside(generation)
+    try:
+        yield
+    except BaseException:
+        try:
+            if latest_generation(generation_storage(generation), "MAIN") == toc:
+                write_checksums(generation, toc)
+        except OSError:
+            pass
+        raise
 
 
 def verify_checksums(generation: Path, toc: int, full: bool) -> list[str]:
