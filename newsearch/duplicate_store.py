@@ -6,19 +6,24 @@ After each commit the indexer calls ``refresh``, which brings the generation's
 
 * candidates are documents with an equal hash in some band, found by sorting
   each band's column of hashes (numpy; about a second for 100,000 documents);
-* after a full build, or when the file does not belong to the previous commit
-  (a run killed between Whoosh's commit and this file), every candidate is
-  verified; after an incremental update, pairs touching a changed or deleted
-  document are dropped and only the candidates of changed and added documents
-  are verified.
+* after a full build every candidate is verified; after an incremental update,
+  pairs naming a deleted document, or one in a segment the file's commit did
+  not have (added, rewritten, or merged), are dropped, and only the candidates
+  of the documents in those segments are verified.
 
 Candidates are verified on the stored text (``duplicates.is_near_duplicate``'s
 rule) before they become pairs. Clusters are the connected components of the
 pairs, so they follow every update and deletion; the searcher reads them from
-this file. The first line names the Whoosh commit the pairs belong to::
+this file. The first line names the Whoosh commit the pairs belong to and its
+segments::
 
-    # newsearch-duplicates 1 toc=7
+    # newsearch-duplicates 1 toc=7 segments=MAIN_k2x9d0tqbq1m0wzs,MAIN_0a7e3ywtd6hxlvbp
     business/007.txt<TAB>business/253.txt<TAB>1.0000
+
+A run killed between Whoosh's commit and this file leaves the file of the commit
+before: a searcher then brings the pairs up to date in memory the same way
+(``current``), so no stale pair folds a rewritten article, and the next run
+writes them. Files without segments (earlier versions) are read too.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from newsearch.storage import checked_file, numbered_lines, shown_line, write_at
 
 DUPLICATES_FILE = "duplicates.tsv"
 _FORMAT = 1
-_HEADER = re.compile(r"^# newsearch-duplicates (\d+) toc=(\d+)$")
+_HEADER = re.compile(r"^# newsearch-duplicates (\d+) toc=(\d+)(?: segments=([0-9A-Za-z_,]*))?$")
 ALL_PAIRS_UP_TO = 8
 """A band key shared by more documents (many copies of one wire story) is checked as a chain
 and a star around its first document, not every pair (``duplicates.pairs_in_buckets``): the
@@ -61,10 +66,12 @@ SHINGLE_SETS_KEPT = 2048
 
 @dataclass(frozen=True)
 class DuplicatePairs:
-    """The verified near-duplicate pairs of one commit (``toc`` None: no file yet)."""
+    """The verified near-duplicate pairs of one commit (``toc`` None: no file yet) and the ids of
+    its segments (None: not recorded)."""
 
     toc: int | None
     pairs: tuple[Pair, ...] = ()
+    segments: tuple[str, ...] | None = None
 
     @cached_property
     def cluster_of(self) -> dict[str, str]:
@@ -98,7 +105,19 @@ def load(generation: Path) -> DuplicatePairs:
                 pairs.append((a, b, float(score)))
     except (OSError, ValueError, UnicodeDecodeError):
         return DuplicatePairs(None)
-    return DuplicatePairs(int(header.group(2)), tuple(pairs))
+    segments = header.group(3)
+    return DuplicatePairs(int(header.group(2)), tuple(pairs), None if segments is None else _split(segments))
+
+
+def _split(segments: str) -> tuple[str, ...]:
+    return tuple(segments.split(",")) if segments else ()
+
+
+def current(generation: Path, toc: int, reader: IndexReader) -> DuplicatePairs:
+    """The pairs of ``reader``'s commit ``toc``: the file's when it belongs to that commit, else
+    (a run killed before writing it) brought up to date in memory as the next run will."""
+    saved = load(generation)
+    return saved if saved.toc == toc else _brought_up_to_date(saved, toc, reader)
 
 
 def verify(generation: Path, ids: Container[str], toc: int) -> list[str]:
@@ -106,8 +125,9 @@ def verify(generation: Path, ids: Container[str], toc: int) -> list[str]:
     (``newsearch check``): its header, each pair's shape (two ids in order, a similarity from 0
     to 1), repeated pairs, and, when the file belongs to ``toc`` (the index's latest commit),
     ids that are not among ``ids``. A file of an earlier commit is what a run killed after its
-    commit leaves; its pairs may name deleted documents (searching skips them) until the next
-    run brings it up to date. ``load`` takes a damaged file for no pairs, so it must be found here."""
+    commit leaves; its pairs may name deleted documents until the next run brings it up to date
+    (searching does so in memory: ``current``). ``load`` takes a damaged file for no pairs, so it
+    must be found here."""
     name = f"{generation.name}/{DUPLICATES_FILE}"
     data, unreadable = checked_file(generation, DUPLICATES_FILE)
     if data is None:
@@ -119,8 +139,8 @@ def verify(generation: Path, ids: Container[str], toc: int) -> list[str]:
         if number == 1:
             header = _HEADER.match(line or "")
             if header is None or int(header.group(1)) != _FORMAT:
-                problems.append(f"{name} line 1 is not the header '# newsearch-duplicates {_FORMAT} toc=N': "
-                                f"{shown_line(line)}")
+                problems.append(f"{name} line 1 is not the header "
+                                f"'# newsearch-duplicates {_FORMAT} toc=N segments=...': {shown_line(line)}")
             elif int(header.group(2)) > toc:
                 problems.append(f"{name} line 1 names commit {header.group(2)}, but the index's latest is {toc}")
             else:
@@ -156,40 +176,48 @@ def _is_similarity(text: str) -> bool:
 def save(generation: Path, found: DuplicatePairs) -> None:
     """Write atomically and durably."""
     def write(handle: TextIO) -> None:
-        handle.write(f"# newsearch-duplicates {_FORMAT} toc={found.toc}\n")
+        segments = "" if found.segments is None else f" segments={','.join(found.segments)}"
+        handle.write(f"# newsearch-duplicates {_FORMAT} toc={found.toc}{segments}\n")
         handle.writelines(f"{a}\t{b}\t{score:.4f}\n" for a, b, score in sorted(found.pairs))
 
     write_atomically(generation / DUPLICATES_FILE, write)
 
 
-def refresh(
-    generation: Path,
-    ix: FileIndex,
-    *,
-    previous_toc: int | None = None,
-    changed: Iterable[str] = (),
-    removed: Iterable[str] = (),
-) -> DuplicatePairs:
-    """Bring ``duplicates.tsv`` up to date with the index's latest commit; return the pairs.
-
-    ``changed`` are the ids added or rewritten since ``previous_toc`` and ``removed`` the
-    ids deleted; with no file for ``previous_toc`` every pair is found afresh.
-    """
+def refresh(generation: Path, ix: FileIndex) -> DuplicatePairs:
+    """Bring ``duplicates.tsv`` up to date with the index's latest commit; return the pairs."""
     saved = load(generation)
     toc = ix.latest_generation()
     if saved.toc == toc:
         return saved
     with ix.reader() as reader:
-        finder = _PairFinder(reader)
-        if saved.toc is None or saved.toc != previous_toc:
-            pairs = finder.all_pairs()
-        else:
-            stale = set(changed) | set(removed)
-            pairs = {(a, b): score for a, b, score in saved.pairs if a not in stale and b not in stale}
-            pairs.update(finder.pairs_of(set(changed)))
-    found = DuplicatePairs(toc, tuple((a, b, score) for (a, b), score in pairs.items()))
+        found = _brought_up_to_date(saved, toc, reader)
     save(generation, found)
     return found
+
+
+def _brought_up_to_date(saved: DuplicatePairs, toc: int, reader: IndexReader) -> DuplicatePairs:
+    """The pairs of ``reader``'s commit ``toc`` from those ``saved`` for an earlier one. A live
+    document of a segment the earlier commit had is the version that commit paired (segments
+    never change but for deletions); the others are new, rewritten or merged, so their pairs
+    are found again. Without the earlier commit's segments (a file of an earlier version, or
+    of a later commit than the reader's) every pair is found afresh."""
+    if not reader.doc_count_all():  # with no segment at all, Whoosh's empty reader has no columns
+        return DuplicatePairs(toc, (), ())
+    segments = tuple(subreader.segment().segment_id() for subreader, _ in reader.leaf_readers())
+    finder = _PairFinder(reader)
+    if saved.toc is None or saved.segments is None or saved.toc > toc:
+        pairs = finder.all_pairs()
+    else:
+        known = set(saved.segments)
+        fresh = {offset + docnum for subreader, offset in reader.leaf_readers()
+                 if subreader.segment().segment_id() not in known for docnum in subreader.all_doc_ids()}
+        ids = reader.column_reader("id")
+        live = {ids[docnum] for docnum in reader.all_doc_ids()}
+        changed = {ids[docnum] for docnum in fresh}
+        pairs = {(a, b): score for a, b, score in saved.pairs
+                 if a in live and b in live and a not in changed and b not in changed}
+        pairs.update(finder.pairs_of(fresh))
+    return DuplicatePairs(toc, tuple((a, b, score) for (a, b), score in pairs.items()), segments)
 
 
 class _PairFinder:
@@ -203,8 +231,7 @@ class _PairFinder:
     def all_pairs(self) -> dict[tuple[str, str], float]:
         return self._verified(self._candidates())
 
-    def pairs_of(self, doc_ids: set[str]) -> dict[tuple[str, str], float]:
-        docnums = {self.reader.first_id("id", doc_id) for doc_id in doc_ids} - {None}
+    def pairs_of(self, docnums: set[int]) -> dict[tuple[str, str], float]:
         return self._verified({pair for pair in self._candidates() if pair[0] in docnums or pair[1] in docnums})
 
     def _candidates(self) -> set[tuple[int, int]]:

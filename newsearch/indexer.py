@@ -41,7 +41,9 @@ from newsearch.schema import FileStamp, build_schema, path_key
 from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
     check_trusted,
+    checksums_set_aside,
     current_generation,
+    ensure_checksums,
     ensure_index_root,
     folder_size,
     fsync_tree,
@@ -56,6 +58,7 @@ from newsearch.storage import (
     remembered_corpus,
     remove_stale_generations,
     switch_current,
+    write_checksums,
     write_meta,
     writer_lock,
 )
@@ -212,6 +215,7 @@ def _full_build(
         duplicate_store.refresh(generation, ix)
         report.documents = ix.doc_count()
         write_meta(generation, _meta(corpus_paths, created=time.time()))
+        write_checksums(generation, ix.latest_generation())
         fsync_tree(generation)
         switch_current(index_root, generation)
     except BaseException:
@@ -345,18 +349,15 @@ def _update(
     # so its skip is reported until it is fixed.
     if not changed and not gone:
         duplicate_store.refresh(generation, ix)  # only if a run died before writing it
+        ensure_checksums(generation, ix.latest_generation())  # likewise
         report.documents = ix.doc_count()
         return
     durable = set(os.listdir(generation))  # fsynced by the run that wrote them
-    previous_toc = ix.latest_generation()
-    written: set[str] = set()
-    removed: set[str] = set()
     writer = _DocumentWriter(ix, generation, sum(file.size for file in changed))
     try:  # an interrupt between writes (reading a file, say) must not leave the writer's files behind either
         for path in gone:
             writer.delete_file(path)
             report.deleted += len(indexed[path].documents)
-            removed.update(indexed[path].documents)
             for doc_id in indexed[path].documents:
                 owners.pop(doc_id, None)
         for done, file in enumerate(changed, 1):
@@ -385,18 +386,21 @@ def _update(
                 else:
                     report.unchanged += 1
             report.deleted += len(set(before) - kept)
-            written |= kept
-            removed |= set(before) - kept
             if progress:
                 progress(done, len(changed))
     except BaseException:
         writer.cancel()
         raise
-    writer.commit()
-    duplicate_store.refresh(generation, ix, previous_toc=previous_toc, changed=written, removed=removed)
-    report.documents = ix.doc_count()
-    write_meta(generation, _meta(corpus_paths, created=_created(generation)))
-    fsync_tree(generation, skip=durable)
+    with checksums_set_aside(generation, ix.latest_generation()):  # the vocabulary is replaced first
+        writer.commit()
+    try:  # committed: a failure now must not say that the previous index is intact
+        duplicate_store.refresh(generation, ix)
+        report.documents = ix.doc_count()
+        write_meta(generation, _meta(corpus_paths, created=_created(generation)))
+        write_checksums(generation, ix.latest_generation())
+        fsync_tree(generation, skip=durable)
+    except OSError as exc:
+        raise _unfinished(exc, generation.parent) from None
 
 
 def _under(indexed: dict[str, _IndexedFile], paths: Sequence[str]) -> set[str]:
@@ -526,6 +530,16 @@ def _size(count: int) -> str:
     if count < 1000:
         return f"{count} bytes"
     return f"{count / 1e3:,.0f} KB" if count < 1e6 else f"{count / 1e6:,.1f} MB"
+
+
+def _unfinished(exc: OSError, index_root: Path) -> IndexWriteError:
+    """A failure after the commit: the new articles are indexed; what follows it is redone next run."""
+    cause = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+    return IndexWriteError(
+        f"the update of the index in {index_root} is committed (searches see the new articles), but finishing "
+        f"it failed: {cause}; {'free some space and ' if exc.errno == errno.ENOSPC else ''}"
+        f"run `newsearch index --index {shlex.quote(str(index_root))}` again to finish it"
+    )
 
 
 def _write_error(exc: OSError, index_root: Path, corpus_bytes: int) -> IndexWriteError:

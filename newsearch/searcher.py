@@ -123,7 +123,7 @@ class _Snapshot:
     def duplicates(self) -> DuplicatePairs:
         """The near-duplicate pairs the indexer found, read on first use."""
         if self._duplicates is None:
-            self._duplicates = duplicate_store.load(self.generation)
+            self._duplicates = duplicate_store.current(self.generation, self.toc, self.searcher.reader())
         return self._duplicates
 
     def clustered(self) -> tuple[dict[int, str], list[int]]:

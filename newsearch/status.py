@@ -14,7 +14,16 @@ from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
 from newsearch.models import CheckReport, IndexStats
 from newsearch.schema import FORMAT, SEARCH_FIELDS, FileStamp, stored_published
-from newsearch.storage import damaged, folder_size, open_current, read_meta, reading, rebuild_hint
+from newsearch.storage import (
+    checksum_damage,
+    damaged,
+    folder_size,
+    open_current,
+    read_meta,
+    reading,
+    rebuild_hint,
+    verify_checksums,
+)
 from newsearch.version import __version__
 
 
@@ -27,6 +36,7 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
     earliest = latest = None
     undated = 0
     with reading(index_root), ix.searcher() as searcher:
+        clusters = duplicate_store.current(generation, ix.latest_generation(), searcher.reader()).members
         for stored in searcher.all_stored_fields():
             sources[stored.get("source") or "(none)"] += 1
             published = stored_published(stored.get("published"))
@@ -36,7 +46,6 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
             earliest = published if earliest is None or published < earliest else earliest
             latest = published if latest is None or published > latest else latest
         documents = searcher.doc_count()
-    clusters = duplicate_store.load(generation).members
     return IndexStats(
         index_path=str(index_root),
         generation=generation.name,
@@ -59,15 +68,20 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
 def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
     """Read every file the index relies on and verify it; raise IndexCorrupt if anything is wrong.
 
-    The Whoosh segments (every stored document, posting list, column value and field length),
-    the vocabulary (typo correction, stems) and the near-duplicate pairs (copies folded);
-    ``newsearch.json`` is read on opening. Each problem names the document, or the file and line.
+    Every file against the checksums its commit recorded (when the latest commit has them: a run
+    killed before writing them leaves it unverified until the next run); then the Whoosh segments
+    (every stored document, posting list, column value and field length), the vocabulary (typo
+    correction, stems) and the near-duplicate pairs (copies folded); ``newsearch.json`` is read on
+    opening. Each problem names the document, or the file and line.
     """
     index_root = resolve_index_path(index)
     generation, ix = open_current(index_root)
+    toc = ix.latest_generation()
+    changed = verify_checksums(generation, toc, full=True)
+    if changed:
+        raise checksum_damage(index_root, changed)
     problems: list[str] = []
     try:
-        toc = ix.latest_generation()
         with ix.searcher() as searcher:
             count, segments = 0, 0
             ids: set[str] = set()

@@ -42,13 +42,18 @@ class Vocabulary:
 
     @classmethod
     def load(cls, generation: Path) -> Vocabulary:
-        """The generation's vocabulary; empty when the file is missing or unreadable."""
+        """The generation's vocabulary; empty when the file is missing or unreadable. A damaged line
+        (``check`` reports it) is left out, not the whole file: an update saves what it loads."""
         try:
-            text = (generation / VOCABULARY_FILE).read_text("utf-8")
-        except (OSError, UnicodeDecodeError):
+            data = (generation / VOCABULARY_FILE).read_bytes()
+        except OSError:
             return cls()
         words, counts, stems = [], [], []
-        for line in text.splitlines():
+        for raw in data.split(b"\n"):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
             word, count, stem = (line.split("\t") + ["", ""])[:3]
             if word and count.isdigit():
                 words.append(word)
@@ -229,7 +234,10 @@ class StemLookup:
             end = len(data) if end < 0 else end
             fields = data[start:end].split(b"\t")
             if fields[0] == target:
-                return fields[2].decode("utf-8") if len(fields) == 3 and fields[2] else None
+                try:
+                    return fields[2].decode("utf-8") if len(fields) == 3 and fields[2] else None
+                except UnicodeDecodeError:  # damage (``check`` reports it): the word is stemmed afresh
+                    return None
             if fields[0] < target:
                 low = end + 1
             else:

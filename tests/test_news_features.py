@@ -17,7 +17,7 @@ from support.processes import run_cli
 
 from newsearch import DocumentNotFound, QueryError, build_index, duplicate_store, index_stats, open_index
 from newsearch.duplicate_store import DUPLICATES_FILE
-from newsearch.storage import current_generation
+from newsearch.storage import current_generation, set_checksums_aside
 
 UTC = timezone.utc
 
@@ -154,11 +154,13 @@ def test_a_run_killed_before_the_duplicates_file_is_written_is_repaired_by_the_n
     generation = current_generation(index_path)
     expected = duplicate_store.load(generation)
 
-    (generation / DUPLICATES_FILE).unlink()  # killed between Whoosh's commit and the file
+    set_checksums_aside(generation)  # killed between Whoosh's commit and the file (and its checksums)
+    (generation / DUPLICATES_FILE).unlink()
     assert build_index([corpus], index_path).changed is False
     assert duplicate_store.load(generation) == expected
 
     # A file left by an older commit is not trusted for an update: every pair is found afresh.
+    set_checksums_aside(generation)
     (generation / DUPLICATES_FILE).write_text("# newsearch-duplicates 1 toc=0\nelection\tfootball\t1.0\n")
     write_corpus(corpus, [{**ARTICLES[6], "body": ARTICLES[6]["body"] + " Talks resume in January."}])
     assert build_index([corpus], index_path).updated == 1

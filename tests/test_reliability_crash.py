@@ -36,7 +36,7 @@ from newsearch import duplicate_store
 from newsearch.duplicate_store import DUPLICATES_FILE
 from newsearch.searcher import open_index
 from newsearch.status import check_index
-from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIRED_MARKER, open_current
+from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIRED_MARKER, checksums_name, open_current
 
 CORPUS_FILES = 400  # at the parallel threshold: full builds use 2 workers unless --jobs 1
 
@@ -142,7 +142,7 @@ def _leftovers(index_path: Path) -> list[str]:
     if duplicate_store.load(generation).toc != toc:
         problems.append(f"{DUPLICATES_FILE} does not belong to commit {toc}")
     allowed = {"newsearch.json", "vocabulary.tsv", DUPLICATES_FILE, "MAIN_WRITELOCK", f"_MAIN_{toc}.toc",
-               RETIRED_MARKER}
+               RETIRED_MARKER, checksums_name(toc)}
     for entry in sorted(os.listdir(generation)):
         if entry in allowed or any(entry.startswith(segment + ".") for segment in referenced):
             continue
