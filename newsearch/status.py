@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from whoosh.searching import Searcher
 
-from newsearch import duplicate_store, vocabulary
+from newsearch import duplicate_store, postings, vocabulary
 from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
 from newsearch.models import CheckReport, IndexStats
@@ -59,9 +59,10 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
 def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
     """Read every file the index relies on and verify it; raise IndexCorrupt if anything is wrong.
 
-    The Whoosh segments (every stored document, posting list, column value and field length),
-    the vocabulary (typo correction, stems) and the near-duplicate pairs (copies folded);
-    ``newsearch.json`` is read on opening. Each problem names the document, or the file and line.
+    The Whoosh segments (every stored document, posting list, column value and field length)
+    and their posting sidecars (``postings``), the vocabulary (typo correction, stems) and the
+    near-duplicate pairs (copies folded); ``newsearch.json`` is read on opening. Each problem
+    names the document, or the file and line.
     """
     index_root = resolve_index_path(index)
     generation, ix = open_current(index_root)
@@ -75,6 +76,7 @@ def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
             terms: set[str] = set()
             if searcher.reader().doc_count_all():  # with no segment at all, Whoosh's empty reader has no columns
                 count, ids, files, terms = _check_documents(searcher, problems)
+                problems += postings.verify(searcher.reader())
                 segments = len(searcher.reader().leaf_readers())
     except NewsearchError:
         raise
