@@ -350,7 +350,7 @@ def _term_scorer(searcher: Searcher, term: wq.Term) -> _TermScorer | None:
     """The scorer of a term query under our BM25F, or None for another model (then its own
     matcher scores it)."""
     fieldname = term.fieldname
-    scorer = searcher.weighting.scorer(searcher, fieldname, _indexed(searcher, term))
+    scorer = searcher.weighting.scorer(searcher, fieldname, _term_bytes(searcher, term))
     if type(scorer) is not BM25FScorer:
         return None
     lengths = _field_lengths(searcher.reader(), fieldname, scorer.B, scorer.K1, scorer.avgfl)
@@ -358,8 +358,8 @@ def _term_scorer(searcher: Searcher, term: wq.Term) -> _TermScorer | None:
 
 
 def _leaf_matcher(searcher: Searcher, term: wq.Term) -> Any:
-    """The term's own postings matcher, deleted documents included (callers mask them)."""
-    matcher = searcher.reader().postings(term.fieldname, _indexed(searcher, term))
+    """The term's own postings matcher, without the deletions filter (callers mask deleted documents)."""
+    matcher = searcher.reader().postings(term.fieldname, _term_bytes(searcher, term))
     while isinstance(matcher, WrappingMatcher):  # the deletions filter
         matcher = matcher.child
     return matcher
@@ -370,16 +370,14 @@ def _term_arrays(searcher: Searcher, term: wq.Term, whoosh: AbstractContextManag
     """A term's document numbers (ascending) and weights in one segment, deleted documents
     included; None when the field does not hold the term. Read from the segment's posting
     sidecar, or decoded from Whoosh's blocks when the segment has none (Whoosh's own writer)."""
-    text = _indexed(searcher, term)
-    if text is None:
-        return None
     reader = searcher.reader()
     mapped = sidecar(reader)
     if mapped is not None:
-        found = mapped.postings(term.fieldname, text)
-        if found is None:
-            raise ValueError(f"posting sidecar {mapped.name} lacks the term {text!r} of {term.fieldname!r}")
-        return found
+        text = _term_bytes(searcher, term)
+        return None if text is None else mapped.postings(term.fieldname, text)
+    text = _indexed(searcher, term)
+    if text is None:
+        return None
     ids: list[int] = []
     weights: list[float] = []
     with whoosh:
@@ -389,16 +387,20 @@ def _term_arrays(searcher: Searcher, term: wq.Term, whoosh: AbstractContextManag
     return np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32)
 
 
-def _indexed(searcher: Searcher, term: wq.Term) -> bytes | None:
-    """The term's bytes if its field holds it (as ``Term.matcher`` decides), else None."""
-    fieldname = term.fieldname
-    if fieldname not in searcher.schema:
+def _term_bytes(searcher: Searcher, term: wq.Term) -> bytes | None:
+    """The term's bytes as its field encodes them; None for a field the schema lacks or a text it refuses."""
+    if term.fieldname not in searcher.schema:
         return None
     try:
-        text = searcher.schema[fieldname].to_bytes(term.text)
+        return searcher.schema[term.fieldname].to_bytes(term.text)
     except ValueError:
         return None
-    return text if (fieldname, text) in searcher.reader() else None
+
+
+def _indexed(searcher: Searcher, term: wq.Term) -> bytes | None:
+    """The term's bytes if its field holds it (as ``Term.matcher`` decides), else None."""
+    text = _term_bytes(searcher, term)
+    return text if text is not None and (term.fieldname, text) in searcher.reader() else None
 
 
 @dataclass

@@ -285,7 +285,8 @@ def _open(reader: Any) -> Sidecar | None:
     path, offset, length = located
     if not length:
         raise ValueError(f"posting sidecar {name} is empty")
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(length,))
+    # A plain array over the mapping (numpy's memmap subclass adds Python work to every slice).
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(length,)).view(np.ndarray)
     return Sidecar.parse(data, name, segment.segment_id(), reader.doc_count_all())
 
 

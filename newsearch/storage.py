@@ -17,7 +17,7 @@ and of a generation::
       duplicates.tsv   verified near-duplicate pairs of the last commit (``duplicate_store``)
       _MAIN_7.toc      Whoosh's table of contents, numbered by commit (the previous one is deleted)
       MAIN_<id>.seg    Whoosh segments (a commit adds one and may merge small ones; a parallel
-                       build writes one per worker)
+                       build writes one per worker), each holding its posting sidecar (``postings``)
       MAIN_WRITELOCK   Whoosh's writer lock (empty; newsearch's own lock is ``.lock``)
       .retired         when the generation was retired (only in a retired generation)
       *.tmp            half-written files and a writer's scratch folder; with a half-written
