@@ -1,4 +1,4 @@
-"""Candidates for ranking in one pass over the postings of a plain query.
+"""Candidates for ranking in one pass over the postings of a plain query, with numpy.
 
 A plain query is a list of concepts (the words and phrases typed) of which a document
 may match any: the query is their disjunction, and its all-words variant their
@@ -8,32 +8,37 @@ match in all, and for each candidate how many concepts it matches.
 
 Whoosh's collectors find these in four passes (top of the OR query, top of the AND
 query, a count, then coverage), each walking a tree of matchers one posting at a
-time. Here each concept's postings are read once, term at a time and block by block,
-into two arrays per segment: the score so far and a bit per concept matched. The
-count, the coverage (bits set) and both top lists then come from the arrays.
+time. Here each term's postings are read once, as whole arrays from the segment's
+posting sidecar (``postings``), and added term at a time into two arrays over the
+whole index: the score so far and how many concepts matched. The count, the coverage
+and both top lists (``np.argpartition``) then come from the arrays; deleted documents
+and the filters are masks. No Python loop runs per matching document of a word.
 
 Which queries are plain, and what each concept is made of (term queries, or phrases
 with their terms and distances), the compiler says (``CompiledQuery.concepts_are_plain``,
 ``ConceptParts``): nothing here reads the shape of a Whoosh query.
 
-Scores are Whoosh's, computed by the same function (``scoring.bm25f``): for a term,
-its BM25F scorer's ``idf``, ``avgfl``, ``B`` and ``K1``, times the term query's boost;
-a concept's score is the sum of its terms' (only the order of the additions differs, so
-sums can differ in the last bit). A concept of another kind is scored by its own Whoosh
-matcher, run once to the end. Ties are broken as Whoosh's top collector breaks them:
-the lower document number first.
+Scores are Whoosh's, computed by the same function (``scoring.bm25f_tf``) on float64
+arrays: for a term, its BM25F scorer's ``idf``, ``avgfl``, ``B`` and ``K1``, times the
+term query's boost; a concept's score is the sum of its terms' (only the order of the
+additions differs, so sums can differ in the last bit). A phrase reads its terms'
+positions from Whoosh for the documents holding all its terms only; a concept of another
+kind is scored by its own Whoosh matcher, run once to the end. Ties are broken as
+Whoosh's top collector breaks them: the lower document number first.
 """
 
 from __future__ import annotations
 
-import heapq
 import time
 import weakref
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from itertools import compress
+from functools import reduce
+from typing import Any
 
+import numpy as np
 from whoosh import query as wq
 from whoosh.matching import WrappingMatcher
 from whoosh.reading import IndexReader
@@ -41,11 +46,14 @@ from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
 from newsearch.compiler import CompiledQuery, ConceptParts, PhraseParts
+from newsearch.postings import sidecar
 from newsearch.scoring import BM25FScorer, bm25f_tf
 from newsearch.whoosh_internals import field_lengths_bytes as _length_bytes
 from newsearch.whoosh_internals import posting_blocks
 
 DEADLINE_CHECK = 64  # documents (or posting blocks) between two looks at the clock
+_NONE = np.zeros(0, dtype=np.int64)
+_NO_LOCK = nullcontext()  # one thread: reusable, never held
 
 
 @dataclass
@@ -70,169 +78,195 @@ def plain_concepts(compiled: CompiledQuery) -> list[ConceptParts] | None:
     return list(compiled.concept_parts) if compiled.concepts_are_plain else None
 
 
+Allowed = np.ndarray | Collection[int]
+"""The documents a filter leaves in: a boolean array by global document number, or the numbers."""
+
+
 def gather(searcher: Searcher, concepts: Sequence[ConceptParts], depth: int, *, all_words: bool,
-           allowed: frozenset[int] | set[int] | None = None, deadline: float | None = None,
-           watch: Sequence[int] = ()) -> Gathered:
+           allowed: Allowed | None = None, deadline: float | None = None,
+           watch: Sequence[int] | np.ndarray = (), whoosh: AbstractContextManager[Any] = _NO_LOCK) -> Gathered:
     """One pass over ``concepts`` (see the module docstring).
 
     Candidates are the top ``depth`` documents matching any concept and, with
-    ``all_words``, the top ``depth`` matching every one. ``allowed`` (global document
-    numbers) restricts every figure; past ``deadline`` (a time.monotonic() value) the
-    pass stops and returns what it has, flagged ``timed_out``. Of the ``watch`` documents
-    (global numbers, sorted), those that match are returned too (``Gathered.watched``).
+    ``all_words``, the top ``depth`` matching every one. ``allowed`` (see ``Allowed``)
+    restricts every figure; past ``deadline`` (a time.monotonic() value) the pass stops
+    and returns what it has, flagged ``timed_out``. Of the ``watch`` documents (global
+    numbers), those that match are returned too (``Gathered.watched``).
+
+    Whoosh's matchers keep their place in a segment's files in the file objects the searcher
+    shares, so threads sharing a searcher must not run two at once: ``whoosh`` (a lock) is
+    held while one runs here (phrases' positions, concepts of other kinds). The sidecar's
+    arrays need no lock: adding them up runs beside other threads.
     """
-    full = (1 << len(concepts)) - 1
-    tops: list[tuple[float, int]] = []
-    all_tops: list[tuple[float, int]] = []
-    found: dict[int, tuple[float, int]] = {}
-    total = 0
-    watched: set[int] = set()
+    size = searcher.doc_count_all()
+    scores = np.zeros(size, dtype=np.float64)
+    covered = np.zeros(size, dtype=np.int32)
     timed_out = False
-    clock = _Clock(deadline)
-    for subsearcher, offset in searcher.leaf_searchers():
-        reader = subsearcher.reader()
-        size = reader.doc_count_all()
-        scores = [0.0] * size
-        masks = [0] * size
-        try:
-            for number, concept in enumerate(concepts):
-                _add_concept(subsearcher, concept, 1 << number, scores, masks, clock)
-        except _TimeUp:
-            timed_out = True
-        _drop_excluded(reader, offset, masks, allowed)
-        matched = list(compress(range(size), masks))
-        total += len(matched)
-        nearby = watch[bisect_left(watch, offset):bisect_left(watch, offset + size)]
-        watched.update(docnum for docnum in nearby if masks[docnum - offset])
-        key = scores.__getitem__
-        local = heapq.nlargest(depth, matched, key=key)  # stable: the lower docnum first on ties
-        tops += [(scores[docnum], -(docnum + offset)) for docnum in local]
-        if all_words:
-            every = [docnum for docnum in matched if masks[docnum] == full]
-            local_all = heapq.nlargest(depth, every, key=key)
-            all_tops += [(scores[docnum], -(docnum + offset)) for docnum in local_all]
-            local += local_all
-        for docnum in local:
-            found[docnum + offset] = (scores[docnum], masks[docnum].bit_count())
-        if timed_out:
-            break
-    chosen = {-negative for _, negative in heapq.nlargest(depth, tops)}
-    chosen.update(-negative for _, negative in heapq.nlargest(depth, all_tops))
-    return Gathered(scores={docnum: found[docnum][0] for docnum in chosen},
-                    covered={docnum: found[docnum][1] for docnum in chosen},
-                    total=total, timed_out=timed_out, watched=watched)
+    clock = _Clock(deadline, whoosh)
+    leaves = searcher.leaf_searchers()
+    try:
+        for concept in concepts:
+            hit = np.zeros(size, dtype=bool)
+            for subsearcher, offset in leaves:
+                stop = offset + subsearcher.reader().doc_count_all()
+                _add_concept(subsearcher, concept, scores[offset:stop], hit[offset:stop], clock)
+            covered += hit
+    except _TimeUp:
+        timed_out = True
+    keep = covered > 0
+    for subsearcher, offset in leaves:
+        keep[offset + deleted_docnums(subsearcher.reader())] = False
+    if allowed is not None:
+        keep &= allowed_mask(allowed, size)
+    matched = np.flatnonzero(keep)
+    chosen = _top(scores, matched, depth)
+    if all_words:
+        chosen = np.union1d(chosen, _top(scores, matched[covered[matched] == len(concepts)], depth))
+    looked = np.asarray(watch, dtype=np.int64)
+    return Gathered(scores=dict(zip(chosen.tolist(), scores[chosen].tolist())),
+                    covered=dict(zip(chosen.tolist(), covered[chosen].tolist())),
+                    total=len(matched), timed_out=timed_out, watched=set(looked[keep[looked]].tolist()))
+
+
+def _top(scores: np.ndarray, docnums: np.ndarray, depth: int) -> np.ndarray:
+    """The ``depth`` best of ``docnums`` (ascending) by score, the lower number first on ties."""
+    if len(docnums) > depth:
+        values = scores[docnums]
+        cut = values[np.argpartition(-values, depth - 1)[depth - 1]]
+        docnums = docnums[values >= cut]  # the ties at the cut too: lexsort picks among them
+    order = np.lexsort((docnums, -scores[docnums]))[:depth]
+    return docnums[order]
+
+
+def allowed_mask(allowed: Allowed, size: int) -> np.ndarray:
+    """``allowed`` as a boolean array of ``size`` documents."""
+    if isinstance(allowed, np.ndarray):
+        return allowed
+    mask = np.zeros(size, dtype=bool)
+    mask[np.fromiter(allowed, dtype=np.int64, count=len(allowed))] = True
+    return mask
 
 
 class _Clock:
-    def __init__(self, deadline: float | None) -> None:
+    """The pass's deadline, and the lock held while a Whoosh matcher reads (see ``gather``)."""
+
+    def __init__(self, deadline: float | None, whoosh: AbstractContextManager[Any]) -> None:
         self.deadline = deadline
+        self.whoosh = whoosh
 
     def check(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise _TimeUp
 
 
-def _drop_excluded(reader: IndexReader, offset: int, masks: list[int],
-                   allowed: frozenset[int] | set[int] | None) -> None:
-    """Clear the bits of deleted documents and of those the filters leave out."""
-    if reader.has_deletions():
-        for docnum in _deleted(reader):
-            masks[docnum] = 0
-    if allowed is not None:
-        for docnum in compress(range(len(masks)), masks):
-            if docnum + offset not in allowed:
-                masks[docnum] = 0
+_DELETED: weakref.WeakKeyDictionary[IndexReader, np.ndarray] = weakref.WeakKeyDictionary()
 
 
-def _deleted(reader: IndexReader) -> Iterator[int]:
-    deleted = getattr(reader, "deleted_docs_set", None)  # a segment reader's, cached
-    if deleted is not None:
-        return iter(deleted)
-    return (docnum for docnum in range(reader.doc_count_all()) if reader.is_deleted(docnum))
+def deleted_docnums(reader: IndexReader) -> np.ndarray:
+    """A segment's deleted document numbers, as an array made once per segment reader."""
+    if not reader.has_deletions():
+        return _NONE
+    found = _DELETED.get(reader)
+    if found is None:
+        deleted = getattr(reader, "deleted_docs_set", None)  # a segment reader's, cached
+        numbers = deleted if deleted is not None else (
+            docnum for docnum in range(reader.doc_count_all()) if reader.is_deleted(docnum))
+        found = _DELETED[reader] = np.sort(np.fromiter(numbers, dtype=np.int64))
+    return found
 
 
-def _add_concept(searcher: Searcher, concept: ConceptParts, bit: int, scores: list[float], masks: list[int],
+def _add_concept(searcher: Searcher, concept: ConceptParts, scores: np.ndarray, hit: np.ndarray,
                  clock: _Clock) -> None:
+    """Add one concept's scores in one segment to ``scores`` and mark its documents in ``hit``."""
     if concept.kind == "terms":
         for term in concept.terms:
-            _add_term(searcher, term, bit, scores, masks, clock)
+            _add_term(searcher, term, scores, hit, clock)
     elif concept.kind == "phrases":
         for phrase in concept.phrases:
-            _add_phrase(searcher, phrase, bit, scores, masks, clock)
+            _add_phrase(searcher, phrase, scores, hit, clock)
     else:
-        _add_matcher(searcher, concept.query, bit, scores, masks, clock)
+        _add_matcher(searcher, concept.query, scores, hit, clock)
 
 
-def _add_phrase(searcher: Searcher, phrase: PhraseParts, bit: int, scores: list[float], masks: list[int],
-                clock: _Clock) -> None:
+def _add_term(searcher: Searcher, term: wq.Term, scores: np.ndarray, hit: np.ndarray, clock: _Clock) -> None:
+    found = _term_arrays(searcher, term, clock.whoosh)
+    if found is None:
+        return
+    scorer = _term_scorer(searcher, term)
+    if scorer is None:
+        _add_matcher(searcher, term, scores, hit, clock)
+        return
+    ids, weights = found
+    scores[ids] += scorer.scores(ids, weights)
+    hit[ids] = True
+    clock.check()
+
+
+def _add_phrase(searcher: Searcher, phrase: PhraseParts, scores: np.ndarray, hit: np.ndarray, clock: _Clock) -> None:
     """Documents where the terms occur in order at the phrase's distances, scored as Whoosh's
     ``SpanNear2`` scores them: the sum of the terms' scores (the intersection's). A phrase of
-    stopwords only (no terms) is found by its required grams, each document scored ``phrase.score``."""
+    stopwords only (no terms) is found by its required grams, each document scored ``phrase.score``.
+
+    The documents holding every term and gram come from the sidecar's arrays; only for those
+    are positions read from Whoosh (its matcher skips the blocks between them undecoded)."""
     reader = searcher.reader()
-    postings: dict[str, list[_Block]] = {}  # term text -> its postings in the documents holding every term
-    for term in phrase.terms:
-        if term.text not in postings:
-            blocks = _term_postings(searcher, term, clock)
-            if blocks is None:
-                return  # a term the field does not hold: no document has the phrase
-            postings[term.text] = blocks
-    required: list[set[int]] = []  # the documents of each required gram
-    for term in phrase.required:
-        ids = {docnum for block in _term_blocks(searcher, term, values=False) for docnum in block.ids}
-        if not ids:
-            return
-        required.append(ids)
-        clock.check()
-    # Documents with every term and gram, then the positions of each term in those only.
-    common: set[int] | None = None
-    for ids in sorted([{docnum for block in blocks for docnum in block.ids} for blocks in postings.values()]
-                      + required, key=len):
-        common = ids if common is None else common & ids
-        if not common:
-            return
-    if common is None:  # a phrase has terms or grams; for the type checker
-        return
-    if reader.has_deletions():
-        common.difference_update(_deleted(reader))
+    holding = []
+    for term in (*phrase.terms, *phrase.required):
+        found = _term_arrays(searcher, term, clock.whoosh)
+        if found is None:
+            return  # a term the field does not hold: no document has the phrase
+        holding.append(found[0])
+    common = reduce(np.intersect1d, sorted(holding, key=len)) if holding else _NONE
+    common = np.setdiff1d(common, deleted_docnums(reader), assume_unique=True)
+    clock.check()
     verify = phrase.verify
     if not phrase.terms:
-        for docnum in sorted(common):
-            if verify is not None and verify.verify and not verify.holds(searcher, docnum):
-                continue
-            scores[docnum] += phrase.score
-            masks[docnum] |= bit
-        clock.check()
+        with clock.whoosh:
+            kept = [docnum for docnum in common.tolist() if verify is None or not verify.verify
+                    or verify.holds(searcher, docnum)]
+        scores[kept] += phrase.score
+        hit[kept] = True
         return
-    fieldname = phrase.terms[0].fieldname
-    decode = searcher.schema[fieldname].format.decode_as
-    where: dict[str, dict[int, tuple[float, list[int]]]] = {}
-    for text, blocks in postings.items():
-        found = where[text] = {}
-        for block in blocks:
-            if common.isdisjoint(block.ids):
-                continue
-            values = block.values
-            for k, docnum in enumerate(block.ids):
-                if docnum in common:
-                    found[docnum] = (block.weights[k], decode("positions", values[k]))
-        clock.check()
     scorers = []
     for term in phrase.terms:
         scorer = _term_scorer(searcher, term)
         if scorer is None:
-            _add_matcher(searcher, phrase.query, bit, scores, masks, clock)
+            _add_matcher(searcher, phrase.query, scores, hit, clock)
             return
         scorers.append(scorer)
-    for docnum in sorted(common):
-        if not _in_order(phrase, [where[term.text][docnum][1] for term in phrase.terms]):
-            continue
-        if verify is not None and verify.verify and not verify.holds(searcher, docnum):
-            continue
-        total = 0.0  # 0.0 + x is x: the sum is the terms' scores added in order
-        for term, scorer in zip(phrase.terms, scorers):
-            total += scorer.score(docnum, where[term.text][docnum][0])
-        scores[docnum] += total
-        masks[docnum] |= bit
+    wanted = common.tolist()
+    weights: dict[str, list[float]] = {}
+    positions: dict[str, list[list[int]]] = {}
+    with clock.whoosh:
+        for term in phrase.terms:
+            if term.text not in weights:
+                weights[term.text], positions[term.text] = _positions(searcher, term, wanted, clock)
+        kept_at = [k for k, docnum in enumerate(wanted)
+                   if _in_order(phrase, [positions[term.text][k] for term in phrase.terms])
+                   and (verify is None or not verify.verify or verify.holds(searcher, docnum))]
+    held = common[kept_at]
+    total = np.zeros(len(held))  # 0.0 + x is x: the sum is the terms' scores added in order
+    for term, scorer in zip(phrase.terms, scorers):
+        total += scorer.scores(held, np.asarray(weights[term.text])[kept_at])
+    scores[held] += total
+    hit[held] = True
+
+
+def _positions(searcher: Searcher, term: wq.Term, docnums: list[int], clock: _Clock
+               ) -> tuple[list[float], list[list[int]]]:
+    """The term's weight and positions in each of ``docnums`` (ascending; every one holds it)."""
+    matcher = _leaf_matcher(searcher, term)
+    weights, positions = [], []
+    for k, docnum in enumerate(docnums):
+        if matcher.id() < docnum:
+            matcher.skip_to(docnum)
+        if matcher.id() != docnum:
+            raise ValueError(f"the postings of {term.text!r} in {term.fieldname!r} and their sidecar differ")
+        weights.append(matcher.weight())
+        positions.append(matcher.value_as("positions"))
+        if k % DEADLINE_CHECK == 0:
+            clock.check()
+    return weights, positions
 
 
 def _in_order(phrase: PhraseParts, positions: list[list[int]]) -> bool:
@@ -248,146 +282,128 @@ def _in_order(phrase: PhraseParts, positions: list[list[int]]) -> bool:
     return True
 
 
-def _add_matcher(searcher: Searcher, query: wq.Query, bit: int, scores: list[float], masks: list[int],
-                 clock: _Clock) -> None:
+def _add_matcher(searcher: Searcher, query: wq.Query, scores: np.ndarray, hit: np.ndarray, clock: _Clock) -> None:
     """Any query, through its own Whoosh matcher (deleted documents already left out)."""
-    matcher = query.matcher(searcher, searcher.context(weighting=searcher.weighting))
-    seen = 0
-    while matcher.is_active():
-        docnum = matcher.id()
-        scores[docnum] += matcher.score()
-        masks[docnum] |= bit
-        matcher.next()
-        seen += 1
-        if seen % DEADLINE_CHECK == 0:
-            clock.check()
-
-
-def _add_term(searcher: Searcher, term: wq.Term, bit: int, scores: list[float], masks: list[int],
-              clock: _Clock) -> None:
-    if _indexed(searcher, term) is None:
-        return
-    scorer = _term_scorer(searcher, term)
-    if scorer is None:
-        _add_matcher(searcher, term, bit, scores, masks, clock)
-        return
-    # scorer.score(docnum, weight), inlined: a call per posting would slow the pass.
-    lengths = scorer.lengths
-    idf, boost, classes, rows = scorer.idf, scorer.boost, lengths.classes, lengths.rows
-    for block in _term_blocks(searcher, term, values=False):
-        for docnum, weight in zip(block.ids, block.weights):
-            row = rows.get(weight) or lengths.row(weight)
-            scores[docnum] += idf * row[classes[docnum]] * boost
-            masks[docnum] |= bit
-        clock.check()
+    ids: list[int] = []
+    found: list[float] = []
+    with clock.whoosh:
+        matcher = query.matcher(searcher, searcher.context(weighting=searcher.weighting))
+        while matcher.is_active():
+            ids.append(matcher.id())
+            found.append(matcher.score())
+            matcher.next()
+            if len(ids) % DEADLINE_CHECK == 0:
+                clock.check()
+    scores[ids] += found
+    hit[ids] = True
 
 
 @dataclass
 class _TermScorer:
     """A term query's BM25F score in one segment: ``idf * bm25f_tf(...) * boost``, Whoosh's
-    ``bm25()`` times the query's boost (``scoring.bm25f``), the tf part looked up in ``lengths``."""
+    ``bm25()`` times the query's boost (``scoring.bm25f``)."""
 
     idf: float
     boost: float
     lengths: _FieldLengths
 
-    def score(self, docnum: int, weight: float) -> float:
-        return self.idf * self.lengths.row(weight)[self.lengths.classes[docnum]] * self.boost
+    def scores(self, docnums: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The scores of the term in ``docnums`` where it has ``weights``."""
+        lengths = self.lengths
+        tf = bm25f_tf(weights.astype(np.float64), lengths.values[lengths.classes[docnums]], lengths.avg_length,
+                      lengths.b, lengths.k1)
+        result: np.ndarray = self.idf * tf * self.boost
+        return result
 
 
 def _term_scorer(searcher: Searcher, term: wq.Term) -> _TermScorer | None:
     """The scorer of a term query under our BM25F, or None for another model (then its own
     matcher scores it)."""
     fieldname = term.fieldname
-    scorer = searcher.weighting.scorer(searcher, fieldname, _indexed(searcher, term))
+    scorer = searcher.weighting.scorer(searcher, fieldname, _term_bytes(searcher, term))
     if type(scorer) is not BM25FScorer:
         return None
     lengths = _field_lengths(searcher.reader(), fieldname, scorer.B, scorer.K1, scorer.avgfl)
     return _TermScorer(scorer.idf, term.boost, lengths)
 
 
-@dataclass
-class _Block:
-    ids: Sequence[int]
-    weights: Sequence[float]
-    values: Sequence[bytes] = ()
-
-
-def _term_blocks(searcher: Searcher, term: wq.Term, values: bool) -> Iterator[_Block]:
-    """A term's postings a block at a time (deleted documents included: the caller drops
-    them); none when the field does not hold the term."""
-    text = _indexed(searcher, term)
-    if text is None:
-        return
-    matcher = searcher.reader().postings(term.fieldname, text)
+def _leaf_matcher(searcher: Searcher, term: wq.Term) -> Any:
+    """The term's own postings matcher, without the deletions filter (callers mask deleted documents)."""
+    matcher = searcher.reader().postings(term.fieldname, _term_bytes(searcher, term))
     while isinstance(matcher, WrappingMatcher):  # the deletions filter
         matcher = matcher.child
-    for ids, weights, block_values in posting_blocks(matcher, values):
-        yield _Block(ids, weights, block_values)
+    return matcher
+
+
+def _term_arrays(searcher: Searcher, term: wq.Term, whoosh: AbstractContextManager[Any] = _NO_LOCK
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """A term's document numbers (ascending) and weights in one segment, deleted documents
+    included; None when the field does not hold the term. Read from the segment's posting
+    sidecar, or decoded from Whoosh's blocks when the segment has none (Whoosh's own writer)."""
+    reader = searcher.reader()
+    mapped = sidecar(reader)
+    if mapped is not None:
+        text = _term_bytes(searcher, term)
+        return None if text is None else mapped.postings(term.fieldname, text)
+    text = _indexed(searcher, term)
+    if text is None:
+        return None
+    ids: list[int] = []
+    weights: list[float] = []
+    with whoosh:
+        for block_ids, block_weights, _ in posting_blocks(_leaf_matcher(searcher, term), False):
+            ids.extend(block_ids)
+            weights.extend(block_weights)
+    return np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32)
+
+
+def _term_bytes(searcher: Searcher, term: wq.Term) -> bytes | None:
+    """The term's bytes as its field encodes them; None for a field the schema lacks or a text it refuses."""
+    if term.fieldname not in searcher.schema:
+        return None
+    try:
+        return searcher.schema[term.fieldname].to_bytes(term.text)
+    except ValueError:
+        return None
 
 
 def _indexed(searcher: Searcher, term: wq.Term) -> bytes | None:
     """The term's bytes if its field holds it (as ``Term.matcher`` decides), else None."""
-    fieldname = term.fieldname
-    if fieldname not in searcher.schema:
-        return None
-    try:
-        text = searcher.schema[fieldname].to_bytes(term.text)
-    except ValueError:
-        return None
-    return text if (fieldname, text) in searcher.reader() else None
-
-
-def _term_postings(searcher: Searcher, term: wq.Term, clock: _Clock) -> list[_Block] | None:
-    blocks = []
-    for block in _term_blocks(searcher, term, values=True):
-        blocks.append(block)
-        clock.check()
-    return blocks or None
+    text = _term_bytes(searcher, term)
+    return text if text is not None and (term.fieldname, text) in searcher.reader() else None
 
 
 @dataclass
 class _FieldLengths:
-    """A segment's lengths of one field: document ``d``'s is ``lengths[classes[d]]`` (the
-    one-byte lengths Whoosh stores take at most 256 values). ``row(tf)`` holds
-    ``scoring.bm25f_tf`` of ``tf`` for each length, made on first use: the tf part of BM25F
-    is the same for every term of the field, only the IDF differs."""
+    """A segment's lengths of one field: document ``d``'s is ``values[classes[d]]`` (the
+    one-byte lengths Whoosh stores take at most 256 values)."""
 
-    classes: Sequence[int]
-    lengths: Sequence[float]
+    classes: np.ndarray
+    values: np.ndarray
     avg_length: float
     b: float
     k1: float
-    rows: dict[float, list[float]]
-
-    def row(self, tf: float) -> list[float]:
-        row = self.rows.get(tf)
-        if row is None:
-            row = self.rows[tf] = [bm25f_tf(tf, length, self.avg_length, self.b, self.k1) for length in self.lengths]
-        return row
 
 
+_BYTE_LENGTHS = np.array([byte_to_length(byte) for byte in range(256)], dtype=np.float64)
 _LENGTHS: weakref.WeakKeyDictionary[IndexReader, dict[tuple, _FieldLengths]] = weakref.WeakKeyDictionary()
 
 
 def _field_lengths(reader: IndexReader, fieldname: str, b: float, k1: float, avgfl: float) -> _FieldLengths:
     """The field lengths of a segment, with ``fl`` as Whoosh stores it (one byte); read once
-    per segment reader."""
+    per segment reader (two threads may both read it: either result is the same)."""
     cache = _LENGTHS.setdefault(reader, {})
     key = (fieldname, b, k1, avgfl)
     found = cache.get(key)
     if found is None:
         size = reader.doc_count_all()
         encoded = _length_bytes(reader, fieldname, size)
-        classes: Sequence[int]
-        lengths: Sequence[float]
         if encoded is not None:
-            classes, lengths = encoded, [byte_to_length(byte) for byte in range(256)]
+            classes, values = np.frombuffer(encoded, dtype=np.uint8), _BYTE_LENGTHS
         else:
-            each = [reader.doc_field_length(docnum, fieldname, 1) or 0 for docnum in range(size)]
-            lengths = sorted(set(each))
-            index = {length: k for k, length in enumerate(lengths)}
-            classes = [index[length] for length in each]
-        found = cache[key] = _FieldLengths(classes, lengths, avgfl, b, k1, {})
+            each = np.array([reader.doc_field_length(docnum, fieldname, 1) or 0 for docnum in range(size)],
+                            dtype=np.float64)
+            values, inverse = np.unique(each, return_inverse=True)
+            classes = inverse.astype(np.int64)
+        found = cache[key] = _FieldLengths(classes, values, avgfl, b, k1)
     return found
-

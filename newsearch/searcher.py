@@ -12,8 +12,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
@@ -98,21 +99,30 @@ def open_index(path: str | os.PathLike[str] | None = None, *, ranking: RankingCo
 
 @dataclass
 class _Snapshot:
-    """One opened state of the index: a generation and its Whoosh commit."""
+    """One opened state of the index: a generation and its Whoosh commit.
+
+    Threads search one snapshot at once. Whoosh's matchers keep their place in the files
+    its searcher shares, so whatever reads through Whoosh holds ``whoosh``; adding up the
+    posting sidecars' arrays (``candidates.gather``) runs without it. ``users`` counts the
+    searches using the snapshot: a retired one is closed when the last finishes."""
 
     generation: Path
     toc: int
     ix: FileIndex
     searcher: Searcher
     stems: StemLookup  # the vocabulary file, searched in place
+    whoosh: threading.RLock = field(default_factory=threading.RLock)
+    users: int = 0
+    retired: bool = False
     _vocabulary: Vocabulary | None = None
     _duplicates: DuplicatePairs | None = None
     _clustered: tuple[dict[int, str], list[int]] | None = None
 
     def vocabulary(self) -> Vocabulary:
         """The generation's unstemmed words, read on first use (most queries never need them)."""
-        if self._vocabulary is None:
-            self._vocabulary = Vocabulary.load(self.generation)
+        with self.whoosh:
+            if self._vocabulary is None:
+                self._vocabulary = Vocabulary.load(self.generation)
         return self._vocabulary
 
     def written(self, word: str) -> bool:
@@ -122,24 +132,33 @@ class _Snapshot:
 
     def duplicates(self) -> DuplicatePairs:
         """The near-duplicate pairs the indexer found, read on first use."""
-        if self._duplicates is None:
-            self._duplicates = duplicate_store.current(self.generation, self.toc, self.searcher.reader())
+        with self.whoosh:
+            if self._duplicates is None:
+                self._duplicates = duplicate_store.current(self.generation, self.toc, self.searcher.reader())
         return self._duplicates
 
     def clustered(self) -> tuple[dict[int, str], list[int]]:
         """Document number -> cluster key of every document with copies, and those numbers sorted:
         made once per snapshot, to count the stories of a result set."""
-        if self._clustered is None:
-            found = clustered_docnums(self.searcher, self.duplicates())
-            self._clustered = found, sorted(found)
+        with self.whoosh:
+            if self._clustered is None:
+                found = clustered_docnums(self.searcher, self.duplicates())
+                self._clustered = found, sorted(found)
         return self._clustered
 
     def close(self) -> None:
         self.searcher.close()
 
+    def retire(self) -> None:
+        """Close now if no search uses the snapshot, else when the last one finishes (``Index._using``)."""
+        self.retired = True
+        if not self.users:
+            self.close()
+
 
 class Index:
-    """A searchable index. Safe to share between threads; follows commits and rebuilds.
+    """A searchable index. Safe to share between threads, which search it at once; follows commits
+    and rebuilds.
 
     Use as a context manager, or call ``close()``. ``ranking``: as in ``open_index``.
     """
@@ -163,7 +182,7 @@ class Index:
         """Release the index files."""
         with self._lock:
             if self._snapshot is not None:
-                self._snapshot.close()
+                self._snapshot.retire()
                 self._snapshot = None
 
     # -- state -----------------------------------------------------------------------------
@@ -189,9 +208,23 @@ class Index:
 
         fresh = retry_while_committing(attempt, self.path)
         if snapshot is not None:
-            snapshot.close()  # safe: every use of a snapshot holds self._lock
+            snapshot.retire()  # closed once the searches using it finish
         self._snapshot = fresh
         return fresh
+
+    @contextmanager
+    def _using(self) -> Iterator[_Snapshot]:
+        """The fresh snapshot, kept open while the caller uses it (``self._lock`` only while it is got)."""
+        with self._lock, reading(self.path):
+            snapshot = self._fresh()
+            snapshot.users += 1
+        try:
+            yield snapshot
+        finally:
+            with self._lock:
+                snapshot.users -= 1
+                if snapshot.retired and not snapshot.users:
+                    snapshot.close()
 
     # -- API -------------------------------------------------------------------------------
 
@@ -251,44 +284,48 @@ class Index:
                                  f"({sort})")
         tree = parse(query)
         needed = offset + limit
-        with self._lock:
+        with self._using() as snapshot:
             with reading(self.path):  # only what reads the index: its decoding errors mean damage
-                snapshot = self._fresh()
                 searcher = snapshot.searcher
-                compiled = self._compiler(searcher, snapshot, correct).compile(tree)
+                with snapshot.whoosh:
+                    compiled = self._compiler(searcher, snapshot, correct).compile(tree)
+                    allowed = _mask(searcher, since, until, sources)
                 filters = _filters(since, until, sources)
                 duplicates = snapshot.duplicates() if collapse else None
                 clustered, watch = snapshot.clustered() if duplicates else ({}, [])
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
                 relax: frozenset[str] = frozenset()
                 while True:
-                    hits, total, timed_out, watched = self._collect(searcher, compiled, filters, depth, sort, watch)
-                    if not total and not timed_out and not relax:
-                        # An exact phrase no article has: its words instead, and the results say so.
-                        relax = unmatched_phrases(searcher, compiled)
-                        if relax:
-                            compiled = self._compiler(searcher, snapshot, correct, relax).compile(tree)
-                            continue
-                    ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency, self.ranking)
+                    hits, total, timed_out, watched = self._collect(snapshot, compiled, filters, allowed, depth, sort,
+                                                                    watch)
+                    with snapshot.whoosh:
+                        if not total and not timed_out and not relax:
+                            # An exact phrase no article has: its words instead, and the results say so.
+                            relax = unmatched_phrases(searcher, compiled)
+                            if relax:
+                                compiled = self._compiler(searcher, snapshot, correct, relax).compile(tree)
+                                continue
+                        ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency, self.ranking)
                     shown = collapsed(ranked, duplicates)
                     if len(shown) >= needed or len(hits) < depth or timed_out or depth >= MAX_CANDIDATES:
                         break
                     depth = min(depth * 2, MAX_CANDIDATES)
-                counted = (facets_of(searcher, self._all_matches(searcher, compiled.query,
-                                                                 _mask(searcher, since, until, sources)), facets)
-                           if facets else {})
-                note = (self._filter_note(searcher, query, compiled, sources, since, until)
-                        if not total and filters is not None and not timed_out else None)
-            page = []
-            passage_query = passage_query_for(compiled)
-            collected = {hit.docnum for hit in hits}
-            for rank, item in enumerate(shown[offset:needed], offset + 1):
-                hit, found = item.candidate, item.passages
-                if found is None:
-                    found = shown_passages(hit.stored(), passage_query, passages, passage_chars)
-                copies = (copies_matching(searcher, hit, compiled.query, filters, duplicates, collected)
-                          if duplicates else ())
-                page.append(_hit(hit.stored(), rank, item.score, found, copies))
+                with snapshot.whoosh:
+                    counted = (facets_of(searcher, self._all_matches(searcher, compiled.query, allowed), facets)
+                               if facets else {})
+                    note = (self._filter_note(searcher, query, compiled, sources, since, until)
+                            if not total and filters is not None and not timed_out else None)
+            with snapshot.whoosh:  # the page's stored fields and passages
+                page = []
+                passage_query = passage_query_for(compiled)
+                collected = {hit.docnum for hit in hits}
+                for rank, item in enumerate(shown[offset:needed], offset + 1):
+                    hit, found = item.candidate, item.passages
+                    if found is None:
+                        found = shown_passages(hit.stored(), passage_query, passages, passage_chars)
+                    copies = (copies_matching(searcher, hit, compiled.query, filters, duplicates, collected)
+                              if duplicates else ())
+                    page.append(_hit(hit.stored(), rank, item.score, found, copies))
         suggestion = self._suggest(query, compiled) if total < FEW_RESULTS or compiled.not_found else None
         return Results(
             query=query,
@@ -329,8 +366,7 @@ class Index:
         since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
         zone = zone_argument(tz, "tz")
         tree = parse(query)
-        with self._lock, reading(self.path):
-            snapshot = self._fresh()
+        with self._using() as snapshot, reading(self.path), snapshot.whoosh:
             searcher = snapshot.searcher
             compiled = self._compiler(searcher, snapshot, correct).compile(tree)
             matches = self._all_matches(searcher, compiled.query, _mask(searcher, since, until, sources))
@@ -359,9 +395,8 @@ class Index:
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
         id = stored_id(id)
-        with self._lock:
+        with self._using() as snapshot, snapshot.whoosh:
             with reading(self.path):
-                snapshot = self._fresh()
                 searcher = snapshot.searcher
                 docnum = searcher.document_number(id=id)
                 if docnum is None:
@@ -382,8 +417,8 @@ class Index:
                 not_these = wq.Not(wq.Or([wq.Term("id", other) for other in excluded]))
                 filters = not_these if filters is None else wq.And([filters, not_these])
                 clustered, watch = snapshot.clustered()
-                hits, total, timed_out, watched = self._collect(searcher, compiled, filters, max(CANDIDATES, limit),
-                                                                "relevance", watch)
+                hits, total, timed_out, watched = self._collect(snapshot, compiled, filters, None,
+                                                                max(CANDIDATES, limit), "relevance", watch)
                 ranked = [Ranked(hit.score, hit) for hit in
                           sorted(hits, key=lambda hit: rank_key(hit.score, hit.newest_first, hit.id))]
                 shown = collapsed(ranked, duplicates)[:limit]
@@ -401,8 +436,8 @@ class Index:
     def document(self, id: str) -> Document:
         """The stored article with this id; raises DocumentNotFound."""
         id = stored_id(id)
-        with self._lock, reading(self.path):
-            stored = self._fresh().searcher.document(id=id)
+        with self._using() as snapshot, reading(self.path), snapshot.whoosh:
+            stored = snapshot.searcher.document(id=id)
         if stored is None:
             raise DocumentNotFound(f"no document with id {id!r} in the index at {self.path}")
         return Document(
@@ -414,8 +449,7 @@ class Index:
     def highlight(self, text: str, query: str) -> list[tuple[int, int]]:
         """Spans of ``text`` that ``query`` matches (its words in any form, its phrases)."""
         tree = parse(query)
-        with self._lock, reading(self.path):
-            snapshot = self._fresh()
+        with self._using() as snapshot, reading(self.path), snapshot.whoosh:
             compiled = self._compiler(snapshot.searcher, snapshot).compile(tree)
         return highlight_spans(text, passage_query_for(compiled))
 
@@ -426,8 +460,9 @@ class Index:
         return QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written, self.ranking, correct=correct,
                              relax=relax)
 
-    def _collect(self, searcher: Searcher, compiled: CompiledQuery, filters: wq.Query | None, depth: int,
-                 sort: Sort, watch: Sequence[int] = ()) -> tuple[list[Candidate], int, bool, set[int]]:
+    def _collect(self, snapshot: _Snapshot, compiled: CompiledQuery, filters: wq.Query | None,
+                 allowed: np.ndarray | None, depth: int, sort: Sort, watch: Sequence[int] = ()
+                 ) -> tuple[list[Candidate], int, bool, set[int]]:
         """The top ``depth`` candidates (score, stored fields, coverage), the total, whether time ran out,
         and which of the ``watch`` documents (sorted numbers) match.
 
@@ -435,15 +470,27 @@ class Index:
         same words all required. A plain list (``CompiledQuery.concepts_are_plain``) is collected
         in one pass over its postings, which gives the total and coverage as well; any other
         query goes through Whoosh's collectors with block-quality skipping (which is why
-        coverage is found afterwards there, for the candidates only, not while collecting).
+        coverage is found afterwards there, for the candidates only, not while collecting). Only
+        the one pass runs beside other threads' work (see ``_Snapshot``). The one pass needs the
+        ``filters`` as ``allowed``, a mask over document numbers (``_mask``); without it, Whoosh's
+        collectors apply them.
         """
         deadline = time.monotonic() + self.time_limit
         concepts = plain_concepts(compiled)
-        if sort == "relevance" and concepts is not None:
-            allowed = frozenset(searcher.docs_for_query(filters)) if filters is not None else None
+        searcher = snapshot.searcher
+        if sort == "relevance" and concepts is not None and (filters is None or allowed is not None):
             found = gather(searcher, concepts, depth, all_words=compiled.all_words_query is not None,
-                           allowed=allowed, deadline=deadline, watch=watch)
-            return self._candidates(searcher, found.scores, found.covered), found.total, found.timed_out, found.watched
+                           allowed=allowed, deadline=deadline, watch=watch, whoosh=snapshot.whoosh)
+            with snapshot.whoosh:
+                hits = self._candidates(searcher, found.scores, found.covered)
+            return hits, found.total, found.timed_out, found.watched
+        with snapshot.whoosh:
+            return self._collect_whoosh(searcher, compiled, filters, depth, sort, deadline, watch)
+
+    def _collect_whoosh(self, searcher: Searcher, compiled: CompiledQuery, filters: wq.Query | None, depth: int,
+                        sort: Sort, deadline: float, watch: Sequence[int]
+                        ) -> tuple[list[Candidate], int, bool, set[int]]:
+        """``_collect`` through Whoosh's collectors."""
         queries = [compiled.query]
         if sort == "relevance" and compiled.all_words_query is not None:
             queries.append(compiled.all_words_query)

@@ -34,6 +34,7 @@ from whoosh import formats
 from whoosh.system import pack_uint
 
 from newsearch.analysis import NewsAnalyzer, StopGramAnalyzer
+from newsearch.postings import SidecarWriter
 from newsearch.whoosh_internals import SegmentWriterBase, install_postings_writer, write_term
 
 # What a waiting posting costs in memory besides its value bytes, and what a term's first posting
@@ -196,17 +197,22 @@ class NewsSegmentWriter(SegmentWriterBase):
     def flush_segment(self) -> None:
         self.perdocwriter.close()
         lengths = _PreloadedLengths(self.per_document_reader()) if self.codec.length_stats else None
+        sidecar = SidecarWriter(self.newsegment, self.storage, self.docnum)  # every term passes it on its way
         try:
             if self.pool.current or self.pool.runs:  # merged segments, boosted documents: Whoosh's pool
                 add = self.pool.add
                 for fieldname, tbytes, ids, weights, values in self._entries():
                     for posting in zip(ids, weights, values):
                         add((fieldname, tbytes, *posting))
-                _write_postings(self.fieldwriter, self.schema, lengths, self.pool.iter_postings())
+                _write_postings(self.fieldwriter, self.schema, lengths, sidecar.postings_of(self.pool.iter_postings()))
             else:
-                _write_entries(self.fieldwriter, self.schema, lengths, self._entries())
+                _write_entries(self.fieldwriter, self.schema, lengths, sidecar.entries(self._entries()))
+            sidecar.finish()
             self._pending = {}
             self.fieldwriter.close()
+        except BaseException:
+            sidecar.cancel()
+            raise
         finally:
             if lengths is not None:
                 lengths.close()

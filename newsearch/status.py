@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from whoosh.searching import Searcher
 
-from newsearch import duplicate_store, vocabulary
+from newsearch import duplicate_store, postings, vocabulary
 from newsearch.config import resolve_index_path
 from newsearch.errors import IndexCorrupt, NewsearchError
 from newsearch.models import CheckReport, IndexStats
@@ -70,7 +70,8 @@ def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
 
     Every file against the checksums its commit recorded (when the latest commit has them: a run
     killed before writing them leaves it unverified until the next run); then the Whoosh segments
-    (every stored document, posting list, column value and field length), the vocabulary (typo
+    (every stored document, posting list, column value and field length) and their posting sidecars
+    (``postings``), the vocabulary (typo
     correction, stems) and the near-duplicate pairs (copies folded); ``newsearch.json`` is read on
     opening. Each problem names the document, or the file and line.
     """
@@ -89,6 +90,7 @@ def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
             terms: set[str] = set()
             if searcher.reader().doc_count_all():  # with no segment at all, Whoosh's empty reader has no columns
                 count, ids, files, terms = _check_documents(searcher, problems)
+                problems += postings.verify(searcher.reader())
                 segments = len(searcher.reader().leaf_readers())
     except NewsearchError:
         raise

@@ -18,7 +18,7 @@ and of a generation::
       checksums-7.tsv  size and crc32 of every file as commit 7 left them (see "checksums" below)
       _MAIN_7.toc      Whoosh's table of contents, numbered by commit (the previous one is deleted)
       MAIN_<id>.seg    Whoosh segments (a commit adds one and may merge small ones; a parallel
-                       build writes one per worker)
+                       build writes one per worker), each holding its posting sidecar (``postings``)
       MAIN_WRITELOCK   Whoosh's writer lock (empty; newsearch's own lock is ``.lock``)
       .retired         when the generation was retired (only in a retired generation)
       *.tmp            half-written files and a writer's scratch folder; with a half-written

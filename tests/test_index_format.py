@@ -24,9 +24,9 @@ def _corpus(folder: Path) -> Path:
     return folder
 
 
-def test_the_format_names_the_schema_analysis_and_duplicates_versions():
+def test_the_format_names_the_schema_analysis_duplicates_and_postings_versions():
     assert schema.FORMAT == (f"newsearch-schema-{schema.SCHEMA_VERSION}-analysis-{analysis.ANALYSIS_VERSION}"
-                             f"-duplicates-{duplicates.DUPLICATES_VERSION}")
+                             f"-duplicates-{duplicates.DUPLICATES_VERSION}-postings-{schema.POSTINGS_VERSION}")
 
 
 def test_an_index_records_its_format(tmp_path):
