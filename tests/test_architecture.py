@@ -19,8 +19,8 @@ PACKAGE = Path(newsearch.__file__).parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("plain data", ("errors", "models", "config", "version", "controlchars")),
     ("input", ("corpus", "corpus.*", "analysis")),
-    ("index", ("whoosh_internals", "schema", "storage", "segments", "vocabulary", "duplicates", "duplicate_store",
-               "parallel", "build_jobs", "indexer")),
+    ("index", ("whoosh_internals", "schema", "storage", "inverter", "segments", "vocabulary", "duplicates",
+               "duplicate_store", "parallel", "build_jobs", "indexer")),
     ("search", ("query", "scoring", "compiler", "candidates", "matches", "ranking", "grouping", "passages", "sentences",
                 "timeline", "searcher", "status")),
     ("output", ("formatting",)),
