@@ -27,7 +27,10 @@ from newsearch.analysis import STOP_NO_TERM, StopGramAnalyzer, stop_term_list, s
 # What a pending word costs when its batch is inverted (the sort's int64 order and the int32
 # copies made on the way), so that a batch inverted at the writer's memory limit stays under it.
 INVERSION_BYTES_PER_WORD = 64
-MERGE_TERMS = 16_384  # terms merged and written at once: bounds what a flush holds
+# Terms and postings merged and written at once (at least one term): bounds what a flush holds,
+# each posting then being a Python int, float and bytes for the postings writer.
+MERGE_TERMS = 16_384
+MERGE_POSTINGS = 262_144
 _SURFACE_CACHE = 500_000
 
 
@@ -345,8 +348,7 @@ def merged_chunks(runs: Sequence[AnyRun]
     if len(runs) == 1:
         run = runs[0]
         starts = run.term_starts
-        for first in range(0, len(run.terms), MERGE_TERMS):
-            last = min(first + MERGE_TERMS, len(run.terms))
+        for first, last in _chunks(starts):
             docs, weights, value_starts, blob = run.postings(int(starts[first]), int(starts[last]))
             yield (run.terms[first:last], (starts[first:last + 1] - starts[first]).tolist(), docs, weights,
                    _values(value_starts, blob))
@@ -355,8 +357,10 @@ def merged_chunks(runs: Sequence[AnyRun]
     number = {term: index for index, term in enumerate(terms)}
     numbers = [np.array([number[term] for term in run.terms], dtype=np.int64) for run in runs]
     del number
-    for first in range(0, len(terms), MERGE_TERMS):
-        last = min(first + MERGE_TERMS, len(terms))
+    counts = np.zeros(len(terms), dtype=np.int64)
+    for run, run_numbers in zip(runs, numbers):
+        counts[run_numbers] += np.diff(run.term_starts)  # a run's terms are distinct
+    for first, last in _chunks(np.append(0, np.cumsum(counts))):
         parts_terms, parts_docs, parts_weights, parts_sizes, parts_blobs = [], [], [], [], []
         for run, run_numbers in zip(runs, numbers):
             low, high = np.searchsorted(run_numbers, [first, last])
@@ -375,7 +379,7 @@ def merged_chunks(runs: Sequence[AnyRun]
         value_ends = np.cumsum(sizes)
         value_starts = (value_ends - sizes)[order]
         data = np.concatenate(parts_blobs).tobytes()
-        values = [data[start:end] for start, end in zip(value_starts.tolist(), value_ends[order].tolist())]
+        values = _shared([data[start:end] for start, end in zip(value_starts.tolist(), value_ends[order].tolist())])
         posting_terms = posting_terms[order]
         present = np.unique(posting_terms)
         term_starts = np.searchsorted(posting_terms, present).tolist() + [len(posting_terms)]
@@ -383,7 +387,32 @@ def merged_chunks(runs: Sequence[AnyRun]
                np.concatenate(parts_weights)[order], values)
 
 
+def _chunks(term_starts: np.ndarray) -> Iterator[tuple[int, int]]:
+    """``(first, last)`` term ranges of at most ``MERGE_TERMS`` terms and ``MERGE_POSTINGS`` postings
+    (or one term), given where each term's postings start (and, last, where they end)."""
+    first, count = 0, len(term_starts) - 1
+    while first < count:
+        last = int(np.searchsorted(term_starts, term_starts[first] + MERGE_POSTINGS, side="right")) - 1
+        last = min(max(last, first + 1), first + MERGE_TERMS, count)
+        yield first, last
+        first = last
+
+
+_SHARED_VALUES: dict[bytes, bytes] = {}  # one object per short value: a block's pickle refers back to repeats
+_SHARED_LIMIT = 100_000
+_SHORT_VALUE = 14  # a single position below 65536
+
+
+def _shared(values: list[bytes]) -> list[bytes]:
+    """``values`` with equal short ones as one object: pickle then writes a repeat within a block as a
+    memo reference (without this the postings file grows by 3 %)."""
+    if len(_SHARED_VALUES) > _SHARED_LIMIT:
+        _SHARED_VALUES.clear()
+    share = _SHARED_VALUES.setdefault
+    return [share(value, value) if len(value) <= _SHORT_VALUE else value for value in values]
+
+
 def _values(value_starts: np.ndarray, blob: np.ndarray) -> list[bytes]:
     data = blob.tobytes()
     bounds = value_starts.tolist()
-    return [data[start:end] for start, end in zip(bounds, bounds[1:])]
+    return _shared([data[start:end] for start, end in zip(bounds, bounds[1:])])

@@ -56,6 +56,7 @@ def test_stop_gram_buffer_gives_the_analyzers_grams():
 @pytest.mark.parametrize("pool_limit", [None, 200_000])
 def test_runs_merged_a_few_terms_at_a_time_give_whoosh_segment(tmp_path, monkeypatch, pool_limit):
     monkeypatch.setattr(inverter, "MERGE_TERMS", 7)  # many chunks, terms split across runs and chunks
+    monkeypatch.setattr(inverter, "MERGE_POSTINGS", 40)  # and chunks of one common term
     documents = _documents(80)
     ours = _build(tmp_path / "ours", NewsSegmentWriter, documents, pool_limit)
     assert _contents(ours) == _contents(_build(tmp_path / "whoosh", SegmentWriter, documents, pool_limit))
