@@ -33,6 +33,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from importlib import resources
+from typing import cast
 
 from whoosh.analysis import Composable, CompositeAnalyzer, Filter, Token, Tokenizer
 
@@ -329,33 +330,14 @@ class NewsAnalyzer(CompositeAnalyzer):
                 yield token
             pos += 1
 
-    def term_positions(self, value: str) -> dict[str, list[int]] | None:
-        """term -> its positions in ``value``, exactly the tokens ``self(value, positions=True)`` yields.
-
-        The segment writer's shortcut past Token objects (the field format's
-        ``word_values`` collects the same); None when this analyzer is not the plain
-        ``NewsTokenizer() | NewsTermFilter()`` pair.
-        """
+    def plain_term_filter(self) -> NewsTermFilter | None:
+        """The term filter when this analyzer is the plain ``NewsTokenizer() | NewsTermFilter()`` pair, else
+        None: the segment writer then maps ``surface_forms(value)`` through it, which gives exactly the
+        tokens ``self(value, positions=True)`` yields, numbered by position, without Token objects."""
         if len(self.items) != 2 or type(self.items[0]) is not NewsTokenizer \
                 or type(self.items[1]) is not NewsTermFilter:
             return None
-        term_filter = self.items[1]
-        cache, term_of, counts = term_filter._cache, term_filter.term, term_filter.surface_counts
-        found: dict[str, list[int]] = {}
-        surfaces = surface_forms(value)
-        if counts is not None:
-            counts.update(surfaces)
-        for pos, surface in enumerate(surfaces):
-            term = cache.get(surface)
-            if term is None:
-                term = term_of(surface)
-            if term:
-                positions = found.get(term)
-                if positions is None:
-                    found[term] = [pos]
-                else:
-                    positions.append(pos)
-        return found
+        return self.items[1]
 
 
 def news_analyzer(stem: bool = True, stop: bool = False) -> Composable:
@@ -455,6 +437,33 @@ def _stop_kind(surface: str) -> str:
     return kind
 
 
+STOP_NO_TERM = -2  # a stop code: the word has no index term (skipped, as if not there)
+STOP_OTHER_WORD = -1  # a stop code: a word that is not a stopword
+
+
+def stop_term_list() -> tuple[str, ...]:
+    """The stopwords' index terms, sorted: a stop code of 0 or more indexes this."""
+    global _STOP_TERM_LIST
+    if _STOP_TERM_LIST is None:
+        _STOP_TERM_LIST = tuple(sorted(stop_terms()))
+    return _STOP_TERM_LIST
+
+
+_STOP_TERM_LIST: tuple[str, ...] | None = None
+_STOP_CODES: dict[str, int] = {}  # surface -> its stop code
+
+
+def _stop_code(surface: str) -> int:
+    kind = _STOP_KINDS.get(surface)
+    if kind is None:
+        kind = _stop_kind(surface)
+    code = STOP_NO_TERM if kind == _NO_TERM else STOP_OTHER_WORD if not kind else stop_term_list().index(kind)
+    if len(_STOP_CODES) >= _STOP_KINDS_SIZE:
+        _STOP_CODES.clear()
+    _STOP_CODES[surface] = code
+    return code
+
+
 class StopGramAnalyzer(Composable):
     """The terms of the stopword fields: every stopword of a text (as its index term, stemmed as
     in phrases) and every two consecutive stopwords ("of the"), as terms without positions.
@@ -472,10 +481,7 @@ class StopGramAnalyzer(Composable):
         return hash(type(self))
 
     def term_positions(self, value: str) -> dict[str, list[int]]:
-        """gram -> ``[0]``: the terms ``self(value)`` gives, each once (for the segment writer).
-
-        One dict lookup a word (``_stop_kind``, cached): this runs on every title and body indexed.
-        """
+        """gram -> ``[0]``: the terms ``self(value)`` gives, each once (one dict lookup a word, cached)."""
         kinds = _STOP_KINDS
         found: dict[str, list[int]] = {}
         previous = ""
@@ -491,6 +497,16 @@ class StopGramAnalyzer(Composable):
                     found[previous + " " + kind] = _SEEN
             previous = kind
         return found
+
+    @staticmethod
+    def stop_codes(surfaces: list[str]) -> list[int]:
+        """Each surface form's stop code: the index of its term in ``stop_term_list()`` for a stopword,
+        ``STOP_OTHER_WORD`` or ``STOP_NO_TERM``; what the segment writer makes the grams from, for a
+        batch of documents at once (the grams are those of ``term_positions``, a test checks)."""
+        codes = list(map(_STOP_CODES.get, surfaces))
+        if None in codes:
+            codes = [_stop_code(surface) if code is None else code for surface, code in zip(surfaces, codes)]
+        return cast(list[int], codes)
 
     def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
                  removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,

@@ -59,7 +59,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from newsearch.analysis import TOKEN_PATTERN, NewsTermFilter, surface_forms
 
@@ -145,32 +145,50 @@ class Signature:
 _TERM_FILTER = NewsTermFilter(stem=True)
 _find_words = TOKEN_PATTERN.findall
 
-# surface form -> 64-bit hash of its index term (-1: not a term), bounded like the filter's cache.
-_term_hashes: dict[str, int] = {}
-_TERM_HASH_CACHE = 200_000
+class _TermHashes:
+    """Surface form -> a small number (cached, bounded like the filter's cache), and by number the
+    64-bit hash of the surface's index term and whether it has one: a text's hashes are then one
+    ``map`` and one numpy gather, with no Python int per word."""
+
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+        self.hashes: Any = None  # numpy uint64, by number
+        self.valid: Any = None  # numpy bool, by number
+
+    def of(self, surfaces: list[str]) -> Any:
+        """The hashes of the index terms of ``surfaces``, in order, as a numpy uint64 array."""
+        numpy = _minhash_setup()[0]
+        if self.hashes is None or len(self.numbers) + len(surfaces) > self.LIMIT:
+            self.numbers = {}  # started afresh between texts: numbers handed out stay valid within one
+            self.hashes = numpy.zeros(max(1024, len(surfaces)), dtype=numpy.uint64)
+            self.valid = numpy.zeros(len(self.hashes), dtype=bool)
+        numbers = list(map(self.numbers.get, surfaces))
+        if None in numbers:
+            numbers = [self._number(surface) if number is None else number
+                       for surface, number in zip(surfaces, numbers)]
+        chosen = numpy.array(numbers, dtype=numpy.intp)
+        return self.hashes[chosen][self.valid[chosen]]
+
+    def _number(self, surface: str) -> int:
+        known = self.numbers.get(surface)  # a new word repeated within the text
+        if known is not None:
+            return known
+        number = self.numbers[surface] = len(self.numbers)
+        if number >= len(self.hashes):
+            numpy = _minhash_setup()[0]
+            self.hashes = numpy.concatenate([self.hashes, numpy.zeros(len(self.hashes), dtype=numpy.uint64)])
+            self.valid = numpy.concatenate([self.valid, numpy.zeros(len(self.valid), dtype=bool)])
+        term = _TERM_FILTER.term(surface)
+        if term:
+            self.hashes[number] = int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(),
+                                                 "little")
+            self.valid[number] = True
+        return number
 
 
-def _term_hash(surface: str) -> int:
-    term = _TERM_FILTER.term(surface)
-    value = -1
-    if term:
-        value = int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
-    if len(_term_hashes) >= _TERM_HASH_CACHE:
-        _term_hashes.clear()
-    _term_hashes[surface] = value
-    return value
-
-
-def _term_hash_list(text: str) -> list[int]:
-    """The 64-bit hashes of ``text``'s index terms, in order."""
-    surfaces = surface_forms(text)  # the index splits the same body next: then for free
-    cached = list(map(_term_hashes.get, surfaces))
-    hashes = (
-        [_term_hash(s) if h is None else h for s, h in zip(surfaces, cached)] if None in cached else cached
-    )
-    if -1 in hashes:
-        hashes = [h for h in hashes if h != -1]
-    return cast(list[int], hashes)  # no None left
+_term_hashes = _TermHashes()
 
 
 def _words(text: str) -> list[str]:
@@ -245,11 +263,10 @@ def signature(text: str) -> Signature:
     ``h`` to ``a * h + b`` modulo 2**32 (``a`` odd: a bijection), and the signature
     keeps each permutation's minimum. All of it is a few numpy operations per article.
     """
-    term_hashes = _term_hash_list(text)
-    if not term_hashes:
+    hashes = _term_hashes.of(surface_forms(text))  # the index splits the same body next: then for free
+    if not len(hashes):
         return Signature(())
     numpy, multipliers, offsets = _minhash_setup()
-    hashes = numpy.array(term_hashes, dtype=numpy.uint64)
     size = SHINGLE_SIZE
     with numpy.errstate(over="ignore"):
         if len(hashes) >= size:

@@ -36,7 +36,7 @@ import threading
 import weakref
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,30 +103,6 @@ class SidecarWriter:
         self.scratch.write(self.weights.tobytes())
         self.ids = array("I")
         self.weights = array("f")
-
-    def entries(self, entries: Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]
-                ) -> Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]:
-        """``entries`` (field, term, docnums, weights, values) unchanged, each added on its way."""
-        for entry in entries:
-            self.add(*entry[:4])
-            yield entry
-
-    def postings_of(self, postings: Iterator[tuple[str, bytes, int, float, Any]]
-                    ) -> Iterator[tuple[str, bytes, int, float, Any]]:
-        """Sorted (field, term, docnum, weight, value) postings unchanged, each term added on its way."""
-        term: tuple[str, bytes] | None = None
-        ids: list[int] = []
-        weights: list[float] = []
-        for posting in postings:
-            if (posting[0], posting[1]) != term:
-                if term is not None:
-                    self.add(*term, ids, weights)
-                term, ids, weights = (posting[0], posting[1]), [], []
-            ids.append(posting[2])
-            weights.append(posting[3])
-            yield posting
-        if term is not None:
-            self.add(*term, ids, weights)
 
     def finish(self) -> None:
         """Write the weights, the term table and the footer, and close the file."""

@@ -4,14 +4,19 @@ Profiles of a build show Whoosh's own bookkeeping, not our analysis, taking most
 of the time: a Token object per word, a generator per field, one
 ``PostingPool.add`` call per posting with its size estimate, and, when the
 segment is flushed, one column read per posting to find its document's field
-length. ``NewsSegmentWriter`` keeps Whoosh's pool, codec and file layout and
-changes only how postings reach them:
+length. ``NewsSegmentWriter`` keeps Whoosh's codec and file layout and changes
+only how postings reach them:
 
 * a text field whose format is ``Positions`` and whose analyzer is the plain
-  ``NewsAnalyzer`` gets its postings from ``NewsAnalyzer.term_positions`` (no
-  Token objects), encoded as ``Positions.encode`` encodes them;
-* a document's postings join the pool in one ``extend``, its size added once;
-* the flush reads each field's length column once instead of once per posting.
+  ``NewsAnalyzer``, or a stopword-gram field (``StopGramAnalyzer``, ``Existence``),
+  keeps one int32 per word until its batch of documents is inverted with numpy
+  (``newsearch.inverter``): no Python work per posting, positions encoded in bulk
+  exactly as ``Positions.encode`` encodes them;
+* other fields' postings (ids, paths) are collected per term, a document at a time;
+* the flush merges the batches term by term, reads each field's length column once,
+  and hands every term's postings to ``write_term_postings``, the one place where a
+  term's final docnums, weights and values are written, to the segment and to its
+  posting sidecar (``newsearch.postings``).
 
 Anything else (boosts, vectors, other formats) takes Whoosh's own path. The result
 is the segment Whoosh's ``SegmentWriter`` writes: ``tests/test_segments.py`` compares
@@ -22,70 +27,71 @@ flush, the postings writer), hence the pin of whoosh-reloaded below 2.8.
 
 from __future__ import annotations
 
-import heapq
-import marshal
 import os
+import shutil
 from collections.abc import Iterator
-from itertools import groupby
-from pickle import dumps
 from typing import Any
 
+import numpy as np
 from whoosh import formats
-from whoosh.system import pack_uint
+from whoosh.util.numeric import byte_to_length
 
 from newsearch.analysis import NewsAnalyzer, StopGramAnalyzer
+from newsearch.inverter import (
+    INVERSION_BYTES_PER_WORD,
+    AnyRun,
+    PositionsBuffer,
+    Run,
+    StopGramBuffer,
+    TermSpace,
+    merged_chunks,
+)
 from newsearch.postings import SidecarWriter
-from newsearch.whoosh_internals import SegmentWriterBase, install_postings_writer, write_term
+from newsearch.whoosh_internals import SegmentWriterBase, field_lengths_bytes, install_postings_writer, write_term
 
-# What a waiting posting costs in memory besides its value bytes, and what a term's first posting
-# adds (its key, the tuple, three lists), generously: measured, a build's resident memory grows by
-# about 100 bytes per posting (list slots, values, the analysis caches and counts that grow with it).
+# What a waiting posting of a field without a buffer costs in memory besides its value bytes, and
+# what a term's first posting adds (its key, the tuple, three lists), generously.
 _PENDING_POSTING = 100
 _PENDING_TERM = 300
-_WEIGHTS = [float(count) for count in range(256)]  # shared float objects for the common weights
 
 
-_ONE_POSITION: dict[int, bytes] = {}  # most postings have one position: their encodings, cached
-
-
-def _encoded_positions(positions: list[int]) -> bytes:
-    """``Positions.encode(positions)``: the count, then the pickled deltas."""
-    if len(positions) == 1:
-        encoded = _ONE_POSITION.get(positions[0])
-        if encoded is None:
-            encoded = pack_uint(1) + dumps(positions, 2)
-            if positions[0] < 65536:
-                _ONE_POSITION[positions[0]] = encoded
-        return encoded
-    deltas = [positions[0]]
-    deltas += [b - a for a, b in zip(positions, positions[1:])]
-    return pack_uint(len(deltas)) + dumps(deltas, 2)
-
-
-def _fast_text_field(field: Any) -> bool:
-    return ((type(field.format) is formats.Positions and type(field.analyzer) is NewsAnalyzer)
-            or (type(field.format) is formats.Existence and type(field.analyzer) is StopGramAnalyzer))
+def _buffer_for(field: Any, spaces: dict[tuple[bool, bool], TermSpace]) -> PositionsBuffer | StopGramBuffer | None:
+    """The word buffer of a field the writer inverts itself, or None (its postings are collected per term)."""
+    if type(field.format) is formats.Positions and type(field.analyzer) is NewsAnalyzer:
+        term_filter = field.analyzer.plain_term_filter()
+        if term_filter is None:
+            return None
+        key = (term_filter.stem, term_filter.stop)
+        space = spaces.get(key)
+        if space is None:
+            space = spaces[key] = TermSpace(term_filter.term)
+        return PositionsBuffer(space, field.format.field_boost, field.scorable, lambda: term_filter.surface_counts)
+    if type(field.format) is formats.Existence and type(field.analyzer) is StopGramAnalyzer and not field.scorable:
+        return StopGramBuffer(field.format.field_boost)
+    return None
 
 
 class NewsSegmentWriter(SegmentWriterBase):
     """A ``SegmentWriter`` that writes the same segment with less per-posting work.
 
-    Its documents' postings wait in ``_pending`` (field -> term -> docnums, weights,
-    values, in document order), so a flush sorts terms, not postings. When they
-    outgrow ``limitmb`` they are written to a sorted run file, one marshalled record
-    per term (Whoosh's pool pickles every posting on its own), and the flush merges
-    the runs term by term. Only when Whoosh's pool holds postings too (merged
-    segments', a boosted document's) does everything go through the pool.
+    Text fields' words wait in buffers (``newsearch.inverter``), other fields' postings in
+    ``_pending`` (field -> term -> docnums, weights, values, in document order). When
+    together they outgrow ``limitmb`` they are inverted into ``Run``s spilled to files,
+    and the flush merges the runs term by term. Only when Whoosh's pool holds postings
+    too (merged segments', a boosted document's) does everything go through the pool.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._fast_fields = {name for name, field in self.schema.items() if _fast_text_field(field)}
+        spaces: dict[tuple[bool, bool], TermSpace] = {}
+        self._buffers = {name: buffer for name, field in self.schema.items()
+                         if (buffer := _buffer_for(field, spaces)) is not None}
         # Spelling words and term vectors are written only by Whoosh's own add_document.
         self._plain = not any(field.separate_spelling() or field.vector for _, field in self.schema.items())
         self._pending: dict[str, dict[Any, tuple[list[int], list[float], list[Any]]]] = {}
         self._pending_size = 0
-        self._spills: list[str] = []  # sorted runs of pending postings, in document order
+        self._runs: list[dict[str, AnyRun]] = []  # spilled runs, in document order
+        self._spill_folders: list[str] = []
 
     def add_document(self, **fields: Any) -> None:
         if not self._plain or any(name.startswith("_") for name in fields):  # boosts, custom stored values
@@ -97,10 +103,10 @@ class NewsSegmentWriter(SegmentWriterBase):
         self.check_fields(schema, fieldnames)
         perdocwriter = self.perdocwriter
         docnum = self.docnum
-        fast_fields = self._fast_fields
+        buffers = self._buffers
         pending = self._pending
         size = 0
-        # Postings go straight to _pending, as Whoosh's add_document puts them straight into its pool:
+        # Postings go straight to the buffers, as Whoosh's add_document puts them straight into its pool:
         # after a failure the writer is cancelled, never committed.
         perdocwriter.start_doc(docnum)
         try:
@@ -111,36 +117,13 @@ class NewsSegmentWriter(SegmentWriterBase):
                 field = schema[fieldname]
                 length = 0
                 if field.indexed:
-                    terms = pending.get(fieldname)
-                    if terms is None:
-                        terms = pending[fieldname] = {}
-                    positions = None
-                    if fieldname in fast_fields and isinstance(value, str):
-                        positions = field.analyzer.term_positions(value)
-                    if positions is not None:  # terms stay str until the flush (UTF-8 sorts as str does)
-                        boost = field.format.field_boost
-                        weights = _WEIGHTS if boost == 1.0 else [count * boost for count in range(256)]
-                        exists = type(field.format) is formats.Existence  # a posting per term, without values
-                        value_bytes = new_terms = 0
-                        for term, where in positions.items():
-                            count = 1 if exists else len(where)
-                            weight = weights[count] if count < 256 else count * boost
-                            vbytes = (b"" if exists else (_ONE_POSITION.get(where[0]) if count == 1 else None)
-                                      or _encoded_positions(where))
-                            value_bytes += len(vbytes)
-                            length += count
-                            entry = terms.get(term)
-                            if entry is None:
-                                terms[term] = ([docnum], [weight], [vbytes])
-                                new_terms += 1
-                            else:
-                                entry[0].append(docnum)
-                                entry[1].append(weight)
-                                entry[2].append(vbytes)
-                        if not field.scorable:
-                            length = 0
-                        size += _PENDING_POSTING * len(positions) + value_bytes + _PENDING_TERM * new_terms
+                    buffer = buffers.get(fieldname)
+                    if buffer is not None and isinstance(value, str):
+                        length = buffer.add(docnum, value)
                     else:
+                        terms = pending.get(fieldname)
+                        if terms is None:
+                            terms = pending[fieldname] = {}
                         for tbytes, freq, weight, vbytes in field.index(value):
                             if field.scorable:
                                 length += freq
@@ -163,36 +146,38 @@ class NewsSegmentWriter(SegmentWriterBase):
         perdocwriter.finish_doc()
         self.pool.fieldnames.update(fields)
         self._pending_size += size
-        if self._pending_size > self.pool.limit:
+        if self._pending_size + INVERSION_BYTES_PER_WORD * sum(map(len, buffers.values())) > self.pool.limit:
             self._spill()
         self.added = True
         self.docnum += 1
 
-    def _spill(self) -> None:
-        """Write the waiting postings to a sorted run file, one marshalled record per term."""
-        folder = self.temp_storage().folder
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, f"spill-{len(self._spills)}-{os.getpid()}.run")
-        with open(path, "wb") as handle:
-            for entry in _sorted_entries(self._pending):
-                marshal.dump(entry, handle)
-        self._spills.append(path)
+    def _inverted(self) -> dict[str, Run]:
+        """The waiting postings as one run per field; the buffers and ``_pending`` are emptied."""
+        runs = {name: run for name, buffer in self._buffers.items() if (run := buffer.run()) is not None}
+        for name, terms in self._pending.items():
+            if terms:
+                runs[name] = Run.from_postings(terms)  # a field is buffered or pending, never both
         self._pending = {}
         self._pending_size = 0
+        return runs
 
-    def _entries(self) -> Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]:
-        """Every waiting posting, spilled or not, as sorted (field, term, docnums, weights, values) records."""
-        sources = [_read_spill(path) for path in self._spills] + [_sorted_entries(self._pending)]
-        if len(sources) == 1:
-            yield from sources[0]
-            return
-        # heapq.merge keeps the order of its inputs for equal keys: runs are in document order.
-        for _key, group in groupby(heapq.merge(*sources, key=_entry_key), key=_entry_key):
-            records = list(group)
-            fieldname, tbytes = records[0][0], records[0][1]
-            yield (fieldname, tbytes, [docnum for record in records for docnum in record[2]],
-                   [weight for record in records for weight in record[3]],
-                   [value for record in records for value in record[4]])
+    def _spill(self) -> None:
+        """Write the waiting postings to files, one run per field."""
+        folder = os.path.join(self.temp_storage().folder, f"run-{len(self._spill_folders)}-{os.getpid()}")
+        self._spill_folders.append(folder)
+        self._runs.append({name: run.spill(os.path.join(folder, name)) for name, run in self._inverted().items()})
+
+    def _field_runs(self) -> Iterator[tuple[str, list[AnyRun]]]:
+        """Each field with postings, in order, and its runs in document order (the last ones in memory)."""
+        runs: list[dict[str, AnyRun]] = [*self._runs, dict(self._inverted())]
+        for fieldname in sorted({name for batch in runs for name in batch}):
+            yield fieldname, [batch[fieldname] for batch in runs if fieldname in batch]
+
+    def _entries(self) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
+        """Every waiting posting as sorted (field, term, docnums, weights, values) records."""
+        for fieldname, runs in self._field_runs():
+            for tbytes, ids, weights, values, _ in _term_postings(runs, None):
+                yield fieldname, tbytes, ids, weights, values
 
     def flush_segment(self) -> None:
         self.perdocwriter.close()
@@ -204,11 +189,10 @@ class NewsSegmentWriter(SegmentWriterBase):
                 for fieldname, tbytes, ids, weights, values in self._entries():
                     for posting in zip(ids, weights, values):
                         add((fieldname, tbytes, *posting))
-                _write_postings(self.fieldwriter, self.schema, lengths, sidecar.postings_of(self.pool.iter_postings()))
+                _write_postings(self.fieldwriter, sidecar, self.schema, lengths, self.pool.iter_postings())
             else:
-                _write_entries(self.fieldwriter, self.schema, lengths, sidecar.entries(self._entries()))
+                self._write_runs(lengths, sidecar)
             sidecar.finish()
-            self._pending = {}
             self.fieldwriter.close()
         except BaseException:
             sidecar.cancel()
@@ -218,39 +202,48 @@ class NewsSegmentWriter(SegmentWriterBase):
                 lengths.close()
             self._remove_spills()
 
+    def _write_runs(self, lengths: _PreloadedLengths | None, sidecar: SidecarWriter) -> None:
+        fieldwriter = self.fieldwriter
+        for fieldname, runs in self._field_runs():
+            fieldwriter.start_field(fieldname, self.schema[fieldname])
+            install_postings_writer(fieldwriter)
+            field_lengths = lengths.of_field(fieldname) if lengths is not None else None
+            for tbytes, ids, weights, values, doc_lengths in _term_postings(runs, field_lengths):
+                write_term_postings(fieldwriter, sidecar, fieldname, tbytes, ids, weights, values, doc_lengths)
+            fieldwriter.finish_field()
+
     def _remove_spills(self) -> None:
-        for path in self._spills:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
-        self._spills = []
+        for folder in self._spill_folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._spill_folders = []
+        self._runs = []
 
     def close_segment(self) -> None:
         self._remove_spills()
         super().close_segment()
 
 
-def _entry_key(entry: tuple[Any, ...]) -> tuple[str, bytes]:
-    return entry[0], entry[1]
+def write_term_postings(fieldwriter: Any, sidecar: SidecarWriter, fieldname: str, tbytes: bytes, ids: list[int],
+                        weights: list[float], values: list[Any], doc_lengths: list[int]) -> None:
+    """Write one term's postings (docnums ascending, their weights, values and field lengths) to the
+    segment and its posting sidecar: every term of every segment this writer flushes passes through
+    here, once, in order."""
+    sidecar.add(fieldname, tbytes, ids, weights)
+    write_term(fieldwriter, tbytes, ids, weights, values, doc_lengths)
 
 
-def _sorted_entries(pending: dict[str, dict[Any, tuple[list[int], list[float], list[Any]]]]
-                    ) -> Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]:
-    for fieldname in sorted(pending):
-        terms = pending[fieldname]
-        for term in sorted(terms):
-            ids, weights, values = terms[term]
-            yield fieldname, term.encode("utf-8") if isinstance(term, str) else term, ids, weights, values
+def _term_postings(runs: list[AnyRun], field_lengths: np.ndarray | None
+                   ) -> Iterator[tuple[bytes, list[int], list[float], list[bytes], list[int]]]:
+    """One field's runs merged: each term's (term, docnums, weights, values, field lengths), in term order."""
+    for terms, starts, docs, weights, values in merged_chunks(runs):
+        ids, weight_list = docs.tolist(), weights.tolist()
+        doc_lengths = field_lengths[docs].tolist() if field_lengths is not None else [0] * len(ids)
+        for index, tbytes in enumerate(terms):
+            start, stop = starts[index], starts[index + 1]
+            yield tbytes, ids[start:stop], weight_list[start:stop], values[start:stop], doc_lengths[start:stop]
 
 
-def _read_spill(path: str) -> Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]:
-    with open(path, "rb") as handle:
-        while True:
-            try:
-                yield marshal.load(handle)
-            except EOFError:
-                return
+_BYTE_LENGTHS = np.array([byte_to_length(byte) for byte in range(256)], dtype=np.int64)
 
 
 class _PreloadedLengths:
@@ -259,26 +252,32 @@ class _PreloadedLengths:
     def __init__(self, reader: Any) -> None:
         self.reader = reader
         self.count = reader.doc_count_all()
-        self.fields: dict[str, list[Any]] = {}
+        self.fields: dict[str, np.ndarray] = {}
 
-    def of_field(self, fieldname: str) -> list[Any]:
-        """The field's length in each document, by document number."""
+    def of_field(self, fieldname: str) -> np.ndarray:
+        """The field's length in each document (as the reader gives it: from its one-byte form), by document number."""
         known = self.fields.get(fieldname)
         if known is None:
-            length = self.reader.doc_field_length
-            known = self.fields[fieldname] = [length(number, fieldname) for number in range(self.count)]
+            data = field_lengths_bytes(self.reader, fieldname, self.count)
+            if data is not None:
+                known = _BYTE_LENGTHS[np.frombuffer(data, dtype=np.uint8)]
+            else:
+                length = self.reader.doc_field_length
+                known = np.array([length(number, fieldname) or 0 for number in range(self.count)], dtype=np.int64)
+            self.fields[fieldname] = known
         return known
 
     def close(self) -> None:
         self.reader.close()
 
 
-def _write_postings(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | None, items: Any) -> None:
+def _write_postings(fieldwriter: Any, sidecar: SidecarWriter, schema: Any, lengths: _PreloadedLengths | None,
+                    items: Any) -> None:
     """What ``FieldWriter.add_postings`` writes for sorted ``(field, term, docnum, weight, value)`` postings,
     with each term's postings handed to the postings writer a block at a time instead of one by one."""
-    lastfield = None
+    lastfield = ""
     lastterm = None
-    field_lengths: list[Any] = []
+    field_lengths: list[int] = []
     ids: list[int] = []
     weights: list[float] = []
     values: list[bytes | None] = []
@@ -286,16 +285,16 @@ def _write_postings(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | 
     for fieldname, btext, docnum, weight, value in items:
         if fieldname != lastfield or btext != lastterm:
             if lastterm is not None:
-                write_term(fieldwriter, lastterm, ids, weights, values, doc_lengths)
+                write_term_postings(fieldwriter, sidecar, lastfield, lastterm, ids, weights, values, doc_lengths)
                 ids, weights, values, doc_lengths = [], [], [], []
             if fieldname != lastfield:
-                if lastfield is not None:
+                if lastfield:
                     if fieldname < lastfield:
                         raise ValueError(f"postings out of order: field {fieldname!r} after {lastfield!r}")
                     fieldwriter.finish_field()
                 fieldwriter.start_field(fieldname, schema[fieldname])
                 install_postings_writer(fieldwriter)
-                field_lengths = lengths.of_field(fieldname) if lengths is not None else []
+                field_lengths = lengths.of_field(fieldname).tolist() if lengths is not None else []
                 lastfield = fieldname
             elif btext < lastterm:
                 raise ValueError(f"postings out of order: term {btext!r} after {lastterm!r}")
@@ -305,25 +304,7 @@ def _write_postings(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | 
         values.append(value)
         doc_lengths.append(field_lengths[docnum] if lengths is not None else 0)
     if lastterm is not None:
-        write_term(fieldwriter, lastterm, ids, weights, values, doc_lengths)
-    if lastfield is not None:
+        write_term_postings(fieldwriter, sidecar, lastfield, lastterm, ids, weights, values, doc_lengths)
+    if lastfield:
         fieldwriter.finish_field()
 
-
-def _write_entries(fieldwriter: Any, schema: Any, lengths: _PreloadedLengths | None,
-                   entries: Iterator[tuple[str, bytes, list[int], list[float], list[Any]]]) -> None:
-    """``_write_postings`` for sorted (field, term, docnums, weights, values) records."""
-    lastfield = None
-    field_lengths: list[Any] | None = None
-    for fieldname, tbytes, ids, weights, values in entries:
-        if fieldname != lastfield:
-            if lastfield is not None:
-                fieldwriter.finish_field()
-            fieldwriter.start_field(fieldname, schema[fieldname])
-            install_postings_writer(fieldwriter)
-            field_lengths = lengths.of_field(fieldname) if lengths is not None else None
-            lastfield = fieldname
-        doc_lengths = [field_lengths[docnum] for docnum in ids] if field_lengths is not None else [0] * len(ids)
-        write_term(fieldwriter, tbytes, ids, weights, values, doc_lengths)
-    if lastfield is not None:
-        fieldwriter.finish_field()

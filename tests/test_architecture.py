@@ -19,7 +19,7 @@ PACKAGE = Path(newsearch.__file__).parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("plain data", ("errors", "models", "config", "version", "controlchars", "options")),
     ("input", ("corpus", "corpus.*", "analysis")),
-    ("index", ("whoosh_internals", "schema", "storage", "postings", "segments", "vocabulary", "duplicates",
+    ("index", ("whoosh_internals", "schema", "storage", "postings", "inverter", "segments", "vocabulary", "duplicates",
                "duplicate_store", "parallel", "build_jobs", "indexer")),
     ("search", ("query", "scoring", "compiler", "candidates", "matches", "ranking", "grouping", "passages", "sentences",
                 "timeline", "searcher", "status", "columns")),
