@@ -6,20 +6,23 @@ result; library errors become exit codes here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 import click
 
 from newsearch.config import DEFAULT_MAX_BYTES, INDEX_ENV
 from newsearch.errors import NewsearchError
 from newsearch.formatting import OutputFormat
+from newsearch.interchange import DEFAULT_BULK_INDEX, ExportFormat, opensearch_mapping
 from newsearch.models import PERIODS, SORTS
-from newsearch.options import LIMITS, PASSAGE_COUNTS, long_flag, search_arguments, timeline_arguments
+from newsearch.options import LIMITS, PASSAGE_COUNTS, date_range, long_flag, search_arguments, timeline_arguments
 from newsearch.version import __version__
 
 EXIT_OK = 0
@@ -230,7 +233,7 @@ class _QueryCommand(click.Command):
 
 
 @cli.command("search", cls=_QueryCommand)
-@click.argument("words", nargs=-1, required=True, metavar="QUERY")
+@click.argument("words", nargs=-1, metavar="[QUERY]")
 @index_option
 @click.option("-n", "--limit", type=click.IntRange(*LIMITS), default=10, show_default=True, help="Hits per page.")
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of results.")
@@ -264,6 +267,9 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
 
     Copies of one story (republished, syndicated) are folded into the best-ranked one
     ("+2 similar: Reuters, AP"); --all shows them all.
+
+    With no QUERY but filters (--since, --until, --source), or with QUERY *, lists the
+    articles they keep, newest first.
 
     Exit status: 0 results found, 1 no results, 2 query error, 3 no index, 4 incompatible index.
     """
@@ -388,6 +394,86 @@ def show_command(document_id: str, index_path: str | None, query: str | None, ou
     return EXIT_OK
 
 
+EXPORT_TIME_LIMIT_S = 3600.0  # listing every match of a large archive may take a while; a search may not
+
+
+@cli.command("export", cls=_QueryCommand)
+@click.argument("words", nargs=-1, metavar="[QUERY]")
+@index_option
+@click.option("--format", "output_format", type=click.Choice([f.value for f in ExportFormat]),
+              default=ExportFormat.JSONL.value, show_default=True,
+              help="JSON Lines of whole articles, CSV with a header, or OpenSearch/Elasticsearch _bulk NDJSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write to FILE (complete or not at all) instead of standard output.")
+@click.option("--since", metavar="DATE", help="Only articles published on or after DATE.")
+@click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--sort", type=click.Choice(["newest", "oldest"]), default="newest", show_default=True)
+@click.option("--fold", is_flag=True, help="One article per story: leave out the copies search folds.")
+@exact_option
+@click.option("--mapping", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="With --format opensearch: also write the index mapping (PUT /INDEX body) to FILE.")
+@click.option("--bulk-index", default=DEFAULT_BULK_INDEX, show_default=True, metavar="NAME",
+              help="With --format opensearch: the _index of each bulk action.")
+def export_command(words: tuple[str, ...], index_path: str | None, output_format: str, output: str | None,
+                   since: str | None, until: str | None, sources: tuple[str, ...], sort: str, fold: bool,
+                   exact: bool, mapping: str | None, bulk_index: str) -> int:
+    """Write every article matching QUERY (no page, no cap) as JSON Lines, CSV or OpenSearch bulk.
+
+    QUERY and the filters are read as by `search`; with no QUERY but filters, or with QUERY *,
+    every article they keep. Newest first. A progress line is shown on a terminal.
+
+    Exit status: 0 articles written, 1 none matched, 2 query error, 3 no index.
+    """
+    from newsearch.export import export
+    from newsearch.searcher import Index
+
+    if mapping and output_format != ExportFormat.OPENSEARCH.value:
+        raise click.UsageError("--mapping goes with --format opensearch")
+    query = " ".join(word.removeprefix(_WORD) for word in words)
+    dates = date_range(since, until, long_flag)
+    show_progress = sys.stderr.isatty() and (output is not None or not sys.stdout.isatty())
+    progress = _ProgressLine("articles") if show_progress else None
+    with Index(index_path, time_limit=EXPORT_TIME_LIMIT_S) as index, _output_file(output) as out:
+        try:
+            written = export(index, query, out, format=output_format, since=dates[0], until=dates[1],
+                             sources=sources, sort="oldest" if sort == "oldest" else "newest", collapse=fold,
+                             correct=not exact, bulk_index=bulk_index, progress=progress)
+        finally:
+            if progress:
+                progress.finish()
+    if mapping:
+        with _output_file(mapping) as out:
+            out.write(json.dumps(opensearch_mapping(), indent=2) + "\n")
+    if output is not None:
+        click.echo(f"Wrote {written:,} article{'' if written == 1 else 's'} to {output}.", err=True)
+    return EXIT_OK if written else EXIT_NO_RESULTS
+
+
+@contextlib.contextmanager
+def _output_file(path: str | None) -> Iterator[TextIO]:
+    """Standard output (``path`` None or ``-``), or the file ``path`` written beside it and renamed
+    into place when complete: an interrupted export leaves no partial file that looks whole. A path
+    that exists and is no regular file, or a symlink (``/dev/stdout``, a pipe), is written through,
+    never replaced."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            yield out
+        return
+    partial = f"{path}.part"
+    with open(partial, "w", encoding="utf-8", newline="") as out:
+        try:
+            yield out
+        except BaseException:
+            out.close()
+            os.unlink(partial)
+            raise
+    os.replace(partial, path)
+
+
 @cli.command("serve")
 @index_option
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -421,9 +507,10 @@ def _use_color(choice: str) -> bool:
 
 
 class _ProgressLine:
-    """A one-line progress display on stderr: files done, rate, ETA."""
+    """A one-line progress display on stderr: files (or other things) done, rate, ETA."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "files") -> None:
+        self.unit = unit
         self.started = time.monotonic()
         self.shown = False
         self.last = 0.0
@@ -438,7 +525,7 @@ class _ProgressLine:
         eta = (total - done) / rate if rate else 0.0
         percent = 100 * done // max(total, 1)
         bar = ("#" * (percent // 4)).ljust(25)
-        click.echo(f"\r[{bar}] {done:,}/{total:,} files  {rate:,.0f}/s  ETA {eta:4.0f} s ", nl=False, err=True)
+        click.echo(f"\r[{bar}] {done:,}/{total:,} {self.unit}  {rate:,.0f}/s  ETA {eta:4.0f} s ", nl=False, err=True)
         self.shown = True
 
     def finish(self) -> None:

@@ -367,3 +367,14 @@ class Ranked(Generic[CandidateT]):
     score: float
     candidate: CandidateT
     passages: tuple[Passage, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """One article a query matches, as ``Index.matching`` lists every one of them: its id, date
+    and content hash (which changes with any edit), and the ids of its copies folded into it."""
+
+    id: str
+    published: datetime | None
+    content_hash: str
+    similar: tuple[str, ...] = ()

@@ -229,7 +229,7 @@ def _given(request: Request) -> dict[str, list[str]]:
 
 def _search(request: Request, shared: SharedIndex) -> Response:
     values = params.read_parameters(params.SEARCH, _given(request))
-    query = values.pop("q")
+    query = values.pop("q", "")
     arguments = search_arguments(**params.keywords(values, params.SEARCH_KEYWORDS))
     if arguments["offset"] + arguments["limit"] > params.MAX_DEPTH:
         raise QueryError(f"results deeper than {params.MAX_DEPTH:,} are not served: narrow the query or the dates "

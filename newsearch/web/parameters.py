@@ -115,7 +115,9 @@ _SOURCE = Parameter("source", "strings", "Only this source (repeatable).")
 _EXACT = Parameter("exact", "boolean", "Search every word as typed: never correct a typing error.")
 
 SEARCH = (
-    _QUERY, _LIMIT,
+    Parameter("q", "string", "The query, in the query language of `newsearch search`; empty (with a date or source "
+                             "filter) or * to list articles newest first."),
+    _LIMIT,
     Parameter("page", "integer", "Page of results, from 1 (or give offset).", low=1),
     Parameter("offset", "integer", "Stories to skip, from 0 (or give page).", low=0),
     _SINCE, _UNTIL, _SOURCE,
