@@ -19,7 +19,7 @@ import click
 
 from newsearch.config import DEFAULT_MAX_BYTES, INDEX_ENV
 from newsearch.errors import NewsearchError
-from newsearch.formatting import OutputFormat
+from newsearch.formatting import OutputFormat, terminal_safe
 from newsearch.interchange import DEFAULT_BULK_INDEX, ExportFormat, opensearch_mapping
 from newsearch.models import PERIODS, SORTS
 from newsearch.options import LIMITS, PASSAGE_COUNTS, date_range, long_flag, search_arguments, timeline_arguments
@@ -472,6 +472,124 @@ def _output_file(path: str | None) -> Iterator[TextIO]:
             os.unlink(partial)
             raise
     os.replace(partial, path)
+
+
+EXIT_NOTHING_NEW = 1
+EXIT_WATCH_FAILED = 70  # a run's error: never 0 (new articles) nor 1 (nothing new), whatever its kind
+state_option = click.option(
+    "--state", envvar="NEWSEARCH_WATCHES", show_envvar=True, metavar="FILE",
+    help="The watches' state file [default: watches.json in the index folder, kept across --rebuild].",
+)
+
+
+@cli.group("watch", cls=NewsearchGroup)
+def watch_group() -> None:
+    """Saved searches that report new articles: add, list, remove, run (from cron).
+
+    \b
+    newsearch watch add ferry "ferry strike" --source Reuters
+    newsearch watch run --feed-dir feeds/    new or changed articles since the last run
+    """
+
+
+@watch_group.command("add", cls=_QueryCommand)
+@click.argument("name")
+@click.argument("words", nargs=-1, metavar="QUERY")
+@index_option
+@state_option
+@click.option("--since", metavar="DATE", help="Only articles published on or after DATE (e.g. 7d: read at each run).")
+@click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--all", "show_all", is_flag=True, help="Report every copy of a republished story, not only one.")
+@exact_option
+def watch_add_command(name: str, words: tuple[str, ...], index_path: str | None, state: str | None,
+                      since: str | None, until: str | None, sources: tuple[str, ...], show_all: bool,
+                      exact: bool) -> int:
+    """Save the search QUERY (with filters) as the watch NAME. Its first run reports every current match."""
+    from newsearch.watch import Watch, Watches
+
+    watch = Watch(name=name, query=" ".join(word.removeprefix(_WORD) for word in words), since=since, until=until,
+                  sources=sources, show_all=show_all, exact=exact)
+    with Watches.open(index_path, state) as watches:
+        watches.add(watch)
+    click.echo(f"Added watch {terminal_safe(name)}: {terminal_safe(watch.describe())}")
+    return EXIT_OK
+
+
+@watch_group.command("list")
+@index_option
+@state_option
+def watch_list_command(index_path: str | None, state: str | None) -> int:
+    """List the watches: name, search, last run."""
+    from newsearch.watch import Watches
+
+    with Watches.open(index_path, state) as watches:
+        for name in watches.names():
+            last = watches.last_run(name)
+            when = last.strftime("%Y-%m-%dT%H:%M:%S%z") if last else "never run"
+            click.echo(f"{terminal_safe(name)}\t{terminal_safe(watches.get(name).describe())}\t{when}")
+    return EXIT_OK
+
+
+@watch_group.command("remove")
+@click.argument("name")
+@index_option
+@state_option
+def watch_remove_command(name: str, index_path: str | None, state: str | None) -> int:
+    """Forget the watch NAME and what it has reported (its feed file stays)."""
+    from newsearch.watch import Watches
+
+    with Watches.open(index_path, state) as watches:
+        watches.remove(name)
+    click.echo(f"Removed watch {terminal_safe(name)}.")
+    return EXIT_OK
+
+
+@watch_group.command("run")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@index_option
+@state_option
+@click.option("--format", "output_format", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
+              help="Terminal text, or JSON Lines (one new article per line).")
+@click.option("--feed-dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Also write each watch's Atom feed to DIR/NAME.atom (its 50 newest articles).")
+def watch_run_command(names: tuple[str, ...], index_path: str | None, state: str | None, output_format: str,
+                      feed_dir: str | None) -> int:
+    """Print the articles each watch (NAMEs, default all) matches that are new or changed since
+    its previous run, then remember them. Safe from cron, beside `newsearch index`.
+
+    Exit status: 0 new articles, 1 nothing new, 70 an error (3 no index, 4 incompatible index).
+    """
+    from newsearch.formatting import render_watch_report, watch_summary
+    from newsearch.interchange import watch_jsonl
+    from newsearch.searcher import Index
+    from newsearch.watch import Watches
+
+    try:
+        with Watches.open(index_path, state) as watches, Index(index_path, time_limit=EXPORT_TIME_LIMIT_S) as index:
+            reports = [watches.check(index, name) for name in (names or watches.names())]
+            stamp = "" if sys.stdout.isatty() else f"{_now_iso()} "
+            for report in reports:
+                if output_format == "jsonl":
+                    if report.new:
+                        click.echo(watch_jsonl(report))
+                elif report.new:
+                    click.echo(stamp + render_watch_report(report))
+                else:
+                    click.echo(stamp + watch_summary(report))
+            sys.stdout.flush()  # delivered before recorded: a run killed before this point reports them again
+            watches.record(reports, feed_dir)
+    except NewsearchError as exc:
+        raise _CommandFailed(str(exc), exc.exit_code if exc.exit_code not in (EXIT_OK, EXIT_NOTHING_NEW)
+                             else EXIT_WATCH_FAILED) from None
+    return EXIT_OK if any(report.new for report in reports) else EXIT_NOTHING_NEW
+
+
+def _now_iso() -> str:
+    """The time now as ISO 8601 in the local zone, for summary lines a cron job mails or logs."""
+    from datetime import datetime
+
+    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 @cli.command("serve")

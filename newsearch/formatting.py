@@ -27,6 +27,7 @@ from newsearch.models import (
     Period,
     Results,
     Timeline,
+    WatchReport,
     check_period,
     to_jsonable,
 )
@@ -406,3 +407,35 @@ def timeline_json(buckets: Buckets | Timeline, *, period: Period | None = None) 
         },
         ensure_ascii=True,
     )
+
+
+# -- saved searches -------------------------------------------------------------------------------
+
+LEAD_CHARS = 200
+
+
+def watch_summary(report: WatchReport) -> str:
+    """``ferry: 2 new articles (4 stories match 'ferry' --source Wire)``."""
+    new = plural(len(report.new), "new article")
+    stories = f"{report.matched:,} stor{'y' if report.matched == 1 else 'ies'}"
+    return f"{terminal_safe(report.name)}: {new} ({stories} match {terminal_safe(report.query)})"
+
+
+def render_watch_report(report: WatchReport) -> str:
+    """A watch run as terminal text: its summary, then per new article its title, details and lead."""
+    lines = [watch_summary(report)]
+    for number, article in enumerate(report.new, 1):
+        document = article.document
+        title = terminal_safe(" ".join(document.title.split())) or "(untitled)"
+        details = [part for part in (
+            terminal_safe(document.source),
+            document.published.strftime("%Y-%m-%d %H:%M") if document.published else "",
+            terminal_safe(document.id), terminal_safe(document.url),
+        ) if part]
+        if article.similar:
+            details.append(f"+{len(article.similar)} similar: " + ", ".join(map(terminal_safe, article.similar)))
+        lead = " ".join(document.body.split())
+        lead = lead if len(lead) <= LEAD_CHARS else lead[:LEAD_CHARS].rsplit(" ", 1)[0] + " …"
+        lines += [f"{number:>3}. {title}" + (" (changed)" if article.changed else ""),
+                  "     " + " · ".join(details), "     " + terminal_safe(lead)]
+    return "\n".join(lines)

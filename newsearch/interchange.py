@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
-from newsearch.models import Document
+from newsearch.models import Document, WatchReport
 
 DEFAULT_BULK_INDEX = "news"
 TAG_SEPARATOR = "; "  # tags in one CSV cell
@@ -199,3 +199,10 @@ def atom_feed(name: str, query: str, entries: Sequence[FeedEntry], updated: date
         ]
     lines.append("</feed>")
     return "\n".join(lines) + "\n"
+
+
+def watch_jsonl(report: WatchReport) -> str:
+    """One JSON object per article a watch run reports (``watch``, ``changed``, ``similar`` and the
+    article as in the JSON Lines export), one per line; "" when there is none."""
+    return "\n".join(_json({"watch": report.name, "changed": article.changed, "similar": list(article.similar),
+                            **document_record(article.document)}) for article in report.new)

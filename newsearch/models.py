@@ -378,3 +378,24 @@ class Match:
     published: datetime | None
     content_hash: str
     similar: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article a saved search reports: new since its previous run, or ``changed`` since reported."""
+
+    document: Document
+    changed: bool = False
+    similar: tuple[str, ...] = ()  # ids of its copies folded into it, as in search
+
+
+@dataclass(frozen=True)
+class WatchReport:
+    """One run of one saved search: the articles new or changed since its previous run (newest
+    first) out of the ``matched`` stories it matches now."""
+
+    name: str
+    query: str  # the search as one line: its query and filters
+    matched: int
+    new: tuple[NewArticle, ...]
+    ran_at: datetime
