@@ -109,6 +109,12 @@ color_option = click.option(
     "--color", type=click.Choice(COLORS), default="auto", show_default=True,
     help="Highlight with colour (auto: on a terminal, unless NO_COLOR is set).",
 )
+tz_option = click.option(
+    "--tz", metavar="ZONE", envvar="NEWSEARCH_TZ", show_envvar=True,
+    help="Calendar of --since/--until (today, 2025-01-20T14:00...): UTC, +01:00, Europe/Berlin "
+         "[default: the machine's zone].",
+)
+DATE_HELP = "YYYY, YYYY-MM, YYYY-MM-DD, 2025-01-20T14:00, today, yesterday, or an age: 12h, 7d, 2w, 3m, 1y"
 exact_option = click.option(
     "--exact", is_flag=True, help="Search every word as typed: never correct a typing error.",
 )
@@ -237,8 +243,9 @@ class _QueryCommand(click.Command):
 @index_option
 @click.option("-n", "--limit", type=click.IntRange(*LIMITS), default=10, show_default=True, help="Hits per page.")
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of results.")
-@click.option("--since", metavar="DATE", help="Only articles published on or after DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
+@click.option("--since", metavar="DATE", help=f"Only articles published on or after DATE ({DATE_HELP}).")
 @click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
+@tz_option
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
 @click.option("--recency", metavar="HALF_LIFE",
@@ -251,8 +258,9 @@ class _QueryCommand(click.Command):
 @format_option
 @color_option
 def search_command(words: tuple[str, ...], index_path: str | None, limit: int, page: int, since: str | None,
-                   until: str | None, sources: tuple[str, ...], sort: str, recency: str | None, show_all: bool,
-                   facets: str | None, passages: int, exact: bool, output_format: str, color: str) -> int:
+                   until: str | None, tz: str | None, sources: tuple[str, ...], sort: str, recency: str | None,
+                   show_all: bool, facets: str | None, passages: int, exact: bool, output_format: str,
+                   color: str) -> int:
     """Search the index for QUERY (one quoted argument, or several words); print ranked articles
     with their best passages.
 
@@ -278,7 +286,7 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
     query = " ".join(word.removeprefix(_WORD) for word in words)
     arguments = search_arguments(limit=limit, page=page, since=since, until=until, sources=sources, sort=sort,
                                  recency=recency, show_all=show_all, facets=facets, passages=passages, exact=exact,
-                                 flag=long_flag)
+                                 tz=tz, flag=long_flag)
     if arguments["facets"] and output_format == "jsonl":
         raise click.UsageError("--facets needs --format text or json: JSON Lines holds one hit per line")
     with open_index(index_path) as index:
@@ -314,7 +322,7 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 @index_option
 @click.option("--by", "period", type=click.Choice(PERIODS), default="month",
               show_default=True, help="Length of each period (weeks start on Monday).")
-@click.option("--since", metavar="DATE", help="First period: the one holding DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
+@click.option("--since", metavar="DATE", help=f"First period: the one holding DATE ({DATE_HELP}).")
 @click.option("--until", metavar="DATE", help="Last period: the one holding the end of DATE.")
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--tz", "zone", default="UTC", show_default=True, metavar="ZONE",
@@ -405,8 +413,9 @@ EXPORT_TIME_LIMIT_S = 3600.0  # listing every match of a large archive may take 
               help="JSON Lines of whole articles, CSV with a header, or OpenSearch/Elasticsearch _bulk NDJSON.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
               help="Write to FILE (complete or not at all) instead of standard output.")
-@click.option("--since", metavar="DATE", help="Only articles published on or after DATE.")
+@click.option("--since", metavar="DATE", help=f"Only articles published on or after DATE ({DATE_HELP}).")
 @click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
+@tz_option
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--sort", type=click.Choice(["newest", "oldest"]), default="newest", show_default=True)
 @click.option("--fold", is_flag=True, help="One article per story: leave out the copies search folds.")
@@ -416,8 +425,8 @@ EXPORT_TIME_LIMIT_S = 3600.0  # listing every match of a large archive may take 
 @click.option("--bulk-index", default=DEFAULT_BULK_INDEX, show_default=True, metavar="NAME",
               help="With --format opensearch: the _index of each bulk action.")
 def export_command(words: tuple[str, ...], index_path: str | None, output_format: str, output: str | None,
-                   since: str | None, until: str | None, sources: tuple[str, ...], sort: str, fold: bool,
-                   exact: bool, mapping: str | None, bulk_index: str) -> int:
+                   since: str | None, until: str | None, tz: str | None, sources: tuple[str, ...], sort: str,
+                   fold: bool, exact: bool, mapping: str | None, bulk_index: str) -> int:
     """Write every article matching QUERY (no page, no cap) as JSON Lines, CSV or OpenSearch bulk.
 
     QUERY and the filters are read as by `search`; with no QUERY but filters, or with QUERY *,
@@ -431,7 +440,7 @@ def export_command(words: tuple[str, ...], index_path: str | None, output_format
     if mapping and output_format != ExportFormat.OPENSEARCH.value:
         raise click.UsageError("--mapping goes with --format opensearch")
     query = " ".join(word.removeprefix(_WORD) for word in words)
-    dates = date_range(since, until, long_flag)
+    dates = date_range(since, until, long_flag, tz)
     show_progress = sys.stderr.isatty() and (output is not None or not sys.stdout.isatty())
     progress = _ProgressLine("articles") if show_progress else None
     with Index(index_path, time_limit=EXPORT_TIME_LIMIT_S) as index, _output_file(output) as out:
@@ -497,19 +506,21 @@ def watch_group() -> None:
 @click.argument("words", nargs=-1, metavar="QUERY")
 @index_option
 @state_option
-@click.option("--since", metavar="DATE", help="Only articles published on or after DATE (e.g. 7d: read at each run).")
+@click.option("--since", metavar="DATE", help=f"Only articles published on or after DATE ({DATE_HELP}; "
+                                              "read at each run).")
 @click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
+@tz_option
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--all", "show_all", is_flag=True, help="Report every copy of a republished story, not only one.")
 @exact_option
 def watch_add_command(name: str, words: tuple[str, ...], index_path: str | None, state: str | None,
-                      since: str | None, until: str | None, sources: tuple[str, ...], show_all: bool,
+                      since: str | None, until: str | None, tz: str | None, sources: tuple[str, ...], show_all: bool,
                       exact: bool) -> int:
     """Save the search QUERY (with filters) as the watch NAME. Its first run reports every current match."""
     from newsearch.watch import Watch, Watches
 
     watch = Watch(name=name, query=" ".join(word.removeprefix(_WORD) for word in words), since=since, until=until,
-                  sources=sources, show_all=show_all, exact=exact)
+                  tz=tz, sources=sources, show_all=show_all, exact=exact)
     with Watches.open(index_path, state) as watches:
         watches.add(watch)
     click.echo(f"Added watch {terminal_safe(name)}: {terminal_safe(watch.describe())}")

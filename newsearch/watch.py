@@ -60,6 +60,7 @@ class Watch:
     query: str
     since: str | None = None
     until: str | None = None
+    tz: str | None = None  # the calendar of since and until (None: the machine's zone)
     sources: tuple[str, ...] = ()
     show_all: bool = False
     exact: bool = False
@@ -69,6 +70,7 @@ class Watch:
         parts = [repr(self.query)] if self.query else []
         parts += [f"--since {self.since}"] if self.since else []
         parts += [f"--until {self.until}"] if self.until else []
+        parts += [f"--tz {self.tz}"] if self.tz and (self.since or self.until) else []
         parts += [f"--source {source!r}" for source in self.sources]
         parts += ["--all"] * self.show_all + ["--exact"] * self.exact
         return " ".join(parts)
@@ -118,7 +120,7 @@ class Watches:
         if entry is None:
             known = ", ".join(self.names()) or "none yet"
             raise WatchError(f"no watch named {name!r} (watches: {known})")
-        return Watch(name=name, **{**entry["watch"], "sources": tuple(entry["watch"]["sources"])})
+        return Watch(name=name, **{"tz": None, **entry["watch"], "sources": tuple(entry["watch"]["sources"])})
 
     def add(self, watch: Watch) -> None:
         """Save ``watch`` (WatchError if the name is taken; QueryError if it cannot be searched)."""
@@ -147,7 +149,7 @@ class Watches:
         run, newest first. Records nothing: call ``record`` once they are delivered."""
         watch = self.get(name)
         seen: dict[str, str] = self._data["watches"][name]["seen"]
-        since, until = date_range(watch.since, watch.until)
+        since, until = date_range(watch.since, watch.until, tz=watch.tz)
         matches = index.matching(watch.query, since=since, until=until, sources=watch.sources,
                                  collapse=not watch.show_all, correct=not watch.exact)
         new = []
@@ -191,7 +193,7 @@ class Watches:
 def check_watch(watch: Watch) -> None:
     """QueryError if ``watch`` could not be searched: its query unreadable, its dates, or nothing
     to search for at all."""
-    date_range(watch.since, watch.until)
+    date_range(watch.since, watch.until, tz=watch.tz)
     text = watch.query.strip()
     if text == EVERY_ARTICLE:
         return

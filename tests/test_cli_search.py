@@ -253,7 +253,7 @@ def test_query_errors_exit_2_with_a_message_and_no_traceback(run, query, message
     (("search", "kursk", "--format", "xml"), "Invalid value for '--format'"),
     (("search", "kursk", "--limit", "0"), "Invalid value for '-n' / '--limit'"),
     (("search", "kursk", "--since", "last week"),
-     "Error: cannot read the date 'last week'; write YYYY, YYYY-MM or YYYY-MM-DD"),
+     "Error: cannot read the date 'last week'; write YYYY, YYYY-MM, YYYY-MM-DD, a time such as 2025-01-20T14:00"),
     (("search",), "Error: the query is empty: type some words to search for"),
     (("show",), "Missing argument 'ID'"),
 ])

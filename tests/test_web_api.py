@@ -135,7 +135,8 @@ def test_article_related_timeline_stats_are_the_cli_json(client, news):
     ("/api/search", {"q": "harbour", "passages": "21"}, "passages must be between 0 and 20, not 21"),
     ("/api/search", {"q": "harbour", "sort": "best"}, "sort must be one of relevance, newest, oldest, not 'best'"),
     ("/api/search", {"q": "harbour", "since": "last week"},
-     "cannot read the date 'last week'; write YYYY, YYYY-MM or YYYY-MM-DD"),
+     "cannot read the date 'last week'; write YYYY, YYYY-MM, YYYY-MM-DD, a time such as 2025-01-20T14:00, today, "
+     "yesterday, or an age such as 12h, 7d, 2w, 3m or 1y"),
     ("/api/search", {"q": "harbour", "since": "2025", "until": "2024"},
      "since 2025 is after until 2024: no date is in between"),
     ("/api/search", {"q": "harbour", "facets": "colour"}, "unknown facet 'colour': choose from source, year, month"),

@@ -109,7 +109,8 @@ def read_parameters(table: Iterable[Parameter], given: Mapping[str, Sequence[str
 _QUERY = Parameter("q", "string", "The query, in the query language of `newsearch search`.", required=True)
 _LIMIT = Parameter("limit", "integer", "Hits per page (10 unless given).", *LIMITS)
 _PASSAGES = Parameter("passages", "integer", "Passages per hit.", *PASSAGE_COUNTS)
-_SINCE = Parameter("since", "string", "Only articles published on or after this date (YYYY, YYYY-MM, YYYY-MM-DD).")
+_SINCE = Parameter("since", "string", "Only articles published on or after this date (YYYY, YYYY-MM, YYYY-MM-DD, "
+                                      "2025-01-20T14:00, today, yesterday, or an age: 12h, 7d, 2w, 3m, 1y).")
 _UNTIL = Parameter("until", "string", "Only articles published up to the end of this date.")
 _SOURCE = Parameter("source", "strings", "Only this source (repeatable).")
 _EXACT = Parameter("exact", "boolean", "Search every word as typed: never correct a typing error.")
@@ -127,6 +128,8 @@ SEARCH = (
     Parameter("recency", "string", "Favour recent articles: scores halve with each half-life (12h, 30d, 2w, 1y)."),
     Parameter("all", "boolean", "Show every copy of a republished story, not only the best."),
     _EXACT,
+    Parameter("tz", "string", "The calendar of since and until: UTC, an offset such as +01:00, or a name such as "
+                              "Europe/Berlin (default: the server's zone)."),
 )
 # The keyword of ``options.search_arguments`` for a parameter named otherwise (the rest match).
 SEARCH_KEYWORDS = {"source": "sources", "all": "show_all"}
