@@ -10,6 +10,9 @@ import contextlib
 import io
 import json
 import os
+import shlex
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -19,7 +22,7 @@ import click
 
 from newsearch.config import DEFAULT_MAX_BYTES, INDEX_ENV
 from newsearch.errors import NewsearchError
-from newsearch.formatting import OutputFormat, terminal_safe
+from newsearch.formatting import HighlightStyle, OutputFormat, terminal_safe
 from newsearch.interchange import DEFAULT_BULK_INDEX, ExportFormat, opensearch_mapping
 from newsearch.models import PERIODS, SORTS
 from newsearch.options import LIMITS, PASSAGE_COUNTS, date_range, long_flag, search_arguments, timeline_arguments
@@ -115,6 +118,26 @@ tz_option = click.option(
          "[default: the machine's zone].",
 )
 DATE_HELP = "YYYY, YYYY-MM, YYYY-MM-DD, 2025-01-20T14:00, today, yesterday, or an age: 12h, 7d, 2w, 3m, 1y"
+HIGHLIGHTS = [style.value for style in HighlightStyle]
+PAGER_ENV = "NEWSEARCH_PAGER"
+
+
+def reading_options(command: Any) -> Any:
+    """--highlight, --highlight-tags and --no-pager: how results are read (search, related, show)."""
+    for option in reversed((
+        click.option("--highlight", type=click.Choice(HIGHLIGHTS), metavar="STYLE",
+                     help="Mark matched words: ansi (bold colour), brackets, html or none [default: ansi on a "
+                          "terminal, else brackets]; in JSON, passages then also have 'highlighted'."),
+        click.option("--highlight-tags", metavar="OPEN,CLOSE",
+                     help="The tags around a match with --highlight html [default: <mark>,</mark>]."),
+        click.option("--no-pager", "no_pager", is_flag=True,
+                     help=f"Never page: by default a terminal's output goes through ${PAGER_ENV}, else $PAGER, "
+                          "else 'less' (with LESS=FRX unless LESS is set)."),
+    )):
+        command = option(command)
+    return command
+
+
 exact_option = click.option(
     "--exact", is_flag=True, help="Search every word as typed: never correct a typing error.",
 )
@@ -257,10 +280,11 @@ class _QueryCommand(click.Command):
 @exact_option
 @format_option
 @color_option
+@reading_options
 def search_command(words: tuple[str, ...], index_path: str | None, limit: int, page: int, since: str | None,
                    until: str | None, tz: str | None, sources: tuple[str, ...], sort: str, recency: str | None,
                    show_all: bool, facets: str | None, passages: int, exact: bool, output_format: str,
-                   color: str) -> int:
+                   color: str, highlight: str | None, highlight_tags: str | None, no_pager: bool) -> int:
     """Search the index for QUERY (one quoted argument, or several words); print ranked articles
     with their best passages.
 
@@ -291,7 +315,7 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
         raise click.UsageError("--facets needs --format text or json: JSON Lines holds one hit per line")
     with open_index(index_path) as index:
         results = index.search(query, **arguments)
-    _print_results(results, output_format, color)
+    _print_results(results, output_format, _Reading(color, highlight, highlight_tags, not no_pager))
     return EXIT_OK if results.total else EXIT_NO_RESULTS
 
 
@@ -303,8 +327,10 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
 @click.option("--passages", type=click.IntRange(0, 20), default=1, show_default=True, help="Passages per hit.")
 @format_option
 @color_option
+@reading_options
 def related_command(document_id: str, index_path: str | None, limit: int, before: bool, passages: int,
-                    output_format: str, color: str) -> int:
+                    output_format: str, color: str, highlight: str | None, highlight_tags: str | None,
+                    no_pager: bool) -> int:
     """The articles most like article ID (as shown by `search`), its own copies left out.
 
     Exit status: 0 articles found, 1 none, 2 ID has no date (with --before), 3 no index.
@@ -313,7 +339,7 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 
     with open_index(index_path) as index:
         results = index.related(document_id, limit=limit, before=before, passages=passages)
-    _print_results(results, output_format, color)
+    _print_results(results, output_format, _Reading(color, highlight, highlight_tags, not no_pager))
     return EXIT_OK if results.hits else EXIT_NO_RESULTS
 
 
@@ -362,17 +388,57 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
     return EXIT_OK if counts.total or counts.undated else EXIT_NO_RESULTS
 
 
-def _print_results(results: Any, output_format: str, color: str) -> None:
-    from newsearch.formatting import Highlighter, OutputFormat, render_results, results_json, results_jsonl
+class _Reading:
+    """How text output is to be read: colour, highlight style and tags, and whether to page."""
+
+    def __init__(self, color: str, highlight: str | None, tags: str | None, page: bool) -> None:
+        from newsearch.formatting import chosen_highlighter
+
+        self.explicit = highlight is not None
+        self.highlighter = chosen_highlighter(highlight, tags, _use_color(color),
+                                              flags=("--highlight", "--highlight-tags"))
+        self.page = page
+
+    @property
+    def color(self) -> bool:
+        return self.highlighter.chosen.value == "ansi"
+
+    def width(self) -> int | None:
+        """The terminal's width when writing to one: text is wrapped to it."""
+        return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+    def emit(self, text: str) -> None:
+        """``text`` through the pager on a terminal (as git does), else printed."""
+        command = os.environ.get(PAGER_ENV, os.environ.get("PAGER", "less")).strip()
+        if self.page and command and command != "cat" and sys.stdout.isatty():
+            try:
+                pager = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE,
+                                         env={**os.environ, "LESS": os.environ.get("LESS", "FRX")})
+            except (OSError, ValueError):
+                pass  # no such pager: print instead
+            else:
+                assert pager.stdin is not None
+                try:
+                    pager.stdin.write((text + "\n").encode(sys.stdout.encoding or "utf-8", "replace"))
+                    pager.stdin.close()
+                except BrokenPipeError:
+                    pass  # the reader quit the pager early
+                pager.wait()
+                return
+        click.echo(text, color=self.color)
+
+
+def _print_results(results: Any, output_format: str, reading: _Reading) -> None:
+    from newsearch.formatting import OutputFormat, render_results, results_json, results_jsonl
 
     if output_format == OutputFormat.JSON.value:
-        click.echo(results_json(results))  # json.dumps(results.to_dict()): the API's own shape
+        # json.dumps(results.to_dict()): the API's own shape, passages marked only when asked
+        click.echo(results_json(results, reading.highlighter if reading.explicit else None))
     elif output_format == OutputFormat.JSONL.value:
         if results.hits:
             click.echo(results_jsonl(results))
     else:
-        use_color = _use_color(color)
-        click.echo(render_results(results, Highlighter(use_color)), color=use_color)
+        reading.emit(render_results(results, reading.highlighter, reading.width()))
 
 
 def _utf8_stdout() -> bool:
@@ -386,9 +452,11 @@ def _utf8_stdout() -> bool:
 @click.option("--format", "output_format", type=click.Choice([OutputFormat.TEXT.value, OutputFormat.JSON.value]),
               default=OutputFormat.TEXT.value, show_default=True)
 @click.option("--color", type=click.Choice(COLORS), default="auto", show_default=True)
-def show_command(document_id: str, index_path: str | None, query: str | None, output_format: str, color: str) -> int:
+@reading_options
+def show_command(document_id: str, index_path: str | None, query: str | None, output_format: str, color: str,
+                 highlight: str | None, highlight_tags: str | None, no_pager: bool) -> int:
     """Print the whole article ID (as shown by `search`)."""
-    from newsearch.formatting import Highlighter, document_json, render_document
+    from newsearch.formatting import document_json, render_document
     from newsearch.searcher import open_index
 
     with open_index(index_path) as index:
@@ -397,8 +465,8 @@ def show_command(document_id: str, index_path: str | None, query: str | None, ou
     if output_format == "json":
         click.echo(document_json(document, spans))
     else:
-        use_color = _use_color(color)
-        click.echo(render_document(document, Highlighter(use_color), spans), color=use_color)
+        reading = _Reading(color, highlight, highlight_tags, not no_pager)
+        reading.emit(render_document(document, reading.highlighter, spans))
     return EXIT_OK
 
 

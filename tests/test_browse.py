@@ -16,6 +16,8 @@ from newsearch.cli import cli
 from newsearch.errors import QueryError
 from newsearch.searcher import Index
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 NEWEST_FIRST = ["ferry-2", "ferry-1", "match", "budget", "ferry-old", "undated"]
 
 

@@ -17,6 +17,8 @@ from newsearch.cli import cli
 from newsearch.config import date_period, parse_date_bound, parse_timezone
 from newsearch.errors import QueryError
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 UTC = timezone.utc
 NOW = datetime(2025, 3, 31, 0, 30, tzinfo=UTC)  # 02:30 in Berlin, the day after summer time began there
 BERLIN = parse_timezone("Europe/Berlin")

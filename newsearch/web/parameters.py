@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from newsearch.errors import QueryError
+from newsearch.formatting import HighlightStyle
 from newsearch.models import PERIODS, SORTS
 from newsearch.options import LIMITS, PASSAGE_COUNTS
 
@@ -130,7 +131,13 @@ SEARCH = (
     _EXACT,
     Parameter("tz", "string", "The calendar of since and until: UTC, an offset such as +01:00, or a name such as "
                               "Europe/Berlin (default: the server's zone)."),
+    Parameter("highlight", "string", "Also give each passage 'highlighted': its text with the matched words marked "
+                                     "(html: escaped, in highlight_tags).",
+              choices=tuple(style.value for style in HighlightStyle)),
+    Parameter("highlight_tags", "string", "The tags around a match with highlight=html, comma-separated "
+                                          "(default: <mark>,</mark>)."),
 )
+READING = ("highlight", "highlight_tags")  # read by the front-end (how hits are shown), not by the search
 # The keyword of ``options.search_arguments`` for a parameter named otherwise (the rest match).
 SEARCH_KEYWORDS = {"source": "sources", "all": "show_all"}
 TIMELINE = (
