@@ -436,7 +436,7 @@ def _print_results(results: Any, output_format: str, reading: _Reading) -> None:
         click.echo(results_json(results, reading.highlighter if reading.explicit else None))
     elif output_format == OutputFormat.JSONL.value:
         if results.hits:
-            click.echo(results_jsonl(results))
+            click.echo(results_jsonl(results, reading.highlighter if reading.explicit else None))
     else:
         reading.emit(render_results(results, reading.highlighter, reading.width()))
 

@@ -379,13 +379,15 @@ def relaxed_note(results: Results) -> list[str]:
     return [f"No article has the exact phrase {quoted}. {found}", ""]
 
 
-def results_jsonl(results: Results) -> str:
+def results_jsonl(results: Results, highlighter: Highlighter | None = None) -> str:
     """One JSON object per hit, one per line; each also says what was searched instead of what was
-    typed when something was (``expansions``, ``not_found``, ``relaxed_phrases``, as in JSON)."""
+    typed when something was (``expansions``, ``not_found``, ``relaxed_phrases``, as in JSON).
+    With ``highlighter``, passages have ``highlighted`` as in ``results_data``."""
     whole = results.to_dict(with_hits=False)
     searched = {key: whole[key] for key in ("expansions", "not_found", "relaxed_phrases") if whole[key]}
-    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **hit.to_dict(), **searched}, ensure_ascii=True)
-                     for hit in results.hits)
+    hits = results_data(results, highlighter)["hits"] if highlighter else [hit.to_dict() for hit in results.hits]
+    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **hit, **searched}, ensure_ascii=True)
+                     for hit in hits)
 
 
 def document_json(document: Document, spans: Iterable[tuple[int, int]] = ()) -> str:
