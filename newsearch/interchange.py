@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
+from newsearch.controlchars import C0_BUT_TAB_LF_CR, LONE_SURROGATES, character_class
 from newsearch.models import Document, WatchReport
 
 DEFAULT_BULK_INDEX = "news"
@@ -161,7 +161,7 @@ def _moment(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NOT_XML = character_class(C0_BUT_TAB_LF_CR, LONE_SURROGATES, "\ufffe\uffff")  # what XML 1.0 cannot hold
 
 
 def _xml_clean(text: str) -> str:
