@@ -6,20 +6,26 @@ result; library errors become exit codes here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
+import shlex
+import shutil
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 import click
 
 from newsearch.config import DEFAULT_MAX_BYTES, INDEX_ENV
 from newsearch.errors import NewsearchError
-from newsearch.formatting import OutputFormat
+from newsearch.formatting import HighlightStyle, OutputFormat, terminal_safe
+from newsearch.interchange import DEFAULT_BULK_INDEX, ExportFormat, opensearch_mapping
 from newsearch.models import PERIODS, SORTS
-from newsearch.options import LIMITS, PASSAGE_COUNTS, long_flag, search_arguments, timeline_arguments
+from newsearch.options import LIMITS, PASSAGE_COUNTS, date_range, long_flag, search_arguments, timeline_arguments
 from newsearch.version import __version__
 
 EXIT_OK = 0
@@ -106,6 +112,32 @@ color_option = click.option(
     "--color", type=click.Choice(COLORS), default="auto", show_default=True,
     help="Highlight with colour (auto: on a terminal, unless NO_COLOR is set).",
 )
+tz_option = click.option(
+    "--tz", metavar="ZONE", envvar="NEWSEARCH_TZ", show_envvar=True,
+    help="Calendar of --since/--until (today, 2025-01-20T14:00...): UTC, +01:00, Europe/Berlin "
+         "[default: the machine's zone].",
+)
+DATE_HELP = "YYYY, YYYY-MM, YYYY-MM-DD, 2025-01-20T14:00, today, yesterday, or an age: 12h, 7d, 2w, 3m, 1y"
+HIGHLIGHTS = [style.value for style in HighlightStyle]
+PAGER_ENV = "NEWSEARCH_PAGER"
+
+
+def reading_options(command: Any) -> Any:
+    """--highlight, --highlight-tags and --no-pager: how results are read (search, related, show)."""
+    for option in reversed((
+        click.option("--highlight", type=click.Choice(HIGHLIGHTS), metavar="STYLE",
+                     help="Mark matched words: ansi (bold colour), brackets, html or none [default: ansi on a "
+                          "terminal, else brackets]; in JSON, passages then also have 'highlighted'."),
+        click.option("--highlight-tags", metavar="OPEN,CLOSE",
+                     help="The tags around a match with --highlight html [default: <mark>,</mark>]."),
+        click.option("--no-pager", "no_pager", is_flag=True,
+                     help=f"Never page: by default a terminal's output goes through ${PAGER_ENV}, else $PAGER, "
+                          "else 'less' (with LESS=FRX unless LESS is set)."),
+    )):
+        command = option(command)
+    return command
+
+
 exact_option = click.option(
     "--exact", is_flag=True, help="Search every word as typed: never correct a typing error.",
 )
@@ -165,7 +197,8 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
         if not quiet:
             for skipped in report.skipped:
                 click.echo(f"warning: skipped {terminal_safe(skipped.path)}: {terminal_safe(skipped.reason)}", err=True)
-        click.echo(render_build_report(report, formats_hint()))
+        stamp = "" if sys.stdout.isatty() else f"{_now_iso()} "  # cron's log says when each run happened
+        click.echo(stamp + render_build_report(report, formats_hint()))
     return EXIT_SKIPPED if strict and report.skipped else EXIT_OK
 
 
@@ -230,12 +263,13 @@ class _QueryCommand(click.Command):
 
 
 @cli.command("search", cls=_QueryCommand)
-@click.argument("words", nargs=-1, required=True, metavar="QUERY")
+@click.argument("words", nargs=-1, metavar="[QUERY]")
 @index_option
 @click.option("-n", "--limit", type=click.IntRange(*LIMITS), default=10, show_default=True, help="Hits per page.")
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of results.")
-@click.option("--since", metavar="DATE", help="Only articles published on or after DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
+@click.option("--since", metavar="DATE", help=f"Only articles published on or after DATE ({DATE_HELP}).")
 @click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
+@tz_option
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
 @click.option("--recency", metavar="HALF_LIFE",
@@ -247,9 +281,11 @@ class _QueryCommand(click.Command):
 @exact_option
 @format_option
 @color_option
+@reading_options
 def search_command(words: tuple[str, ...], index_path: str | None, limit: int, page: int, since: str | None,
-                   until: str | None, sources: tuple[str, ...], sort: str, recency: str | None, show_all: bool,
-                   facets: str | None, passages: int, exact: bool, output_format: str, color: str) -> int:
+                   until: str | None, tz: str | None, sources: tuple[str, ...], sort: str, recency: str | None,
+                   show_all: bool, facets: str | None, passages: int, exact: bool, output_format: str,
+                   color: str, highlight: str | None, highlight_tags: str | None, no_pager: bool) -> int:
     """Search the index for QUERY (one quoted argument, or several words); print ranked articles
     with their best passages.
 
@@ -265,6 +301,9 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
     Copies of one story (republished, syndicated) are folded into the best-ranked one
     ("+2 similar: Reuters, AP"); --all shows them all.
 
+    With no QUERY but filters (--since, --until, --source), or with QUERY *, lists the
+    articles they keep, newest first.
+
     Exit status: 0 results found, 1 no results, 2 query error, 3 no index, 4 incompatible index.
     """
     from newsearch.searcher import open_index
@@ -272,12 +311,12 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
     query = " ".join(word.removeprefix(_WORD) for word in words)
     arguments = search_arguments(limit=limit, page=page, since=since, until=until, sources=sources, sort=sort,
                                  recency=recency, show_all=show_all, facets=facets, passages=passages, exact=exact,
-                                 flag=long_flag)
+                                 tz=tz, flag=long_flag)
     if arguments["facets"] and output_format == "jsonl":
         raise click.UsageError("--facets needs --format text or json: JSON Lines holds one hit per line")
     with open_index(index_path) as index:
         results = index.search(query, **arguments)
-    _print_results(results, output_format, color)
+    _print_results(results, output_format, _Reading(color, highlight, highlight_tags, not no_pager))
     return EXIT_OK if results.total else EXIT_NO_RESULTS
 
 
@@ -289,8 +328,10 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
 @click.option("--passages", type=click.IntRange(0, 20), default=1, show_default=True, help="Passages per hit.")
 @format_option
 @color_option
+@reading_options
 def related_command(document_id: str, index_path: str | None, limit: int, before: bool, passages: int,
-                    output_format: str, color: str) -> int:
+                    output_format: str, color: str, highlight: str | None, highlight_tags: str | None,
+                    no_pager: bool) -> int:
     """The articles most like article ID (as shown by `search`), its own copies left out.
 
     Exit status: 0 articles found, 1 none, 2 ID has no date (with --before), 3 no index.
@@ -299,7 +340,7 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 
     with open_index(index_path) as index:
         results = index.related(document_id, limit=limit, before=before, passages=passages)
-    _print_results(results, output_format, color)
+    _print_results(results, output_format, _Reading(color, highlight, highlight_tags, not no_pager))
     return EXIT_OK if results.hits else EXIT_NO_RESULTS
 
 
@@ -308,7 +349,7 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 @index_option
 @click.option("--by", "period", type=click.Choice(PERIODS), default="month",
               show_default=True, help="Length of each period (weeks start on Monday).")
-@click.option("--since", metavar="DATE", help="First period: the one holding DATE (YYYY, YYYY-MM, YYYY-MM-DD).")
+@click.option("--since", metavar="DATE", help=f"First period: the one holding DATE ({DATE_HELP}).")
 @click.option("--until", metavar="DATE", help="Last period: the one holding the end of DATE.")
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--tz", "zone", default="UTC", show_default=True, metavar="ZONE",
@@ -348,17 +389,57 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
     return EXIT_OK if counts.total or counts.undated else EXIT_NO_RESULTS
 
 
-def _print_results(results: Any, output_format: str, color: str) -> None:
-    from newsearch.formatting import Highlighter, OutputFormat, render_results, results_json, results_jsonl
+class _Reading:
+    """How text output is to be read: colour, highlight style and tags, and whether to page."""
+
+    def __init__(self, color: str, highlight: str | None, tags: str | None, page: bool) -> None:
+        from newsearch.formatting import chosen_highlighter
+
+        self.explicit = highlight is not None
+        self.highlighter = chosen_highlighter(highlight, tags, _use_color(color),
+                                              flags=("--highlight", "--highlight-tags"))
+        self.page = page
+
+    @property
+    def color(self) -> bool:
+        return self.highlighter.chosen.value == "ansi"
+
+    def width(self) -> int | None:
+        """The terminal's width when writing to one: text is wrapped to it."""
+        return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+    def emit(self, text: str) -> None:
+        """``text`` through the pager on a terminal (as git does), else printed."""
+        command = os.environ.get(PAGER_ENV, os.environ.get("PAGER", "less")).strip()
+        if self.page and command and command != "cat" and sys.stdout.isatty():
+            try:
+                pager = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE,
+                                         env={**os.environ, "LESS": os.environ.get("LESS", "FRX")})
+            except (OSError, ValueError):
+                pass  # no such pager: print instead
+            else:
+                assert pager.stdin is not None
+                try:
+                    pager.stdin.write((text + "\n").encode(sys.stdout.encoding or "utf-8", "replace"))
+                    pager.stdin.close()
+                except BrokenPipeError:
+                    pass  # the reader quit the pager early
+                pager.wait()
+                return
+        click.echo(text, color=self.color)
+
+
+def _print_results(results: Any, output_format: str, reading: _Reading) -> None:
+    from newsearch.formatting import OutputFormat, render_results, results_json, results_jsonl
 
     if output_format == OutputFormat.JSON.value:
-        click.echo(results_json(results))  # json.dumps(results.to_dict()): the API's own shape
+        # json.dumps(results.to_dict()): the API's own shape, passages marked only when asked
+        click.echo(results_json(results, reading.highlighter if reading.explicit else None))
     elif output_format == OutputFormat.JSONL.value:
         if results.hits:
-            click.echo(results_jsonl(results))
+            click.echo(results_jsonl(results, reading.highlighter if reading.explicit else None))
     else:
-        use_color = _use_color(color)
-        click.echo(render_results(results, Highlighter(use_color)), color=use_color)
+        reading.emit(render_results(results, reading.highlighter, reading.width()))
 
 
 def _utf8_stdout() -> bool:
@@ -372,9 +453,11 @@ def _utf8_stdout() -> bool:
 @click.option("--format", "output_format", type=click.Choice([OutputFormat.TEXT.value, OutputFormat.JSON.value]),
               default=OutputFormat.TEXT.value, show_default=True)
 @click.option("--color", type=click.Choice(COLORS), default="auto", show_default=True)
-def show_command(document_id: str, index_path: str | None, query: str | None, output_format: str, color: str) -> int:
+@reading_options
+def show_command(document_id: str, index_path: str | None, query: str | None, output_format: str, color: str,
+                 highlight: str | None, highlight_tags: str | None, no_pager: bool) -> int:
     """Print the whole article ID (as shown by `search`)."""
-    from newsearch.formatting import Highlighter, document_json, render_document
+    from newsearch.formatting import document_json, render_document
     from newsearch.searcher import open_index
 
     with open_index(index_path) as index:
@@ -383,9 +466,210 @@ def show_command(document_id: str, index_path: str | None, query: str | None, ou
     if output_format == "json":
         click.echo(document_json(document, spans))
     else:
-        use_color = _use_color(color)
-        click.echo(render_document(document, Highlighter(use_color), spans), color=use_color)
+        reading = _Reading(color, highlight, highlight_tags, not no_pager)
+        reading.emit(render_document(document, reading.highlighter, spans))
     return EXIT_OK
+
+
+EXPORT_TIME_LIMIT_S = 3600.0  # listing every match of a large archive may take a while; a search may not
+
+
+@cli.command("export", cls=_QueryCommand)
+@click.argument("words", nargs=-1, metavar="[QUERY]")
+@index_option
+@click.option("--format", "output_format", type=click.Choice([f.value for f in ExportFormat]),
+              default=ExportFormat.JSONL.value, show_default=True,
+              help="JSON Lines of whole articles, CSV with a header, or OpenSearch/Elasticsearch _bulk NDJSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write to FILE (complete or not at all) instead of standard output.")
+@click.option("--since", metavar="DATE", help=f"Only articles published on or after DATE ({DATE_HELP}).")
+@click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
+@tz_option
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--sort", type=click.Choice(["newest", "oldest"]), default="newest", show_default=True)
+@click.option("--fold", is_flag=True, help="One article per story: leave out the copies search folds.")
+@exact_option
+@click.option("--mapping", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="With --format opensearch: also write the index mapping (PUT /INDEX body) to FILE.")
+@click.option("--bulk-index", default=DEFAULT_BULK_INDEX, show_default=True, metavar="NAME",
+              help="With --format opensearch: the _index of each bulk action.")
+def export_command(words: tuple[str, ...], index_path: str | None, output_format: str, output: str | None,
+                   since: str | None, until: str | None, tz: str | None, sources: tuple[str, ...], sort: str,
+                   fold: bool, exact: bool, mapping: str | None, bulk_index: str) -> int:
+    """Write every article matching QUERY (no page, no cap) as JSON Lines, CSV or OpenSearch bulk.
+
+    QUERY and the filters are read as by `search`; with no QUERY but filters, or with QUERY *,
+    every article they keep. Newest first. A progress line is shown on a terminal.
+
+    Exit status: 0 articles written, 1 none matched, 2 query error, 3 no index.
+    """
+    from newsearch.export import export
+    from newsearch.searcher import Index
+
+    if mapping and output_format != ExportFormat.OPENSEARCH.value:
+        raise click.UsageError("--mapping goes with --format opensearch")
+    query = " ".join(word.removeprefix(_WORD) for word in words)
+    dates = date_range(since, until, long_flag, tz)
+    show_progress = sys.stderr.isatty() and (output is not None or not sys.stdout.isatty())
+    progress = _ProgressLine("articles") if show_progress else None
+    with Index(index_path, time_limit=EXPORT_TIME_LIMIT_S) as index, _output_file(output) as out:
+        try:
+            written = export(index, query, out, format=output_format, since=dates[0], until=dates[1],
+                             sources=sources, sort="oldest" if sort == "oldest" else "newest", collapse=fold,
+                             correct=not exact, bulk_index=bulk_index, progress=progress)
+        finally:
+            if progress:
+                progress.finish()
+    if mapping:
+        with _output_file(mapping) as out:
+            out.write(json.dumps(opensearch_mapping(), indent=2) + "\n")
+    if output is not None:
+        click.echo(f"Wrote {written:,} article{'' if written == 1 else 's'} to {output}.", err=True)
+    return EXIT_OK if written else EXIT_NO_RESULTS
+
+
+@contextlib.contextmanager
+def _output_file(path: str | None) -> Iterator[TextIO]:
+    """Standard output (``path`` None or ``-``), or the file ``path`` written beside it and renamed
+    into place when complete: an interrupted export leaves no partial file that looks whole. A path
+    that exists and is no regular file, or a symlink (``/dev/stdout``, a pipe), is written through,
+    never replaced."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            yield out
+        return
+    partial = f"{path}.part"
+    with open(partial, "w", encoding="utf-8", newline="") as out:
+        try:
+            yield out
+        except BaseException:
+            out.close()
+            os.unlink(partial)
+            raise
+    os.replace(partial, path)
+
+
+EXIT_NOTHING_NEW = 1
+EXIT_WATCH_FAILED = 70  # a run's error: never 0 (new articles) nor 1 (nothing new), whatever its kind
+state_option = click.option(
+    "--state", envvar="NEWSEARCH_WATCHES", show_envvar=True, metavar="FILE",
+    help="The watches' state file [default: watches.json in the index folder, kept across --rebuild].",
+)
+
+
+@cli.group("watch", cls=NewsearchGroup)
+def watch_group() -> None:
+    """Saved searches that report new articles: add, list, remove, run (from cron).
+
+    \b
+    newsearch watch add ferry "ferry strike" --source Reuters
+    newsearch watch run --feed-dir feeds/    new or changed articles since the last run
+    """
+
+
+@watch_group.command("add", cls=_QueryCommand)
+@click.argument("name")
+@click.argument("words", nargs=-1, metavar="QUERY")
+@index_option
+@state_option
+@click.option("--since", metavar="DATE", help=f"Only articles published on or after DATE ({DATE_HELP}; "
+                                              "read at each run).")
+@click.option("--until", metavar="DATE", help="Only articles published up to the end of DATE.")
+@tz_option
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--all", "show_all", is_flag=True, help="Report every copy of a republished story, not only one.")
+@exact_option
+def watch_add_command(name: str, words: tuple[str, ...], index_path: str | None, state: str | None,
+                      since: str | None, until: str | None, tz: str | None, sources: tuple[str, ...], show_all: bool,
+                      exact: bool) -> int:
+    """Save the search QUERY (with filters) as the watch NAME. Its first run reports every current match."""
+    from newsearch.watch import Watch, Watches
+
+    watch = Watch(name=name, query=" ".join(word.removeprefix(_WORD) for word in words), since=since, until=until,
+                  tz=tz, sources=sources, show_all=show_all, exact=exact)
+    with Watches.open(index_path, state) as watches:
+        watches.add(watch)
+    click.echo(f"Added watch {terminal_safe(name)}: {terminal_safe(watch.describe())}")
+    return EXIT_OK
+
+
+@watch_group.command("list")
+@index_option
+@state_option
+def watch_list_command(index_path: str | None, state: str | None) -> int:
+    """List the watches: name, search, last run."""
+    from newsearch.watch import Watches
+
+    with Watches.open(index_path, state) as watches:
+        for name in watches.names():
+            last = watches.last_run(name)
+            when = last.strftime("%Y-%m-%dT%H:%M:%S%z") if last else "never run"
+            click.echo(f"{terminal_safe(name)}\t{terminal_safe(watches.get(name).describe())}\t{when}")
+    return EXIT_OK
+
+
+@watch_group.command("remove")
+@click.argument("name")
+@index_option
+@state_option
+def watch_remove_command(name: str, index_path: str | None, state: str | None) -> int:
+    """Forget the watch NAME and what it has reported (its feed file stays)."""
+    from newsearch.watch import Watches
+
+    with Watches.open(index_path, state) as watches:
+        watches.remove(name)
+    click.echo(f"Removed watch {terminal_safe(name)}.")
+    return EXIT_OK
+
+
+@watch_group.command("run")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@index_option
+@state_option
+@click.option("--format", "output_format", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
+              help="Terminal text, or JSON Lines (one new article per line).")
+@click.option("--feed-dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Also write each watch's Atom feed to DIR/NAME.atom (its 50 newest articles).")
+def watch_run_command(names: tuple[str, ...], index_path: str | None, state: str | None, output_format: str,
+                      feed_dir: str | None) -> int:
+    """Print the articles each watch (NAMEs, default all) matches that are new or changed since
+    its previous run, then remember them. Safe from cron, beside `newsearch index`.
+
+    Exit status: 0 new articles, 1 nothing new, 70 an error (3 no index, 4 incompatible index).
+    """
+    from newsearch.formatting import render_watch_report, watch_summary
+    from newsearch.interchange import watch_jsonl
+    from newsearch.searcher import Index
+    from newsearch.watch import Watches
+
+    try:
+        with Watches.open(index_path, state) as watches, Index(index_path, time_limit=EXPORT_TIME_LIMIT_S) as index:
+            reports = [watches.check(index, name) for name in (names or watches.names())]
+            stamp = "" if sys.stdout.isatty() else f"{_now_iso()} "
+            for report in reports:
+                if output_format == "jsonl":
+                    if report.new:
+                        click.echo(watch_jsonl(report))
+                elif report.new:
+                    click.echo(stamp + render_watch_report(report))
+                else:
+                    click.echo(stamp + watch_summary(report))
+            sys.stdout.flush()  # delivered before recorded: a run killed before this point reports them again
+            watches.record(reports, feed_dir)
+    except NewsearchError as exc:
+        raise _CommandFailed(str(exc), exc.exit_code if exc.exit_code not in (EXIT_OK, EXIT_NOTHING_NEW)
+                             else EXIT_WATCH_FAILED) from None
+    return EXIT_OK if any(report.new for report in reports) else EXIT_NOTHING_NEW
+
+
+def _now_iso() -> str:
+    """The time now as ISO 8601 in the local zone, for summary lines a cron job mails or logs."""
+    from datetime import datetime
+
+    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 @cli.command("serve")
@@ -421,9 +705,10 @@ def _use_color(choice: str) -> bool:
 
 
 class _ProgressLine:
-    """A one-line progress display on stderr: files done, rate, ETA."""
+    """A one-line progress display on stderr: files (or other things) done, rate, ETA."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "files") -> None:
+        self.unit = unit
         self.started = time.monotonic()
         self.shown = False
         self.last = 0.0
@@ -438,7 +723,7 @@ class _ProgressLine:
         eta = (total - done) / rate if rate else 0.0
         percent = 100 * done // max(total, 1)
         bar = ("#" * (percent // 4)).ljust(25)
-        click.echo(f"\r[{bar}] {done:,}/{total:,} files  {rate:,.0f}/s  ETA {eta:4.0f} s ", nl=False, err=True)
+        click.echo(f"\r[{bar}] {done:,}/{total:,} {self.unit}  {rate:,.0f}/s  ETA {eta:4.0f} s ", nl=False, err=True)
         self.shown = True
 
     def finish(self) -> None:

@@ -2,10 +2,12 @@
 
 * **paths** -- where the index and the corpus are: argument > NEWSEARCH_* environment
   variable > default (for the corpus, the paths the index was built from come before the default);
-* **dates** -- ``parse_date_bound`` (``--since``/``--until``) and ``date_bounds`` (``date:``
-  in queries): YYYY, YYYY-MM or YYYY-MM-DD as the UTC period they name; ``as_utc``;
+* **dates** -- ``parse_date_bound`` (``--since``/``--until``): YYYY, YYYY-MM, YYYY-MM-DD or a time
+  of day (2025-01-20T14:00) as the period they name in a time zone, ``today``, ``yesterday``, or
+  an age (``12h``, ``7d``, ``2w``, ``3m``, ``1y`` ago); ``date_bounds`` (``date:`` in queries):
+  the UTC period of YYYY, YYYY-MM or YYYY-MM-DD; ``as_utc``;
 * **durations** -- ``parse_half_life`` ("30d", "12h", "2w", "1y");
-* **zones** -- ``parse_timezone`` ("UTC", "+01:00", "Europe/Berlin");
+* **zones** -- ``parse_timezone`` ("UTC", "+01:00", "Europe/Berlin", "local"), ``local_zone``;
 * **API arguments** -- ``moment_argument``, ``duration_argument`` and ``zone_argument`` take
   what the command line takes (the strings above) or the Python value, through the same parsers.
 """
@@ -59,13 +61,89 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
-def parse_date_bound(text: str, *, end: bool = False) -> datetime:
-    """A --since (start of the period) or --until (end of the period) date: YYYY, YYYY-MM or YYYY-MM-DD."""
+DATE_FORMS = ("YYYY, YYYY-MM, YYYY-MM-DD, a time such as 2025-01-20T14:00, today, yesterday, "
+              "or an age such as 12h, 7d, 2w, 3m or 1y")
+
+
+def parse_date_bound(text: str, *, end: bool = False, zone: tzinfo = timezone.utc,
+                     now: datetime | None = None) -> datetime:
+    """A --since (start of the period) or --until (end of the period) date, as an aware UTC
+    datetime: see ``date_period``."""
     try:
-        bounds = date_bounds(text)
+        start, stop = date_period(text, zone, now)
     except ValueError:
-        raise QueryError(f"cannot read the date {text!r}; write YYYY, YYYY-MM or YYYY-MM-DD") from None
-    return bounds[1] if end else bounds[0]
+        raise QueryError(f"cannot read the date {text!r}; write {DATE_FORMS}") from None
+    return stop if end else start
+
+
+_AGE = re.compile(r"(\d{1,6})\s*([hdwmy])", re.IGNORECASE)
+_TIME_OF_DAY = re.compile(r"(\d{4}-\d{1,2}-\d{1,2})[T ](\d{1,2})(?::(\d{2}))?(?::(\d{2}))?", re.IGNORECASE)
+
+
+def date_period(text: str, zone: tzinfo = timezone.utc, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The period ``text`` names, ``[start, end)`` in UTC, its calendar that of ``zone``:
+
+    * ``2025``, ``2025-01``, ``2025-01-20``: that year, month or day;
+    * ``2025-01-20T14``, ``2025-01-20T14:00``, ``2025-01-20T14:00:30``: that hour, minute or second;
+    * ``today``, ``yesterday``: that day (as of ``now``, default the current time);
+    * ``12h``, ``7d``, ``2w``, ``3m``, ``1y``: the moment that long before ``now`` (months and
+      years by the calendar), a period of no length: since then, or until then.
+
+    ValueError when ``text`` is none of these.
+    """
+    word = text.strip().lower()
+    current = (now or datetime.now(timezone.utc)).astimezone(zone)
+    if word in ("today", "yesterday"):
+        day = current.date() - timedelta(days=1 if word == "yesterday" else 0)
+        return _local_period(datetime(day.year, day.month, day.day), timedelta(days=1), zone)
+    age = _AGE.fullmatch(word)
+    if age:
+        moment = _ago(current, int(age.group(1)), age.group(2).lower()).astimezone(timezone.utc)
+        return moment, moment
+    clock = _TIME_OF_DAY.fullmatch(word)
+    if clock:
+        day = date_bounds(clock.group(1))[0]
+        hour, minute, second = (int(part) if part is not None else None for part in clock.groups()[1:])
+        # ValueError for hour 24, minute 60...
+        start = datetime(day.year, day.month, day.day, hour or 0, minute or 0, second or 0)
+        length = (timedelta(hours=1) if minute is None else timedelta(minutes=1) if second is None
+                  else timedelta(seconds=1))
+        return _local_period(start, length, zone)
+    start, end = date_bounds(word)
+    if zone is timezone.utc:
+        return start, end
+    return _local_period(start.replace(tzinfo=None), end - start, zone)
+
+
+def _local_period(start: datetime, length: timedelta, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The period of wall-clock ``length`` from the naive wall time ``start`` in ``zone``, in UTC
+    (a day across a change of summer time is 23 or 25 hours long)."""
+    stop = _later(start, length)  # aware only when past year 9999: the end of time
+    return _wall_to_utc(start, zone), stop if stop.tzinfo else _wall_to_utc(stop, zone)
+
+
+def _wall_to_utc(wall: datetime, zone: tzinfo) -> datetime:
+    """The naive wall time ``wall`` of ``zone`` in UTC (the first or last moment Python has when
+    that falls outside years 1 to 9999)."""
+    try:
+        return wall.replace(tzinfo=zone).astimezone(timezone.utc)
+    except OverflowError:
+        return (datetime.max if wall.year > 1 else datetime.min).replace(tzinfo=timezone.utc)
+
+
+def _ago(moment: datetime, count: int, unit: str) -> datetime:
+    """``count`` hours, or calendar days, weeks, months or years (wall-clock time in ``moment``'s
+    zone) before ``moment`` (a month back from 31 March is the last day of February)."""
+    if unit == "h":
+        return moment.astimezone(timezone.utc) - timedelta(hours=count)
+    if unit in "dw":
+        return moment - timedelta(days=count * (7 if unit == "w" else 1))
+    months = moment.year * 12 + moment.month - 1 - count * (12 if unit == "y" else 1)
+    year, month = divmod(months, 12)
+    if year < 1:
+        raise ValueError(f"{count}{unit} ago is before year 1")
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
 
 
 _DATE_PART = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
@@ -126,11 +204,13 @@ _OFFSET = re.compile(r"([+-])(\d{1,2}):?(\d{2})?")
 
 
 def parse_timezone(text: str) -> tzinfo:
-    """A time zone written as ``UTC``, an offset (``+01:00``, ``-0530``, ``+9``) or an IANA name
-    (``Europe/Berlin``, from the system's time zone database)."""
+    """A time zone written as ``UTC``, an offset (``+01:00``, ``-0530``, ``+9``), an IANA name
+    (``Europe/Berlin``, from the system's time zone database), or ``local`` (``local_zone``)."""
     name = text.strip()
     if name.upper() in ("UTC", "Z", "GMT"):
         return timezone.utc
+    if name.lower() == "local":
+        return local_zone()
     offset = _OFFSET.fullmatch(name)
     if offset:
         sign, hours, minutes = offset.groups()
@@ -148,14 +228,32 @@ def parse_timezone(text: str) -> tzinfo:
         ) from None
 
 
+def local_zone() -> tzinfo:
+    """The machine's time zone: $TZ if it names one, else /etc/localtime's, else the current offset."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    names = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        names.append(os.path.realpath("/etc/localtime").partition("/zoneinfo/")[2])
+    except OSError:
+        pass
+    for name in names:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return datetime.now().astimezone().tzinfo or timezone.utc
+
+
 # -- API arguments --------------------------------------------------------------------------------
 
 
 def moment_argument(value: object, name: str, *, end: bool = False) -> datetime | None:
     """A ``since``/``until`` argument as an aware datetime: a datetime (naive ones are UTC), a
     date (its midnight, UTC), or a string as on the command line (``"2025"``, ``"2025-01"``,
-    ``"2025-01-20"``: the start of that period, or with ``end`` its end). QueryError naming
-    ``name`` otherwise."""
+    ``"2025-01-20"``, ``"7d"``, ``"today"``: the start of that period in UTC, or with ``end`` its
+    end). QueryError naming ``name`` otherwise."""
     if value is None:
         return None
     if isinstance(value, datetime):

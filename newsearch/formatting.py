@@ -7,6 +7,7 @@ loads the index code or Whoosh.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -17,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from newsearch.controlchars import TERMINAL_HIDDEN, TERMINAL_UNSAFE
+from newsearch.errors import QueryError
 from newsearch.models import (
     JSON_FORMAT_VERSION,
     BuildReport,
@@ -27,6 +29,7 @@ from newsearch.models import (
     Period,
     Results,
     Timeline,
+    WatchReport,
     check_period,
     to_jsonable,
 )
@@ -139,27 +142,101 @@ class OutputFormat(str, Enum):
     JSONL = "jsonl"
 
 
+class HighlightStyle(str, Enum):
+    """How matched words are marked: bold colour, [brackets], HTML tags (the text escaped), or not at all."""
+
+    ANSI = "ansi"
+    BRACKETS = "brackets"
+    HTML = "html"
+    NONE = "none"
+
+
+DEFAULT_HTML_TAGS = ("<mark>", "</mark>")
+
+
 @dataclass(frozen=True)
 class Highlighter:
-    """Marks highlighted spans: ANSI bold colour on a terminal, [brackets] elsewhere."""
+    """Marks highlighted spans in the ``style`` given; without one, ANSI bold colour when
+    ``color`` (on a terminal), [brackets] elsewhere. ``tags`` open and close a span in HTML."""
 
-    color: bool
+    color: bool = False
+    style: HighlightStyle | None = None
+    tags: tuple[str, str] = DEFAULT_HTML_TAGS
+
+    @property
+    def chosen(self) -> HighlightStyle:
+        if self.style is not None:
+            return self.style
+        return HighlightStyle.ANSI if self.color else HighlightStyle.BRACKETS
 
     def mark(self, text: str) -> str:
-        return f"\x1b[1;33m{text}\x1b[0m" if self.color else f"[{text}]"
+        """``text`` (already made plain by ``plain``) as a highlighted span."""
+        style = self.chosen
+        if style is HighlightStyle.ANSI:
+            return f"\x1b[1;33m{text}\x1b[0m"
+        if style is HighlightStyle.BRACKETS:
+            return f"[{text}]"
+        if style is HighlightStyle.HTML:
+            return f"{self.tags[0]}{text}{self.tags[1]}"
+        return text
 
-    def render(self, text: str, spans: Iterable[tuple[int, int]], one_line: bool = True) -> str:
-        """``text`` made terminal-safe (on one line unless ``one_line`` is false), ``spans`` marked."""
-        clean = _one_line if one_line else terminal_safe
+    def plain(self, text: str) -> str:
+        """Unmarked text as the style writes it: escaped for HTML."""
+        return html.escape(text, quote=False) if self.chosen is HighlightStyle.HTML else text
+
+    def render(self, text: str, spans: Iterable[tuple[int, int]], one_line: bool = True, safe: bool = True) -> str:
+        """``text`` made terminal-safe (unless ``safe`` is false: for JSON, which escapes it
+        itself) and on one line (unless ``one_line`` is false), ``spans`` marked."""
+        clean = (_one_line if one_line else terminal_safe) if safe else (lambda part: part)
         out, cursor = [], 0
         for start, end in sorted(spans):
             if start < cursor:
                 continue
-            out.append(clean(text[cursor:start]))
-            out.append(self.mark(clean(text[start:end])))
+            out.append(self.plain(clean(text[cursor:start])))
+            out.append(self.mark(self.plain(clean(text[start:end]))))
             cursor = end
-        out.append(clean(text[cursor:]))
+        out.append(self.plain(clean(text[cursor:])))
         return "".join(out)
+
+
+def chosen_highlighter(style: str | None, tags: str | None, color: bool = False, *,
+                       flags: tuple[str, str] = ("highlight", "highlight_tags")) -> Highlighter:
+    """The highlighter for a ``style`` (ansi, brackets, html, none; None: by ``color``) and HTML
+    ``tags`` as typed (``"<em>,</em>"``; default <mark>), on the command line or over HTTP;
+    QueryError naming the option (``flags``) that cannot be used."""
+    try:
+        chosen = HighlightStyle(style) if style else None
+    except ValueError:
+        raise QueryError(f"{flags[0]} must be one of {', '.join(s.value for s in HighlightStyle)}, "
+                         f"not {style!r}") from None
+    if not tags:
+        return Highlighter(color, chosen)
+    opening, comma, closing = tags.partition(",")
+    if not comma or not opening.strip() or not closing.strip():
+        raise QueryError(f"{flags[1]} must be the opening and closing tag separated by a comma, such as "
+                         f"'<em>,</em>', not {tags!r}")
+    return Highlighter(color, chosen, (opening.strip(), closing.strip()))
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def wrap(text: str, width: int, indent: str) -> list[str]:
+    """``text`` (one line, ANSI colour allowed) broken at spaces into lines of at most ``width``
+    visible characters, each starting with ``indent``: a hanging indent. A word longer than a
+    line is never split: it gets a line of its own."""
+    room = max(width - len(indent), 20)
+    lines: list[str] = []
+    line, seen = "", 0
+    for word in text.split(" "):
+        visible = len(_ANSI.sub("", word))
+        if line and seen + 1 + visible > room:
+            lines.append(indent + line)
+            line, seen = word, visible
+        else:
+            line, seen = (f"{line} {word}", seen + 1 + visible) if line else (word, visible)
+    lines.append(indent + line)
+    return lines
 
 
 _WHITESPACE_RUN = re.compile(r"\s+")
@@ -176,14 +253,16 @@ def _hit_header(hit: Hit, highlighter: Highlighter) -> list[str]:
         hit.published.strftime("%Y-%m-%d") if hit.published else "",
         terminal_safe(hit.id),
     ) if part]
-    head = f"\x1b[1m{title}\x1b[0m" if highlighter.color else title
+    head = f"\x1b[1m{title}\x1b[0m" if highlighter.chosen is HighlightStyle.ANSI else title
     return [f"{hit.rank:>3}. {head}", "     " + " · ".join(details)]
 
 
 def similar_note(hit: Hit) -> str:
-    """``+2 similar: Reuters, AP``: the copies folded into a hit, by source (by id when they have none)."""
-    names = list(dict.fromkeys(copy.source or copy.id for copy in hit.similar))
-    return f"+{len(hit.similar)} similar: " + ", ".join(terminal_safe(name) for name in names)
+    """``+2 similar: ap-port (AP), bbc-port (BBC)``: the ids of the copies folded into a hit (for
+    ``newsearch show``), each with its source."""
+    named = [terminal_safe(copy.id) + (f" ({terminal_safe(copy.source)})" if copy.source else "")
+             for copy in hit.similar]
+    return f"+{len(hit.similar)} similar: " + ", ".join(named)
 
 
 FACETS_SHOWN = 10
@@ -215,16 +294,23 @@ def spelling_notes(results: Results) -> list[str]:
     return lines
 
 
-def render_results(results: Results, highlighter: Highlighter) -> str:
-    """Terminal text: what was searched instead of what was typed, per hit a header and its
-    passages, then the count and any suggestion."""
+def render_results(results: Results, highlighter: Highlighter, width: int | None = None) -> str:
+    """Terminal text: what was searched instead of what was typed (and, above hits, any
+    suggestion and time-limit note: notes first, where they do not scroll away), per hit a header
+    and its passages, then the count. With ``width``, passages are wrapped to it with a hanging
+    indent."""
     lines: list[str] = relaxed_note(results) + spelling_notes(results)
+    notes = _late_notes(results)
+    if results.hits and notes:
+        lines += [*notes, ""]
+    indent = "     "
     for hit in results.hits:
         lines += _hit_header(hit, highlighter)
         for passage in hit.passages:
-            lines.append("     " + highlighter.render(passage.text, passage.highlights))
+            text = highlighter.render(passage.text, passage.highlights)
+            lines += wrap(text, width, indent) if width else [indent + text]
         if hit.similar:
-            lines.append("     " + similar_note(hit))
+            lines += wrap(similar_note(hit), width, indent) if width else [indent + similar_note(hit)]
         lines.append("")
     if results.hits:
         first = results.hits[0].rank
@@ -242,12 +328,20 @@ def render_results(results: Results, highlighter: Highlighter) -> str:
         lines.append(f"No results for {_quoted(results.not_found, ' or ')}.")
     else:
         lines.append("No results.")
+    if not results.hits:
+        lines += notes
+    lines += render_facets(results.facets)
+    return "\n".join(lines)
+
+
+def _late_notes(results: Results) -> list[str]:
+    """The time-limit note and the suggestion: above the hits, or after "No results"."""
+    lines = []
     if results.timed_out:
         lines.append("The search hit its time limit: results may be incomplete.")
     if results.suggestion and (results.not_found or not results.expansions):  # not what was searched
         lines.append(f"Did you mean: {terminal_safe(results.suggestion)}?")
-    lines += render_facets(results.facets)
-    return "\n".join(lines)
+    return lines
 
 
 def result_count(results: Results) -> str:
@@ -258,9 +352,21 @@ def result_count(results: Results) -> str:
     return f"{stories:,} stor{'y' if stories == 1 else 'ies'} ({plural(results.total, 'article')})"
 
 
-def results_json(results: Results) -> str:
-    """The stable JSON document (see README, "JSON output"): ``Results.to_dict`` as JSON."""
-    return json.dumps(results.to_dict(), ensure_ascii=True)
+def results_json(results: Results, highlighter: Highlighter | None = None) -> str:
+    """The stable JSON document (see README, "JSON output"): ``Results.to_dict`` as JSON, with
+    ``highlighter`` each passage's text marked as ``highlighted`` too."""
+    return json.dumps(results_data(results, highlighter), ensure_ascii=True)
+
+
+def results_data(results: Results, highlighter: Highlighter | None = None) -> dict[str, Any]:
+    """``Results.to_dict``; with ``highlighter``, each passage also has ``highlighted``: its text
+    with the matched words marked in that style (``--highlight html``, ``?highlight=html``)."""
+    data = results.to_dict()
+    if highlighter is not None:
+        for hit, shown in zip(results.hits, data["hits"]):
+            for passage, out in zip(hit.passages, shown["passages"]):
+                out["highlighted"] = highlighter.render(passage.text, passage.highlights, one_line=False, safe=False)
+    return data
 
 
 def relaxed_note(results: Results) -> list[str]:
@@ -273,13 +379,15 @@ def relaxed_note(results: Results) -> list[str]:
     return [f"No article has the exact phrase {quoted}. {found}", ""]
 
 
-def results_jsonl(results: Results) -> str:
+def results_jsonl(results: Results, highlighter: Highlighter | None = None) -> str:
     """One JSON object per hit, one per line; each also says what was searched instead of what was
-    typed when something was (``expansions``, ``not_found``, ``relaxed_phrases``, as in JSON)."""
+    typed when something was (``expansions``, ``not_found``, ``relaxed_phrases``, as in JSON).
+    With ``highlighter``, passages have ``highlighted`` as in ``results_data``."""
     whole = results.to_dict(with_hits=False)
     searched = {key: whole[key] for key in ("expansions", "not_found", "relaxed_phrases") if whole[key]}
-    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **hit.to_dict(), **searched}, ensure_ascii=True)
-                     for hit in results.hits)
+    hits = results_data(results, highlighter)["hits"] if highlighter else [hit.to_dict() for hit in results.hits]
+    return "\n".join(json.dumps({"format_version": JSON_FORMAT_VERSION, **hit, **searched}, ensure_ascii=True)
+                     for hit in hits)
 
 
 def document_json(document: Document, spans: Iterable[tuple[int, int]] = ()) -> str:
@@ -406,3 +514,35 @@ def timeline_json(buckets: Buckets | Timeline, *, period: Period | None = None) 
         },
         ensure_ascii=True,
     )
+
+
+# -- saved searches -------------------------------------------------------------------------------
+
+LEAD_CHARS = 200
+
+
+def watch_summary(report: WatchReport) -> str:
+    """``ferry: 2 new articles (4 stories match 'ferry' --source Wire)``."""
+    new = plural(len(report.new), "new article")
+    stories = f"{report.matched:,} stor{'y' if report.matched == 1 else 'ies'}"
+    return f"{terminal_safe(report.name)}: {new} ({stories} match {terminal_safe(report.query)})"
+
+
+def render_watch_report(report: WatchReport) -> str:
+    """A watch run as terminal text: its summary, then per new article its title, details and lead."""
+    lines = [watch_summary(report)]
+    for number, article in enumerate(report.new, 1):
+        document = article.document
+        title = terminal_safe(" ".join(document.title.split())) or "(untitled)"
+        details = [part for part in (
+            terminal_safe(document.source),
+            document.published.strftime("%Y-%m-%d %H:%M") if document.published else "",
+            terminal_safe(document.id), terminal_safe(document.url),
+        ) if part]
+        if article.similar:
+            details.append(f"+{len(article.similar)} similar: " + ", ".join(map(terminal_safe, article.similar)))
+        lead = " ".join(document.body.split())
+        lead = lead if len(lead) <= LEAD_CHARS else lead[:LEAD_CHARS].rsplit(" ", 1)[0] + " …"
+        lines += [f"{number:>3}. {title}" + (" (changed)" if article.changed else ""),
+                  "     " + " · ".join(details), "     " + terminal_safe(lead)]
+    return "\n".join(lines)

@@ -367,3 +367,35 @@ class Ranked(Generic[CandidateT]):
     score: float
     candidate: CandidateT
     passages: tuple[Passage, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """One article a query matches, as ``Index.matching`` lists every one of them: its id, date
+    and content hash (which changes with any edit), and the ids of its copies folded into it."""
+
+    id: str
+    published: datetime | None
+    content_hash: str
+    similar: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article a saved search reports: new since its previous run, or ``changed`` since reported."""
+
+    document: Document
+    changed: bool = False
+    similar: tuple[str, ...] = ()  # ids of its copies folded into it, as in search
+
+
+@dataclass(frozen=True)
+class WatchReport:
+    """One run of one saved search: the articles new or changed since its previous run (newest
+    first) out of the ``matched`` stories it matches now."""
+
+    name: str
+    query: str  # the search as one line: its query and filters
+    matched: int
+    new: tuple[NewArticle, ...]
+    ran_at: datetime

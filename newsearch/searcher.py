@@ -49,6 +49,7 @@ from newsearch.models import (
     Document,
     FilterNote,
     Hit,
+    Match,
     Passage,
     Period,
     Ranked,
@@ -72,6 +73,7 @@ FEW_RESULTS = 3
 MAX_CANDIDATES = 4000  # collapsing copies can call for more candidates than a page; never more than this
 RECENCY_CANDIDATES = 300  # recency re-ranks this many of the most relevant matches
 RELATED_TERMS = 25  # distinctive body terms that make a "more like this" query
+EVERY_ARTICLE = "*"  # the query that lists every article (as an empty query with filters does)
 
 
 def stored_id(id: str) -> str:
@@ -261,8 +263,9 @@ class Index:
         relevant matches; undated articles get the median factor of the dated ones.
         When the filters leave nothing of what the query matches, ``filtered_out`` says why.
         ``correct=False`` searches every word as typed: no typing error is corrected (see the
-        README for when one is). Raises QueryError for a query or argument that cannot be used,
-        with the fix in its message.
+        README for when one is). An empty query with filters, or ``"*"``, lists the articles
+        they keep instead, newest first unless ``sort="oldest"``. Raises QueryError for a query
+        or argument that cannot be used, with the fix in its message.
         """
         started = time.perf_counter()
         since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
@@ -282,6 +285,10 @@ class Index:
             if sort != "relevance":
                 raise QueryError(f"recency blends into relevance ranking; it cannot be combined with sorting by date "
                                  f"({sort})")
+        if _browsing(query, since, until, sources):
+            return self._browse(query, limit=limit, offset=offset, since=since, until=until, sources=sources,
+                                sort=sort, passages=passages, passage_chars=passage_chars, collapse=collapse,
+                                facets=facets, recency=recency, started=started)
         tree = parse(query)
         needed = offset + limit
         with self._using() as snapshot:
@@ -433,6 +440,41 @@ class Index:
         return Results(query=id, total=total, hits=tuple(page), elapsed_ms=(time.perf_counter() - started) * 1000,
                        timed_out=timed_out, stories=total - folded_copies(clustered, watched), limit=limit)
 
+    def matching(
+        self,
+        query: str,
+        *,
+        since: datetime | date | str | None = None,
+        until: datetime | date | str | None = None,
+        sources: Iterable[str] | None = None,
+        sort: Sort = "newest",
+        collapse: bool = False,
+        correct: bool = True,
+    ) -> list[Match]:
+        """Every article ``query`` matches, no page and no cap, newest first (``sort="oldest"``:
+        oldest first; undated articles last either way, then by id).
+
+        The query and filters are read as in ``search``; an empty query with filters, or ``"*"``,
+        matches every article they keep. ``collapse`` keeps one article per story (the first in
+        this order), the ids of its matching copies in ``Match.similar``. Plain data, a few
+        dozen bytes per match: read the articles themselves one at a time with ``document``.
+        Counting the matches is bounded by the index's time limit (``Index(time_limit=...)``).
+        """
+        since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
+        tree = None if _browsing(query, since, until, sources) else parse(query)
+        with self._lock, reading(self.path):
+            snapshot = self._fresh()
+            searcher = snapshot.searcher
+            compiled = (CompiledQuery(wq.Every()) if tree is None
+                        else self._compiler(searcher, snapshot, correct).compile(tree))
+            docnums = self._all_matches(searcher, compiled.query, _filters(since, until, sources))
+            order, ids = _by_date(searcher, docnums, sort)
+            hashes = column_values(searcher, "content_hash", docnums, b"")
+            published = column_values(searcher, "published", docnums, NO_DATE)
+            stories = _stories(order, ids, snapshot.duplicates() if collapse else None)
+        return [Match(ids[docnum], published_at(published[docnum]), hashes[docnum].decode("ascii"),
+                      tuple(ids[copy] for copy in copies)) for docnum, copies in stories]
+
     def document(self, id: str) -> Document:
         """The stored article with this id; raises DocumentNotFound."""
         id = stored_id(id)
@@ -454,6 +496,31 @@ class Index:
         return highlight_spans(text, passage_query_for(compiled))
 
     # -- internals -------------------------------------------------------------------------
+
+    def _browse(self, query: str, *, limit: int, offset: int, since: datetime | None, until: datetime | None,
+                sources: Iterable[str] | None, sort: Sort, passages: int, passage_chars: int, collapse: bool,
+                facets: Collection[str], recency: timedelta | None, started: float) -> Results:
+        """``search`` without query words: the articles the filters keep, by date, each with its lead."""
+        if recency is not None:
+            raise QueryError("recency weighs relevance; a list of articles without query words is by date already")
+        lead = passage_query_for(CompiledQuery(wq.Every()))  # no words: each article's lead
+        with self._lock, reading(self.path):
+            snapshot = self._fresh()
+            searcher = snapshot.searcher
+            docnums = self._all_matches(searcher, wq.Every(), _filters(since, until, sources))
+            order, ids = _by_date(searcher, docnums, "oldest" if sort == "oldest" else "newest")
+            stories = _stories(order, ids, snapshot.duplicates() if collapse else None)
+            page = []
+            for rank, (docnum, copies) in enumerate(stories[offset:offset + limit], offset + 1):
+                stored = searcher.stored_fields(docnum)
+                similar = [searcher.stored_fields(copy) for copy in copies]
+                page.append(_hit(stored, rank, 0.0, shown_passages(stored, lead, passages, passage_chars), tuple(
+                    sorted((SimilarCopy(id=other["id"], source=other.get("source", ""), path=other.get("file", ""),
+                                        published=stored_published(other.get("published"))) for other in similar),
+                           key=lambda copy: (copy.source.casefold(), copy.id)))))
+            counted = facets_of(searcher, docnums, facets) if facets else {}
+        return Results(query=query, total=len(docnums), hits=tuple(page), elapsed_ms=(time.perf_counter() - started)
+                       * 1000, facets=counted, stories=len(stories), offset=offset, limit=limit)
 
     def _compiler(self, searcher: Searcher, snapshot: _Snapshot, correct: bool = True,
                   relax: Collection[str] = ()) -> QueryCompiler:
@@ -563,6 +630,47 @@ class Index:
         for typed, spellings in {**compiled.suggestions, **compiled.expansions}.items():
             suggestion = re.sub(rf"(?<!\w){re.escape(typed)}(?!\w)", spellings[0], suggestion)
         return suggestion if suggestion != query else None
+
+
+def _browsing(query: str, since: datetime | None, until: datetime | None, sources: Iterable[str] | None) -> bool:
+    """Whether ``query`` lists articles rather than searches them: ``*``, or nothing with filters;
+    QueryError for nothing without filters (which would list the whole index by mistake)."""
+    text = query.strip()
+    if text == EVERY_ARTICLE:
+        return True
+    if text:
+        return False
+    names = [sources] if isinstance(sources, str) else list(sources or ())
+    if since is None and until is None and not any(name.strip() for name in names):
+        raise QueryError("the query is empty: type some words to search for, give a date or source filter to list "
+                         f"the articles it keeps, or {EVERY_ARTICLE} to list every article")
+    return True
+
+
+def _by_date(searcher: Searcher, docnums: list[int], sort: str) -> tuple[list[int], dict[int, str]]:
+    """``docnums`` newest first (or oldest first), undated last either way, then by id; and their ids."""
+    if sort not in ("newest", "oldest"):
+        raise QueryError(f"every match is listed by date: sort must be newest or oldest, not {sort!r}")
+    published = column_values(searcher, "published", docnums, NO_DATE)
+    ids = {docnum: raw.decode("utf-8", "surrogateescape")
+           for docnum, raw in column_values(searcher, "id", docnums, b"").items()}
+    sign = -1 if sort == "newest" else 1
+    order = sorted(docnums, key=lambda docnum: (published[docnum] >= NO_DATE, sign * published[docnum], ids[docnum]))
+    return order, ids
+
+
+def _stories(order: list[int], ids: dict[int, str], duplicates: DuplicatePairs | None) -> list[tuple[int, list[int]]]:
+    """Each document of ``order`` with its copies among them (in order), the copies left out of
+    the list; with no ``duplicates``, every document on its own."""
+    if duplicates is None:
+        return [(docnum, []) for docnum in order]
+    position = {ids[docnum]: number for number, docnum in enumerate(order)}
+    stories = []
+    for number, docnum in enumerate(order):
+        copies = sorted(position[copy] for copy in duplicates.copies(ids[docnum]) if copy in position)
+        if not copies or copies[0] > number:  # else a copy of a story listed already
+            stories.append((docnum, [order[other] for other in copies]))
+    return stories
 
 
 def _filters(since: datetime | None, until: datetime | None, sources: Iterable[str] | None) -> wq.Query | None:

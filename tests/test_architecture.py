@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                "duplicate_store", "parallel", "build_jobs", "indexer")),
     ("search", ("query", "scoring", "compiler", "candidates", "matches", "ranking", "grouping", "passages", "sentences",
                 "timeline", "searcher", "status", "columns")),
-    ("output", ("formatting",)),
+    ("output", ("formatting", "interchange")),
+    ("workflows", ("export", "watch")),
     ("front-ends", ("cli", "__main__", "__init__", "web", "web.*")),
 ]
 

@@ -237,7 +237,7 @@ def test_no_results_exits_1(run):
     ("-profit -loss", "Error: the query '-profit -loss' only excludes words; add a word to search for, e.g. "
                       "'bank -profit -loss'\n"),
     ("-profit", "Error: the query '-profit' only excludes words; add a word to search for, e.g. 'bank -profit'\n"),
-    ("*", "Error: '*' is too short to expand: write at least 2 letters before the * (e.g. cap*)\n"),
+    ("x*", "Error: 'x*' is too short to expand: write at least 2 letters before the * (e.g. cap*)\n"),
     ("abcdef~3", "Error: fuzzy distance 3 in 'abcdef~3' is too large; use ~1 or ~2\n"),
     ("date:[notadate to 2006]", "Error: cannot read the date '[notadate'; write date:YYYY, date:YYYY-MM, "
                                 "date:YYYY-MM-DD or a range date:2025-01-01..2025-03-31\n"),
@@ -253,8 +253,8 @@ def test_query_errors_exit_2_with_a_message_and_no_traceback(run, query, message
     (("search", "kursk", "--format", "xml"), "Invalid value for '--format'"),
     (("search", "kursk", "--limit", "0"), "Invalid value for '-n' / '--limit'"),
     (("search", "kursk", "--since", "last week"),
-     "Error: cannot read the date 'last week'; write YYYY, YYYY-MM or YYYY-MM-DD"),
-    (("search",), "Missing argument 'QUERY'"),
+     "Error: cannot read the date 'last week'; write YYYY, YYYY-MM, YYYY-MM-DD, a time such as 2025-01-20T14:00"),
+    (("search",), "Error: the query is empty: type some words to search for"),
     (("show",), "Missing argument 'ID'"),
 ])
 def test_usage_errors_exit_2(run, args, message):

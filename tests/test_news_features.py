@@ -383,7 +383,7 @@ def test_cli_search_shows_folded_copies_and_all_shows_them(news_index):
     args = ("search", "rotterdam dock workers automation", "--index", str(news_index), "--passages", "0")
     folded = run_cli(*args)
     assert folded.returncode == 0, folded.stderr
-    assert "     +2 similar: AP, BBC\n" in folded.stdout
+    assert "     +2 similar: ap-port (AP), bbc-port (BBC)\n" in folded.stdout
     everything = run_cli(*args, "--all", "--format", "json")
     assert {"reuters-port", "ap-port", "bbc-port"} <= {hit["id"] for hit in json.loads(everything.stdout)["hits"]}
     data = json.loads(run_cli(*args, "--format", "json").stdout)

@@ -82,10 +82,10 @@ def test_date_bounds_for_since_and_until():
     assert parse_date_bound("2025-03", end=True) == day(2025, 4)
     assert parse_date_bound("2025-12-31", end=True) == day(2026, 1, 1)
     assert parse_date_bound("2025") == day(2025)
-    with pytest.raises(QueryError, match=r"cannot read the date '2025-13'; write YYYY, YYYY-MM or YYYY-MM-DD"):
+    with pytest.raises(QueryError, match=r"cannot read the date '2025-13'; write YYYY, YYYY-MM, YYYY-MM-DD, a time"):
         parse_date_bound("2025-13")
-    with pytest.raises(QueryError, match="cannot read the date 'yesterday'"):
-        parse_date_bound("yesterday")
+    with pytest.raises(QueryError, match="cannot read the date 'last week'"):
+        parse_date_bound("last week")
 
 
 def test_field_before_parentheses_applies_to_the_group():

@@ -39,7 +39,8 @@ def table_commands() -> list[str]:
 
 
 def test_the_commands_table_names_every_command():
-    assert table_commands() == ["index", "search", "related", "timeline", "show", "stats", "check", "serve"]
+    assert table_commands() == ["index", "search", "related", "timeline", "show", "export", "watch", "stats", "check",
+                                "serve"]
     assert sorted(table_commands()) == sorted(cli.commands)
 
 

@@ -247,7 +247,7 @@ def test_timeline_takes_a_zone_name_an_offset_or_a_tzinfo(tmp_path, tz, month):
 
 
 @pytest.mark.parametrize("call, name, message", [
-    (lambda ix: ix.search("harbour", since="yesterday"), "since", "cannot read the date 'yesterday'"),
+    (lambda ix: ix.search("harbour", since="last week"), "since", "cannot read the date 'last week'"),
     (lambda ix: ix.search("harbour", until="2025-13"), "until", "cannot read the date '2025-13'"),
     (lambda ix: ix.search("harbour", since=20250120), "since", "must be a date, a datetime or a string"),
     (lambda ix: ix.search("harbour", recency="fortnight"), "recency", "invalid half-life 'fortnight'"),

@@ -124,7 +124,8 @@ def test_article_related_timeline_stats_are_the_cli_json(client, news):
 # -- errors ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path, params, message", [
-    ("/api/search", {}, "the parameter 'q' is required (the query)"),
+    ("/api/search", {}, "the query is empty: type some words to search for, give a date or source filter to list "
+                         "the articles it keeps, or * to list every article"),
     ("/api/search", {"q": "harbour", "limit": "0"}, "limit must be between 1 and 1000, not 0"),
     ("/api/search", {"q": "harbour", "limit": "ten"}, "limit must be a whole number, not 'ten'"),
     ("/api/search", {"q": "harbour", "limit": ["1", "2"]}, "limit is given 2 times; give it once"),
@@ -134,7 +135,8 @@ def test_article_related_timeline_stats_are_the_cli_json(client, news):
     ("/api/search", {"q": "harbour", "passages": "21"}, "passages must be between 0 and 20, not 21"),
     ("/api/search", {"q": "harbour", "sort": "best"}, "sort must be one of relevance, newest, oldest, not 'best'"),
     ("/api/search", {"q": "harbour", "since": "last week"},
-     "cannot read the date 'last week'; write YYYY, YYYY-MM or YYYY-MM-DD"),
+     "cannot read the date 'last week'; write YYYY, YYYY-MM, YYYY-MM-DD, a time such as 2025-01-20T14:00, today, "
+     "yesterday, or an age such as 12h, 7d, 2w, 3m or 1y"),
     ("/api/search", {"q": "harbour", "since": "2025", "until": "2024"},
      "since 2025 is after until 2024: no date is in between"),
     ("/api/search", {"q": "harbour", "facets": "colour"}, "unknown facet 'colour': choose from source, year, month"),
@@ -157,7 +159,7 @@ def test_bad_parameters_are_400_naming_the_parameter(client, path, params, messa
     assert said.startswith(message), said
 
 
-@pytest.mark.parametrize("query", ["colour:red", "-harbour", "abcdef~3", "*", "date:[notadate to 2006]",
+@pytest.mark.parametrize("query", ["colour:red", "-harbour", "abcdef~3", "x*", "date:[notadate to 2006]",
                                    "(" * 2000 + "x" + ")" * 2000])
 def test_bad_queries_are_400_with_the_cli_message(client, news, query):
     status, code, message = error_of(client.get("/api/search", params={"q": query}))

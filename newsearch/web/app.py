@@ -42,7 +42,7 @@ from newsearch.errors import (
     NewsearchError,
     QueryError,
 )
-from newsearch.formatting import document_json, dumps, results_json, timeline_json
+from newsearch.formatting import chosen_highlighter, document_json, dumps, results_data, results_json, timeline_json
 from newsearch.models import Results
 from newsearch.options import search_arguments, timeline_arguments
 from newsearch.searcher import DEFAULT_TIME_LIMIT_S, Index
@@ -229,14 +229,16 @@ def _given(request: Request) -> dict[str, list[str]]:
 
 def _search(request: Request, shared: SharedIndex) -> Response:
     values = params.read_parameters(params.SEARCH, _given(request))
-    query = values.pop("q")
+    query = values.pop("q", "")
+    style, tags = (values.pop(name, None) for name in params.READING)
+    highlighter = chosen_highlighter(style, tags) if style or tags else None
     arguments = search_arguments(**params.keywords(values, params.SEARCH_KEYWORDS))
     if arguments["offset"] + arguments["limit"] > params.MAX_DEPTH:
         raise QueryError(f"results deeper than {params.MAX_DEPTH:,} are not served: narrow the query or the dates "
                          f"instead of asking for offset {arguments['offset']:,}")
     results = _in_time(shared.get().search(query, **arguments), shared)
-    return json_response(json.dumps({**results.to_dict(), "links": _links(request, results, "page" in values)},
-                                    ensure_ascii=True))
+    return json_response(json.dumps({**results_data(results, highlighter),
+                                     "links": _links(request, results, "page" in values)}, ensure_ascii=True))
 
 
 def _links(request: Request, results: Results, by_page: bool) -> dict[str, str | None]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from newsearch.errors import QueryError
+from newsearch.formatting import HighlightStyle
 from newsearch.models import PERIODS, SORTS
 from newsearch.options import LIMITS, PASSAGE_COUNTS
 
@@ -109,13 +110,16 @@ def read_parameters(table: Iterable[Parameter], given: Mapping[str, Sequence[str
 _QUERY = Parameter("q", "string", "The query, in the query language of `newsearch search`.", required=True)
 _LIMIT = Parameter("limit", "integer", "Hits per page (10 unless given).", *LIMITS)
 _PASSAGES = Parameter("passages", "integer", "Passages per hit.", *PASSAGE_COUNTS)
-_SINCE = Parameter("since", "string", "Only articles published on or after this date (YYYY, YYYY-MM, YYYY-MM-DD).")
+_SINCE = Parameter("since", "string", "Only articles published on or after this date (YYYY, YYYY-MM, YYYY-MM-DD, "
+                                      "2025-01-20T14:00, today, yesterday, or an age: 12h, 7d, 2w, 3m, 1y).")
 _UNTIL = Parameter("until", "string", "Only articles published up to the end of this date.")
 _SOURCE = Parameter("source", "strings", "Only this source (repeatable).")
 _EXACT = Parameter("exact", "boolean", "Search every word as typed: never correct a typing error.")
 
 SEARCH = (
-    _QUERY, _LIMIT,
+    Parameter("q", "string", "The query, in the query language of `newsearch search`; empty (with a date or source "
+                             "filter) or * to list articles newest first."),
+    _LIMIT,
     Parameter("page", "integer", "Page of results, from 1 (or give offset).", low=1),
     Parameter("offset", "integer", "Stories to skip, from 0 (or give page).", low=0),
     _SINCE, _UNTIL, _SOURCE,
@@ -125,7 +129,15 @@ SEARCH = (
     Parameter("recency", "string", "Favour recent articles: scores halve with each half-life (12h, 30d, 2w, 1y)."),
     Parameter("all", "boolean", "Show every copy of a republished story, not only the best."),
     _EXACT,
+    Parameter("tz", "string", "The calendar of since and until: UTC, an offset such as +01:00, or a name such as "
+                              "Europe/Berlin (default: the server's zone)."),
+    Parameter("highlight", "string", "Also give each passage 'highlighted': its text with the matched words marked "
+                                     "(html: escaped, in highlight_tags).",
+              choices=tuple(style.value for style in HighlightStyle)),
+    Parameter("highlight_tags", "string", "The tags around a match with highlight=html, comma-separated "
+                                          "(default: <mark>,</mark>)."),
 )
+READING = ("highlight", "highlight_tags")  # read by the front-end (how hits are shown), not by the search
 # The keyword of ``options.search_arguments`` for a parameter named otherwise (the rest match).
 SEARCH_KEYWORDS = {"source": "sources", "all": "show_all"}
 TIMELINE = (
