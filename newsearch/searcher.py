@@ -43,7 +43,7 @@ from newsearch.grouping import (
     filter_note,
     folded_copies,
 )
-from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered
+from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered, published_at
 from newsearch.models import (
     SORTS,
     Document,
@@ -462,12 +462,11 @@ class Index:
         """
         since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
         tree = None if _browsing(query, since, until, sources) else parse(query)
-        with self._lock, reading(self.path):
-            snapshot = self._fresh()
+        with self._using() as snapshot, reading(self.path), snapshot.whoosh:
             searcher = snapshot.searcher
             compiled = (CompiledQuery(wq.Every()) if tree is None
                         else self._compiler(searcher, snapshot, correct).compile(tree))
-            docnums = self._all_matches(searcher, compiled.query, _filters(since, until, sources))
+            docnums = self._all_matches(searcher, compiled.query, _mask(searcher, since, until, sources)).tolist()
             order, ids = _by_date(searcher, docnums, sort)
             hashes = column_values(searcher, "content_hash", docnums, b"")
             published = column_values(searcher, "published", docnums, NO_DATE)
@@ -504,10 +503,10 @@ class Index:
         if recency is not None:
             raise QueryError("recency weighs relevance; a list of articles without query words is by date already")
         lead = passage_query_for(CompiledQuery(wq.Every()))  # no words: each article's lead
-        with self._lock, reading(self.path):
-            snapshot = self._fresh()
+        with self._using() as snapshot, reading(self.path), snapshot.whoosh:
             searcher = snapshot.searcher
-            docnums = self._all_matches(searcher, wq.Every(), _filters(since, until, sources))
+            matched = self._all_matches(searcher, wq.Every(), _mask(searcher, since, until, sources))
+            docnums = matched.tolist()
             order, ids = _by_date(searcher, docnums, "oldest" if sort == "oldest" else "newest")
             stories = _stories(order, ids, snapshot.duplicates() if collapse else None)
             page = []
@@ -518,7 +517,7 @@ class Index:
                     sorted((SimilarCopy(id=other["id"], source=other.get("source", ""), path=other.get("file", ""),
                                         published=stored_published(other.get("published"))) for other in similar),
                            key=lambda copy: (copy.source.casefold(), copy.id)))))
-            counted = facets_of(searcher, docnums, facets) if facets else {}
+            counted = facets_of(searcher, matched, facets) if facets else {}
         return Results(query=query, total=len(docnums), hits=tuple(page), elapsed_ms=(time.perf_counter() - started)
                        * 1000, facets=counted, stories=len(stories), offset=offset, limit=limit)
 
