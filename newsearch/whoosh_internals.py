@@ -64,6 +64,8 @@ from whoosh.codec.whoosh3 import (
     W3PostingsWriter,
 )
 from whoosh.columns import NumericColumn, VarBytesColumn
+from whoosh.filedb import compound
+from whoosh.filedb.structfile import BufferFile
 from whoosh.index import TOC, FileIndex, IndexVersionError
 from whoosh.query import WrappingQuery
 from whoosh.reading import SegmentReader
@@ -98,6 +100,7 @@ _ATTRIBUTES: tuple[tuple[type, tuple[str, ...]], ...] = (
     (W3FieldWriter, ("_postwriter",)),
     (scoring.BM25F, ("_field_B",)),
     (FileIndex, ("_schema",)),
+    (BufferFile, ("_buf", "_name")),
     (W3PostingsWriter, ("_blocklimit", "_ids", "_weights", "_values", "_minlength", "_maxlength", "_maxweight",
                         "_blockcount", "_postfile", "_terminfo", "_compression")),
 )
@@ -145,6 +148,52 @@ def check_whoosh(version: tuple[int, ...], methods: Iterable[tuple[type, Iterabl
 
 
 check_whoosh(whoosh.__version__)
+
+
+# Reading files of a segment without copying them
+
+
+class _MappedView(io.RawIOBase):
+    """A read-only file over a memoryview: seek, tell and read, nothing copied but what is read."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self.view = view
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = (0, self.position, len(self.view))[whence]
+        self.position = base + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self.view) if size is None or size < 0 else self.position + size
+        data = bytes(self.view[self.position:end])
+        self.position += len(data)
+        return data
+
+
+class _UncopiedBufferFile(BufferFile):
+    """Whoosh's file of a compound segment, reading the mapped segment in place: Whoosh's own
+    ``BufferFile`` wraps it in a ``BytesIO``, which copies the whole file (the postings, every
+    stored article) into the process's private memory the first time a reader opens it."""
+
+    def __init__(self, buf: Any, name: str | None = None, onclose: Any = None) -> None:
+        super().__init__(b"", name, onclose)
+        self._buf = buf
+        self.file = _MappedView(buf)
+
+
+compound.BufferFile = _UncopiedBufferFile  # what CompoundStorage.open_file makes for each file of a segment
 
 
 # Reading: postings and field lengths
