@@ -231,6 +231,7 @@ class Index:
         with the fix in its message.
         """
         started = time.perf_counter()
+        deadline = time.monotonic() + self.time_limit
         since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
         recency = duration_argument(recency, "recency")
         if not 1 <= limit <= MAX_LIMIT:
@@ -254,19 +255,20 @@ class Index:
             with reading(self.path):  # only what reads the index: its decoding errors mean damage
                 snapshot = self._fresh()
                 searcher = snapshot.searcher
-                compiled = self._compiler(searcher, snapshot, correct).compile(tree)
+                compiled = self._compiler(searcher, snapshot, correct, deadline=deadline).compile(tree)
                 filters = _filters(since, until, sources)
                 duplicates = snapshot.duplicates() if collapse else None
                 clustered, watch = snapshot.clustered() if duplicates else ({}, [])
                 depth = max(CANDIDATES if recency is None else RECENCY_CANDIDATES, needed)
                 relax: frozenset[str] = frozenset()
                 while True:
-                    hits, total, timed_out, watched = self._collect(searcher, compiled, filters, depth, sort, watch)
+                    hits, total, timed_out, watched = self._collect(searcher, compiled, filters, depth, sort, deadline,
+                                                                    watch)
                     if not total and not timed_out and not relax:
                         # An exact phrase no article has: its words instead, and the results say so.
                         relax = unmatched_phrases(searcher, compiled)
                         if relax:
-                            compiled = self._compiler(searcher, snapshot, correct, relax).compile(tree)
+                            compiled = self._compiler(searcher, snapshot, correct, relax, deadline).compile(tree)
                             continue
                     ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency, self.ranking)
                     shown = collapsed(ranked, duplicates)
@@ -281,6 +283,9 @@ class Index:
             passage_query = passage_query_for(compiled)
             collected = {hit.docnum for hit in hits}
             for rank, item in enumerate(shown[offset:needed], offset + 1):
+                if time.monotonic() > deadline:
+                    timed_out = True  # the page ends early: the hits before are complete and in order
+                    break
                 hit, found = item.candidate, item.passages
                 if found is None:
                     found = shown_passages(hit.stored(), passage_query, passages, passage_chars)
@@ -295,7 +300,7 @@ class Index:
             suggestion=suggestion,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             expansions=tuple(compiled.expansions.items()),
-            timed_out=timed_out,
+            timed_out=timed_out or compiled.timed_out,
             facets=counted,
             stories=total - folded_copies(clustered, watched),
             offset=offset,
@@ -354,6 +359,7 @@ class Index:
         Copies among the results are folded as in ``search``. Raises DocumentNotFound.
         """
         started = time.perf_counter()
+        deadline = time.monotonic() + self.time_limit
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
         id = stored_id(id)
@@ -381,18 +387,21 @@ class Index:
                 filters = not_these if filters is None else wq.And([filters, not_these])
                 clustered, watch = snapshot.clustered()
                 hits, total, timed_out, watched = self._collect(searcher, compiled, filters, max(CANDIDATES, limit),
-                                                                "relevance", watch)
+                                                                "relevance", deadline, watch)
                 ranked = [Ranked(hit.score, hit) for hit in
                           sorted(hits, key=lambda hit: rank_key(hit.score, hit.newest_first, hit.id))]
                 shown = collapsed(ranked, duplicates)[:limit]
             passage_query = passage_query_for(compiled)
             collected = {hit.docnum for hit in hits}
-            page = [
-                _hit(item.candidate.stored(), rank, item.score,
-                     shown_passages(item.candidate.stored(), passage_query, passages, passage_chars),
-                     copies_matching(searcher, item.candidate, compiled.query, filters, duplicates, collected))
-                for rank, item in enumerate(shown, 1)
-            ]
+            page = []
+            for rank, item in enumerate(shown, 1):
+                if time.monotonic() > deadline:
+                    timed_out = True  # as in search: the page ends early
+                    break
+                page.append(_hit(item.candidate.stored(), rank, item.score,
+                                 shown_passages(item.candidate.stored(), passage_query, passages, passage_chars),
+                                 copies_matching(searcher, item.candidate, compiled.query, filters, duplicates,
+                                                 collected)))
         return Results(query=id, total=total, hits=tuple(page), elapsed_ms=(time.perf_counter() - started) * 1000,
                        timed_out=timed_out, stories=total - folded_copies(clustered, watched), limit=limit)
 
@@ -420,12 +429,12 @@ class Index:
     # -- internals -------------------------------------------------------------------------
 
     def _compiler(self, searcher: Searcher, snapshot: _Snapshot, correct: bool = True,
-                  relax: Collection[str] = ()) -> QueryCompiler:
+                  relax: Collection[str] = (), deadline: float | None = None) -> QueryCompiler:
         return QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written, self.ranking, correct=correct,
-                             relax=relax)
+                             relax=relax, deadline=deadline)
 
     def _collect(self, searcher: Searcher, compiled: CompiledQuery, filters: wq.Query | None, depth: int,
-                 sort: Sort, watch: Sequence[int] = ()) -> tuple[list[Candidate], int, bool, set[int]]:
+                 sort: Sort, deadline: float, watch: Sequence[int] = ()) -> tuple[list[Candidate], int, bool, set[int]]:
         """The top ``depth`` candidates (score, stored fields, coverage), the total, whether time ran out,
         and which of the ``watch`` documents (sorted numbers) match.
 
@@ -435,7 +444,6 @@ class Index:
         query goes through Whoosh's collectors with block-quality skipping (which is why
         coverage is found afterwards there, for the candidates only, not while collecting).
         """
-        deadline = time.monotonic() + self.time_limit
         concepts = plain_concepts(compiled)
         if sort == "relevance" and concepts is not None:
             allowed = frozenset(searcher.docs_for_query(filters)) if filters is not None else None

@@ -1,5 +1,8 @@
 """Limits that hold for any input: memory while indexing one large article, the query time limit.
 
+The time limit is tested on a clock the tests move themselves (``time.monotonic`` replaced), so what
+is asserted is what a search returns once its time is up, never how long anything took.
+
 Memory is measured in a child process (``ru_maxrss``, the kernel's peak resident size) against
 the baseline the same process had after importing and warming up the indexer on a tiny corpus,
 so what is measured is what the large article costs, not Python's own start.
@@ -11,6 +14,7 @@ import json
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +117,117 @@ def test_signatures_do_not_depend_on_the_block_size(monkeypatch, bbc_corpus):
     monkeypatch.setattr(duplicates, "_SHINGLE_BLOCK", 7)
     assert [duplicates.signature(text) for text in texts] == whole
     assert all(whole)
+
+
+# -- the query time limit ------------------------------------------------------------------------
+
+
+class FakeClock:
+    """``time.monotonic`` standing still until a test moves it, or ``tick`` seconds later on each call."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.tick = 0.0
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(time, "monotonic", fake)
+    return fake
+
+
+def test_a_search_out_of_time_ends_its_page_early_with_the_first_hits(synthetic_index, clock, monkeypatch):
+    """Time runs out while the page is built (passages, copies): the hits so far are the page's
+    first ones, exactly as a search with time to spare gives them, and the results say so."""
+    from newsearch import Index, searcher
+
+    with Index(synthetic_index.path, time_limit=2.5) as index:
+        full = index.search("bank profit", limit=20)
+        real_hit = searcher._hit
+
+        def slow_hit(*args, **kwargs):
+            clock.now += 1.0  # each hit of the page takes a second
+            return real_hit(*args, **kwargs)
+
+        monkeypatch.setattr(searcher, "_hit", slow_hit)
+        hurried = index.search("bank profit", limit=20)
+    assert not full.timed_out and len(full.hits) == 20
+    assert hurried.timed_out
+    assert hurried.hits == full.hits[:3]  # at 0, 1 and 2 s; at 3 s the 2.5 s are up
+    assert hurried.total == full.total
+
+
+def test_related_out_of_time_ends_its_page_early_too(synthetic_index, clock, monkeypatch):
+    from newsearch import Index, searcher
+
+    with Index(synthetic_index.path, time_limit=1.5) as index:
+        article = index.search("bank", limit=1).hits[0].id
+        full = index.related(article, limit=10)
+        real_hit = searcher._hit
+
+        def slow_hit(*args, **kwargs):
+            clock.now += 1.0
+            return real_hit(*args, **kwargs)
+
+        monkeypatch.setattr(searcher, "_hit", slow_hit)
+        hurried = index.related(article, limit=10)
+    assert not full.timed_out and len(full.hits) == 10
+    assert hurried.timed_out and hurried.hits == full.hits[:2]
+
+
+def test_a_search_whose_time_is_up_returns_no_hits_and_says_so(synthetic_index, clock):
+    from newsearch import Index
+
+    with Index(synthetic_index.path, time_limit=0.0) as index:
+        clock.tick = 1e-6  # any time at all is too much
+        results = index.search("ma* bank", limit=50)
+    assert results.timed_out and results.hits == ()
+
+
+def test_prefix_expansion_out_of_time_keeps_the_most_frequent_word_and_says_so(synthetic_index, clock):
+    """A prefix expanded after the deadline gets its most frequent word only, and the compiled query is
+    marked, so the search reports ``timed_out``."""
+    from newsearch import Index
+    from newsearch.analysis import term_for
+    from newsearch.compiler import QueryCompiler
+    from newsearch.query import parse
+
+    with Index(synthetic_index.path) as index:
+        snapshot = index._fresh()
+
+        def compiled(deadline):
+            compiler = QueryCompiler(snapshot.searcher.reader(), snapshot.vocabulary, snapshot.written,
+                                     deadline=deadline)
+            return compiler.compile(parse("ma*"))
+
+        def words(result):
+            return {term.text for term in result.concept_parts[0].terms}
+
+        in_time = compiled(clock.now + 10)
+        late = compiled(clock.now - 1)
+        most_frequent = snapshot.vocabulary().with_prefix("ma")[0][0]
+    assert not in_time.timed_out and words(in_time) == {"match", "market"}
+    assert late.timed_out and words(late) == {term_for(most_frequent)}
+
+
+@pytest.mark.slow
+def test_sixty_four_prefixes_and_a_thousand_hits_stop_at_the_time_limit(bbc_index):
+    """The query of the report (4-5 s, ``timed_out=False`` before): stopped, marked, and what it
+    returns is the start of the ranking (the hits, in order, match the query)."""
+    from newsearch import Index
+
+    query = " ".join(a + b + "*" for a in "abc" for b in "abcdefghijklmnopqrstuvwxyz")[: 64 * 4 - 1]
+    assert len(query.split()) == 64
+    with Index(bbc_index.path, time_limit=0.5) as index:
+        hurried = index.search(query, limit=1000)
+    with Index(bbc_index.path, time_limit=120) as index:
+        matches = {hit.id for hit in index.search(query, limit=1000, passages=0).hits}
+    assert hurried.timed_out
+    assert [hit.rank for hit in hurried.hits] == list(range(1, len(hurried.hits) + 1))
+    assert len(hurried.hits) < 1000
+    assert {hit.id for hit in hurried.hits} <= matches
