@@ -172,6 +172,12 @@ def use_stem_lookup(lookup: Callable[[str], str | None] | None) -> None:
     _Stemmer.lookup = lookup
 
 
+def drop_stem_lookup(lookup: Callable[[str], str | None]) -> None:
+    """Stop asking ``lookup`` (its index is being closed), if it is the one in use."""
+    if _Stemmer.lookup is lookup:
+        _Stemmer.lookup = None
+
+
 def term_for(surface: str, stem: bool = True) -> str:
     """The index term of one surface form (uncached; see ``NewsTermFilter``)."""
     folded = fold(surface)

@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -24,7 +25,7 @@ from whoosh.index import FileIndex
 from whoosh.searching import Searcher
 
 from newsearch import duplicate_store
-from newsearch.analysis import use_stem_lookup
+from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.candidates import gather, plain_concepts
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter, unmatched_phrases
 from newsearch.config import duration_argument, moment_argument, resolve_index_path, zone_argument
@@ -133,14 +134,56 @@ class _Snapshot:
             self._clustered = found, sorted(found)
         return self._clustered
 
+    def is_current(self, index_root: Path) -> bool:
+        """Whether this is still the index on disk: one readlink and a listing (a changed ``current``
+        is checked in full when reopened)."""
+        try:
+            return is_live(index_root, self.generation) and self.ix.latest_generation() == self.toc
+        except (OSError, ValueError):
+            return False
+
     def close(self) -> None:
+        """Release its files: the searcher's segments and the vocabulary's mapping."""
         self.searcher.close()
+        drop_stem_lookup(self.stems)
+        self.stems.close()
+
+
+# How often open indexes are checked for a generation or commit that replaced theirs (see ``Index``).
+STALE_CHECK_S = 30.0
+_watched: weakref.WeakSet[Index] = weakref.WeakSet()
+_watcher: list[threading.Thread] = []  # the one thread that checks them, once started
+_watch_lock = threading.Lock()
+
+
+def _watch(index: Index) -> None:
+    with _watch_lock:
+        _watched.add(index)
+        if not _watcher:
+            _watcher.append(threading.Thread(target=_release_replaced, name="newsearch-index-watcher", daemon=True))
+            _watcher[0].start()
+
+
+def _release_replaced() -> None:
+    while True:
+        time.sleep(STALE_CHECK_S)
+        with _watch_lock:
+            indexes = list(_watched)
+        for index in indexes:
+            index.release_if_replaced()
+
+
+os.register_at_fork(after_in_child=_watcher.clear)  # a forked child has no watcher thread: it starts its own
 
 
 class Index:
     """A searchable index. Safe to share between threads; follows commits and rebuilds.
 
-    Use as a context manager, or call ``close()``. ``ranking``: as in ``open_index``.
+    Use as a context manager, or call ``close()``, which releases every file (descriptors and
+    mappings). An idle index lets go of files a rebuild or commit replaced within
+    ``STALE_CHECK_S`` (a background thread checks), long before a retired generation's grace
+    period ends and it is deleted, so deleted files never stay on disk because of it; the next
+    search opens the new state. ``ranking``: as in ``open_index``.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT_S,
@@ -151,6 +194,7 @@ class Index:
         self._lock = threading.RLock()
         self._snapshot: _Snapshot | None = None
         self._fresh()
+        _watch(self)
 
     def __enter__(self) -> Index:
         return self
@@ -164,18 +208,24 @@ class Index:
             if self._snapshot is not None:
                 self._snapshot.close()
                 self._snapshot = None
+        with _watch_lock:
+            _watched.discard(self)
+
+    def release_if_replaced(self) -> None:
+        """Close the files of the state this index has open if a commit or rebuild replaced it (the
+        next call opens the new one). The watcher thread calls this every ``STALE_CHECK_S``."""
+        with self._lock:
+            if self._snapshot is not None and not self._snapshot.is_current(self.path):
+                self._snapshot.close()
+                self._snapshot = None
 
     # -- state -----------------------------------------------------------------------------
 
     def _fresh(self) -> _Snapshot:
         """The snapshot for the index as it is on disk now, reopened if it changed."""
         snapshot = self._snapshot
-        if snapshot is not None:
-            try:  # one readlink: a changed ``current`` is checked in full when reopened
-                if is_live(self.path, snapshot.generation) and snapshot.ix.latest_generation() == snapshot.toc:
-                    return snapshot
-            except (OSError, ValueError):
-                pass
+        if snapshot is not None and snapshot.is_current(self.path):
+            return snapshot
 
         def attempt() -> _Snapshot:
             generation, ix = open_current(self.path)

@@ -231,3 +231,56 @@ def test_sixty_four_prefixes_and_a_thousand_hits_stop_at_the_time_limit(bbc_inde
     assert [hit.rank for hit in hurried.hits] == list(range(1, len(hurried.hits) + 1))
     assert len(hurried.hits) < 1000
     assert {hit.id for hit in hurried.hits} <= matches
+
+
+# -- handles: a closed or idle Index holds no file it no longer needs ------------------------------
+
+
+def held(folder: Path) -> set[str]:
+    """The files under ``folder`` this process has open (descriptors) or mapped (``/proc/self/maps``)."""
+    import os
+
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            found.add(target)
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].strip().startswith(str(folder)):
+                found.add(parts[5].strip().removesuffix(" (deleted)"))
+    return found
+
+
+def test_a_closed_index_holds_no_file(synthetic_index):
+    from newsearch import Index
+
+    index = Index(synthetic_index.path)
+    assert index.search("bank").hits
+    assert held(synthetic_index.path)  # the segments and the vocabulary are mapped while open
+    index.close()
+    assert held(synthetic_index.path) == set()
+
+
+def test_an_idle_index_lets_go_of_a_generation_a_rebuild_retired(tmp_path):
+    from newsearch import Index, build_index, searcher
+    from newsearch.storage import current_generation
+
+    corpus, path = tmp_path / "corpus", tmp_path / "index"
+    write_article(corpus, "one.txt", "Bank profit", "The bank made a profit.")
+    build_index([corpus], path)
+    old = current_generation(path)
+    with Index(path) as index:
+        assert len(index.search("bank").hits) == 1
+        assert any(name.startswith(str(old)) for name in held(path))
+        assert index in searcher._watched and searcher._watcher[0].is_alive()  # who calls the check when idle
+        write_article(corpus, "two.txt", "Bank loss", "Another bank made a loss.")
+        build_index([corpus], path, rebuild=True)
+        index.release_if_replaced()  # what the watcher does every STALE_CHECK_S: no search in between
+        assert not any(name.startswith(str(old)) for name in held(path))
+        assert len(index.search("bank").hits) == 2  # the next call opens the new generation
+    assert held(path) == set()
