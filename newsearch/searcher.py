@@ -12,7 +12,6 @@ import os
 import re
 import threading
 import time
-import weakref
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -149,41 +148,15 @@ class _Snapshot:
         self.stems.close()
 
 
-# How often open indexes are checked for a generation or commit that replaced theirs (see ``Index``).
-STALE_CHECK_S = 30.0
-_watched: weakref.WeakSet[Index] = weakref.WeakSet()
-_watcher: list[threading.Thread] = []  # the one thread that checks them, once started
-_watch_lock = threading.Lock()
-
-
-def _watch(index: Index) -> None:
-    with _watch_lock:
-        _watched.add(index)
-        if not _watcher:
-            _watcher.append(threading.Thread(target=_release_replaced, name="newsearch-index-watcher", daemon=True))
-            _watcher[0].start()
-
-
-def _release_replaced() -> None:
-    while True:
-        time.sleep(STALE_CHECK_S)
-        with _watch_lock:
-            indexes = list(_watched)
-        for index in indexes:
-            index.release_if_replaced()
-
-
-os.register_at_fork(after_in_child=_watcher.clear)  # a forked child has no watcher thread: it starts its own
-
-
 class Index:
     """A searchable index. Safe to share between threads; follows commits and rebuilds.
 
     Use as a context manager, or call ``close()``, which releases every file (descriptors and
-    mappings). An idle index lets go of files a rebuild or commit replaced within
-    ``STALE_CHECK_S`` (a background thread checks), long before a retired generation's grace
-    period ends and it is deleted, so deleted files never stay on disk because of it; the next
-    search opens the new state. ``ranking``: as in ``open_index``.
+    mappings). Each call lets go of the files a rebuild or commit replaced; an index that may stay
+    idle longer than a retired generation's grace period (``storage.RETIRE_GRACE_S``, 5 minutes;
+    a server between requests) should call ``release_if_replaced()`` now and then, so that a
+    deleted generation does not stay on disk because of it. (newsearch starts no thread of its own:
+    a process with one thread can still fork its build workers.) ``ranking``: as in ``open_index``.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT_S,
@@ -194,7 +167,6 @@ class Index:
         self._lock = threading.RLock()
         self._snapshot: _Snapshot | None = None
         self._fresh()
-        _watch(self)
 
     def __enter__(self) -> Index:
         return self
@@ -208,12 +180,10 @@ class Index:
             if self._snapshot is not None:
                 self._snapshot.close()
                 self._snapshot = None
-        with _watch_lock:
-            _watched.discard(self)
 
     def release_if_replaced(self) -> None:
         """Close the files of the state this index has open if a commit or rebuild replaced it (the
-        next call opens the new one). The watcher thread calls this every ``STALE_CHECK_S``."""
+        next call opens the new one): one readlink and a listing, for a long-lived, idle index."""
         with self._lock:
             if self._snapshot is not None and not self._snapshot.is_current(self.path):
                 self._snapshot.close()
