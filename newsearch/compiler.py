@@ -132,6 +132,7 @@ class CompiledQuery:
     # stopwords): (text, query), and those compiled relaxed, as their words (see ``unmatched_phrases``).
     exact_phrases: list[tuple[str, wq.Query]] = field(default_factory=list)
     relaxed: list[str] = field(default_factory=list)
+    timed_out: bool = False  # a prefix or spelling was expanded to fewer words than it has: time ran out
 
 
 class _Built(NamedTuple):
@@ -146,7 +147,7 @@ class QueryCompiler:
 
     def __init__(self, reader: IndexReader, vocabulary: Callable[[], Vocabulary],
                  written: Callable[[str], bool] | None = None, config: RankingConfig = RANKING,
-                 correct: bool = True, relax: Collection[str] = ()) -> None:
+                 correct: bool = True, relax: Collection[str] = (), deadline: float | None = None) -> None:
         self.reader = reader
         self.config = config
         self.correct = correct  # False: every word is searched as typed (``--exact``)
@@ -156,16 +157,26 @@ class QueryCompiler:
         self.written = written or (lambda word: word in self.vocabulary())
         self.result = CompiledQuery(wq.NullQuery)
         self._deadline: float | None = None
+        self.deadline = deadline  # the search's (a time.monotonic() value): expansion stops by then too
         # Plain word -> the index terms of the other words of its group (what they describe).
         self._context: dict[int, tuple[str, ...]] = {}
         self._excluding = 0  # inside a clause that must not match: no correction, nothing reported
 
     def _expansion_deadline(self) -> float:
         """When expanding prefixes and spellings must stop: ``EXPANSION_TIME_S`` after the first
-        expansion starts (loading the vocabulary or the stemmer does not count)."""
+        expansion starts (loading the vocabulary or the stemmer does not count), and never after
+        the search's own deadline."""
         if self._deadline is None:
             self._deadline = time.monotonic() + EXPANSION_TIME_S
+            if self.deadline is not None:
+                self._deadline = min(self._deadline, self.deadline)
         return self._deadline
+
+    def _out_of_time(self) -> bool:
+        """Whether expanding must stop now; the compiled query then says it was cut short."""
+        if time.monotonic() > self._expansion_deadline():
+            self.result.timed_out = True
+        return self.result.timed_out
 
     def compile(self, node: Node) -> CompiledQuery:
         built = self._node(node, top=True)
@@ -499,14 +510,13 @@ class QueryCompiler:
         else:
             words = (raw.decode("utf-8") for raw in self.reader.expand_prefix(fieldname, prefix))
         found: list[str] = []
-        deadline = self._expansion_deadline()
         for word in words:
             term = term_for(word, stem) if stem else word
             if term not in found and self._known(term, fieldname):
                 found.append(term)
                 if len(found) >= MAX_EXPANSIONS:
                     break
-            if time.monotonic() > deadline:
+            if found and self._out_of_time():  # the most frequent word is always kept
                 break
         return found
 
@@ -516,6 +526,7 @@ class QueryCompiler:
         if stem:
             vocabulary = self.vocabulary()
             near = vocabulary.near(word, maxdist, self._expansion_deadline())
+            self._out_of_time()  # near() stops at the deadline without saying so
         else:
             near = sorted((edit_distance(candidate, word), candidate)
                           for candidate in self.reader.terms_within(fieldname, word, maxdist, prefix=1))

@@ -223,6 +223,7 @@ _POSITION_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E377
 
 
 _minhash_parts: tuple[Any, Any, Any] | None = None
+_SHINGLE_BLOCK = 8192  # shingles permuted at once: 3 MB of table
 
 
 def _minhash_setup() -> tuple[Any, Any, Any]:
@@ -285,8 +286,12 @@ def signature(text: str) -> Signature:
         hashes ^= hashes >> numpy.uint64(33)
         shingle_hashes = _fmix32(numpy, (hashes >> numpy.uint64(32)).astype(numpy.uint32))
         # A repeated shingle gives the same values again: the minima need no de-duplication.
-        permuted = shingle_hashes[:, None] * multipliers + offsets
-    return Signature(tuple(permuted.min(axis=0).tolist()))
+        # A block of shingles at a time: all at once, a 9 MB article's table is 600 MB.
+        minima = numpy.full(NUM_PERM, numpy.iinfo(numpy.uint32).max, dtype=numpy.uint32)
+        for start in range(0, len(shingle_hashes), _SHINGLE_BLOCK):
+            block = shingle_hashes[start : start + _SHINGLE_BLOCK, None] * multipliers + offsets
+            numpy.minimum(minima, block.min(axis=0), out=minima)
+    return Signature(tuple(minima.tolist()))
 
 
 def band_hashes(sig: Signature) -> tuple[int, ...]:

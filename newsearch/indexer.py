@@ -51,6 +51,7 @@ from newsearch.storage import (
     is_index,
     is_live,
     keep_owner,
+    missing_file,
     next_generation,
     open_generation,
     read_meta,
@@ -127,6 +128,7 @@ def build_index(
     for path in corpus_paths:  # before anything is created; the scan itself waits for the lock
         if not os.path.lexists(path):
             raise CorpusError(f"corpus path not found: {path}")
+    had_index = is_index(index_root)  # for a disk-full message: is there a previous index to keep?
     ensure_index_root(index_root)
     try:
         with writer_lock(index_root, wait), fewer_collections():
@@ -174,9 +176,14 @@ def build_index(
                             unreadable=[skipped.path for skipped in scan.skipped])
     except _DiskFull as exc:
         # Reported now, after the failed run's files are gone, so the free space is right.
-        raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes) from None
+        raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes,
+                           exc.room, had_index) from None
     except OSError as exc:  # folders, the lock, metadata: what the writer itself does not guard
-        raise _write_error(exc, index_root, _corpus_bytes(corpus_paths)) from None
+        if isinstance(exc, FileNotFoundError) and exc.filename and _inside(exc.filename, index_root):
+            raise missing_file(index_root, exc.filename) from None  # under the lock, nothing else removes it
+        corpus_bytes = _corpus_bytes(corpus_paths)
+        raise _write_error(exc, index_root, corpus_bytes, _Room(corpus_bytes * BUILD_BYTES_PER_CORPUS_BYTE, 0),
+                           had_index) from None
     finally:
         keep_owner(index_root)  # root updating a user's index (trusted): the files stay the user's
     report.duration_s = time.monotonic() - started
@@ -236,6 +243,7 @@ class _PartitionedBuild:
         self.files = files
         self.jobs = jobs
         self.corpus_bytes = sum(file.size for file in files)
+        self.room = _room_needed(generation, self.corpus_bytes)  # before anything is written
         self.lock_holder: SegmentWriter | None = None
         self.given = executor  # the caller's: used, never shut down here
         self.executor: LocalExecutor | None = None  # ours: started and shut down here
@@ -246,7 +254,7 @@ class _PartitionedBuild:
         except BaseException as exc:
             self.cancel()
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                raise _DiskFull(self.corpus_bytes) from None
+                raise _DiskFull(self.corpus_bytes, self.room) from None
             if isinstance(exc, WorkerFailed):
                 raise IndexWriteError(f"building the index in {self.generation.parent} failed: {exc}") from None
             raise
@@ -452,6 +460,7 @@ class _DocumentWriter:
     def __init__(self, ix: FileIndex, generation: Path, corpus_bytes: int) -> None:
         self.generation = generation
         self.corpus_bytes = corpus_bytes  # what this writer is about to index, for a disk-full message
+        self.room = _room_needed(generation, corpus_bytes)
         self.preexisting = set(os.listdir(generation))  # a cancelled writer removes everything else
         self.cancelled = False
         self.writer = NewsSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
@@ -480,7 +489,7 @@ class _DocumentWriter:
         except BaseException as exc:
             self.cancel()
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                raise _DiskFull(self.corpus_bytes) from None
+                raise _DiskFull(self.corpus_bytes, self.room) from None
             raise
 
     def cancel(self) -> None:
@@ -509,6 +518,10 @@ class _DocumentWriter:
                 path.unlink(missing_ok=True)
 
 
+def _inside(path: str | os.PathLike[str], folder: Path) -> bool:
+    return Path(os.path.abspath(path)).is_relative_to(folder.absolute())
+
+
 def _corpus_bytes(paths: list[Path]) -> int:
     return sum(folder_size(path) if path.is_dir() else path.stat().st_size for path in paths if path.exists())
 
@@ -516,14 +529,42 @@ def _corpus_bytes(paths: list[Path]) -> int:
 class _DiskFull(Exception):
     """The disk filled up; build_index reports it once the failed run has cleaned up."""
 
-    def __init__(self, corpus_bytes: int) -> None:
+    def __init__(self, corpus_bytes: int, room: _Room) -> None:
         super().__init__("disk full")
         self.corpus_bytes = corpus_bytes
+        self.room = room
 
 
-# A build needs room for the new segments plus Whoosh's temporary runs: measured on BBC,
-# about 3 bytes of index per byte of article text, and a third more at the peak.
-INDEX_BYTES_PER_CORPUS_BYTE = 4
+# What a build writes at its peak per byte of article text: the segment, Whoosh's sorted runs
+# and our side files. Measured (the largest size the index folder reached while building): BBC
+# (5 MB of articles) 5.8 in one process and 4.9 with two, a 9 MB article 2.4, 36 short
+# articles 2.0; the finished index is about 3 (BBC).
+BUILD_BYTES_PER_CORPUS_BYTE = 6
+
+
+@dataclass(frozen=True)
+class _Room:
+    """The free space indexing into a generation takes: ``needed``, and ``merged`` more when the
+    commit merges segments."""
+
+    needed: int
+    merged: int
+
+
+def _room_needed(generation: Path, corpus_bytes: int) -> _Room:
+    """The room for indexing ``corpus_bytes`` of articles into ``generation``: the new segment at
+    its peak and the side files written again whole; a commit may also merge the segments, all
+    but the largest (Whoosh's policy merges the smaller ones) into one."""
+    sides = segments = largest = 0
+    for entry in os.scandir(generation):
+        if entry.is_file(follow_symlinks=False):
+            size = entry.stat().st_size
+            if entry.name.endswith(".seg"):
+                segments += size
+                largest = max(largest, size)
+            else:
+                sides += size
+    return _Room(corpus_bytes * BUILD_BYTES_PER_CORPUS_BYTE + sides, segments - largest)
 
 
 def _size(count: int) -> str:
@@ -542,14 +583,16 @@ def _unfinished(exc: OSError, index_root: Path) -> IndexWriteError:
     )
 
 
-def _write_error(exc: OSError, index_root: Path, corpus_bytes: int) -> IndexWriteError:
+def _write_error(exc: OSError, index_root: Path, corpus_bytes: int, room: _Room, had_index: bool) -> IndexWriteError:
     if exc.errno == errno.ENOSPC:
         free = shutil.disk_usage(index_root if index_root.exists() else index_root.parent).free
-        needed = corpus_bytes * INDEX_BYTES_PER_CORPUS_BYTE
+        merged = f" (up to {_size(room.needed + room.merged)} if it merges segments)" if room.merged else ""
+        kept = ("the previous index is intact" if had_index
+                else "there was no index yet, and the failed build left nothing behind")
         return IndexWriteError(
             f"disk full while writing the index in {index_root}: {_size(free)} free; it needs about "
-            f"{_size(needed)} for {_size(corpus_bytes)} of articles; free some space and run again "
-            f"(the previous index is intact)"
+            f"{_size(room.needed)} for {_size(corpus_bytes)} of articles{merged}; free some space and run "
+            f"again ({kept})"
         )
     if exc.errno == errno.EROFS:
         return IndexWriteError(f"cannot write the index in {index_root}: it is on a read-only file system")

@@ -26,7 +26,7 @@ from whoosh.index import FileIndex
 from whoosh.searching import Searcher
 
 from newsearch import duplicate_store
-from newsearch.analysis import use_stem_lookup
+from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.candidates import gather, plain_concepts
 from newsearch.columns import MatchTimeout, doc_columns, epoch_micros, filter_mask, matching_docnums, timeline_of
 from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter, unmatched_phrases
@@ -148,8 +148,19 @@ class _Snapshot:
                 self._clustered = found, sorted(found)
         return self._clustered
 
+    def is_current(self, index_root: Path) -> bool:
+        """Whether this is still the index on disk: one readlink and a listing (a changed ``current``
+        is checked in full when reopened)."""
+        try:
+            return is_live(index_root, self.generation) and self.ix.latest_generation() == self.toc
+        except (OSError, ValueError):
+            return False
+
     def close(self) -> None:
+        """Release its files: the searcher's segments and the vocabulary's mapping."""
         self.searcher.close()
+        drop_stem_lookup(self.stems)
+        self.stems.close()
 
     def retire(self) -> None:
         """Close now if no search uses the snapshot, else when the last one finishes (``Index._using``)."""
@@ -162,7 +173,12 @@ class Index:
     """A searchable index. Safe to share between threads, which search it at once; follows commits
     and rebuilds.
 
-    Use as a context manager, or call ``close()``. ``ranking``: as in ``open_index``.
+    Use as a context manager, or call ``close()``, which releases every file (descriptors and
+    mappings). Each call lets go of the files a rebuild or commit replaced; an index that may stay
+    idle longer than a retired generation's grace period (``storage.RETIRE_GRACE_S``, 5 minutes;
+    a server between requests) should call ``release_if_replaced()`` now and then, so that a
+    deleted generation does not stay on disk because of it. (newsearch starts no thread of its own:
+    a process with one thread can still fork its build workers.) ``ranking``: as in ``open_index``.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT_S,
@@ -187,17 +203,21 @@ class Index:
                 self._snapshot.retire()
                 self._snapshot = None
 
+    def release_if_replaced(self) -> None:
+        """Close the files of the state this index has open if a commit or rebuild replaced it (the
+        next call opens the new one): one readlink and a listing, for a long-lived, idle index."""
+        with self._lock:
+            if self._snapshot is not None and not self._snapshot.is_current(self.path):
+                self._snapshot.close()
+                self._snapshot = None
+
     # -- state -----------------------------------------------------------------------------
 
     def _fresh(self) -> _Snapshot:
         """The snapshot for the index as it is on disk now, reopened if it changed."""
         snapshot = self._snapshot
-        if snapshot is not None:
-            try:  # one readlink: a changed ``current`` is checked in full when reopened
-                if is_live(self.path, snapshot.generation) and snapshot.ix.latest_generation() == snapshot.toc:
-                    return snapshot
-            except (OSError, ValueError):
-                pass
+        if snapshot is not None and snapshot.is_current(self.path):
+            return snapshot
 
         def attempt() -> _Snapshot:
             generation, ix = open_current(self.path)
@@ -268,6 +288,7 @@ class Index:
         or argument that cannot be used, with the fix in its message.
         """
         started = time.perf_counter()
+        deadline = time.monotonic() + self.time_limit
         since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
         recency = duration_argument(recency, "recency")
         if not 1 <= limit <= MAX_LIMIT:
@@ -295,7 +316,7 @@ class Index:
             with reading(self.path):  # only what reads the index: its decoding errors mean damage
                 searcher = snapshot.searcher
                 with snapshot.whoosh:
-                    compiled = self._compiler(searcher, snapshot, correct).compile(tree)
+                    compiled = self._compiler(searcher, snapshot, correct, deadline=deadline).compile(tree)
                     allowed = _mask(searcher, since, until, sources)
                 filters = _filters(since, until, sources)
                 duplicates = snapshot.duplicates() if collapse else None
@@ -304,13 +325,13 @@ class Index:
                 relax: frozenset[str] = frozenset()
                 while True:
                     hits, total, timed_out, watched = self._collect(snapshot, compiled, filters, allowed, depth, sort,
-                                                                    watch)
+                                                                    deadline, watch)
                     with snapshot.whoosh:
                         if not total and not timed_out and not relax:
                             # An exact phrase no article has: its words instead, and the results say so.
                             relax = unmatched_phrases(searcher, compiled)
                             if relax:
-                                compiled = self._compiler(searcher, snapshot, correct, relax).compile(tree)
+                                compiled = self._compiler(searcher, snapshot, correct, relax, deadline).compile(tree)
                                 continue
                         ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency, self.ranking)
                     shown = collapsed(ranked, duplicates)
@@ -327,6 +348,9 @@ class Index:
                 passage_query = passage_query_for(compiled)
                 collected = {hit.docnum for hit in hits}
                 for rank, item in enumerate(shown[offset:needed], offset + 1):
+                    if time.monotonic() > deadline:
+                        timed_out = True  # the page ends early: the hits before are complete and in order
+                        break
                     hit, found = item.candidate, item.passages
                     if found is None:
                         found = shown_passages(hit.stored(), passage_query, passages, passage_chars)
@@ -341,7 +365,7 @@ class Index:
             suggestion=suggestion,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             expansions=tuple(compiled.expansions.items()),
-            timed_out=timed_out,
+            timed_out=timed_out or compiled.timed_out,
             facets=counted,
             stories=total - folded_copies(clustered, watched),
             offset=offset,
@@ -399,6 +423,7 @@ class Index:
         Copies among the results are folded as in ``search``. Raises DocumentNotFound.
         """
         started = time.perf_counter()
+        deadline = time.monotonic() + self.time_limit
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
         id = stored_id(id)
@@ -425,18 +450,21 @@ class Index:
                 filters = not_these if filters is None else wq.And([filters, not_these])
                 clustered, watch = snapshot.clustered()
                 hits, total, timed_out, watched = self._collect(snapshot, compiled, filters, None,
-                                                                max(CANDIDATES, limit), "relevance", watch)
+                                                                max(CANDIDATES, limit), "relevance", deadline, watch)
                 ranked = [Ranked(hit.score, hit) for hit in
                           sorted(hits, key=lambda hit: rank_key(hit.score, hit.newest_first, hit.id))]
                 shown = collapsed(ranked, duplicates)[:limit]
             passage_query = passage_query_for(compiled)
             collected = {hit.docnum for hit in hits}
-            page = [
-                _hit(item.candidate.stored(), rank, item.score,
-                     shown_passages(item.candidate.stored(), passage_query, passages, passage_chars),
-                     copies_matching(searcher, item.candidate, compiled.query, filters, duplicates, collected))
-                for rank, item in enumerate(shown, 1)
-            ]
+            page = []
+            for rank, item in enumerate(shown, 1):
+                if time.monotonic() > deadline:
+                    timed_out = True  # as in search: the page ends early
+                    break
+                page.append(_hit(item.candidate.stored(), rank, item.score,
+                                 shown_passages(item.candidate.stored(), passage_query, passages, passage_chars),
+                                 copies_matching(searcher, item.candidate, compiled.query, filters, duplicates,
+                                                 collected)))
         return Results(query=id, total=total, hits=tuple(page), elapsed_ms=(time.perf_counter() - started) * 1000,
                        timed_out=timed_out, stories=total - folded_copies(clustered, watched), limit=limit)
 
@@ -522,12 +550,12 @@ class Index:
                        * 1000, facets=counted, stories=len(stories), offset=offset, limit=limit)
 
     def _compiler(self, searcher: Searcher, snapshot: _Snapshot, correct: bool = True,
-                  relax: Collection[str] = ()) -> QueryCompiler:
+                  relax: Collection[str] = (), deadline: float | None = None) -> QueryCompiler:
         return QueryCompiler(searcher.reader(), snapshot.vocabulary, snapshot.written, self.ranking, correct=correct,
-                             relax=relax)
+                             relax=relax, deadline=deadline)
 
     def _collect(self, snapshot: _Snapshot, compiled: CompiledQuery, filters: wq.Query | None,
-                 allowed: np.ndarray | None, depth: int, sort: Sort, watch: Sequence[int] = ()
+                 allowed: np.ndarray | None, depth: int, sort: Sort, deadline: float, watch: Sequence[int] = ()
                  ) -> tuple[list[Candidate], int, bool, set[int]]:
         """The top ``depth`` candidates (score, stored fields, coverage), the total, whether time ran out,
         and which of the ``watch`` documents (sorted numbers) match.
@@ -541,7 +569,6 @@ class Index:
         ``filters`` as ``allowed``, a mask over document numbers (``_mask``); without it, Whoosh's
         collectors apply them.
         """
-        deadline = time.monotonic() + self.time_limit
         concepts = plain_concepts(compiled)
         searcher = snapshot.searcher
         if sort == "relevance" and concepts is not None and (filters is None or allowed is not None):

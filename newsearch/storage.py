@@ -296,17 +296,25 @@ def retry_while_committing(action: Callable[[], T], what: Path) -> T:
     """Run ``action``, retrying the FileNotFoundError a concurrent commit can cause.
 
     Whoosh deletes the previous table of contents and merged segments right after a
-    commit, so an open that listed the folder a moment earlier can miss its files.
+    commit, so an open that listed the folder a moment earlier can miss its files; the
+    next attempt reads the new table of contents, which names other files. A file missing
+    on every attempt is named by a table of contents that stays: the index is damaged.
     """
     delay = 0.005
+    missing: set[str | None] = set()
     for attempt in range(OPEN_RETRIES):
         try:
             return action()
         except FileNotFoundError as exc:
+            missing.add(exc.filename if isinstance(exc.filename, str) else None)
             if attempt == OPEN_RETRIES - 1:
+                index_root = what.parent if GENERATION_PATTERN.match(what.name) else what
                 if isinstance(exc, BrokenCurrent):
-                    raise _broken_current(what, str(exc)) from None
-                raise IndexUnreadable(f"the index at {what} kept changing while being opened") from None
+                    raise _broken_current(index_root, str(exc)) from None
+                if len(missing) == 1 and exc.filename:
+                    raise missing_file(index_root, exc.filename) from None
+                raise IndexUnreadable(f"the index at {index_root} kept changing while being opened "
+                                      f"(a writer committing without pause?); run the command again") from None
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
     raise AssertionError("unreachable")
@@ -319,8 +327,20 @@ DAMAGE_ERRORS = (struct.error, EOFError, zlib.error, IndexError, KeyError, Value
 def damaged(index_root: Path, exc: BaseException) -> IndexCorrupt:
     """The error for an index whose files cannot be decoded."""
     return IndexCorrupt(
-        f"the index at {index_root} is damaged ({type(exc).__name__}: {exc}); {rebuild_hint(index_root)}"
+        f"the index at {index_root} is damaged ({_one_line(exc)}); {rebuild_hint(index_root)}"
     )
+
+
+def missing_file(index_root: Path, path: str | os.PathLike[str]) -> IndexCorrupt:
+    """The error for a file of the index that is not there (named by a table of contents that stays,
+    or gone while a writer holding the lock reads it)."""
+    return IndexCorrupt(f"the index at {index_root} is damaged ({os.path.relpath(path, index_root)} is missing); "
+                        f"{rebuild_hint(index_root)}")
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception as one line of a message (a pickle error's text holds line breaks)."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 @contextmanager
@@ -405,12 +425,18 @@ def open_generation(generation: Path, mmap: bool = True) -> FileIndex:
                         f"of it was run); {rebuild_hint(generation.parent)}"
                     ) from None
                 except EmptyIndexError:
-                    raise IndexUnreadable(f"the index generation {generation} holds no committed index") from None
-                except (AttributeError, ImportError, IndexVersionError) as exc:
-                    # The pickled schema names a class this version lacks, or another Whoosh wrote it.
-                    raise IndexIncompatible(
-                        f"the index at {generation.parent} was written by an incompatible newsearch ({exc}): "
-                        f"{rebuild_hint(generation.parent)}"
+                    # `current` names only a generation whose build committed: its table of contents is gone.
+                    raise IndexCorrupt(
+                        f"the index at {generation.parent} is damaged ({generation.name} has no table of "
+                        f"contents, _MAIN_<n>.toc); {rebuild_hint(generation.parent)}"
+                    ) from None
+                except (AttributeError, ImportError, IndexVersionError, TypeError, MemoryError) as exc:
+                    # newsearch.json says this version wrote the generation (read_meta checked it), so a
+                    # table of contents naming another Whoosh format or a class it lacks, decoding to
+                    # values of the wrong type or to an absurd length, has been changed since.
+                    raise IndexCorrupt(
+                        f"the index at {generation.parent} is damaged (its table of contents cannot be read: "
+                        f"{_one_line(exc)}); {rebuild_hint(generation.parent)}"
                     ) from None
         except PermissionError:
             raise IndexUnreadable(f"cannot read the index at {generation}: permission denied") from None

@@ -223,7 +223,21 @@ class StemLookup:
         except (OSError, ValueError):  # missing, unreadable or empty
             self._data = b""
 
+    def close(self) -> None:
+        """Unmap the file (its descriptor with it); a closed lookup knows no word."""
+        data, self._data = self._data, b""
+        if isinstance(data, mmap.mmap):
+            data.close()
+
     def __call__(self, word: str) -> str | None:
+        try:
+            return self._find(word)
+        except ValueError:
+            if self._data:
+                raise
+            return None  # closed by another thread meanwhile: the caller stems the word itself
+
+    def _find(self, word: str) -> str | None:
         data = self._data
         target = word.encode("utf-8")
         low, high = 0, len(data)
