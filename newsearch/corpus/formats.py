@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .article import Article, ItemProblem, Refused
-from .decode import declared_charset, decode
+from .decode import decode
 from .feeds import read_feed
-from .htmlpage import read_html
 from .jsonfmt import read_json, read_jsonl
 from .text import read_text
+from .webpage import page_charset, read_page
 
 GZIP_SUFFIX = ".gz"
 
@@ -57,7 +57,7 @@ def _json_lines(data: bytes) -> Parsed:
 
 
 def _html(data: bytes) -> Parsed:
-    return [read_html(decode(data, declared_charset(data)))], False
+    return [read_page(decode(data, page_charset(data)))], False
 
 
 def _feed(data: bytes) -> Parsed:

@@ -1,4 +1,5 @@
-"""HTML pages and fragments -> article text and metadata, with the stdlib parser."""
+"""HTML fragments (a feed item's content, a scraped body, a file with no page around its story) ->
+text and what metadata they hold, with the stdlib parser. Whole web pages: `webpage`."""
 
 from __future__ import annotations
 
@@ -125,6 +126,20 @@ class _PageParser(HTMLParser):
         return ""
 
 
+def _without_comments(markup: str) -> str:
+    """Markup with its comments cut out, first: what they hold ('<!--[if lt IE 9]>...<![endif]-->',
+    commented-out tags) is never text and must not be taken for markup. An unclosed comment runs to
+    the end, as in HTML5. One pass, whatever the input."""
+    parts = []
+    start = 0
+    while (opening := markup.find("<!--", start)) >= 0:
+        parts.append(markup[start:opening])
+        closing = markup.find("-->", opening + 4)
+        if closing < 0:
+            return "".join(parts)
+        start = closing + 3
+    parts.append(markup[start:])
+    return "".join(parts)
 
 
 def _parse(markup: str) -> _PageParser:
@@ -132,7 +147,7 @@ def _parse(markup: str) -> _PageParser:
     doctype = _DOCTYPE_WITH_SUBSET.match(markup)
     if doctype:
         markup = markup[doctype.end():]
-    markup = _MARKED_SECTION.sub("", _NOT_A_TAG.sub(_LESS_THAN, markup))
+    markup = _MARKED_SECTION.sub("", _NOT_A_TAG.sub(_LESS_THAN, _without_comments(markup)))
     parser = _PageParser()
     parser.feed(markup)
     parser.close()
