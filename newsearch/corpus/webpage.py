@@ -238,29 +238,37 @@ def _ld_text(ld: dict[str, Any], key: str) -> str:
 
 
 def _title(ld: dict[str, Any], meta: dict[str, str], tree: HtmlElement) -> str:
-    return _ld_text(ld, "headline") or _ld_text(ld, "name") or _first(meta, _TITLE_KEYS) or _page_title(tree)
+    return (_ld_text(ld, "headline") or _ld_text(ld, "name") or _first(meta, _TITLE_KEYS)
+            or _page_title(tree, _first(meta, _SITE_KEYS)))
 
 
-def _page_title(tree: HtmlElement) -> str:
-    """The <title> without the site's name, as Readability.js cuts it: 'Story | Site' -> 'Story'."""
+def _page_title(tree: HtmlElement, site: str) -> str:
+    """The <title> without the site's name: 'Story | Site' -> 'Story', 'Site - Story' -> 'Story'.
+
+    The part that is the page's headline (<h1>), or whose cut-off part is the site's declared name,
+    wins; otherwise Readability.js's rule: the part before the last separator, unless that is under
+    three words (then the part after the first), and the whole title when four words or fewer are left.
+    """
     element = next(tree.iter("title"), None)
     original = one_line(element.text_content()) if element is not None else ""
-    title = original
     separators = list(_SEPARATOR.finditer(original))
-    if separators:
-        title = original[:separators[-1].start()]
-        if len(title.split()) < 3:  # the site's name came first: 'Site | Story'
-            title = original[separators[0].end():]
-    elif not 15 <= len(original) <= 150:
+    if not separators:
+        if 15 <= len(original) <= 150:
+            return original
         headings = list(tree.iter("h1"))
         return one_line(headings[0].text_content()) if len(headings) == 1 else original
-    else:
-        return original
+    before, after = one_line(original[:separators[-1].start()]), one_line(original[separators[0].end():])
+    headlines = {one_line(h1.text_content()).casefold() for h1 in tree.iter("h1")}
+    for part in (before, after):
+        cut = original.replace(part, "", 1).casefold()
+        if part.casefold() in headlines or (site and site.casefold() in cut):
+            return part
+    title = before if len(before.split()) >= 3 else after
     words = len(title.split())
     kept_words = len(re.sub(r"[|\-\\/>»]+", "", original).split()) - 1
     if words <= 4 and (not _HIERARCHICAL.search(original) or words != kept_words):
         return original  # too little left to be the story's title
-    return one_line(title)
+    return title
 
 
 def _author(ld: dict[str, Any], meta: dict[str, str]) -> str:
