@@ -19,7 +19,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from whoosh import index as whoosh_index
@@ -54,6 +54,7 @@ class PartitionResult:
     documents: list[tuple[str, str]]  # (id, path key) of each added document, in segment order
     skipped: list[SkippedFile]
     vocabulary: Vocabulary  # made in the worker, which has stemmed its words already
+    warnings: list[SkippedFile] = field(default_factory=list)
 
 
 def index_partition(job: PartitionJob) -> PartitionResult:
@@ -78,7 +79,8 @@ def _index_partition(job: PartitionJob) -> PartitionResult:
                     added.append((document.id, path_key(document.path)))
         report_progress(1)
     segment = finish_segment(writer)
-    return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)))
+    return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)),
+                           report.warnings)
 
 
 @contextmanager
@@ -115,6 +117,7 @@ def read_documents(file: CorpusFile, report: BuildReport, max_bytes: int) -> Fil
         report.skipped.append(SkippedFile(file.relpath, _reason(exc, file)))
         return None
     report.skipped.extend(result.problems)
+    report.warnings.extend(result.warnings)
     assert result.version is not None  # read_file always says what it read
     return FileDocuments(result.documents, _stamp(result.version))
 

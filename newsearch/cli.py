@@ -165,6 +165,8 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
         if not quiet:
             for skipped in report.skipped:
                 click.echo(f"warning: skipped {terminal_safe(skipped.path)}: {terminal_safe(skipped.reason)}", err=True)
+            for warning in report.warnings:
+                click.echo(f"warning: {terminal_safe(warning.path)}: {terminal_safe(warning.reason)}", err=True)
         click.echo(render_build_report(report, formats_hint()))
     return EXIT_SKIPPED if strict and report.skipped else EXIT_OK
 

@@ -7,19 +7,21 @@ lists the entries. Adding a format is one entry in `READERS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .article import Article, ItemProblem, Refused
+from .article import Article, ItemProblem, Notice, Refused
+from .csvfmt import read_csv
 from .decode import decode
 from .feeds import read_feed
 from .jsonfmt import read_json, read_jsonl
 from .text import read_text
+from .warc import read_warc
 from .webpage import page_charset, read_page
 
 GZIP_SUFFIX = ".gz"
 
-Parsed = tuple[list[Article | ItemProblem], bool]
+Parsed = tuple[Sequence[Article | ItemProblem | Notice], bool]
 """A file's items, and whether the format holds several articles (their ids then get '#n')."""
 
 
@@ -29,8 +31,9 @@ class Reader:
 
     name: str
     suffixes: tuple[str, ...]  # lower-case with the dot, as messages list them
-    read: Callable[[bytes], Parsed]  # bytes already decompressed and found not binary; raises Refused
+    read: Callable[[bytes], Parsed]  # bytes already decompressed (and found not binary); raises Refused
     aliases: tuple[str, ...] = ()  # also read, not listed in messages
+    binary: bool = False  # records that may hold any bytes (images in a web archive): not refused as binary
 
 
 def _text_of(data: bytes) -> str:
@@ -60,6 +63,18 @@ def _html(data: bytes) -> Parsed:
     return [read_page(decode(data, page_charset(data)))], False
 
 
+def _csv(data: bytes) -> Parsed:
+    return [*read_csv(_text_of(data))], True
+
+
+def _tsv(data: bytes) -> Parsed:
+    return [*read_csv(_text_of(data), delimiter="\t")], True
+
+
+def _warc(data: bytes) -> Parsed:
+    return [*read_warc(data)], True
+
+
 def _feed(data: bytes) -> Parsed:
     return read_feed(data), True
 
@@ -75,6 +90,9 @@ READERS: dict[str, Reader] = _by_suffix(
     Reader("JSON Lines", (".jsonl",), _json_lines, aliases=(".ndjson",)),
     Reader("HTML", (".html",), _html, aliases=(".htm",)),
     Reader("RSS/Atom feed", (".rss", ".atom", ".xml"), _feed),
+    Reader("CSV", (".csv",), _csv),
+    Reader("TSV", (".tsv",), _tsv, aliases=(".tab",)),
+    Reader("web archive", (".warc",), _warc, binary=True),
 )
 
 

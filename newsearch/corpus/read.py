@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..config import DEFAULT_MAX_BYTES
 from ..controlchars import escape_name
 from ..errors import CorpusError
 from ..models import Document, SkippedFile
-from .article import Article, ItemProblem, Refused, one_line, title_from_text, unique
+from .article import Article, ItemProblem, Notice, Refused, one_line, title_from_text, unique
 from .decode import FileVersion, LoadedFile, clean, load, refuse_binary
 from .formats import GZIP_SUFFIX, Reader, reader_for, suffix_of, unsupported
 from .scan import CorpusFile
@@ -20,6 +21,7 @@ class ReadResult:
 
     documents: list[Document] = field(default_factory=list)
     problems: list[SkippedFile] = field(default_factory=list)  # per article: path is "<relpath>#n"
+    warnings: list[SkippedFile] = field(default_factory=list)  # indexed all the same (an unreadable date)
     version: FileVersion | None = None  # the file as read: its size, mtime and the SHA-256 of the bytes read
 
 
@@ -46,8 +48,10 @@ def read_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadRe
     """
     try:
         loaded = _load(file, max_bytes)
-        refuse_binary(loaded.data)
-        items, multi = _reader(file).read(loaded.data)
+        reader = _reader(file)
+        if not reader.binary:
+            refuse_binary(loaded.data)
+        items, multi = reader.read(loaded.data)
         result = _complete(file, items, multi)
     except Refused as exc:
         raise CorpusError(f"{file.relpath}: {exc}") from None
@@ -68,13 +72,15 @@ def _load(file: CorpusFile, max_bytes: int) -> LoadedFile:
     return load(file.path, max_bytes, gzipped=suffix_of(file.path.name).endswith(GZIP_SUFFIX))
 
 
-def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool) -> ReadResult:
+def _complete(file: CorpusFile, items: Sequence[Article | ItemProblem | Notice], multi: bool) -> ReadResult:
     """Documents with ids, titles and sources filled in; unusable articles become problems."""
     relpath = file.relpath
     folder_source = escape_name(relpath.split("/", 1)[0] if "/" in relpath else file.root.name)
     result = ReadResult()
     seen: set[str] = set()
-    for number, item in enumerate(items, start=1):
+    articles = [item for item in items if not isinstance(item, Notice)]
+    result.warnings.extend(SkippedFile(relpath, item.reason) for item in items if isinstance(item, Notice))
+    for number, item in enumerate(articles, start=1):
         where = f"{relpath}#{number}" if multi else relpath
         if isinstance(item, ItemProblem):
             result.problems.append(SkippedFile(where, item.reason))
@@ -88,6 +94,7 @@ def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool)
             result.problems.append(SkippedFile(where, f"duplicate id: {doc_id}"))
             continue
         seen.add(doc_id)
+        result.warnings.extend(SkippedFile(where, note) for note in item.notes)
         result.documents.append(Document(
             id=doc_id,
             title=one_line(clean(item.title)) or title_from_text(body),

@@ -59,13 +59,14 @@ _BYLINE_MARK = re.compile(r"(?<![a-z])(?:byline|author|writtenby)s?(?![a-z])", r
 _BYLINE_LENGTH = 100  # longer is the article, or a biography, not a byline
 
 
-def page_charset(data: bytes) -> str | None:
+def page_charset(data: bytes, sent: str | None = None) -> str | None:
     """The charset to decode a page with: none (UTF-8) when its bytes are UTF-8, whatever it declares
-    (pages re-encoded when saved keep their old declaration), else the one it declares."""
+    (pages re-encoded when saved keep their old declaration), else the one it was `sent` with (the
+    HTTP header), else the one it declares."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
-        return declared_charset(data)
+        return sent or declared_charset(data)
     return None
 
 
