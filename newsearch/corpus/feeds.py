@@ -63,7 +63,8 @@ def _entry(entry: dict, source: str, broken: str | None = None) -> Article | Ite
         return ItemProblem(broken or "no text: the item has no content or summary")
     title_detail = entry.get("title_detail")
     published = _published(entry)
-    dates = [entry[key] for key in ("published", "updated", "created") if entry.get(key)]
+    # dict.get: the item's own fields, without feedparser's deprecated 'updated' -> 'published' fallback
+    dates = [value for key in ("published", "updated", "created") if (value := dict.get(entry, key))]
     return Article(
         body=body,
         title=one_line(_as_text(title_detail)) if title_detail else "",

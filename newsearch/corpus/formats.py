@@ -125,7 +125,8 @@ def formats_hint() -> str:
     """What files are read, for a user whose corpus gave no articles.
 
     >>> formats_hint()
-    'newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml files (also gzipped); hidden files are ignored.'
+    'newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml, .csv, .tsv, .warc files (also gzipped); \
+hidden files are ignored.'
     """
     listed = ", ".join("/".join(reader.suffixes) for reader in dict.fromkeys(READERS.values()))
     return f"newsearch reads {listed} files (also gzipped); hidden files are ignored."
