@@ -109,3 +109,17 @@ def test_reading_corpus_modules_does_not_import_the_extractor():
             "print(sorted(m for m in ('trafilatura', 'lxml', 'htmldate') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_page_of_very_many_elements_is_read_whole_by_the_linear_reader(tmp_path):
+    paragraphs = [f"Line {n} of a generated dump." for n in range(40_000)]
+    markup = page("<title>Dump</title>", "".join(f"<p>{text}</p>" for text in paragraphs))
+    document = only(read_one(tmp_path, "dump.html", markup))
+    assert document.body == "\n\n".join(paragraphs)
+
+
+def test_a_fragment_with_comments_and_less_than_in_attributes(tmp_path):
+    fragment = ('<h1>Quay</h1><!--[if IE]><p>Old browser</p><![endif]--><p title="a<b">Ships <b>sail</b>.</p>'
+                '<!-- <p>draft</p> --><img alt="x < y" src="q.png"><p>3 < 4 and 5 > 2.</p>')
+    document = only(read_one(tmp_path, "quay.html", fragment))
+    assert (document.title, document.body) == ("Quay", "Quay\n\nShips sail.\n\n3 < 4 and 5 > 2.")

@@ -30,11 +30,13 @@ _VOID = frozenset({
 # control characters from the input, so neither can be confused with it.
 _LESS_THAN = "\x01"
 _BREAK = "\x00"
-# A '<' whose next '<' or '>' is another '<' (or nothing) cannot open a tag. The stdlib parser
-# rescans to the end for each such '<' (quadratic on '<a<a<a...'), so it becomes _LESS_THAN.
-_NOT_A_TAG = re.compile(r"<(?=[^<>]*(?:<|\Z))")
+# A tag: '<', a name (or '/', '!', '?'), then up to '>' with quoted attribute values, which may
+# hold '<' and '>' ('<img alt="a<b">'). Every other '<' is text: the stdlib parser would rescan
+# to the end for each (quadratic on '<a<a<a...'), so it becomes _LESS_THAN. One way to match
+# each character, and quoted values bounded, so each attempt stops at the next bare '<' or '>'.
+_TAG_OR_LESS_THAN = re.compile(
+    r"""<[A-Za-z/!?][^<>"']*(?:(?:"[^"]{0,4000}"|'[^']{0,4000}')[^<>"']*)*>|<""")
 # '<![...>' is a comment to HTML5; the stdlib parser raises AssertionError on most ('<![foo[').
-# Linear, because after _NOT_A_TAG every '<' meets a '>' before the next '<'.
 _MARKED_SECTION = re.compile(r"<!\[[^<>]*>")
 # An (X)HTML doctype with an internal subset ('[<!ENTITY ...>]') would otherwise show as text.
 _DOCTYPE_WITH_SUBSET = re.compile(
@@ -142,12 +144,16 @@ def _without_comments(markup: str) -> str:
     return "".join(parts)
 
 
+def _tag_or_text(match: re.Match[str]) -> str:
+    return _LESS_THAN if len(match.group()) == 1 else match.group()
+
+
 def _parse(markup: str) -> _PageParser:
     markup = clean(markup)
     doctype = _DOCTYPE_WITH_SUBSET.match(markup)
     if doctype:
         markup = markup[doctype.end():]
-    markup = _MARKED_SECTION.sub("", _NOT_A_TAG.sub(_LESS_THAN, _without_comments(markup)))
+    markup = _MARKED_SECTION.sub("", _TAG_OR_LESS_THAN.sub(_tag_or_text, _without_comments(markup)))
     parser = _PageParser()
     parser.feed(markup)
     parser.close()
