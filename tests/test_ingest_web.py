@@ -123,3 +123,10 @@ def test_a_fragment_with_comments_and_less_than_in_attributes(tmp_path):
                 '<!-- <p>draft</p> --><img alt="x < y" src="q.png"><p>3 < 4 and 5 > 2.</p>')
     document = only(read_one(tmp_path, "quay.html", fragment))
     assert (document.title, document.body) == ("Quay", "Quay\n\nShips sail.\n\n3 < 4 and 5 > 2.")
+
+
+def test_references_to_control_characters_do_not_cost_the_story(tmp_path):
+    markup = page("<title>Bell &#7;ringer</title>",
+                  "<article><p>The &#x1b;[2J bell &#7;rang.</p>" + STORY + "</article>")
+    document = only(read_one(tmp_path, "bell.html", markup))
+    assert (document.title, document.body) == ("Bell ringer", "The [2J bell rang.\n\n" + BODY_TEXT)

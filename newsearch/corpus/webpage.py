@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from ..controlchars import TEXT_UNSAFE
 from .article import Article, as_names, as_tags, one_line
 from .dates import parse_date
 from .decode import declared_charset
@@ -45,6 +46,7 @@ _DATE_KEYS = ("article:published_time", "parsely-pub-date", "datepublished", "og
 # ' | ', ' - ', ' » ' ...: where a <title> joins the story's title and the site's name.
 _SEPARATOR = re.compile(r" [|\-\\/>»] ")
 _HIERARCHICAL = re.compile(r" [\\/>»] ")
+_REFERENCE = re.compile(r"&#([xX][0-9a-fA-F]{1,8}|[0-9]{1,10});?")
 _MOST_ELEMENTS = 30_000  # ten times the largest of the 75 real pages (2,953)
 _NEVER_THE_STORY = ("nav", "footer", "aside")
 _PAGE = re.compile(r"<(?:html|head|body)[\s>]", re.IGNORECASE)
@@ -77,6 +79,8 @@ def read_page(markup: str) -> Article:
 
     # A fragment ('<h1>News</h1><p>Text', a scraped body) has no page around its story: all its text is
     # the article. So is what trafilatura does not take for HTML.
+    if "&#" in markup:
+        markup = _REFERENCE.sub(_unless_unsafe, markup)
     tree = trafilatura.load_html(markup) if _PAGE.search(markup) else None
     if tree is None:
         return read_html(markup)
@@ -103,6 +107,17 @@ def read_page(markup: str) -> Article:
         element.drop_tree()  # trafilatura's fallback to the page's whole text would keep them
     article.body = _paragraphs(_story(tree), article.title)
     return article
+
+
+def _unless_unsafe(match: re.Match[str]) -> str:
+    """A character reference kept, or dropped when it names a control character: every reader drops
+    those from the text, and lxml gives up on a tree that holds one (trafilatura then finds nothing)."""
+    number = match.group(1)
+    try:
+        code = int(number[1:], 16) if number[0] in "xX" else int(number)
+        return "" if TEXT_UNSAFE.match(chr(code)) else match.group()
+    except (ValueError, OverflowError):
+        return match.group()
 
 
 def _marked_byline(tree: HtmlElement) -> str:
