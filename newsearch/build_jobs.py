@@ -19,7 +19,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from whoosh import index as whoosh_index
@@ -54,6 +54,7 @@ class PartitionResult:
     documents: list[tuple[str, str]]  # (id, path key) of each added document, in segment order
     skipped: list[SkippedFile]
     vocabulary: Vocabulary  # made in the worker, which has stemmed its words already
+    warnings: list[SkippedFile] = field(default_factory=list)
 
 
 def index_partition(job: PartitionJob) -> PartitionResult:
@@ -78,7 +79,8 @@ def _index_partition(job: PartitionJob) -> PartitionResult:
                     added.append((document.id, path_key(document.path)))
         report_progress(1)
     segment = finish_segment(writer)
-    return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)))
+    return PartitionResult(segment, added, report.skipped, Vocabulary.counted(counts, known_terms(writer.schema)),
+                           report.warnings)
 
 
 @contextmanager
@@ -115,15 +117,17 @@ def read_documents(file: CorpusFile | FilePiece, report: BuildReport, max_bytes:
     except CorpusError as exc:
         report.skipped.append(SkippedFile(file.relpath, _reason(exc, file)))
         return None
-    return FileDocuments(_reported(articles.items, report.skipped), _stamp(articles.version))
+    return FileDocuments(_reported(articles.items, report), _stamp(articles.version))
 
 
-def _reported(items: Iterable[Document | SkippedFile], skipped: list[SkippedFile]) -> Iterator[Document]:
+def _reported(items: Iterable[Document | SkippedFile | corpus.Warned], report: BuildReport) -> Iterator[Document]:
     for item in items:
         if isinstance(item, Document):
             yield item
+        elif isinstance(item, corpus.Warned):
+            report.warnings.append(item.note)
         else:
-            skipped.append(item)
+            report.skipped.append(item)
 
 
 # A JSON Lines file is cut into pieces for several workers only when each piece is at least this big.

@@ -197,6 +197,8 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
         if not quiet:
             for skipped in report.skipped:
                 click.echo(f"warning: skipped {terminal_safe(skipped.path)}: {terminal_safe(skipped.reason)}", err=True)
+            for warning in report.warnings:
+                click.echo(f"warning: {terminal_safe(warning.path)}: {terminal_safe(warning.reason)}", err=True)
         stamp = "" if sys.stdout.isatty() else f"{_now_iso()} "  # cron's log says when each run happened
         click.echo(stamp + render_build_report(report, formats_hint()))
     return EXIT_SKIPPED if strict and report.skipped else EXIT_OK

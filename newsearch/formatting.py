@@ -88,10 +88,19 @@ def render_build_report(report: BuildReport, formats_hint: str = "") -> str:
     if by_reason:
         counted = ", ".join(f"{count:,} {reason}" for reason, count in sorted(by_reason.items()))
         lines.append(f"Skipped: {counted}.")
+    if report.ignored_types:
+        lines.append(f"{plural(sum(report.ignored_types.values()), 'file')} ignored: {_types(report.ignored_types)}.")
     lines.append(f"The index holds {plural(report.documents, 'document')}.")
     if not report.documents and not report.skipped and formats_hint:
         lines.append(f"No articles found: {formats_hint}")
     return "\n".join(lines)
+
+
+def _types(counts: dict[str, int], shown: int = 6) -> str:
+    """'.pdf (3), .docx, .png, …': the commonest file types first, a count where more than one."""
+    listed = [terminal_safe(suffix) + (f" ({count:,})" if count > 1 else "") for suffix, count in
+              sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:shown]]
+    return ", ".join(listed + (["…"] if len(counts) > shown else []))
 
 
 def build_report_json(report: BuildReport) -> str:

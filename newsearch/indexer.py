@@ -135,7 +135,8 @@ def build_index(
             # Scanned under the lock: a run that waited must see the corpus as it is now,
             # or it would undo what the run before it added.
             scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks, exclude=[index_root])
-            report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped))
+            report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped),
+                                 ignored_types=scan.ignored_types)
             broken = False
             try:
                 live = current_generation(index_root)
@@ -292,6 +293,7 @@ class _PartitionedBuild:
         segments = []
         for result in results:
             report.skipped.extend(result.skipped)
+            report.warnings.extend(result.warnings)
             for docnum, (doc_id, path) in enumerate(result.documents):
                 owner = owners.get(doc_id)
                 if owner is not None:  # another file's id, or one repeated in a later piece of the same file

@@ -81,7 +81,9 @@ class BuildReport:
     deleted: int = 0
     unchanged: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: list[SkippedFile] = field(default_factory=list)  # indexed, but with something to say (an unreadable date)
     ignored: int = 0  # hidden files and unknown extensions, counted not reported
+    ignored_types: dict[str, int] = field(default_factory=dict)  # files of a type no reader reads: suffix -> count
     rebuilt: bool = False
     duration_s: float = 0.0
     documents: int = 0  # documents in the index after the run

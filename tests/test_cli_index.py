@@ -158,6 +158,6 @@ def test_an_empty_corpus_says_what_newsearch_reads(runner, tmp_path):
     assert result.exit_code == 0
     assert result.stdout.splitlines()[1:] == [
         "The index holds 0 documents.",
-        "No articles found: newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml files "
+        "No articles found: newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml, .csv, .tsv, .warc files "
         "(also gzipped); hidden files are ignored.",
     ]

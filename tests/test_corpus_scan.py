@@ -25,7 +25,8 @@ def relpaths(found: CorpusScan) -> list[str]:
 
 
 def test_supported_suffixes_include_each_format_and_its_gz():
-    base = {".txt", ".md", ".markdown", ".json", ".jsonl", ".ndjson", ".html", ".htm", ".xml", ".rss", ".atom"}
+    base = {".txt", ".md", ".markdown", ".json", ".jsonl", ".ndjson", ".html", ".htm", ".xml", ".rss", ".atom",
+            ".csv", ".tsv", ".tab", ".warc"}
     assert SUPPORTED_SUFFIXES == base | {suffix + ".gz" for suffix in base}
 
 

@@ -48,7 +48,7 @@ def test_a_registered_format_is_scanned_read_and_listed(fake_format, tmp_path):
     assert [(doc.title, doc.body, doc.id) for doc in documents] == [
         ("fake: alpha", "alpha words", "one.fake"), ("fake: beta", "beta words", "two.FAKE.gz")]
     assert corpus.formats_hint().startswith("newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml, "
-                                            ".fake files")
+                                            ".csv, .tsv, .warc, .fake files")
     assert ".fake files (also gzipped)" in render_build_report(BuildReport(index_path="index"), corpus.formats_hint())
 
 
@@ -68,8 +68,8 @@ def test_suffix_list_and_message_derive_from_the_table():
     for reader in formats.READERS.values():
         assert all(formats.READERS[suffix] is reader for suffix in (*reader.suffixes, *reader.aliases))
     report = render_build_report(BuildReport(index_path="index"), corpus.formats_hint())
-    assert report.endswith("No articles found: newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml "
-                           "files (also gzipped); hidden files are ignored.")
+    assert report.endswith("No articles found: newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml, "
+                           ".csv, .tsv, .warc files (also gzipped); hidden files are ignored.")
 
 
 def test_read_has_no_format_if_chain():

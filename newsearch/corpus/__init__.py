@@ -1,9 +1,10 @@
 """Corpus readers: find article files (`scan`) and read them into Documents (`read_file`).
 
 Formats: .txt, .md/.markdown, .json, .jsonl/.ndjson, .html/.htm, RSS/Atom (.xml, .rss, .atom),
-each optionally gzip-compressed (.gz): one table, `READERS` (suffix -> Reader, in `formats`), from
-which scanning, reading and the messages that list the formats all derive. Nothing here imports
-Whoosh or NLTK.
+.csv, .tsv/.tab, web archives (.warc), each optionally gzip-compressed (.gz): one table, `READERS`
+(suffix -> Reader, in `formats`), from which scanning, reading and the messages that list the
+formats all derive. Nothing here imports
+Whoosh or NLTK; trafilatura and warcio are imported on the first web page or archive read.
 
 `read_file` raises CorpusError("<relpath>: <reason>") when a whole file is unusable; each reason
 (and each per-article problem reason) starts with a stable key, the text before the first ':':
@@ -19,6 +20,9 @@ Whoosh or NLTK.
 - ``empty``: no text at all, or a list/feed with no articles
 - ``no text``: an article (or the only article) without body text
 - ``malformed JSON``: a .json file, or one JSON Lines line, that does not parse
+- ``malformed CSV``: a CSV/TSV row that does not parse, or has more or fewer fields than the header
+- ``no header`` / ``no text column``: a CSV/TSV file whose first row names no known column, or no text column
+- ``broken WARC``: a web archive that is not one, or a record of it cut short or unreadable
 - ``not an article``: JSON that is not an object (or a list of objects)
 - ``broken XML``: a feed no item could be read from
 - ``not a feed``: well-formed XML that is not RSS or Atom
@@ -38,6 +42,7 @@ from .read import (
     Articles,
     FilePiece,
     ReadResult,
+    Warned,
     cut_file,
     file_version,
     load_file,
@@ -58,6 +63,7 @@ __all__ = [
     "LoadedFile",
     "ReadResult",
     "Reader",
+    "Warned",
     "cut_file",
     "file_version",
     "formats_hint",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from .dates import parse_date
@@ -44,6 +44,13 @@ class ItemProblem:
     reason: str
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Something to say about a file that is read all the same (records of a crawl that are not pages)."""
+
+    reason: str
+
+
 @dataclass
 class Article:
     """The fields a reader found; ids, titles and sources are completed in `read`."""
@@ -56,6 +63,7 @@ class Article:
     author: str = ""
     tags: tuple[str, ...] = ()
     id: str = ""
+    notes: list[str] = field(default_factory=list)  # warnings for the index report ('unreadable date: ...')
 
 
 def article_from_fields(fields: dict[str, object], body: str | None = None) -> Article:
@@ -67,16 +75,25 @@ def article_from_fields(fields: dict[str, object], body: str | None = None) -> A
                 found[name] = fields[alias]
                 break
     date = found.get("published")
+    date = date.get("date") if isinstance(date, dict) else date
+    published = parse_date(date)
     return Article(
         body=body if body is not None else as_text(found.get("body"), joiner="\n\n"),
         title=one_line(as_text(found.get("title"))),
-        published=parse_date(date.get("date") if isinstance(date, dict) else date),
+        published=published,
         source=one_line(as_name(found.get("source"))),
         url=one_line(as_name(found.get("url"), keys=("href", "url"))),
         author=one_line(as_names(found.get("author"))),
         tags=as_tags(found.get("tags")),
         id=one_line(as_name(found.get("id"), keys=("value", "id"))),
+        notes=[] if published or date is None else [unreadable_date(date)],
     )
+
+
+def unreadable_date(value: object) -> str:
+    """The warning for a date field that is there but not a date: the article is indexed undated."""
+    shown = one_line(value)[:60] if isinstance(value, str) else type(value).__name__
+    return f"unreadable date: {shown!r}: indexed without a date"
 
 
 def as_text(value: object, joiner: str = " ") -> str:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import feedparser
 
-from .article import Article, ItemProblem, Refused, as_tags, one_line
+from .article import Article, ItemProblem, Refused, as_tags, one_line, unreadable_date
 from .dates import parse_date
 from .decode import clean
 from .htmlpage import html_to_text
+
+# ' - ', ' | ', ' » ', ' – ', ' — ', ': ' between a feed's site and its section.
+_FEED_SEPARATOR = re.compile(r" [-|»–—/:] |: ")
+_NOT_A_NAME = frozenset({"www", "com", "net", "org", "feeds", "feed", "rss", "news"})
 
 
 def refuse_entities(data: bytes) -> None:
@@ -39,7 +45,7 @@ def read_feed(data: bytes) -> list[Article | ItemProblem]:
             raise Refused("not a feed: no RSS or Atom root element")
         raise Refused("empty: the feed has no items")
     title_detail = parsed.feed.get("title_detail")
-    source = one_line(_as_text(title_detail)) if title_detail else ""
+    source = site_name(one_line(_as_text(title_detail)), parsed.feed.get("link", "")) if title_detail else ""
     # The lenient parser recovers what it can of a broken feed; an item it could not
     # recover is reported as the broken XML it is, not as an item without text.
     broken = f"broken XML: {parsed.get('bozo_exception')}" if parsed.get("bozo") else None
@@ -56,16 +62,47 @@ def _entry(entry: dict, source: str, broken: str | None = None) -> Article | Ite
     if not body:
         return ItemProblem(broken or "no text: the item has no content or summary")
     title_detail = entry.get("title_detail")
+    published = _published(entry)
+    # dict.get: the item's own fields, without feedparser's deprecated 'updated' -> 'published' fallback
+    dates = [value for key in ("published", "updated", "created") if (value := dict.get(entry, key))]
     return Article(
         body=body,
         title=one_line(_as_text(title_detail)) if title_detail else "",
-        published=_published(entry),
+        published=published,
         source=source,
         url=_web_link(entry.get("link", "")),
-        author=one_line(clean(entry.get("author", ""))),
+        author=_author(entry),
         tags=as_tags([clean(tag.get("term") or tag.get("label") or "") for tag in entry.get("tags", [])]),
         id=one_line(clean(entry.get("id", ""))),
+        notes=[unreadable_date(dates[0])] if dates and not published else [],
     )
+
+
+def _author(entry: dict) -> str:
+    """The item's author as a name: RSS writes 'econ@ledger.example.net (Mary Lane)', whose name
+    feedparser finds; an address alone stays as it is."""
+    detail = entry.get("author_detail") or {}
+    return one_line(clean(detail.get("name") or entry.get("author", "")))
+
+
+def site_name(title: str, link: str) -> str:
+    """The site a feed belongs to, from its title: 'The Ledger - Economy' or 'Economy | The Ledger'
+    with a link to ledger.example.net is 'The Ledger', the name its pages give as og:site_name, so
+    that one site is one source. The first part named like the site's host (its name, or a label of
+    it, starts the part) wins; a title with no such part stays whole."""
+    host = urlsplit(one_line(link)).hostname or ""
+    labels = {label for label in host.split(".") if len(label) > 2} - _NOT_A_NAME
+    labels.add("".join(label for label in host.split(".")[:-1] if label != "www"))  # theguardian.com
+    labels = {label.removeprefix("the") for label in labels if label.removeprefix("the")}
+    for part in _FEED_SEPARATOR.split(title):
+        key = _letters(part).removeprefix("the")
+        if key and any(key.startswith(label) for label in labels):  # 'BBC News' on bbc.co.uk
+            return part.strip()
+    return title
+
+
+def _letters(text: str) -> str:
+    return "".join(character for character in text.casefold() if character.isalnum())
 
 
 def _web_link(link: str) -> str:

@@ -7,20 +7,22 @@ lists the entries. Adding a format is one entry in `READERS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import lines
-from .article import Article, ItemProblem, Refused
-from .decode import bom_encoding, declared_charset, decode
+from .article import Article, ItemProblem, Notice, Refused
+from .csvfmt import read_csv
+from .decode import bom_encoding, decode
 from .feeds import read_feed
-from .htmlpage import read_html
 from .jsonfmt import json_line, read_json
 from .text import read_text
+from .warc import read_warc
+from .webpage import page_charset, read_page
 
 GZIP_SUFFIX = ".gz"
 
-Parsed = tuple[list[Article | ItemProblem], bool]
+Parsed = tuple[Sequence[Article | ItemProblem | Notice], bool]
 """A file's items, and whether the format holds several articles (their ids then get '#n')."""
 
 
@@ -30,11 +32,12 @@ class Reader:
 
     name: str
     suffixes: tuple[str, ...]  # lower-case with the dot, as messages list them
-    read: Callable[[bytes], Parsed]  # bytes already decompressed and found not binary; raises Refused
+    read: Callable[[bytes], Parsed]  # bytes already decompressed (and found not binary); raises Refused
     aliases: tuple[str, ...] = ()  # also read, not listed in messages
     # For a format of one article per line: how a line becomes one. A file over the size cap is
     # then streamed line by line (the cap applies to each line) and a build may cut it in pieces.
     parse_line: lines.ParseLine | None = None
+    binary: bool = False  # records that may hold any bytes (images in a web archive): not refused as binary
 
 
 def _text_of(data: bytes) -> str:
@@ -63,7 +66,19 @@ def _json_lines(data: bytes) -> Parsed:
 
 
 def _html(data: bytes) -> Parsed:
-    return [read_html(decode(data, declared_charset(data)))], False
+    return [read_page(decode(data, page_charset(data)))], False
+
+
+def _csv(data: bytes) -> Parsed:
+    return [*read_csv(_text_of(data))], True
+
+
+def _tsv(data: bytes) -> Parsed:
+    return [*read_csv(_text_of(data), delimiter="\t")], True
+
+
+def _warc(data: bytes) -> Parsed:
+    return [*read_warc(data)], True
 
 
 def _feed(data: bytes) -> Parsed:
@@ -81,6 +96,9 @@ READERS: dict[str, Reader] = _by_suffix(
     Reader("JSON Lines", (".jsonl",), _json_lines, aliases=(".ndjson",), parse_line=json_line),
     Reader("HTML", (".html",), _html, aliases=(".htm",)),
     Reader("RSS/Atom feed", (".rss", ".atom", ".xml"), _feed),
+    Reader("CSV", (".csv",), _csv),
+    Reader("TSV", (".tsv",), _tsv, aliases=(".tab",)),
+    Reader("web archive", (".warc",), _warc, binary=True),
 )
 
 
@@ -113,7 +131,8 @@ def formats_hint() -> str:
     """What files are read, for a user whose corpus gave no articles.
 
     >>> formats_hint()
-    'newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml files (also gzipped); hidden files are ignored.'
+    'newsearch reads .txt, .md, .json, .jsonl, .html, .rss/.atom/.xml, .csv, .tsv, .warc files (also gzipped); \
+hidden files are ignored.'
     """
     listed = ", ".join("/".join(reader.suffixes) for reader in dict.fromkeys(READERS.values()))
     return f"newsearch reads {listed} files (also gzipped); hidden files are ignored."

@@ -1,4 +1,5 @@
-"""HTML pages and fragments -> article text and metadata, with the stdlib parser."""
+"""HTML fragments (a feed item's content, a scraped body, a file with no page around its story) ->
+text and what metadata they hold, with the stdlib parser. Whole web pages: `webpage`."""
 
 from __future__ import annotations
 
@@ -29,11 +30,13 @@ _VOID = frozenset({
 # control characters from the input, so neither can be confused with it.
 _LESS_THAN = "\x01"
 _BREAK = "\x00"
-# A '<' whose next '<' or '>' is another '<' (or nothing) cannot open a tag. The stdlib parser
-# rescans to the end for each such '<' (quadratic on '<a<a<a...'), so it becomes _LESS_THAN.
-_NOT_A_TAG = re.compile(r"<(?=[^<>]*(?:<|\Z))")
+# A tag: '<', a name (or '/', '!', '?'), then up to '>' with quoted attribute values, which may
+# hold '<' and '>' ('<img alt="a<b">'). Every other '<' is text: the stdlib parser would rescan
+# to the end for each (quadratic on '<a<a<a...'), so it becomes _LESS_THAN. One way to match
+# each character, and quoted values bounded, so each attempt stops at the next bare '<' or '>'.
+_TAG_OR_LESS_THAN = re.compile(
+    r"""<[A-Za-z/!?][^<>"']*(?:(?:"[^"]{0,4000}"|'[^']{0,4000}')[^<>"']*)*>|<""")
 # '<![...>' is a comment to HTML5; the stdlib parser raises AssertionError on most ('<![foo[').
-# Linear, because after _NOT_A_TAG every '<' meets a '>' before the next '<'.
 _MARKED_SECTION = re.compile(r"<!\[[^<>]*>")
 # An (X)HTML doctype with an internal subset ('[<!ENTITY ...>]') would otherwise show as text.
 _DOCTYPE_WITH_SUBSET = re.compile(
@@ -125,6 +128,24 @@ class _PageParser(HTMLParser):
         return ""
 
 
+def _without_comments(markup: str) -> str:
+    """Markup with its comments cut out, first: what they hold ('<!--[if lt IE 9]>...<![endif]-->',
+    commented-out tags) is never text and must not be taken for markup. An unclosed comment runs to
+    the end, as in HTML5. One pass, whatever the input."""
+    parts = []
+    start = 0
+    while (opening := markup.find("<!--", start)) >= 0:
+        parts.append(markup[start:opening])
+        closing = markup.find("-->", opening + 4)
+        if closing < 0:
+            return "".join(parts)
+        start = closing + 3
+    parts.append(markup[start:])
+    return "".join(parts)
+
+
+def _tag_or_text(match: re.Match[str]) -> str:
+    return _LESS_THAN if len(match.group()) == 1 else match.group()
 
 
 def _parse(markup: str) -> _PageParser:
@@ -132,7 +153,7 @@ def _parse(markup: str) -> _PageParser:
     doctype = _DOCTYPE_WITH_SUBSET.match(markup)
     if doctype:
         markup = markup[doctype.end():]
-    markup = _MARKED_SECTION.sub("", _NOT_A_TAG.sub(_LESS_THAN, markup))
+    markup = _MARKED_SECTION.sub("", _TAG_OR_LESS_THAN.sub(_tag_or_text, _without_comments(markup)))
     parser = _PageParser()
     parser.feed(markup)
     parser.close()

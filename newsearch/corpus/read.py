@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from ..controlchars import escape_name
 from ..errors import CorpusError
 from ..models import Document, SkippedFile
 from . import lines
-from .article import Article, ItemProblem, Refused, TooLarge, one_line, title_from_text, unique
+from .article import Article, ItemProblem, Notice, Refused, TooLarge, one_line, title_from_text, unique
 from .decode import FileVersion, LoadedFile, clean, hash_file, load, refuse_binary
 from .formats import GZIP_SUFFIX, Reader, reader_for, suffix_of, unsupported
 from .scan import CorpusFile
@@ -23,7 +23,16 @@ class ReadResult:
 
     documents: list[Document] = field(default_factory=list)
     problems: list[SkippedFile] = field(default_factory=list)  # per article: path is "<relpath>#n"
+    warnings: list[SkippedFile] = field(default_factory=list)  # indexed all the same (an unreadable date)
     version: FileVersion | None = None  # the file as read: its size, mtime and the SHA-256 of the bytes read
+
+
+@dataclass(frozen=True)
+class Warned:
+    """Something said about a file or an article that is indexed all the same (an unreadable date),
+    among the items of a read: path is "<relpath>" or "<relpath>#n"."""
+
+    note: SkippedFile
 
 
 @dataclass(frozen=True)
@@ -57,9 +66,9 @@ class Articles:
     known before the first."""
 
     version: FileVersion
-    # Documents, and the articles that could not be used ("<relpath>#n"); a refusal of the whole
-    # file found only while streaming it is named by the file's relpath.
-    items: Iterator[Document | SkippedFile]
+    # Documents, the articles that could not be used ("<relpath>#n") and what was noticed in those
+    # used; a refusal of the whole file found only while streaming it is named by the file's relpath.
+    items: Iterator[Document | SkippedFile | Warned]
 
 
 def load_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedFile:
@@ -109,6 +118,8 @@ def read_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadRe
     for item in articles.items:
         if isinstance(item, Document):
             result.documents.append(item)
+        elif isinstance(item, Warned):
+            result.warnings.append(item.note)
         elif item.path == file.relpath:
             raise CorpusError(f"{file.relpath}: {item.reason}")
         else:
@@ -136,7 +147,7 @@ def read_articles(target: CorpusFile | FilePiece, *, max_bytes: int = DEFAULT_MA
     except Refused as exc:
         raise CorpusError(f"{target.relpath}: {exc}") from None
     assert result.version is not None
-    return Articles(result.version, iter([*result.problems, *result.documents]))
+    return Articles(result.version, iter([*result.problems, *map(Warned, result.warnings), *result.documents]))
 
 
 def cut_file(file: CorpusFile, pieces: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[CorpusFile | FilePiece]:
@@ -153,8 +164,10 @@ def cut_file(file: CorpusFile, pieces: int, *, max_bytes: int = DEFAULT_MAX_BYTE
 
 def _read_whole(file: CorpusFile, max_bytes: int) -> ReadResult:
     loaded = _load(file, max_bytes)
-    refuse_binary(loaded.data)
-    items, multi = _reader(file).read(loaded.data)
+    reader = _reader(file)
+    if not reader.binary:
+        refuse_binary(loaded.data)
+    items, multi = reader.read(loaded.data)
     result = _complete(file, items, multi)
     result.version = loaded.version
     return result
@@ -195,12 +208,14 @@ def _load(file: CorpusFile, max_bytes: int) -> LoadedFile:
     return load(file.path, max_bytes, gzipped=_gzipped(file))
 
 
-def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool) -> ReadResult:
+def _complete(file: CorpusFile, items: Sequence[Article | ItemProblem | Notice], multi: bool) -> ReadResult:
     """Documents with ids, titles and sources filled in; unusable articles become problems."""
     result = ReadResult()
     for item in _documents(file, items, multi):
         if isinstance(item, Document):
             result.documents.append(item)
+        elif isinstance(item, Warned):
+            result.warnings.append(item.note)
         else:
             result.problems.append(item)
     if not result.documents:
@@ -209,14 +224,14 @@ def _complete(file: CorpusFile, items: list[Article | ItemProblem], multi: bool)
 
 
 def _completed(file: CorpusFile, items: Iterator[Article | ItemProblem], first: int, whole: bool
-               ) -> Iterator[Document | SkippedFile]:
+               ) -> Iterator[Document | SkippedFile | Warned]:
     """`_documents` of a streamed file or piece. In a `whole` file the problems wait for the first
     document: a file with none is refused as one, as when it is read whole."""
-    held: list[SkippedFile] = []
+    held: list[SkippedFile | Warned] = []
     found = not whole
     try:
         for item in _documents(file, items, multi=True, first=first):
-            if isinstance(item, SkippedFile) and not found:
+            if not isinstance(item, Document) and not found:
                 held.append(item)
                 continue
             if not found:
@@ -227,7 +242,7 @@ def _completed(file: CorpusFile, items: Iterator[Article | ItemProblem], first: 
         yield SkippedFile(file.relpath, str(exc))
         return
     if not found:
-        yield SkippedFile(file.relpath, _refusal(held))
+        yield SkippedFile(file.relpath, _refusal([item for item in held if isinstance(item, SkippedFile)]))
 
 
 def _refusal(problems: list[SkippedFile]) -> str:
@@ -238,8 +253,8 @@ def _refusal(problems: list[SkippedFile]) -> str:
     return problems[0].reason + more
 
 
-def _documents(file: CorpusFile, items: Iterable[Article | ItemProblem], multi: bool, first: int = 1
-               ) -> Iterator[Document | SkippedFile]:
+def _documents(file: CorpusFile, items: Iterable[Article | ItemProblem | Notice], multi: bool, first: int = 1
+               ) -> Iterator[Document | SkippedFile | Warned]:
     """Documents with ids, titles and sources filled in; unusable articles become problems.
 
     `first` is the number of the first item ('<relpath>#<number>' names an article of a file
@@ -248,7 +263,12 @@ def _documents(file: CorpusFile, items: Iterable[Article | ItemProblem], multi: 
     relpath = file.relpath
     folder_source = escape_name(relpath.split("/", 1)[0] if "/" in relpath else file.root.name)
     seen: set[str] = set()
-    for number, item in enumerate(items, start=first):
+    number = first - 1
+    for item in items:
+        if isinstance(item, Notice):  # about the file: not an article, not numbered
+            yield Warned(SkippedFile(relpath, item.reason))
+            continue
+        number += 1
         where = f"{relpath}#{number}" if multi else relpath
         if isinstance(item, ItemProblem):
             yield SkippedFile(where, item.reason)
@@ -262,6 +282,7 @@ def _documents(file: CorpusFile, items: Iterable[Article | ItemProblem], multi: 
             yield SkippedFile(where, f"duplicate id: {doc_id}")
             continue
         seen.add(doc_id)
+        yield from (Warned(SkippedFile(where, note)) for note in item.notes)
         yield Document(
             id=doc_id,
             title=one_line(clean(item.title)) or title_from_text(body),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class CorpusScan:
     files: list[CorpusFile] = field(default_factory=list)  # sorted by relpath, deduplicated
     skipped: list[SkippedFile] = field(default_factory=list)
     ignored: int = 0  # hidden files/folders and unknown extensions
+    ignored_types: dict[str, int] = field(default_factory=dict)  # of those, the unknown extensions: suffix -> files
 
 
 def _supported(name: str) -> bool:
@@ -87,6 +89,7 @@ class _Walker:
         self.found: list[tuple[bool, str, os.stat_result]] = []  # (via symlink, relpath, stat)
         self.skipped: list[SkippedFile] = []
         self.ignored = 0
+        self.ignored_types: Counter[str] = Counter()
         self.walked: set[tuple[int, int]] = set()
         self.pending_links: list[tuple[str, str]] = []  # (link path, relpath) of symlinked folders
 
@@ -161,11 +164,16 @@ class _Walker:
                     elif entry.is_dir(follow_symlinks=False):
                         stack.append((entry.path, rel + "/", entry.stat(follow_symlinks=False)))
                     elif not _supported(name):
-                        self.ignored += 1
+                        self.ignore(name)
                     else:
                         self.add_file(rel, entry.stat(follow_symlinks=False), via_symlink)
                 except OSError as exc:
                     self.skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror}"))
+
+    def ignore(self, name: str) -> None:
+        """Count a file of a type no reader reads, by its suffix."""
+        self.ignored += 1
+        self.ignored_types[suffix_of(name) or "no extension"] += 1
 
     def add_link(self, path: str, rel: str, via_symlink: bool) -> None:
         try:
@@ -176,7 +184,7 @@ class _Walker:
             return
         is_dir = stat.S_ISDIR(info.st_mode)
         if not is_dir and not _supported(os.path.basename(path)):
-            self.ignored += 1
+            self.ignore(os.path.basename(path))
             return
         target = os.path.realpath(path)
         if not self.follow_symlinks and not any(_is_within(target, folder) for folder in self.real_folders):
@@ -219,6 +227,7 @@ class _Walker:
             files=sorted(files.values(), key=lambda f: f.relpath),
             skipped=sorted(self.skipped, key=lambda s: s.path),
             ignored=self.ignored,
+            ignored_types=dict(self.ignored_types.most_common()),
         )
 
 
