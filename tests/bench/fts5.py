@@ -80,8 +80,7 @@ def update(corpus: Path, index_dir: Path) -> dict[str, int]:
 
 class Engine:
     def __init__(self, index_dir: Path) -> None:
-        # Threads of the bench never share it; the flag lets a warm engine be opened in one and used in another.
-        self.connection = sqlite3.connect(index_dir / FILE, check_same_thread=False)
+        self.connection = sqlite3.connect(index_dir / FILE)
 
     def close(self) -> None:
         self.connection.close()
