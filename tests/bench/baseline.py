@@ -1,27 +1,29 @@
-"""The baseline: raw Whoosh, set up the way its documentation shows.
+"""The raw Whoosh peer, set up the way its documentation shows (see ``peers`` for the interface).
 
 ``StemmingAnalyzer`` on title and body (body stored), default BM25F, one writer with
 ``limitmb=256``; queries through ``MultifieldParser(["title", "body"], schema, group=OrGroup)``
-(its default plugins include phrases in double quotes); snippets with ``hit.highlights("body")``.
+(its default plugins include phrases in double quotes); snippets with ``hit.highlights("body")``;
+facets with ``groupedby`` on sortable ``source``, ``year`` and ``month`` fields.
 Incremental updates follow the recipe of Whoosh's "How to index documents" page: compare each
 file's stored modification time, re-index what changed, delete what is gone.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
+from importlib import metadata
 from pathlib import Path
 
-from whoosh import highlight, index
+from whoosh import highlight, index, sorting
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.qparser import MultifieldParser, OrGroup
 
-from tests.bench.corpora import decode, split_article
+from tests.bench.corpora import corpus_files, read_article
+from tests.bench.peers import FACETS, changes
 
 LIMIT_MB = 256
+VERSION = f"whoosh-peer-2-whoosh-{metadata.version('whoosh-reloaded')}"
 
 
 def schema() -> Schema:
@@ -30,31 +32,16 @@ def schema() -> Schema:
         mtime=STORED(),  # for the incremental recipe
         title=TEXT(analyzer=StemmingAnalyzer(), stored=True),
         body=TEXT(analyzer=StemmingAnalyzer(), stored=True),
+        source=ID(sortable=True),
+        year=ID(sortable=True),
+        month=ID(sortable=True),
     )
 
 
-def corpus_files(root: Path) -> list[tuple[str, Path]]:
-    """(id, path) of every .txt and .json article under root, sorted; ids are relative paths."""
-    found = []
-    for base, folders, files in os.walk(root):
-        folders[:] = sorted(f for f in folders if not f.startswith("."))
-        for name in sorted(files):
-            if name.endswith((".txt", ".json")) and not name.startswith("."):
-                path = Path(base) / name
-                found.append((path.relative_to(root).as_posix(), path))
-    found.sort()
-    return found
-
-
-def read_article(doc_id: str, path: Path) -> dict[str, object]:
-    """The fields of one file: BBC-layout .txt, or a .json object with id/title/body."""
-    text = decode(path.read_bytes())
-    if path.suffix == ".json":
-        value = json.loads(text)
-        return {"id": value.get("id") or doc_id, "title": value.get("title", ""), "body": value.get("body", ""),
-                "mtime": path.stat().st_mtime}
-    title, body = split_article(text)
-    return {"id": doc_id, "title": title, "body": body, "mtime": path.stat().st_mtime}
+def _document(doc_id: str, path: Path) -> dict[str, object]:
+    fields = read_article(doc_id, path)
+    published = str(fields.pop("published"))
+    return {**fields, "year": published[:4], "month": published[:7]}
 
 
 def build(corpus: Path, index_dir: Path) -> int:
@@ -66,7 +53,7 @@ def build(corpus: Path, index_dir: Path) -> int:
     writer = ix.writer(limitmb=LIMIT_MB)
     count = 0
     for doc_id, path in corpus_files(corpus):
-        writer.add_document(**read_article(doc_id, path))
+        writer.add_document(**_document(doc_id, path))
         count += 1
     writer.commit()
     return count
@@ -75,26 +62,16 @@ def build(corpus: Path, index_dir: Path) -> int:
 def update(corpus: Path, index_dir: Path) -> dict[str, int]:
     """Whoosh's documented incremental recipe (stored mtime per file)."""
     ix = index.open_dir(str(index_dir))
-    files = dict(corpus_files(corpus))
-    stale, gone, indexed = [], [], {}
     with ix.searcher() as searcher:
-        for fields in searcher.all_stored_fields():
-            indexed[fields["id"]] = fields["mtime"]
-    for doc_id, mtime in indexed.items():
-        path = files.get(doc_id)
-        if path is None:
-            gone.append(doc_id)
-        elif path.stat().st_mtime > mtime:
-            stale.append(doc_id)
-    new = [doc_id for doc_id in files if doc_id not in indexed]
-    if stale or gone or new:
+        found = changes(corpus, {fields["id"]: fields["mtime"] for fields in searcher.all_stored_fields()})
+    if found:  # no writer when nothing changed
         writer = ix.writer(limitmb=LIMIT_MB)
-        for doc_id in gone:
+        for doc_id in found.gone:
             writer.delete_by_term("id", doc_id)
-        for doc_id in stale + new:
-            writer.update_document(**read_article(doc_id, files[doc_id]))
+        for doc_id in found.stale + found.new:
+            writer.update_document(**_document(doc_id, found.files[doc_id]))
         writer.commit()
-    return {"updated": len(stale), "added": len(new), "deleted": len(gone)}
+    return found.summary()
 
 
 class SpanFormatter(highlight.Formatter):
@@ -104,7 +81,7 @@ class SpanFormatter(highlight.Formatter):
         return [(fragment.startchar, fragment.endchar) for fragment in fragments]
 
 
-class Baseline:
+class Engine:
     """One open index and searcher, as a long-running application would keep them."""
 
     def __init__(self, index_dir: Path) -> None:
@@ -121,10 +98,16 @@ class Baseline:
         results = self.searcher.search(self.parser.parse(query), limit=limit)
         return [hit["id"] for hit in results]
 
-    def with_highlights(self, query: str, limit: int = 10) -> list[tuple[str, str]]:
+    def with_snippets(self, query: str, limit: int = 10) -> list[tuple[str, object]]:
         """Top (id, highlighted snippets) as ``hit.highlights("body")`` makes them."""
         results = self.searcher.search(self.parser.parse(query), limit=limit)
         return [(hit["id"], hit.highlights("body")) for hit in results]
+
+    def facets(self, word: str) -> dict[str, dict[str, int]]:
+        results = self.searcher.search(self.parser.parse(word), limit=1,
+                                       groupedby=[sorting.FieldFacet(name) for name in FACETS])
+        return {name: {value: len(docs) for value, docs in results.groups(name).items() if value}
+                for name in FACETS}
 
     def ranked_with_top_fragment(self, query: str, limit: int = 10) -> tuple[list[str], tuple[int, int] | None]:
         """Top ids, and the (start, end) in the body of the best-scoring fragment of the first hit."""

@@ -19,6 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 BBC = REPO.parent / "shared" / "corpora" / "bbc-news"  # ../shared/corpora/bbc-news, never copied into the repo
 BBC_RELATIVE = "../shared/corpora/bbc-news"
+PUBLISHED = "Published:"
 
 
 def cache_root() -> Path:
@@ -48,6 +49,45 @@ def split_article(text: str) -> tuple[str, str]:
     if blank and "\n" not in first:
         return first.strip(), rest.strip()
     return "", text.strip()
+
+
+def split_published(text: str) -> tuple[str, str]:
+    """(date, rest) of a text that starts with a ``Published: <date>`` line and a blank line
+    (as synthetic articles do; newsearch reads it as a header block), else ("", text)."""
+    first, blank, rest = text.partition("\n\n")
+    if blank and first.startswith(PUBLISHED) and "\n" not in first:
+        return first.removeprefix(PUBLISHED).strip(), rest
+    return "", text
+
+
+def corpus_files(root: Path) -> list[tuple[str, Path]]:
+    """(id, path) of every .txt and .json article under root, sorted; ids are relative paths."""
+    found = []
+    for base, folders, files in os.walk(root):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        for name in sorted(files):
+            if name.endswith((".txt", ".json")) and not name.startswith("."):
+                path = Path(base) / name
+                found.append((path.relative_to(root).as_posix(), path))
+    found.sort()
+    return found
+
+
+def read_article(doc_id: str, path: Path) -> dict[str, object]:
+    """The fields every peer indexes from one file: ``id``, ``title``, ``body``, ``mtime`` (for the
+    incremental recipe), ``source`` (the top folder, as newsearch names it) and ``published``
+    (``YYYY-MM-DD`` or ""). Files are BBC-layout .txt (after an optional ``Published:`` line) or
+    .json objects with id/title/body."""
+    text = decode(path.read_bytes())
+    source = doc_id.split("/", 1)[0] if "/" in doc_id else path.parent.name
+    fields: dict[str, object] = {"id": doc_id, "mtime": path.stat().st_mtime, "source": source, "published": ""}
+    if path.suffix == ".json":
+        value = json.loads(text)
+        return {**fields, "id": value.get("id") or doc_id, "title": value.get("title", ""),
+                "body": value.get("body", "")}
+    published, text = split_published(text.replace("\r\n", "\n"))
+    title, body = split_article(text)
+    return {**fields, "title": title, "body": body, "published": published}
 
 
 def read_bbc(root: Path = BBC) -> list[Article]:

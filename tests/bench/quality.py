@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bench.baseline import Baseline
+from tests.bench.baseline import Engine as WhooshEngine
 
 PASSAGE_SETS = ("fact", "quoted", "typo")
 ABLATION_METRICS = ("mrr10", "passage_hit1")
@@ -108,7 +108,7 @@ def evaluate_newsearch(index_path: Path, records: list[dict], with_passages: boo
 
 
 def evaluate_baseline(index_path: Path, records: list[dict], with_passages: bool) -> tuple[dict, list[dict]]:
-    engine = Baseline(index_path)
+    engine = WhooshEngine(index_path)
     rows = []
     try:
         for record in records:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -47,7 +48,8 @@ def machine() -> dict:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "python_executable": sys.executable,
-        "packages": {name: version(name) for name in ("newsearch", "whoosh-reloaded", "nltk", "click")},
+        "packages": {name: version(name) for name in ("newsearch", "whoosh-reloaded", "nltk", "click", "tantivy")}
+        | {"sqlite": sqlite3.sqlite_version},
         "git_commit": git("rev-parse", "--short", "HEAD"),
         "git_dirty_library": bool(git("status", "--porcelain", "--", "newsearch")),
         "loadavg_start": list(os.getloadavg()),
@@ -76,84 +78,150 @@ class Table:
         return "\n".join(self.lines)
 
 
-def _speed_table(name: str, data: dict) -> list[str]:
-    build = data.get("build")
-    table = Table(["figure", "newsearch", "baseline", "newsearch / baseline", "target", "pass"])
-    big = name.endswith("100000")
-    if build:
-        ns, base = build["newsearch"], build["baseline"]
-        jobs = build["jobs"]
-        ratio = ns["docs_per_s"] / base["docs_per_s"]
-        if jobs.get("available"):  # build_index() then uses one worker per core by default
-            label, target, verdict = "build, `build_index()` with its defaults", "—", "—"
+def _pair(figures: dict | None) -> str:
+    return f"{figures['p50_ms']:.1f} / {figures['p95_ms']:.1f}" if figures else "—"
+
+
+def _rows(data: dict) -> list[tuple[str, str]]:
+    """(row label, system) in the table's order: newsearch --jobs 1 and 2, then each peer."""
+    build = data.get("build") or {}
+    measured = {*(data.get("latency") or {}), *(data.get("cold") or {}), *(row.split(" ")[0] for row in build)}
+    systems = [system for system in SYSTEM_ORDER if system in measured]
+    rows = []
+    for system in systems:
+        if system == "newsearch":
+            jobs = [(row, system) for row in ("newsearch --jobs 1", "newsearch --jobs 2") if row in build]
+            rows += jobs or [("newsearch", system)]
         else:
-            label, target, verdict = "build, 1 process (`build_index()` as is)", "≥ 1.3×", _verdict(ratio >= 1.3)
-        table.add(label, f"{ns['docs_per_s']:.0f} docs/s, {ns['mb_per_s']:.2f} MB/s",
-                  f"{base['docs_per_s']:.0f} docs/s, {base['mb_per_s']:.2f} MB/s", f"{ratio:.2f}×", target, verdict)
-        for count, goal in (("1", 1.3), ("2", 2.2)):
-            if jobs.get("available"):
-                run = jobs[count]
-                jratio = run["docs_per_s"] / base["docs_per_s"]
-                table.add(f"build, `newsearch index --jobs {count}`",
-                          f"{run['docs_per_s']:.0f} docs/s, {run['mb_per_s']:.2f} MB/s",
-                          f"{base['docs_per_s']:.0f} docs/s", f"{jratio:.2f}×", f"≥ {goal}×", _verdict(jratio >= goal))
-            else:
-                table.add(f"build, `--jobs {count}`", "n/a (no `--jobs` option)", f"{base['docs_per_s']:.0f} docs/s",
-                          "n/a", f"≥ {goal}×", "n/a")
-        busy = build.get("busy")
-        if busy:
-            for count in ("1", "2"):
-                bratio = busy[count]["docs_per_s"] / busy["baseline"]["docs_per_s"]
-                table.add(f"build, `--jobs {count}`, another process busy on one core",
-                          f"{busy[count]['docs_per_s']:.0f} docs/s", f"{busy['baseline']['docs_per_s']:.0f} docs/s",
-                          f"{bratio:.2f}×", "—", "—")
-        memory_rows = [("peak build memory (all processes; largest one)", ns)]
-        if jobs.get("available"):
-            memory_rows.append(("peak build memory, `--jobs 2`", jobs["2"]))
-        for label, run in memory_rows:
-            table.add(label, f"{run['peak_tree_rss_mb']:.0f} MB; {run['peak_rss_mb']:.0f} MB",
-                      f"{base['peak_tree_rss_mb']:.0f} MB; {base['peak_rss_mb']:.0f} MB",
-                      _ratio(run["peak_tree_rss_mb"], base["peak_tree_rss_mb"]), "≤ 1 GB" if big else "—",
-                      _verdict(run["peak_tree_rss_mb"] <= GB) if big else "—")
-        size_ratio = ns["index_mb"] / base["index_mb"]
-        table.add("index size on disk", f"{ns['index_mb']:.1f} MB", f"{base['index_mb']:.1f} MB", f"{size_ratio:.2f}×",
-                  "≤ 1.2×", _verdict(size_ratio <= 1.2))
-    latency = data.get("latency")
-    if latency:
-        ns, plain, high = latency["newsearch"], latency["baseline_plain"], latency["baseline_highlights"]
-        label = f"{latency['queries']} queries × {latency['repeats']}"
-        for stat in ("p50_ms", "p95_ms"):
-            ratio = ns[stat] / plain[stat]
-            target = "≤ 0.5×" if big and stat == "p95_ms" else "—"
-            table.add(f"warm query {stat[:3]}, top-10 + 3 passages vs baseline without snippets ({label})",
-                      f"{ns[stat]:.1f} ms", f"{plain[stat]:.1f} ms", f"{ratio:.2f}×", target,
-                      _verdict(ratio <= 0.5) if target != "—" else "—")
-        for stat in ("p50_ms", "p95_ms"):
-            ratio = ns[stat] / high[stat]
-            target = "≤ 1.0×" if name == "bbc" and stat == "p95_ms" else "—"
-            table.add(f"warm query {stat[:3]} vs baseline with `hit.highlights`", f"{ns[stat]:.1f} ms",
-                      f"{high[stat]:.1f} ms", f"{ratio:.2f}×", target, _verdict(ratio <= 1.0) if target != "—" else "—")
-    cold = data.get("cold")
-    if cold:
-        ns, base = cold["newsearch"]["median_s"], cold["baseline"]["median_s"]
-        table.add(f"cold `newsearch search` process, median of {len(cold['newsearch']['all_s'])}", f"{ns:.3f} s",
-                  f"{base:.3f} s", _ratio(ns, base), "≤ 0.35 s", _verdict(ns <= 0.35))
-    incremental = data.get("incremental")
-    if incremental:
-        same, changed = incremental["unchanged"], incremental["changed_1pct"]
-        table.add(f"re-run, nothing changed: `newsearch index` process (median of {same['runs']})",
-                  f"{same['newsearch_process_s']:.3f} s", f"{same['baseline_process_s']:.3f} s",
-                  _ratio(same["newsearch_process_s"], same["baseline_process_s"]), "≤ 0.5 s",
-                  _verdict(same["newsearch_process_s"] <= 0.5))
-        table.add("re-run, nothing changed: time inside the process", f"{same['newsearch_build_index_s']:.3f} s",
-                  f"{same['baseline_work_s']:.3f} s", _ratio(same["newsearch_build_index_s"], same["baseline_work_s"]),
-                  "—", "—")
-        table.add(f"re-run, {incremental['changed_files']} files (1 %) changed: process",
-                  f"{changed['newsearch_process_s']:.3f} s", f"{changed['baseline_process_s']:.3f} s",
-                  _ratio(changed["newsearch_process_s"], changed["baseline_process_s"]), "—", "—")
-    if len(table.lines) == 2:
+            rows.append((system, system))
+    return rows
+
+
+SYSTEM_ORDER = ("newsearch", "whoosh", "fts5", "tantivy")
+SYSTEM_LABELS = {"whoosh": "raw Whoosh", "fts5": "SQLite FTS5", "tantivy": "tantivy"}
+
+
+def _speed_table(name: str, data: dict) -> list[str]:
+    """One row per system (newsearch once per ``--jobs``); figures a system shares between its rows
+    (an index is searched the same whichever build made it) are shown on each."""
+    build, latency, cold = data.get("build") or {}, data.get("latency") or {}, data.get("cold") or {}
+    facets, incremental = data.get("facets") or {}, (data.get("incremental") or {}).get("changed_1pct", {})
+    if not (build or latency or cold or facets or incremental):
         return []
-    return [table.render()]
+    fts5_p95 = (latency.get("fts5") or {}).get("plain", {}).get("p95_ms")
+    table = Table(["system", "build docs/s", "peak RSS MB (all; largest)", "index MB", "warm p50 / p95 ms",
+                   "p95 / FTS5", "+ passages p50 / p95 ms", "cold search s", "facets + timeline ms",
+                   "1 % update s"])
+    for row, system in _rows(data):
+        made = build.get(row) or {}
+        warm = latency.get(system) or {}
+        plain = warm.get("plain", {}).get("p95_ms")
+        found = facets.get(system)
+        update = incremental.get(system)
+        table.add(
+            SYSTEM_LABELS.get(row, f"`{row}`" if row != "newsearch" else row),
+            f"{made['docs_per_s']:,.0f}" if made else "—",
+            f"{made['peak_tree_rss_mb']:,.0f}; {made['peak_rss_mb']:,.0f}" if made else "—",
+            f"{made['index_mb']:,.0f}" if made else "—",
+            _pair(warm.get("plain")), _ratio(plain, fts5_p95) if fts5_p95 and plain else "—",
+            _pair(warm.get("snippets")),
+            f"{cold[system]['median_s']:.3f}" if system in cold else "—",
+            f"{found['median_ms']:,.0f}" if found else "—",
+            f"{update['process_s']:.1f} ({update['inside_s']:.1f})" if update else "—",
+        )
+    notes = []
+    if build:
+        first = next(iter(build.values()))
+        built = min(figures.get("built", "?") for figures in build.values())
+        when = f"; built {built} (cached: this run did not build)" if data.get("build_cached") else ""
+        notes.append(f"Build: {first['documents']:,} articles, {first['corpus_mb']:.0f} MB; time inside the process, "
+                     f"median of {len(first['all_seconds'])}{when}. newsearch: `newsearch index --rebuild --jobs N`; "
+                     "tantivy chooses its own indexing threads.")
+    if latency:
+        notes.append(f"Warm: {latency['queries']} remembered-fact queries (4–6 words, OR) × {latency['repeats']}, "
+                     "top 10; "
+                     "\"+ passages\": newsearch 3 passages, peers their own snippets (Whoosh `highlights`, FTS5 "
+                     "`snippet()`, tantivy `SnippetGenerator`). Cold: median of whole processes, open + search + "
+                     "print.")
+    if facets:
+        shares = ", ".join(f"{SYSTEM_LABELS.get(s, s)} {facets[s]['share']:.0%}" for s in SYSTEM_ORDER if s in facets)
+        notes.append(f"Facets: source, year, month of the articles matching `{facets['word']}` ({shares} of the "
+                     "articles), median of 5; newsearch also computes its monthly timeline, for the peers the month "
+                     "counts are the timeline.")
+    if incremental:
+        inc = data["incremental"]
+        notes.append(f"Update: {inc['changed_files']:,} files changed, on a copy of each index: the process (and the "
+                     "work inside it).")
+    threads, memory = data.get("threads"), data.get("memory")
+    if threads:
+        rates = [f"{count} thread{'s' if count != '1' else ''} {threads[count]['queries_per_s']:.1f} q/s"
+                 for count in ("1", "2", "4")]
+        notes.append(f"newsearch threads sharing one `Index` ({threads['queries']} queries, 3 passages): "
+                     f"{', '.join(rates)} ({_ratio(threads['4']['queries_per_s'], threads['1']['queries_per_s'])} "
+                     "at 4; target ≥ 1.5×).")
+    if memory:
+        def line(point: dict) -> str:
+            return (f"{point['private_mb']:,.0f} MB private + {point['index_mapped_mb']:,.0f} MB of index files "
+                    f"mapped (RSS {point['rss_mb']:,.0f} MB)")
+
+        notes.append(f"newsearch searching process: after its first query {line(memory['first_query'])}; after "
+                     f"{memory['queries']} queries {line(memory['last_query'])}.")
+    busy = data.get("busy")
+    if busy:
+        rates = [f"{SYSTEM_LABELS.get(row, row)} {figures['docs_per_s']:,.0f} docs/s" for row, figures in busy.items()]
+        notes.append(f"Builds with another process busy on one core: {', '.join(rates)}.")
+    return [table.render(), *("- " + note for note in notes), _targets(name, data)]
+
+
+def _targets(name: str, data: dict) -> str:
+    """Issue 14's targets that this corpus's figures can judge."""
+    size = (next(iter((data.get("build") or {}).values()), None) or {}).get("documents", 0)
+    build, latency = data.get("build") or {}, data.get("latency") or {}
+    checks: list[tuple[str, bool | None]] = []
+    ns = latency.get("newsearch", {}).get("snippets", {}).get("p95_ms")
+    fts5 = latency.get("fts5", {}).get("plain", {}).get("p95_ms")
+    if ns is not None and size >= 100_000:
+        limit = 30 if size < 1_000_000 else 100
+        checks.append((f"warm p95 with 3 passages {ns:.0f} ms ≤ {limit} ms", ns <= limit))
+    if ns is not None and fts5:
+        checks.append((f"warm p95 with 3 passages ≤ 0.5× FTS5 p95 without snippets: {ns / fts5:.2f}×",
+                       ns <= 0.5 * fts5))
+    one, two, whoosh = build.get("newsearch --jobs 1"), build.get("newsearch --jobs 2"), build.get("whoosh")
+    if two and size >= 100_000:
+        checks.append((f"`--jobs 2` {two['docs_per_s']:,.0f} docs/s ≥ 2,500", two["docs_per_s"] >= 2500))
+    if one and two:
+        ratio = two["docs_per_s"] / one["docs_per_s"]
+        checks.append((f"`--jobs 2` ≥ 1.6× `--jobs 1`: {ratio:.2f}×", ratio >= 1.6))
+    if two and whoosh:
+        ratio = two["index_mb"] / whoosh["index_mb"]
+        checks.append((f"index size ≤ 1.3× raw Whoosh: {ratio:.2f}×", ratio <= 1.3))
+    if two and size >= 1_000_000:
+        checks.append((f"1M build {two['seconds'] / 60:.1f} min ≤ 12 min", two["seconds"] <= 720))
+        peak = two["peak_tree_rss_mb"]
+        checks.append((f"1M build peak RSS {peak:,.0f} MB ≤ 2 GB", peak <= 2 * GB))
+    facets = (data.get("facets") or {}).get("newsearch")
+    if facets and size >= 1_000_000:
+        checks.append((f"facets + timeline {facets['median_ms']:.0f} ms ≤ 250 ms", facets["median_ms"] <= 250))
+    cold = (data.get("cold") or {}).get("newsearch")
+    if cold:
+        limit = 0.5 if size >= 1_000_000 else 0.35
+        checks.append((f"cold `newsearch search` {cold['median_s']:.2f} s ≤ {limit} s", cold["median_s"] <= limit))
+    threads = data.get("threads")
+    if threads:
+        ratio = threads["4"]["queries_per_s"] / threads["1"]["queries_per_s"]
+        checks.append((f"4 threads ≥ 1.5× 1 thread: {ratio:.2f}×", ratio >= 1.5))
+    memory = data.get("memory")
+    if memory and size >= 1_000_000:
+        private = memory["last_query"]["private_mb"]
+        checks.append((f"private memory after {memory['queries']} queries {private:,.0f} MB ≤ 600 MB",
+                       private <= 600))
+    incremental = data.get("incremental", {}).get("unchanged", {}).get("newsearch")
+    if incremental and name == "bbc":
+        checks.append((f"no-change `newsearch index` re-run {incremental['process_s']:.2f} s ≤ 0.5 s",
+                       incremental["process_s"] <= 0.5))
+    if not checks:
+        return ""
+    return "Targets: " + "; ".join(f"{text} {_verdict(ok)}" for text, ok in checks) + "."
 
 
 QUALITY_TARGETS = {("headline", "mrr10"): 0.82, ("fact", "mrr10"): 0.97, ("fact", "passage_hit1"): 0.95,
@@ -219,12 +287,12 @@ def markdown(results: dict) -> str:
     ]
     for error in results.get("errors", []):
         lines += ["", f"**Stage failed**: {error}"]
+    for note in results.get("notes", []):
+        lines += ["", f"Note: {note}"]
     for name, data in results.get("corpora", {}).items():
         tables = _speed_table(name, data)
         if tables:
-            build = data.get("build") or {}
-            size = f" ({build['documents']:,} articles, {build['corpus_mb']:.1f} MB)" if build else ""
-            lines += ["", f"## Speed: {data['label']}{size}", "", *tables]
+            lines += ["", f"## Speed: {data['label']}", "", *(part for part in tables if part)]
     if results.get("quality"):
         lines += ["", "## Quality: BBC (2,225 articles)", "", _quality_table(results["quality"])]
     if results.get("ablation"):

@@ -1,13 +1,17 @@
-"""Speed figures: builds (time, memory, size), warm and cold query latency, incremental re-runs.
+"""Speed figures, one row per system (``peers.SYSTEMS``; newsearch twice: ``--jobs 1`` and ``--jobs 2``):
+builds (time, memory, size), warm and cold query latency, facets and a timeline, incremental
+updates; for newsearch also threads sharing one ``Index`` and the memory of a searching process.
 
-Builds and cold searches run in child processes (see ``measure.py``); warm latency runs in
-this process against one open ``newsearch.Index`` and one open Whoosh searcher, query by
-query in turn, so that noise from the shared machine falls on both systems alike.
+Builds, updates and cold searches run in child processes (see ``measure.py``); warm latency and
+facets run in this process against one open engine per system, query by query in turn, so that
+noise from the shared machine falls on every system alike. Built indexes are kept between runs
+(``IndexCache``).
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import math
 import os
@@ -18,11 +22,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.bench.corpora import REPO, copy_tree, corpus_bytes, count_files, tree_bytes
+from tests.bench import peers
+from tests.bench.corpora import REPO, cache_root, copy_tree, corpus_bytes, corpus_files, count_files, tree_bytes
+from tests.bench.synth import changed_files
 
 
 @dataclass
@@ -64,9 +71,38 @@ class Runner:
             raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
         return seconds
 
-    def has_jobs(self) -> bool:
-        done = subprocess.run([str(self.cli), "index", "--help"], env=self.env(), capture_output=True, text=True)
-        return "--jobs" in done.stdout
+    # --- one command per system -------------------------------------------------------------
+
+    def build_command(self, system: str, corpus: Path, index: Path, jobs: int = 2) -> list[str]:
+        if system == "newsearch":
+            return [str(self.cli), "index", str(corpus), "--index", str(index), "--rebuild", "--jobs", str(jobs),
+                    "--quiet", "--json"]
+        return self.task("build-peer", system, str(corpus), str(index))
+
+    def update_command(self, system: str, corpus: Path, index: Path) -> list[str]:
+        if system == "newsearch":
+            return [str(self.cli), "index", str(corpus), "--index", str(index), "--quiet", "--json"]
+        return self.task("update-peer", system, str(corpus), str(index))
+
+    def search_command(self, system: str, index: Path, query: str) -> list[str]:
+        if system == "newsearch":
+            return [str(self.cli), "search", query, "--index", str(index), "--color", "never"]
+        return self.task("search-peer", system, str(index), query)
+
+    def format_key(self, system: str) -> str:
+        """What a system's index depends on: for newsearch, the format fields its newsearch.json
+        gets (everything but dates and corpus paths) from the library measured, read off a
+        one-article index; for a peer, its ``VERSION``."""
+        if system != "newsearch":
+            return peers.peer(system).VERSION
+        folder = self.work / "format-probe"
+        (folder / "corpus" / "probe").mkdir(parents=True, exist_ok=True)
+        (folder / "corpus" / "probe" / "1.txt").write_text("Probe\n\nOne article to read the index format off.\n")
+        subprocess.run(self.build_command(system, folder / "corpus", folder / "index"), cwd=REPO, env=self.env(),
+                       capture_output=True, check=True)
+        meta = json.loads(next((folder / "index").glob("*/newsearch.json")).read_text())
+        shutil.rmtree(folder)
+        return json.dumps({k: v for k, v in meta.items() if k not in ("corpus", "created", "updated")}, sort_keys=True)
 
 
 def _fresh(path: Path) -> Path:
@@ -76,91 +112,80 @@ def _fresh(path: Path) -> Path:
     return path
 
 
-def builds(runner: Runner, name: str, corpus: Path, repeats: int) -> dict:
-    """Full builds of ``corpus`` by both systems, ``repeats`` times each (median kept)."""
-    documents = count_files(corpus)
-    megabytes = corpus_bytes(corpus) / 1e6
-    ns_index, base_index = runner.work / name / "newsearch", runner.work / name / "baseline"
-    runs: dict[str, list[dict]] = {"newsearch": [], "baseline": []}
-    for _ in range(repeats):  # alternate, so that a noisy minute hurts both
-        runs["newsearch"].append(runner.measure(runner.task("build-newsearch", str(corpus), str(_fresh(ns_index)))))
-        runs["baseline"].append(runner.measure(runner.task("build-baseline", str(corpus), str(_fresh(base_index)))))
-    result: dict = {"documents": documents, "corpus_mb": megabytes, "repeats": repeats,
-                    "indexes": {"newsearch": str(ns_index), "baseline": str(base_index)}}
-    for system, reports in runs.items():
-        seconds = statistics.median(r["result"]["seconds"] for r in reports)
-        result[system] = {
-            "seconds": seconds, "all_seconds": [r["result"]["seconds"] for r in reports],
-            "docs_per_s": documents / seconds, "mb_per_s": megabytes / seconds,
-            "peak_rss_mb": max(r["maxrss_kb"] for r in reports) / 1024,
-            "peak_tree_rss_mb": max(r["tree_rss_kb"] for r in reports) / 1024,
-            "wall_s": statistics.median(r["wall_s"] for r in reports),
-            "index_mb": tree_bytes(ns_index if system == "newsearch" else base_index) / 1e6,
-            "indexed": reports[-1]["result"]["documents"],
-        }
-    result["jobs"] = _jobs_builds(runner, name, corpus, documents, megabytes, repeats)
-    return result
+def build_rows(systems: list[str]) -> list[tuple[str, str, int]]:
+    """(row, system, jobs) of the build figures: newsearch with 1 and 2 jobs, each peer once."""
+    rows = []
+    for system in systems:
+        if system == "newsearch":
+            rows += [("newsearch --jobs 1", system, 1), ("newsearch --jobs 2", system, 2)]
+        else:
+            rows.append((system, system, 1))
+    return rows
 
 
-def _jobs_builds(runner: Runner, name: str, corpus: Path, documents: int, megabytes: float, repeats: int) -> dict:
-    """``newsearch index --jobs N`` for N = 1, 2, when the CLI has the option; else n/a."""
-    if not runner.has_jobs():
-        return {"available": False}
-    result: dict = {"available": True}
-    target = runner.work / name / "newsearch-jobs"
-    for jobs in (1, 2):
-        reports = []
+class IndexCache:
+    """Built indexes kept between runs under ``$TMPDIR/newsearch-bench/indexes/<corpus>/<system>-<key>/``:
+    ``index/`` and ``build.json`` (the figures of the builds that made it, written last, so an
+    entry without it is incomplete). The key hashes the corpus folder's name (generator version,
+    seed, size) and the system's format key: a change to newsearch's index format, or a peer's
+    schema or package version, builds anew."""
+
+    def __init__(self, runner: Runner, root: Path | None = None) -> None:
+        self.runner, self.root = runner, root or cache_root() / "indexes"
+        self.keys: dict[str, str] = {}
+
+    def entry(self, system: str, corpus: Path) -> Path:
+        if system not in self.keys:
+            self.keys[system] = self.runner.format_key(system)
+        digest = hashlib.sha256(f"{corpus.name}\0{self.keys[system]}".encode()).hexdigest()[:12]
+        return self.root / corpus.name / f"{system}-{digest}"
+
+    def index(self, system: str, corpus: Path) -> Path:
+        return self.entry(system, corpus) / "index"
+
+    def builds(self, system: str, corpus: Path) -> dict | None:
+        """The recorded build figures (row -> figures) of a complete entry, else None."""
+        record = self.entry(system, corpus) / "build.json"
+        return json.loads(record.read_text()) if record.exists() else None
+
+    def build(self, system: str, corpus: Path, rows: list[tuple[str, int]], repeats: int) -> dict:
+        """Build ``repeats`` times per (row, jobs), in turn; the last build stays as the entry's index."""
+        entry = self.entry(system, corpus)
+        (entry / "build.json").unlink(missing_ok=True)
+        documents, megabytes = count_files(corpus), corpus_bytes(corpus) / 1e6
+        reports: dict[str, list[dict]] = {row: [] for row, _ in rows}
         for _ in range(repeats):
-            _fresh(target)
-            reports.append(runner.measure([str(runner.cli), "index", str(corpus), "--index", str(target), "--rebuild",
-                                           "--jobs", str(jobs), "--quiet", "--json"]))
-        seconds = statistics.median(_duration(r) for r in reports)
-        result[str(jobs)] = {"seconds": seconds, "docs_per_s": documents / seconds, "mb_per_s": megabytes / seconds,
-                             "peak_rss_mb": max(r["maxrss_kb"] for r in reports) / 1024,
-                             "peak_tree_rss_mb": max(r["tree_rss_kb"] for r in reports) / 1024,
-                             "index_mb": tree_bytes(target) / 1e6}
-    shutil.rmtree(target, ignore_errors=True)
-    return result
+            for row, jobs in rows:
+                command = self.runner.build_command(system, corpus, _fresh(entry / "index"), jobs)
+                reports[row].append(self.runner.measure(command))
+        figures = {}
+        for row, measured in reports.items():
+            seconds = statistics.median(_duration(report) for report in measured)
+            figures[row] = {
+                "seconds": seconds, "all_seconds": [_duration(report) for report in measured],
+                "docs_per_s": documents / seconds, "mb_per_s": megabytes / seconds,
+                "peak_rss_mb": max(r["maxrss_kb"] for r in measured) / 1024,
+                "peak_tree_rss_mb": max(r["tree_rss_kb"] for r in measured) / 1024,
+                "index_mb": tree_bytes(entry / "index") / 1e6, "documents": documents, "corpus_mb": megabytes,
+                "built": time.strftime("%Y-%m-%d %H:%M"),
+            }
+        (entry / "build.json").write_text(json.dumps(figures, indent=2))
+        return figures
 
-
-@contextmanager
-def other_core_busy(runner: Runner) -> Iterator[None]:
-    """Another process spinning on one core meanwhile: a machine shared with other work."""
-    burner = subprocess.Popen([runner.python, "-c", "while True: pass"])
-    try:
-        yield
-    finally:
-        burner.kill()
-        burner.wait()
-
-
-def busy_builds(runner: Runner, name: str, corpus: Path, repeats: int) -> dict:
-    """Full builds while another process keeps one core busy: raw Whoosh, ``--jobs 1`` and ``--jobs 2``.
-
-    A parallel design can look good on an idle machine and lose when a core is taken
-    (Whoosh's own two-process writer went from 1.9x to 0.95x); medians of ``repeats``.
-    """
-    documents = count_files(corpus)
-    base_index, ns_index = runner.work / name / "busy-baseline", runner.work / name / "busy-newsearch"
-    seconds: dict[str, list[float]] = {"baseline": [], "1": [], "2": []}
-    with other_core_busy(runner):
-        for _ in range(repeats):  # in turn, so that the load falls on all alike
-            report = runner.measure(runner.task("build-baseline", str(corpus), str(_fresh(base_index))))
-            seconds["baseline"].append(report["result"]["seconds"])
-            for jobs in ("1", "2"):
-                report = runner.measure([str(runner.cli), "index", str(corpus), "--index", str(_fresh(ns_index)),
-                                         "--jobs", jobs, "--quiet", "--json"])
-                seconds[jobs].append(_duration(report))
-    shutil.rmtree(base_index, ignore_errors=True)
-    shutil.rmtree(ns_index, ignore_errors=True)
-    return {run: {"seconds": statistics.median(times), "all_seconds": times,
-                  "docs_per_s": documents / statistics.median(times)} for run, times in seconds.items()}
+    def ensure(self, system: str, corpus: Path) -> Path:
+        """The system's index of ``corpus``: cached, or built now (its figures recorded as a build's)."""
+        if self.builds(system, corpus) is None:
+            self.build(system, corpus, [(row, jobs) for row, _, jobs in build_rows([system])][-1:], 1)
+        return self.index(system, corpus)
 
 
 def _duration(report: dict) -> float:
+    """The build's or update's own time: newsearch's ``duration_s``, a task's ``seconds``, else the process's."""
     result = report.get("result")
-    if isinstance(result, dict) and isinstance(result.get("duration_s"), (int, float)):
-        return float(result["duration_s"])
+    if isinstance(result, dict):
+        for key in ("duration_s", "seconds"):
+            if isinstance(result.get(key), (int, float)):
+                return float(result[key])
     return float(report["wall_s"])
 
 
@@ -174,86 +199,170 @@ def _percentiles(samples: list[float]) -> dict:
             "mean_ms": 1000 * statistics.fmean(ordered), "samples": len(ordered)}
 
 
-def warm_latency(ns_index: Path, base_index: Path, queries: list[str], repeats: int) -> dict:
-    """p50/p95 per system over ``repeats`` passes of ``queries`` after one warm-up pass."""
-    import newsearch
-    from tests.bench.baseline import Baseline
-
-    index, base = newsearch.open_index(ns_index), Baseline(base_index)
-    runs = {
-        "newsearch": lambda q: index.search(q, limit=10, passages=3),
-        "baseline_plain": lambda q: base.ids(q, limit=10),
-        "baseline_highlights": lambda q: base.with_highlights(q, limit=10),
-    }
-    samples: dict[str, list[float]] = {name: [] for name in runs}
-    slowest: list[tuple[float, str]] = []
-    errors: dict[str, int] = {name: 0 for name in runs}
+@contextmanager
+def engines(indexes: dict[str, Path]) -> Iterator[dict]:
+    opened = {}
     try:
+        for system, path in indexes.items():
+            opened[system] = peers.open_engine(system, path)
+        yield opened
+    finally:
+        for engine in opened.values():
+            engine.close()
+
+
+def warm_latency(indexes: dict[str, Path], queries: list[str], repeats: int) -> dict:
+    """p50/p95 per system, top 10 without and with snippets (newsearch: 3 passages), over
+    ``repeats`` passes of ``queries`` after one warm-up pass; systems and variants in turn per query."""
+    samples: dict[str, dict[str, list[float]]] = {system: {"plain": [], "snippets": []} for system in indexes}
+    errors = {system: 0 for system in indexes}
+    slowest: list[tuple[float, str]] = []
+    with engines(indexes) as opened:
         for rep in range(repeats + 1):
             gc.collect()
             for query in queries:
-                for name, run in runs.items():
-                    started = time.perf_counter()
-                    try:
-                        run(query)
-                    except Exception:  # a query one system refuses still costs its time
-                        errors[name] += 1
-                    seconds = time.perf_counter() - started
-                    if rep:
-                        samples[name].append(seconds)
-                        if name == "newsearch":
-                            slowest.append((seconds, query))
-    finally:
-        index.close()
-        base.close()
-    result = {name: _percentiles(values) for name, values in samples.items()}
-    result["errors"] = errors
-    result["queries"] = len(queries)
-    result["repeats"] = repeats
+                for system, engine in opened.items():
+                    for variant, run in (("plain", engine.ids), ("snippets", engine.with_snippets)):
+                        started = time.perf_counter()
+                        try:
+                            run(query, 10)
+                        except Exception:  # a query one system refuses still costs its time
+                            errors[system] += 1
+                        seconds = time.perf_counter() - started
+                        if rep:
+                            samples[system][variant].append(seconds)
+                            if system == "newsearch" and variant == "snippets":
+                                slowest.append((seconds, query))
+    result: dict = {system: {variant: _percentiles(values) for variant, values in runs.items()}
+                    for system, runs in samples.items()}
+    for system, count in errors.items():
+        result[system]["errors"] = count
+    result["queries"], result["repeats"] = len(queries), repeats
     result["slowest_newsearch"] = [{"ms": round(1000 * s, 1), "query": q} for s, q in sorted(slowest, reverse=True)[:5]]
     return result
 
 
-def cold_search(runner: Runner, ns_index: Path, base_index: Path, queries: list[str], runs: int) -> dict:
-    """Median wall time of whole processes: `newsearch search` and a baseline script."""
-    times: dict[str, list[float]] = {"newsearch": [], "baseline": []}
+def facets(indexes: dict[str, Path], word: str, documents: int, repeats: int = 5) -> dict:
+    """Facets source, year, month of the articles matching ``word`` (newsearch: plus its monthly
+    timeline); the median of ``repeats`` after one warm-up, and the matches counted."""
+    result: dict = {"word": word}
+    with engines(indexes) as opened:
+        for system, engine in opened.items():
+            counts = engine.facets(word)
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                engine.facets(word)
+                times.append(time.perf_counter() - started)
+            matches = sum(counts["source"].values())
+            result[system] = {"median_ms": 1000 * statistics.median(times), "matches": matches,
+                              "share": matches / documents, "months": len(counts["month"])}
+    return result
+
+
+def cold_search(runner: Runner, indexes: dict[str, Path], queries: list[str], runs: int) -> dict:
+    """Median wall time of whole processes: `newsearch search`, and each peer's open-search-print script."""
+    times: dict[str, list[float]] = {system: [] for system in indexes}
     for n in range(runs):
         query = queries[n % len(queries)]
-        times["newsearch"].append(runner.timed([str(runner.cli), "search", query, "--index", str(ns_index),
-                                                "--color", "never"], ok=(0, 1)))
-        times["baseline"].append(runner.timed(runner.task("search-baseline", str(base_index), query)))
-    return {name: {"median_s": statistics.median(values), "all_s": values} for name, values in times.items()}
+        for system, path in indexes.items():
+            times[system].append(runner.timed(runner.search_command(system, path, query), ok=(0, 1)))
+    return {system: {"median_s": statistics.median(values), "all_s": values} for system, values in times.items()}
 
 
-def incremental(runner: Runner, source: Path, runs: int, seed: int = 99) -> dict:
-    """Re-runs on a copy of ``source``: nothing changed, then 1 % of the files changed."""
+def incremental(runner: Runner, corpus: Path, indexes: dict[str, Path], runs: int, in_place: bool,
+                seed: int = 99) -> dict:
+    """Updates of copies of ``indexes``: a re-run with nothing changed, then with 1 % of the files
+    changed (a sentence appended), ``runs`` times each (median kept).
+
+    ``in_place`` (synthetic corpora): the files are changed where they are and put back afterwards
+    (``synth.changed_files``); else (BBC, read-only) the corpus is copied and indexed anew first.
+    """
     folder = runner.work / "incremental"
-    corpus = copy_tree(source, folder / "corpus")
-    ns_index, base_index = _fresh(folder / "newsearch"), _fresh(folder / "baseline")
-    runner.measure(runner.task("build-newsearch", str(corpus), str(ns_index)))
-    runner.measure(runner.task("build-baseline", str(corpus), str(base_index)))
-    cli = [str(runner.cli), "index", str(corpus), "--index", str(ns_index), "--quiet", "--json"]
-    files = sorted(p for p in corpus.rglob("*.txt"))
-    changed_count = max(1, round(len(files) / 100))
-    rng = random.Random(seed)
-    result: dict = {"files": len(files), "changed_files": changed_count}
-    for label in ("unchanged", "changed_1pct"):
-        ns_wall, ns_library, base_wall, base_work = [], [], [], []
-        for run in range(runs):
-            if label == "changed_1pct":
-                for path in rng.sample(files, changed_count):
-                    with open(path, "a", encoding="utf-8") as handle:
-                        handle.write(f"\nUpdated: revision {run} of this article, with a correction.\n")
-            report = runner.measure(cli)
-            ns_wall.append(report["wall_s"])
-            ns_library.append(_duration(report))
-            report = runner.measure(runner.task("update-baseline", str(corpus), str(base_index)))
-            base_wall.append(report["wall_s"])
-            base_work.append(report["result"]["seconds"])
-        result[label] = {
-            "newsearch_process_s": statistics.median(ns_wall), "newsearch_build_index_s": statistics.median(ns_library),
-            "baseline_process_s": statistics.median(base_wall), "baseline_work_s": statistics.median(base_work),
-            "runs": runs,
-        }
+    copies = {}
+    if not in_place:
+        corpus = copy_tree(corpus, folder / "corpus")
+    for system, path in indexes.items():
+        copies[system] = _fresh(folder / system)
+        if in_place:
+            shutil.copytree(path, copies[system], symlinks=True)
+        else:
+            runner.measure(runner.build_command(system, corpus, copies[system]))
+    files = [path for _, path in corpus_files(corpus)]
+    count = max(1, round(len(files) / 100))
+    changed = random.Random(seed).sample(files, min(len(files), count * runs))
+    result: dict = {"files": len(files), "changed_files": count, "runs": runs}
+    with changed_files(corpus, changed) if in_place else nullcontext():
+        for label in ("unchanged", "changed_1pct"):
+            wall: dict[str, list[float]] = {system: [] for system in copies}
+            inside: dict[str, list[float]] = {system: [] for system in copies}
+            for run in range(runs):
+                if label == "changed_1pct":
+                    for path in changed[run * count:(run + 1) * count]:
+                        with open(path, "a", encoding="utf-8") as handle:
+                            handle.write(f"\nUpdated: revision {run} of this article, with a correction.\n")
+                for system, path in copies.items():
+                    report = runner.measure(runner.update_command(system, corpus, path))
+                    wall[system].append(report["wall_s"])
+                    inside[system].append(_duration(report))
+            result[label] = {system: {"process_s": statistics.median(wall[system]),
+                                      "inside_s": statistics.median(inside[system])} for system in copies}
     shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+def threads(index_path: Path, queries: list[str], counts: tuple[int, ...] = (1, 2, 4)) -> dict:
+    """Queries per second of newsearch with 1, 2, 4 threads sharing one ``Index`` (top 10, 3 passages)."""
+    import newsearch
+
+    result: dict = {"queries": len(queries)}
+    with newsearch.open_index(index_path) as index:
+        def search(query: str) -> object:
+            return index.search(query, limit=10, passages=3)
+
+        for query in queries:  # warm-up
+            search(query)
+        for count in counts:
+            with ThreadPoolExecutor(count) as pool:
+                started = time.perf_counter()
+                list(pool.map(search, queries))
+                seconds = time.perf_counter() - started
+            result[str(count)] = {"queries_per_s": len(queries) / seconds, "seconds": seconds}
+    return result
+
+
+def memory(runner: Runner, index_path: Path, queries: list[str]) -> dict:
+    """Memory of a process that opened newsearch's index: after its first query and after all ``queries``."""
+    return runner.measure(runner.task("memory-newsearch", str(index_path), json.dumps(queries)))["result"]
+
+
+
+@contextmanager
+def other_core_busy(runner: Runner) -> Iterator[None]:
+    """Another process spinning on one core meanwhile: a machine shared with other work."""
+    burner = subprocess.Popen([runner.python, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def busy_builds(runner: Runner, corpus: Path, repeats: int) -> dict:
+    """Full builds while another process keeps one core busy: raw Whoosh, ``--jobs 1`` and ``--jobs 2``.
+
+    A parallel design can look good on an idle machine and lose when a core is taken
+    (Whoosh's own two-process writer went from 1.9x to 0.95x); medians of ``repeats``.
+    """
+    documents = count_files(corpus)
+    target = runner.work / "busy-build"
+    rows = build_rows(["newsearch", "whoosh"])
+    seconds: dict[str, list[float]] = {row: [] for row, _, _ in rows}
+    with other_core_busy(runner):
+        for _ in range(repeats):  # in turn, so that the load falls on all alike
+            for row, system, jobs in rows:
+                seconds[row].append(_duration(runner.measure(runner.build_command(system, corpus, _fresh(target),
+                                                                                  jobs))))
+    shutil.rmtree(target, ignore_errors=True)
+    return {row: {"seconds": statistics.median(times), "all_seconds": times,
+                  "docs_per_s": documents / statistics.median(times)} for row, times in seconds.items()}
