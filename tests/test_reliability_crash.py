@@ -387,13 +387,21 @@ def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, 
 def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, prepared):
     # (With the earlier queue-based parallel.py this hung for ever after printing "Interrupted.": the queue's
     # feeder thread was joined at exit while blocked on a pipe the terminated workers no longer read.)
-    # Sent as soon as the workers exist: a parallel build of this corpus takes a fraction of a second now.
-    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGINT, ["--rebuild", "--quiet"], 0.02,
-                                       workers_first=True)
+    # Sent as soon as the workers exist, sooner on each try: a parallel build of this corpus takes a
+    # fraction of a second now, and on a busy machine the workers may be done before the signal lands.
+    for attempt, delay in enumerate((0.02, 0.005, 0.0)):
+        trial = tmp_path / str(attempt)
+        trial.mkdir()
+        code, err, workers = _signal_trial(trial, prepared, signal.SIGINT, ["--rebuild", "--quiet"], delay,
+                                           workers_first=True)
+        assert "Traceback" not in err
+        if code != 0:
+            break
+    else:
+        pytest.skip("the parallel build finished before Ctrl-C arrived, three times")
     assert workers, "Ctrl-C arrived before the workers started"
     assert code == 130, err
-    assert "Traceback" not in err
-    assert _leftovers(tmp_path / "ix") == []
+    assert _leftovers(trial / "ix") == []
 
 
 def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, prepared):
