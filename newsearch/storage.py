@@ -492,13 +492,7 @@ def switch_current(index_root: Path, generation: Path) -> None:
     link = index_root / CURRENT
     if os.path.isdir(link) and not os.path.islink(link):  # damage: a folder cannot be replaced by a link
         shutil.rmtree(link)
-    tmp_link = index_root / f".{CURRENT}.tmp"
-    try:
-        tmp_link.unlink()
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        shutil.rmtree(tmp_link)
+    tmp_link = _remove_switch_leftover(index_root)
     os.symlink(generation.name, tmp_link)
     os.replace(tmp_link, link)
     try:  # the switch is done; what follows must not make the caller think it failed
@@ -553,14 +547,28 @@ def is_live(index_root: Path, generation: Path) -> bool:
 _WRITER_LEFTOVERS = re.compile(r"^(_MAIN_\d+\.toc\..+|.+\.tmp)$")
 
 
+def _remove_switch_leftover(index_root: Path) -> Path:
+    """Remove the new ``current`` link a switch killed before its rename left (never what it
+    points to), and return its path."""
+    tmp_link = index_root / f".{CURRENT}.tmp"
+    try:
+        tmp_link.unlink()
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        shutil.rmtree(tmp_link)
+    return tmp_link
+
+
 def remove_stale_generations(index_root: Path, live: Path | None, now: float | None = None) -> list[Path]:
-    """Delete abandoned builds, generations retired longer than the grace period, and what
-    a killed writer left in the live generation.
+    """Delete abandoned builds, generations retired longer than the grace period, a switch's
+    leftover link, and what a killed writer left in the live generation.
 
     Only the lock holder calls this, so a generation that is not live and not
     marked retired is a build that was interrupted: nobody can still be writing it.
     """
     now = time.time() if now is None else now
+    _remove_switch_leftover(index_root)
     removed = []
     if live is not None:
         ensure_inside(index_root, live)

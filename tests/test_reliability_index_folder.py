@@ -164,6 +164,16 @@ def test_tidying_removes_a_linked_generation_and_never_what_it_points_to(tmp_pat
     assert [path.name for path in generations(index_path)] == [live(index_path).name]
 
 
+def test_the_next_run_removes_the_link_a_switch_killed_before_its_rename_left(tmp_path):
+    corpus, index_path = small_corpus(tmp_path / "corpus"), tmp_path / "ix"
+    build_index([corpus], index_path)
+    generation = live(index_path)
+    os.symlink(generation.name, index_path / f".{CURRENT}.tmp")  # what a SIGKILL between symlink and rename leaves
+    build_index([corpus], index_path)
+    assert not os.path.lexists(index_path / f".{CURRENT}.tmp")
+    assert live(index_path) == generation and generation.is_dir()
+
+
 def test_a_planted_link_is_never_written_through(tmp_path):
     corpus, index_path, victim = small_corpus(tmp_path / "corpus"), tmp_path / "ix", tmp_path / "victim.txt"
     build_index([corpus], index_path)
