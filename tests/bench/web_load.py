@@ -1,7 +1,7 @@
 """A bounded load test of `newsearch serve`, on the loopback interface only (not part of the test suite).
 
     python -m tests.bench.web_load --index bench-results/web/bbc-index --workers 2 --clients 16 --seconds 30
-    python -m tests.bench.web_load --index ... --workers 2 --rebuild /work/shared/corpora/bbc-news
+    python -m tests.bench.web_load --index ... --workers 2 --rebuild ../shared/corpora/bbc-news
 
 Starts the server with ``--workers N`` on a free 127.0.0.1 port, runs ``--clients`` threads that
 each send one search after another (keep-alive, a fixed list of queries) for ``--seconds``, and
