@@ -755,16 +755,26 @@ def write_checksums(generation: Path, toc: int) -> None:
 def ensure_checksums(generation: Path, toc: int) -> None:
     """Write the checksums of commit ``toc`` if a run killed after its commit did not."""
     if not (generation / checksums_name(toc)).exists():
+        _drop_stale_checksums(generation)
         write_checksums(generation, toc)
 
 
 def set_checksums_aside(generation: Path) -> None:
     """Before a run changes the live generation's files: its checksums no longer hold (kept aside,
     durably, for the next ones to reuse)."""
-    for name in os.listdir(generation):
-        if CHECKSUMS_PATTERN.match(name):
-            os.replace(generation / name, generation / _PREVIOUS_CHECKSUMS)
+    current = [name for name in os.listdir(generation) if CHECKSUMS_PATTERN.match(name)]
+    for name in current:
+        os.replace(generation / name, generation / _PREVIOUS_CHECKSUMS)
+    if not current:
+        _drop_stale_checksums(generation)
     fsync_dir(generation)
+
+
+def _drop_stale_checksums(generation: Path) -> None:
+    """Remove set-aside checksums a killed run left: the files it replaced since freed their inode
+    numbers, which the file system hands out again, so a later file of the same name and size
+    could take the old inode and inherit a checksum of other bytes."""
+    (generation / _PREVIOUS_CHECKSUMS).unlink(missing_ok=True)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
@@ -397,3 +398,33 @@ def test_an_eof_error_from_the_library_is_an_internal_error_not_an_interruption(
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == ("Error: internal error (EOFError: Ran out of input); "
                              "set NEWSEARCH_DEBUG=1 to see the traceback, and please report it\n")
+
+
+def _plant_stale_checksums(generation: Path) -> None:
+    """What a run killed after setting its checksums aside leaves, at its worst: set-aside checksums
+    whose file names, sizes and inode numbers match the files there now (the file system reuses the
+    inode numbers of files replaced since) but whose checksums are of other bytes."""
+    set_checksums_aside(generation)
+    lines = [f"{path.name}\t{path.stat().st_size}\t{path.stat().st_ino}\t{0xdeadbeef:08x}\n"
+             for path in sorted(generation.iterdir())
+             if path.is_file() and not path.name.startswith((".", "checksums")) and "WRITELOCK" not in path.name]
+    body = "# newsearch-checksums 1 toc=1\n" + "".join(lines)
+    (generation / "checksums.previous").write_text(f"{body}# crc32={zlib.crc32(body.encode()):08x}\n")
+
+
+@pytest.mark.parametrize("change", [False, True], ids=["nothing-changed", "an-article-added"])
+def test_the_run_after_a_killed_one_never_inherits_its_set_aside_checksums(runner, small_index, change):
+    """CI found this: a SIGKILLed update left checksums.previous; the next run's new vocabulary took
+    the old file's inode number and size and inherited its checksum, so the index read as damaged."""
+    generation = live_generation(small_index)
+    _plant_stale_checksums(generation)
+    corpus = small_index.parent / "corpus"
+    if change:
+        write_article(corpus, "sport/d.txt", "Swansea draw", "Swansea drew at home.")
+    build_index([corpus], small_index)
+    from newsearch.cli import cli
+
+    result = runner.invoke(cli, ["check", "--index", str(small_index)])
+    assert result.exit_code == 0, result.output
+    with open_index(small_index) as index:
+        assert index.search("Swansea").total == int(change)
