@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +22,11 @@ PUBLISHED = "Published:"
 
 
 def cache_root() -> Path:
-    """Where generated corpora and indexes go: $TMPDIR/newsearch-bench (outside the repo)."""
-    return Path(tempfile.gettempdir()) / "newsearch-bench"
+    """Where generated corpora and indexes go: $NEWSEARCH_BENCH_DIR, else ~/.cache/newsearch-bench
+    (outside the repo). Not the temporary folder: the synthetic articles carry their publication
+    dates as modification times, years old, and age-based cleaners of /tmp deleted them mid-corpus."""
+    configured = os.environ.get("NEWSEARCH_BENCH_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "newsearch-bench"
 
 
 @dataclass(frozen=True)

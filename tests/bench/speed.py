@@ -124,7 +124,7 @@ def build_rows(systems: list[str]) -> list[tuple[str, str, int]]:
 
 
 class IndexCache:
-    """Built indexes kept between runs under ``$TMPDIR/newsearch-bench/indexes/<corpus>/<system>-<key>/``:
+    """Built indexes kept between runs under ``<bench dir>/indexes/<corpus>/<system>-<key>/``:
     ``index/`` and ``build.json`` (the figures of the builds that made it, written last, so an
     entry without it is incomplete). The key hashes the corpus folder's name (generator version,
     seed, size) and the system's format key: a change to newsearch's index format, or a peer's

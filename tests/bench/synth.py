@@ -5,7 +5,7 @@ drawn as its template (topic, number of paragraphs, sentences per paragraph: so 
 follow the BBC distribution), every sentence is drawn from all BBC body sentences, the
 headline from all BBC headlines, and a publication day from 2004-2023 (uniform). Files are
 written in the BBC layout after a ``Published: YYYY-MM-DD`` line as
-``<topic>/<n // 1000>/<n>.txt`` under ``$TMPDIR/newsearch-bench/synth-v<V>-seed<S>-n<N>/``
+``<topic>/<n // 1000>/<n>.txt`` under ``<bench dir>/synth-v<V>-seed<S>-n<N>/``
 and reused while a ``.done`` file beside that folder records the same parameters. The topic
 folder is every system's ``source``.
 
