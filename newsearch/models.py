@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
 
@@ -20,8 +20,8 @@ JSON_FORMAT_VERSION = 1  # of `newsearch search --format json` (``Results.to_dic
 
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, datetimes and tuples as plain JSON values."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {key: to_jsonable(item) for key, item in asdict(value).items()}
+    if is_dataclass(value) and not isinstance(value, type):  # not asdict: it copies every level, then we walk it again
+        return {item.name: to_jsonable(getattr(value, item.name)) for item in fields(value)}
     if isinstance(value, dict):
         return {str(key): to_jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
