@@ -21,7 +21,7 @@ from whoosh.index import FileIndex
 from whoosh.writing import SegmentWriter
 
 from newsearch import corpus, duplicate_store
-from newsearch.analysis import use_stem_lookup
+from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.build_jobs import (  # the per-file steps are the same in every kind of build
     PartitionJob,
     claim_id,
@@ -130,6 +130,7 @@ def build_index(
             raise CorpusError(f"corpus path not found: {path}")
     had_index = is_index(index_root)  # for a disk-full message: is there a previous index to keep?
     ensure_index_root(index_root)
+    stems: StemLookup | None = None
     try:
         with writer_lock(index_root, wait), fewer_collections():
             # Scanned under the lock: a run that waited must see the corpus as it is now,
@@ -162,7 +163,8 @@ def build_index(
             else:
                 # Stems of words the index has seen come from its vocabulary: a small update
                 # then rarely needs to stem at all.
-                use_stem_lookup(StemLookup(live / VOCABULARY_FILE))
+                stems = StemLookup(live / VOCABULARY_FILE)
+                use_stem_lookup(stems)
                 ix = open_generation(live, mmap=False)
                 if not scan.files and ix.doc_count():
                     # An unmounted drive or a wrong path looks like a corpus whose articles were all
@@ -187,6 +189,9 @@ def build_index(
                            had_index) from None
     finally:
         keep_owner(index_root)  # root updating a user's index (trusted): the files stay the user's
+        if stems is not None:  # the run's: an embedder's process must not keep the vocabulary mapped
+            drop_stem_lookup(stems)
+            stems.close()
     report.duration_s = time.monotonic() - started
     return report
 
@@ -202,11 +207,13 @@ def _full_build(
     executor: Executor | concurrent.futures.Executor | None = None,
 ) -> None:
     generation = next_generation(index_root)
+    parallel: _PartitionedBuild | None = None
     try:
         write_meta(generation, _meta(corpus_paths, created=time.time()))
         ix = generation_storage(generation, mmap=False).create_index(build_schema())
         if files and (jobs > 1 or executor is not None):
-            _PartitionedBuild(ix, generation, files, jobs, executor).run(report, max_bytes, progress)
+            parallel = _PartitionedBuild(ix, generation, files, jobs, executor)
+            parallel.run(report, max_bytes, progress)
         else:
             writer = _DocumentWriter(ix, generation, sum(file.size for file in files))
             seen_ids: dict[str, str] = {}
@@ -230,6 +237,9 @@ def _full_build(
         if not is_live(index_root, generation):  # once switched to, it is the index: keep it
             shutil.rmtree(generation, ignore_errors=True)
         raise
+    finally:
+        if parallel is not None and parallel.stems is not None:  # every word of the corpus: not kept after the build
+            drop_stem_lookup(parallel.stems)
     report.rebuilt = True
 
 
@@ -248,6 +258,7 @@ class _PartitionedBuild:
         self.lock_holder: SegmentWriter | None = None
         self.given = executor  # the caller's: used, never shut down here
         self.executor: LocalExecutor | None = None  # ours: started and shut down here
+        self.stems: Callable[[str], str | None] | None = None  # the stem lookup it sets, from the workers' vocabularies
 
     def run(self, report: BuildReport, max_bytes: int, progress: ProgressCallback | None) -> None:
         try:
@@ -308,7 +319,8 @@ class _PartitionedBuild:
         vocabulary.save(self.generation)
         # The parent has stemmed nothing: the near-duplicate check after the commit takes
         # the stems of its words from the vocabulary rather than from NLTK.
-        use_stem_lookup(dict(zip(vocabulary.words, vocabulary.stems)).get)
+        self.stems = dict(zip(vocabulary.words, vocabulary.stems)).get
+        use_stem_lookup(self.stems)
         writer = self.lock_holder
         commit_segments(writer, segments)
 

@@ -174,11 +174,15 @@ class Index:
     and rebuilds.
 
     Use as a context manager, or call ``close()``, which releases every file (descriptors and
-    mappings). Each call lets go of the files a rebuild or commit replaced; an index that may stay
-    idle longer than a retired generation's grace period (``storage.RETIRE_GRACE_S``, 5 minutes;
-    a server between requests) should call ``release_if_replaced()`` now and then, so that a
-    deleted generation does not stay on disk because of it. (newsearch starts no thread of its own:
-    a process with one thread can still fork its build workers.) ``ranking``: as in ``open_index``.
+    mappings). Between calls it holds the files of the one state (generation and commit) it last
+    opened, never more: a rebuild or commit that replaces that state does not release them (Linux
+    frees a deleted file's blocks only when its last mapping goes), the next call, or
+    ``release_if_replaced()``, or ``close()`` does. So an idle index keeps at most one replaced
+    generation's space in use, however many rebuilds pass; one that may stay idle longer than a
+    retired generation's grace period (``storage.RETIRE_GRACE_S``, 5 minutes; a server between
+    requests) should call ``release_if_replaced()`` now and then (a readlink and a listing). Nothing
+    else can release them: newsearch starts no thread of its own, so that a process with one thread
+    can still fork its build workers. ``ranking``: as in ``open_index``.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT_S,

@@ -57,6 +57,7 @@ def die(_number: int) -> int:
 # --- the protocol ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole mypy run of newsearch (CI also type-checks the package itself)
 def test_both_executors_type_check_as_the_protocol_and_a_bare_pool_does_not(tmp_path, monkeypatch):
     mypy = pytest.importorskip("mypy.api")
     monkeypatch.setenv("MYPYPATH", str(Path(newsearch.__file__).parents[1]))  # an editable install hides it

@@ -8,16 +8,25 @@ import csv
 import io
 import json
 import random
+import subprocess
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from support.processes import run_cli
+from click.testing import CliRunner
 
 from newsearch import DocumentNotFound, QueryError, build_index, duplicate_store, index_stats, open_index
+from newsearch.cli import cli
 from newsearch.duplicate_store import DUPLICATES_FILE
 from newsearch.storage import current_generation, set_checksums_aside
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The command in this process (these tests read its output; real processes: tests/test_reliability_*)."""
+    result = CliRunner().invoke(cli, list(args))
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
 
 UTC = timezone.utc
 

@@ -15,8 +15,6 @@ from newsearch.cli import cli
 from newsearch.passages import PassageQuery, best_passages, highlight_spans
 from newsearch.searcher import Index
 
-BBC = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "bbc-news"
-
 ARTICLES = {
     "treasury": ("Budget day",
                  "Mr Brown arrived early at the Treasury with the budget.\n\n"
@@ -177,12 +175,8 @@ def test_show_with_a_phrase_query(index_path):
 
 
 @pytest.fixture(scope="module")
-def bbc_index(tmp_path_factory):
-    if not BBC.is_dir():
-        pytest.skip(f"BBC corpus not found at {BBC}")
-    path = tmp_path_factory.mktemp("bbc_phrases") / "index"
-    build_index([BBC / "politics", BBC / "business"], path)
-    with Index(path) as opened:
+def bbc(bbc_index):
+    with Index(bbc_index.path) as opened:  # the session's BBC index (conftest.py)
         yield opened
 
 
@@ -190,8 +184,8 @@ def bbc_index(tmp_path_factory):
     ('"gordon brown"', r"gordon\s+brown(['’]s)?"),
     ('"prime minister"', r"prime\s+minister(['’]?s)?"),
 ])
-def test_bbc_phrase_highlights_read_the_phrase(bbc_index, query, pattern):
-    results = bbc_index.search(query, limit=10)
+def test_bbc_phrase_highlights_read_the_phrase(bbc, query, pattern):
+    results = bbc.search(query, limit=10)
     assert len(results.hits) == 10
     spans = [p.text[a:b] for hit in results.hits for p in hit.passages for a, b in p.highlights]
     assert spans and all(re.fullmatch(pattern, span, re.IGNORECASE) for span in spans), spans

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from support.corpora import synthetic_corpus, write_article
-from support.processes import alive, popen_cli, run_cli, worker_processes
+from support.processes import alive, popen_cli, popen_paused, run_cli, worker_processes
 from support.readers import folder_footprint, stored_documents
 
 from newsearch import duplicate_store
@@ -317,35 +317,25 @@ def test_sigkill_many_trials(tmp_path, prepared, mode, jobs, trials):
 # -- Ctrl-C and SIGTERM --------------------------------------------------------------------------
 
 
-def _wait_for_lock(index_path: Path, process: subprocess.Popen, timeout: float = 30) -> None:
-    """Wait until ``process`` holds the writer lock (it writes its pid into the lock file)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if f'"pid": {process.pid}' in (index_path / ".lock").read_text():
-                return
-        except OSError:
-            pass
-        time.sleep(0.01)
-    raise AssertionError("the indexer never took the writer lock")
-
-
-def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str], delay: float,
-                  workers_first: bool = False) -> tuple[int, str, set]:
-    """Change the corpus, start ``args``, send ``sig`` ``delay`` s after the run took the lock
-    (with ``workers_first``: after its worker processes appeared)."""
+def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
+                  pause_after: int) -> tuple[int, str, set]:
+    """Change the corpus, start ``newsearch index ARGS`` and send ``sig`` while its build waits before
+    reading its ``pause_after``-th file (each worker of a parallel build does: ``support/paused_cli.py``):
+    mid-build, with the lock held and part of the new documents written, whatever the machine's speed."""
     corpus, index_path = tmp_path / "corpus", tmp_path / "ix"
     shutil.copytree(prepared.corpus, corpus)
     shutil.copytree(prepared.index, index_path, symlinks=True)
     before = stored_documents(index_path)
-    _mutate(corpus, random.Random(delay), 0)
-    process = popen_cli("index", str(corpus), "--index", str(index_path), *args)
-    _wait_for_lock(index_path, process)
-    deadline = time.monotonic() + 30
-    while (workers_first and not worker_processes(process.pid) and process.poll() is None
-           and time.monotonic() < deadline):
-        time.sleep(0.005)
-    time.sleep(delay)
+    _mutate(corpus, random.Random(pause_after), 0)
+    marker = tmp_path / "paused"
+    process = popen_paused(marker, pause_after, "index", str(corpus), "--index", str(index_path), *args)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the run never reached file {pause_after}: {process.communicate()}")
+        time.sleep(0.01)
+    assert f'"pid": {process.pid}' in (index_path / ".lock").read_text()  # it holds the writer lock
     workers = worker_processes(process.pid)
     process.send_signal(sig)
     try:
@@ -358,23 +348,21 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
     while time.monotonic() < deadline and any(alive(w) for w in workers):
         time.sleep(0.05)
     assert not any(alive(w) for w in workers), "workers outlived the interrupted indexer"
-    if process.returncode != 0:  # it stopped before finishing: the old index, untouched
-        assert stored_documents(index_path) == before
-        _assert_consistent(index_path, before)
+    assert process.returncode != 0, "the run finished: the signal did not stop it"
+    assert stored_documents(index_path) == before  # it stopped before finishing: the old index, untouched
+    _assert_consistent(index_path, before)
     return process.returncode, err, workers
 
 
 CTRL_C_CASES = [
-    (["--rebuild", "--jobs", "1", "--quiet"], 0.01),  # the whole build takes a fraction of a second now
-    (["--quiet"], 0.0),  # an incremental update (faster still), while it writes
+    (["--rebuild", "--jobs", "1", "--quiet"], 50),  # a full build in one process, 49 files read
+    (["--quiet"], 3),  # an incremental update (3 files deleted, 8 to read), while it writes
 ]
 
 
-@pytest.mark.parametrize("args, delay", CTRL_C_CASES, ids=lambda value: str(value))
-def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, prepared, args, delay):
-    code, err, _workers = _signal_trial(tmp_path, prepared, signal.SIGINT, args, delay)
-    if code == 0:
-        pytest.skip("the run finished before Ctrl-C arrived")
+@pytest.mark.parametrize("args, pause_after", CTRL_C_CASES, ids=lambda value: str(value))
+def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, prepared, args, pause_after):
+    code, err, _workers = _signal_trial(tmp_path, prepared, signal.SIGINT, args, pause_after)
     # Now and then CPython ends the run by re-raising SIGINT on itself after the handler printed
     # "Interrupted." (seen with strace: kill(self, SIGINT) at exit); a shell reports that as 130 too.
     assert code in (130, -signal.SIGINT), err
@@ -387,30 +375,18 @@ def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, 
 def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, prepared):
     # (With the earlier queue-based parallel.py this hung for ever after printing "Interrupted.": the queue's
     # feeder thread was joined at exit while blocked on a pipe the terminated workers no longer read.)
-    # Sent as soon as the workers exist, sooner on each try: a parallel build of this corpus takes a
-    # fraction of a second now, and on a busy machine the workers may be done before the signal lands.
-    for attempt, delay in enumerate((0.02, 0.005, 0.0)):
-        trial = tmp_path / str(attempt)
-        trial.mkdir()
-        code, err, workers = _signal_trial(trial, prepared, signal.SIGINT, ["--rebuild", "--quiet"], delay,
-                                           workers_first=True)
-        assert "Traceback" not in err
-        if code != 0:
-            break
-    else:
-        pytest.skip("the parallel build finished before Ctrl-C arrived, three times")
-    assert workers, "Ctrl-C arrived before the workers started"
+    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGINT, ["--rebuild", "--quiet"], 20)
+    assert len(workers) == 2, "the build did not run in two workers"
+    assert "Traceback" not in err
     assert code == 130, err
-    assert _leftovers(trial / "ix") == []
+    assert _leftovers(tmp_path / "ix") == []
 
 
 def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, prepared):
-    # Sent while the workers index (a parallel build of this corpus takes well under a second now).
-    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGTERM, ["--rebuild", "--quiet"], 0.1,
-                                       workers_first=True)
-    assert workers, "SIGTERM arrived before the workers started"
-    assert "Traceback" not in err
-    # Killed or finished, the next run completes and leaves no abandoned generation and no lock behind.
+    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGTERM, ["--rebuild", "--quiet"], 20)
+    assert len(workers) == 2, "the build did not run in two workers"
+    assert code == -signal.SIGTERM and "Traceback" not in err
+    # The next run completes and leaves no abandoned generation and no lock behind.
     finished = run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet")
     assert finished.returncode == 0, finished.stderr
     assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")

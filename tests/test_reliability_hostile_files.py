@@ -16,11 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from support.corpora import write_article
 from support.processes import run_cli
 from support.readers import stored_documents
 
 import newsearch
+from newsearch.cli import cli
 
 # -- 12. invisible and reordering characters never reach the terminal raw --------------------------
 
@@ -287,11 +289,11 @@ def test_names_that_are_not_utf8_get_lossless_unique_ids(tmp_path):
     assert json.loads(again.stdout)["unchanged"] == 4  # the odd names are found unchanged, not re-added
     searched = run_cli("search", "cafe", "--index", str(index), "--limit", "10")
     assert "caf\\xe9.txt" in searched.stdout and "caf\\\\xe9.txt" in searched.stdout  # shown escaped
-    for doc_id, title in expected.items():
-        shown = run_cli("show", doc_id, "--index", str(index))
-        assert shown.returncode == 0 and shown.stdout.startswith(title), (doc_id, shown)
-        related = run_cli("related", doc_id, "--index", str(index), "--format", "json")
-        assert related.returncode == 0, (doc_id, related)
+    for doc_id, title in expected.items():  # in this process: the real one reads raw bytes below
+        shown = CliRunner().invoke(cli, ["show", doc_id, "--index", str(index)])
+        assert shown.exit_code == 0 and shown.stdout.startswith(title), (doc_id, shown.output)
+        related = CliRunner().invoke(cli, ["related", doc_id, "--index", str(index), "--format", "json"])
+        assert related.exit_code == 0, (doc_id, related.output)
         assert doc_id not in {hit["id"] for hit in json.loads(related.stdout)["hits"]}
     with newsearch.open_index(index) as opened:
         assert opened.document("caf\\xe9.txt").body == "The first cafe story, about coffee."
@@ -304,10 +306,6 @@ def test_names_that_are_not_utf8_get_lossless_unique_ids(tmp_path):
 
 
 def test_an_id_with_odd_bytes_is_a_bad_or_unknown_id_never_damage(tmp_path):
-    from click.testing import CliRunner
-
-    from newsearch.cli import cli
-
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
     write_named(corpus, b"story.txt", "Story", "A healthy index.")

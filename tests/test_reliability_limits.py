@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from support.corpora import write_article
+from support.processes import held
 
 ARTICLE_BYTES = 9_000_000  # under the 10 MB cap (corpus.DEFAULT_MAX_BYTES)
 MEMORY_PER_ARTICLE_BYTE = 30  # the guarantee: peak <= baseline + 30 x the article's size
@@ -235,26 +236,6 @@ def test_sixty_four_prefixes_and_a_thousand_hits_stop_at_the_time_limit(bbc_inde
 
 
 # -- handles: a closed or idle Index holds no file it no longer needs ------------------------------
-
-
-def held(folder: Path) -> set[str]:
-    """The files under ``folder`` this process has open (descriptors) or mapped (``/proc/self/maps``)."""
-    import os
-
-    found = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(folder)):
-            found.add(target)
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            parts = line.split(None, 5)
-            if len(parts) == 6 and parts[5].strip().startswith(str(folder)):
-                found.add(parts[5].strip().removesuffix(" (deleted)"))
-    return found
 
 
 def test_a_closed_index_holds_no_file(tmp_path):

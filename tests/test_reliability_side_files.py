@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from support.corpora import write_article
 from support.probes import answers
+from support.processes import run_cli
 
 from newsearch import IndexCorrupt, IndexWriteError, build_index, check_index, open_index
 from newsearch import duplicate_store as duplicate_store_module
@@ -108,6 +109,28 @@ def test_a_run_killed_after_deleting_a_copy_leaves_no_pair_naming_it(tmp_path, c
     killed_after_commit(corpus, index_path)
     assert answers(index_path, QUERIES, IDS) == completed(corpus, tmp_path / "reference")
     assert open_index(index_path).search("cranes").hits[0].similar == ()
+
+
+def test_check_exits_0_on_the_pairs_a_killed_run_left_and_4_once_they_are_malformed(corpus_and_index):
+    """The pairs of the commit before are not damage: every answer is right (searching brings them
+    up to date), and `newsearch index` rewrites them, so exit 4 ("run --rebuild") would send a cron
+    job's owner to rebuild for nothing. They are still read line by line: a malformed one is damage."""
+    corpus, index_path = corpus_and_index
+    write_article(corpus, "nature/d.txt", "Walrus colony doubles", OTHER)
+    killed_after_commit(corpus, index_path)
+    pairs = live(index_path) / duplicate_store_module.DUPLICATES_FILE
+    assert duplicate_store_module.load(live(index_path)).toc == toc_of(index_path) - 1
+    check = run_cli("check", "--index", str(index_path))  # a real process: the exit code cron sees
+    assert (check.returncode, check.stderr) == (0, ""), check.stderr
+    assert check.stdout.startswith(f"OK: {index_path} ")
+    sound = pairs.read_text()
+    pairs.write_text(sound + "world/a.txt\n")
+    check = run_cli("check", "--index", str(index_path))
+    assert check.returncode == 4 and "is not id<TAB>id<TAB>similarity" in check.stderr, check.stderr
+    pairs.write_text(sound)
+    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
+    assert duplicate_store_module.load(live(index_path)).toc == toc_of(index_path)  # brought up to date
+    assert run_cli("check", "--index", str(index_path)).returncode == 0
 
 
 def test_a_full_disk_right_after_the_commit_says_the_update_is_committed(corpus_and_index, monkeypatch):

@@ -1,11 +1,12 @@
-"""``python -m newsearch`` in a real child process (for locks, kills and exit codes), and the
-processes it leaves, read from /proc."""
+"""``python -m newsearch`` in a real child process (for locks, kills and exit codes), the processes
+it leaves, and the files this process holds, read from /proc."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
@@ -44,3 +45,28 @@ def alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def popen_paused(marker: Path, after: int, *args: str) -> subprocess.Popen:
+    """``popen_cli(*args)``, whose build creates ``marker`` and waits before reading its ``after``-th
+    file (in each worker of a parallel build): see ``support/paused_cli.py``."""
+    return subprocess.Popen([sys.executable, str(Path(__file__).with_name("paused_cli.py")), str(marker), str(after),
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def held(folder: Path) -> set[str]:
+    """The files under ``folder`` this process has open (descriptors) or mapped (``/proc/self/maps``)."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            found.add(target)
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].strip().startswith(str(folder)):
+                found.add(parts[5].strip().removesuffix(" (deleted)"))
+    return found
