@@ -212,7 +212,7 @@ class Index:
         next call opens the new one): one readlink and a listing, for a long-lived, idle index."""
         with self._lock:
             if self._snapshot is not None and not self._snapshot.is_current(self.path):
-                self._snapshot.close()
+                self._snapshot.retire()  # a search another thread is running finishes first
                 self._snapshot = None
 
     # -- state -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ pytest.importorskip("httpx")
 
 from click.testing import CliRunner  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
+from support.processes import held  # noqa: E402
 from support.web import ARTICLES, HOSTILE_TITLE, write_corpus  # noqa: E402
 
 from newsearch import build_index  # noqa: E402
 from newsearch.cli import cli  # noqa: E402
+from newsearch.storage import current_generation  # noqa: E402
 from newsearch.web.app import Settings, create_app  # noqa: E402
 from newsearch.web.parameters import MAX_CHARS, MAX_DEPTH, MAX_VALUES, RELATED, SEARCH, TIMELINE  # noqa: E402
 
@@ -300,6 +303,27 @@ def test_updates_and_rebuilds_are_seen_while_the_server_answers(tmp_path):
             for thread in asking:
                 thread.join()
     assert failures == []
+
+
+def test_an_idle_server_lets_go_of_the_index_a_rebuild_replaced(tmp_path):
+    """Else a worker between requests keeps the deleted generation's disk space in use."""
+    corpus = write_corpus(tmp_path / "corpus", ARTICLES[:4])
+    index = tmp_path / "index"
+    build_index([corpus], index)
+    first = current_generation(index)
+
+    def holds_first() -> bool:
+        return any(name.startswith(f"{first}/") for name in held(index))
+
+    with TestClient(create_app(Settings(index=str(index), release_every_s=0.05))) as client:
+        assert client.get("/api/search", params={"q": "harbour"}).json()["total"] == 4
+        assert holds_first()
+        build_index([corpus], index, rebuild=True)
+        deadline = time.monotonic() + 10
+        while holds_first() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not holds_first()  # no request came in between
+        assert client.get("/api/search", params={"q": "harbour"}).json()["total"] == 4
 
 
 def test_serve_without_the_web_extra_says_how_to_install_it(monkeypatch):

@@ -14,6 +14,7 @@ pool; the ``Index`` is safe to share between those threads.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -77,6 +78,9 @@ class Settings:
     token: str | None = None
     cors: tuple[str, ...] = ()
     time_limit: float = DEFAULT_TIME_LIMIT_S
+    # How often an idle worker lets go of an index state a rebuild replaced: well inside the
+    # retired generation's grace period, so its disk space is freed when the rebuild deletes it.
+    release_every_s: float = 30.0
 
     def to_environment(self) -> str:
         return json.dumps(asdict(self))
@@ -130,6 +134,10 @@ class SharedIndex:
                 if self._index is None:
                     self._index = Index(self.settings.index, time_limit=self.settings.time_limit)
         return self._index
+
+    def release_if_replaced(self) -> None:
+        if self._index is not None:
+            self._index.release_if_replaced()
 
     def close(self) -> None:
         with self._opening:
@@ -185,8 +193,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             shared.get()  # open it now if it exists, so the first search is not the slow one
         except NewsearchError as exc:
             LOG.warning("%s (the API answers 503 until then)", exc)
-        yield
-        shared.close()
+        releasing = asyncio.create_task(_release_replaced(shared))
+        try:
+            yield
+        finally:
+            releasing.cancel()
+            shared.close()
 
     routes = [
         Route("/api/search", endpoint(_search)),
@@ -207,6 +219,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def app_from_environment() -> Starlette:
     """The application with the settings ``newsearch serve`` left in the environment (one per worker)."""
     return create_app(Settings.from_environment())
+
+
+async def _release_replaced(shared: SharedIndex) -> None:
+    """Release the files of an index state a commit or rebuild replaced, now and then: a worker
+    between requests would otherwise keep a deleted generation's space in use (``Index``)."""
+    while True:
+        await asyncio.sleep(shared.settings.release_every_s)
+        try:
+            await asyncio.to_thread(shared.release_if_replaced)
+        except Exception:  # a failed check must not end the loop; the next request reports the problem
+            LOG.exception("releasing a replaced index failed")
 
 
 # -- handlers -------------------------------------------------------------------------------------
