@@ -223,13 +223,16 @@ class LocalExecutor:
             for pipe in self.pipes:
                 if pending and pipe not in busy:
                     number, job = pending.pop(0)
-                    pipe.send((function, job))
+                    try:
+                        pipe.send((function, job))
+                    except (BrokenPipeError, ConnectionResetError):  # died between two jobs
+                        raise WorkerFailed("an indexing worker died") from None
                     busy[pipe] = number
             for ready in wait(list(busy)):
                 pipe = cast(Connection, ready)  # wait() returns the very objects it was given
                 try:
                     status, payload = pipe.recv()
-                except EOFError:
+                except (EOFError, ConnectionResetError):
                     raise WorkerFailed("an indexing worker died") from None
                 if status == "progress":
                     if progress:

@@ -183,7 +183,8 @@ def build_sharded(
     names = manifest["shards"] if manifest else [f"shard-{number:03d}" for number in range(shards or 1)]
     corpus_paths = [str(path) for path in resolve_corpus_paths(
         paths, remembered=manifest.get("corpus") if manifest else None)]
-    ensure_index_root(root)
+    if manifest is None:
+        ensure_index_root(root)  # an empty or new folder
     with writer_lock(root, wait):
         version = int(manifest["version"]) if manifest else 0
         if manifest is None:  # the shards' names first: a killed first build leaves a sharded index to finish
