@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -180,3 +181,31 @@ def test_the_executor_option():
     assert executor_for("local") is None and executor_for(None) is None
     with pytest.raises(NewsearchError, match=r"unknown executor 'ray://x': give `local` or `dask://HOST:PORT`"):
         executor_for("ray://x")
+
+
+def _timeless(output: str) -> str:
+    """Command output without the time a search took (text: "…, 57 ms)"; JSON: "elapsed_ms")."""
+    return re.sub(r"\d+ ms\)|\"elapsed_ms\": [\d.]+", "", output)
+
+
+def test_the_command_line_builds_and_searches_shards_like_one_index(built, tmp_path):
+    from click.testing import CliRunner
+
+    from newsearch.cli import cli
+
+    corpus, one, _ = built
+    runner = CliRunner()
+    made = runner.invoke(cli, ["index", "--shards", "2", "--index", str(tmp_path / "sharded"), "-q", str(corpus)])
+    assert made.exit_code == 0, made.output
+    assert "176" in made.output
+    for command in (["search", "ferry storm", "--format", "json"], ["timeline", "bank"], ["show", "story-010"],
+                    ["related", "story-010"]):
+        sharded = runner.invoke(cli, [*command, "--index", str(tmp_path / "sharded")])
+        single = runner.invoke(cli, [*command, "--index", str(one)])
+        assert sharded.exit_code == single.exit_code == 0, sharded.output
+        assert _timeless(sharded.output) == _timeless(single.output)
+    stats = runner.invoke(cli, ["stats", "--index", str(tmp_path / "sharded")])
+    assert stats.exit_code == 0 and "2 shards, version 1" in stats.output
+    assert runner.invoke(cli, ["check", "--index", str(tmp_path / "sharded")]).exit_code == 0
+    refused = runner.invoke(cli, ["index", "--executor", "ray://x", "--index", str(tmp_path / "x"), str(corpus)])
+    assert refused.exit_code == 1 and "unknown executor 'ray://x'" in refused.output
