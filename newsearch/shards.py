@@ -44,7 +44,7 @@ from whoosh.index import FileIndex
 from whoosh.reading import MultiReader
 from whoosh.searching import Searcher
 
-from newsearch import corpus, duplicate_store
+from newsearch import corpus, duplicate_store, status
 from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.candidates import Gathered, gather
 from newsearch.compiler import ConceptParts
@@ -57,8 +57,6 @@ from newsearch.models import BuildReport, CheckReport, IndexStats
 from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, usable_cores
 from newsearch.scoring import RANKING, BM25FModel, CollectionStatistics, RankingConfig
 from newsearch.searcher import DEFAULT_TIME_LIMIT_S, Index, _Snapshot
-from newsearch.status import check_index as check_one
-from newsearch.status import index_stats as stats_of_one
 from newsearch.storage import (
     ensure_index_root,
     is_index,
@@ -98,7 +96,10 @@ class ShardRoute:
 
 def is_sharded(path: str | os.PathLike[str] | None) -> bool:
     """Whether the index folder at ``path`` (resolved as ``open_index`` resolves it) is a sharded index."""
-    return (resolve_index_path(path) / MANIFEST).is_file()
+    try:
+        return (resolve_index_path(path) / MANIFEST).is_file()
+    except OSError:  # an unreadable folder: opening it as one index says what is wrong
+        return False
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
@@ -487,9 +488,9 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
     """``status.index_stats`` of an index, or of all the shards of a sharded one together."""
     root = resolve_index_path(index)
     if not is_sharded(root):
-        return stats_of_one(root)
+        return status.index_stats(root)
     manifest = read_manifest(root)
-    parts = [stats_of_one(root / name) for name in manifest["shards"]]
+    parts = [status.index_stats(root / name) for name in manifest["shards"]]
     sources: dict[str, int] = {}
     for part in parts:
         for source, count in part.sources.items():
@@ -515,9 +516,9 @@ def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
     is raised, naming its shard's folder)."""
     root = resolve_index_path(index)
     if not is_sharded(root):
-        return check_one(root)
+        return status.check_index(root)
     manifest = read_manifest(root)
-    parts = [check_one(root / name) for name in manifest["shards"]]
+    parts = [status.check_index(root / name) for name in manifest["shards"]]
     counts = {name.name: sum(getattr(part, name.name) for part in parts) for name in fields(CheckReport)
               if name.name in ("documents", "files", "segments")}
     return CheckReport(index_path=str(root), generation=f"{len(parts)} shards, version {manifest['version']}",
