@@ -364,8 +364,8 @@ class ShardedIndex(Index):
     def _gather(self, snapshot: _Snapshot, concepts: Sequence[ConceptParts], depth: int, *, all_words: bool,
                 allowed: np.ndarray | None, deadline: float, watch: Sequence[int]) -> Gathered:
         if self.executor is None or not isinstance(snapshot, _ShardedSnapshot):
-            return super()._gather(snapshot, concepts, depth, all_words=all_words, allowed=allowed,
-                                   deadline=deadline, watch=watch)
+            return gather(snapshot.searcher, concepts, depth, all_words=all_words, allowed=allowed,
+                          deadline=deadline, watch=watch, whoosh=snapshot.whoosh)
         statistics = _statistics(snapshot.searcher, concepts)
         jobs = []
         watched = np.asarray(watch, dtype=np.int64)
@@ -495,8 +495,8 @@ def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
     for part in parts:
         for source, count in part.sources.items():
             sources[source] = sources.get(source, 0) + count
-    with ShardedIndex(root) as sharded, sharded._using() as snapshot:
-        pairs = snapshot.duplicates()
+    with _opened(root, manifest["shards"]) as (shards, searcher):
+        pairs = duplicate_store.current(root, _pairs_toc(manifest, shards), searcher.reader())
     dated = [part for part in parts if part.earliest is not None]
     return IndexStats(
         index_path=str(root), generation=f"{len(parts)} shards, version {manifest['version']}",
