@@ -28,8 +28,8 @@ _EXPORTS = {
         "SimilarCopy", "SkippedFile", "Timeline",
     ),
     "newsearch.indexer": ("build_index",),
-    "newsearch.searcher": ("Index", "open_index"),
-    "newsearch.status": ("check_index", "index_stats"),
+    "newsearch.searcher": ("Index",),
+    "newsearch.shards": ("ShardedIndex", "build_sharded", "check_index", "index_stats", "open_index"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -73,6 +73,8 @@ if TYPE_CHECKING:  # for type checkers: the same names, re-exported explicitly (
     from newsearch.models import SkippedFile as SkippedFile
     from newsearch.models import Timeline as Timeline
     from newsearch.searcher import Index as Index
-    from newsearch.searcher import open_index as open_index
-    from newsearch.status import check_index as check_index
-    from newsearch.status import index_stats as index_stats
+    from newsearch.shards import ShardedIndex as ShardedIndex
+    from newsearch.shards import build_sharded as build_sharded
+    from newsearch.shards import check_index as check_index
+    from newsearch.shards import index_stats as index_stats
+    from newsearch.shards import open_index as open_index

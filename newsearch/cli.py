@@ -166,10 +166,16 @@ def cli() -> None:
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that point outside the corpus folder.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
               help="Worker processes for a full build, at most one per core [default: the number of cores].")
+@click.option("--shards", type=click.IntRange(min=1), metavar="N",
+              help="Create a sharded index of N shards (an existing sharded index keeps its count).")
+@click.option("--executor", "executor_spec", metavar="SPEC",
+              help="Where the build's jobs run: local (processes here) or dask://HOST:PORT (a Dask scheduler) "
+                   "[default: $NEWSEARCH_DASK_SCHEDULER, else local].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings: only the summary.")
 @json_option
 def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool, wait: float, strict: bool,
-                  max_bytes: int, follow_symlinks: bool, jobs: int | None, quiet: bool, as_json: bool) -> int:
+                  max_bytes: int, follow_symlinks: bool, jobs: int | None, shards: int | None,
+                  executor_spec: str | None, quiet: bool, as_json: bool) -> int:
     """Index the articles in PATHS (files or folders; default $NEWSEARCH_CORPUS, else the paths the
     index was built from, else ./corpus).
 
@@ -180,17 +186,25 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
     from newsearch.corpus import formats_hint
     from newsearch.formatting import build_report_json, render_build_report, terminal_safe
     from newsearch.indexer import build_index
-    from newsearch.parallel import usable_cores
+    from newsearch.parallel import executor_for, usable_cores
+    from newsearch.shards import build_sharded, is_sharded
 
     show_progress = not quiet and not as_json and sys.stderr.isatty()
     progress = _ProgressLine() if show_progress else None
+    executor = executor_for(executor_spec)
     try:
-        report = build_index(paths or None, index_path, rebuild=rebuild, wait=wait, max_bytes=max_bytes,
-                             follow_symlinks=follow_symlinks, progress=progress,
-                             jobs=jobs if jobs is not None else usable_cores())
+        if shards is not None or is_sharded(index_path):
+            report = build_sharded(paths or None, index_path, shards=shards, rebuild=rebuild, wait=wait,
+                                   max_bytes=max_bytes, follow_symlinks=follow_symlinks, executor=executor)
+        else:
+            report = build_index(paths or None, index_path, rebuild=rebuild, wait=wait, max_bytes=max_bytes,
+                                 follow_symlinks=follow_symlinks, progress=progress,
+                                 jobs=jobs if jobs is not None else usable_cores(), executor=executor)
     finally:
         if progress:
             progress.finish()
+        if executor is not None:
+            executor.shutdown()
     if as_json:
         click.echo(build_report_json(report))
     else:
@@ -210,7 +224,7 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
 def stats_command(index_path: str | None, as_json: bool) -> int:
     """Show what the index holds: documents, sources, dates, size, versions."""
     from newsearch.formatting import dumps, render_stats
-    from newsearch.status import index_stats
+    from newsearch.shards import index_stats
 
     stats = index_stats(index_path)
     click.echo(dumps(stats) if as_json else render_stats(stats))
@@ -224,7 +238,7 @@ def check_command(index_path: str | None, as_json: bool) -> int:
     """Read every file the index relies on (documents, postings, columns, vocabulary, near-duplicate
     pairs); exit 4 naming what is wrong."""
     from newsearch.formatting import dumps, render_check
-    from newsearch.status import check_index
+    from newsearch.shards import check_index
 
     report = check_index(index_path)
     click.echo(dumps(report) if as_json else render_check(report))
@@ -308,7 +322,7 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
 
     Exit status: 0 results found, 1 no results, 2 query error, 3 no index, 4 incompatible index.
     """
-    from newsearch.searcher import open_index
+    from newsearch.shards import open_index
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
     arguments = search_arguments(limit=limit, page=page, since=since, until=until, sources=sources, sort=sort,
@@ -338,7 +352,7 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 
     Exit status: 0 articles found, 1 none, 2 ID has no date (with --before), 3 no index.
     """
-    from newsearch.searcher import open_index
+    from newsearch.shards import open_index
 
     with open_index(index_path) as index:
         results = index.related(document_id, limit=limit, before=before, passages=passages)
@@ -366,7 +380,7 @@ def timeline_command(words: tuple[str, ...], index_path: str | None, period: str
     Periods without a match are shown as 0. Exit status: 0 matches counted, 1 none.
     """
     from newsearch.formatting import plural, timeline_bars, timeline_csv, timeline_json, timeline_notes
-    from newsearch.searcher import open_index
+    from newsearch.shards import open_index
 
     query = " ".join(word.removeprefix(_WORD) for word in words)
     arguments = timeline_arguments(by=period, since=since, until=until, sources=sources, tz=zone, exact=exact,
@@ -460,7 +474,7 @@ def show_command(document_id: str, index_path: str | None, query: str | None, ou
                  highlight: str | None, highlight_tags: str | None, no_pager: bool) -> int:
     """Print the whole article ID (as shown by `search`)."""
     from newsearch.formatting import document_json, render_document
-    from newsearch.searcher import open_index
+    from newsearch.shards import open_index
 
     with open_index(index_path) as index:
         document = index.document(document_id)

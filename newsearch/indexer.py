@@ -94,6 +94,7 @@ def build_index(
     progress: ProgressCallback | None = None,
     jobs: int = 1,
     executor: Executor | concurrent.futures.Executor | None = None,
+    only: Callable[[CorpusFile], bool] | None = None,
 ) -> BuildReport:
     """Bring the index at ``index`` up to date with the corpus at ``paths``.
 
@@ -113,6 +114,9 @@ def build_index(
     must be able to write the index folder. The build is then cut into ``jobs``
     jobs (not capped by this machine's cores), and the executor stays the caller's
     to shut down. Incremental updates do not use it.
+
+    ``only`` keeps the corpus files it returns True for (a shard's share, ``shards``): the
+    index mirrors those, and a file it leaves out is as if absent.
     """
     started = time.monotonic()
     index_root = resolve_index_path(index)
@@ -136,6 +140,8 @@ def build_index(
             # Scanned under the lock: a run that waited must see the corpus as it is now,
             # or it would undo what the run before it added.
             scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks, exclude=[index_root])
+            if only is not None:
+                scan.files = [file for file in scan.files if only(file)]
             report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped),
                                  ignored_types=scan.ignored_types)
             broken = False

@@ -223,13 +223,16 @@ class LocalExecutor:
             for pipe in self.pipes:
                 if pending and pipe not in busy:
                     number, job = pending.pop(0)
-                    pipe.send((function, job))
+                    try:
+                        pipe.send((function, job))
+                    except (BrokenPipeError, ConnectionResetError):  # died between two jobs
+                        raise WorkerFailed("an indexing worker died") from None
                     busy[pipe] = number
             for ready in wait(list(busy)):
                 pipe = cast(Connection, ready)  # wait() returns the very objects it was given
                 try:
                     status, payload = pipe.recv()
-                except EOFError:
+                except (EOFError, ConnectionResetError):
                     raise WorkerFailed("an indexing worker died") from None
                 if status == "progress":
                     if progress:
@@ -323,3 +326,56 @@ def _failure(error: BaseException) -> BaseException:
     if isinstance(error, concurrent.futures.BrokenExecutor):
         return WorkerFailed("an indexing worker died")
     return _portable(error)
+
+
+DASK_ENV = "NEWSEARCH_DASK_SCHEDULER"
+DASK_SCHEME = "dask://"
+DASK_INSTALL = "pip install 'newsearch[dask]'"
+
+
+class DaskExecutor(FuturesExecutor):
+    """The workers of a Dask distributed cluster (``Client.get_executor()``), reached at a scheduler's
+    address; ``shutdown`` disconnects from it (the cluster keeps running).
+
+    A worker that dies mid-job is Dask's to handle: it runs the job again on another worker
+    (up to its ``allowed-failures``), then reports the job as failed, which ``map`` raises as
+    ``WorkerFailed``.
+    """
+
+    def __init__(self, address: str) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise NewsearchError(f"running on a Dask cluster ({address}) needs Dask distributed: {DASK_INSTALL}"
+                                 ) from None
+        try:
+            self.client = Client(address, timeout=10)
+        except (OSError, TimeoutError) as exc:
+            raise NewsearchError(f"cannot reach the Dask scheduler at {address}: {exc}; start one with "
+                                 f"`dask scheduler`, or check the address") from None
+        super().__init__(self.client.get_executor(pure=False))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Disconnect from the cluster (its workers keep running)."""
+        self.client.close()
+
+
+def executor_for(spec: str | None) -> Executor | None:
+    """The executor that ``--executor`` (or ``$NEWSEARCH_DASK_SCHEDULER``) names: None for local
+    processes (``local``, or neither given), a ``DaskExecutor`` for ``dask://HOST:PORT``.
+
+    The environment variable holds a scheduler address, with or without ``dask://`` or ``tcp://``.
+    """
+    if spec is None or not spec.strip():
+        spec = os.environ.get(DASK_ENV, "").strip()
+        if not spec:
+            return None
+        if "://" not in spec or spec.startswith("tcp://"):
+            spec = DASK_SCHEME + spec.removeprefix("tcp://")
+    spec = spec.strip()
+    if spec == "local":
+        return None
+    if not spec.startswith(DASK_SCHEME) or not spec[len(DASK_SCHEME):]:
+        raise NewsearchError(f"unknown executor {spec!r}: give `local` or `dask://HOST:PORT` (a Dask scheduler's "
+                             f"address; Dask is the extra `{DASK_INSTALL}`)")
+    return DaskExecutor("tcp://" + spec[len(DASK_SCHEME):])

@@ -119,21 +119,52 @@ class BM25FScorer(BM25FScorerBase):
         return bm25f(weight, length, self.avgfl, self.idf, self.B, self.K1)
 
 
-class BM25FModel(scoring.BM25F):
-    """The searcher's weighting model: BM25F with ``config``'s parameters, scored by ``bm25f``."""
+@dataclass(frozen=True)
+class CollectionStatistics:
+    """The figures of a whole collection that BM25F reads (plain data, so it travels to a worker):
+    documents (deleted ones included, as Whoosh counts them), each field's total length, and the
+    document frequency of each term a query scores. A shard scored with the statistics of all the
+    shards scores every document exactly as one index over all of them would (``shards``)."""
 
-    def __init__(self, config: RankingConfig = RANKING) -> None:
+    doc_count_all: int
+    field_lengths: tuple[tuple[str, int], ...]
+    doc_frequencies: tuple[tuple[str, bytes, int], ...]
+
+    def avg_field_length(self, fieldname: str) -> float:
+        """Whoosh's average length of the field, as its searcher computes it (1 for an empty field)."""
+        return dict(self.field_lengths).get(fieldname, 0) / (self.doc_count_all or 1) or 1
+
+    def doc_frequency(self, fieldname: str, text: bytes) -> int:
+        for name, term, frequency in self.doc_frequencies:
+            if name == fieldname and term == text:
+                return frequency
+        raise KeyError(f"no collection statistics for the term {text!r} of field {fieldname!r}")
+
+
+class BM25FModel(scoring.BM25F):
+    """The searcher's weighting model: BM25F with ``config``'s parameters, scored by ``bm25f``.
+
+    ``statistics``: the collection's figures in place of the searcher's own (a shard's searcher
+    scoring as the whole sharded index)."""
+
+    def __init__(self, config: RankingConfig = RANKING, statistics: CollectionStatistics | None = None) -> None:
         super().__init__(B=config.b, K1=config.k1, **{f"{name}_B": b for name, b in config.field_b})
         self.config = config
+        self.statistics = statistics
 
     def idf(self, searcher: Any, fieldname: str, text: bytes) -> float:
+        if self.statistics is not None:
+            return bm25f_idf(self.statistics.doc_frequency(fieldname, text), self.statistics.doc_count_all)
         parent = searcher.get_parent()
         return bm25f_idf(parent.doc_frequency(fieldname, text), parent.doc_count_all())
 
     def scorer(self, searcher: Any, fieldname: str, text: bytes, qf: int = 1) -> scoring.BaseScorer:
         if not searcher.schema[fieldname].scorable:
             return scoring.WeightScorer.for_(searcher, fieldname, text)
-        return BM25FScorer(searcher, fieldname, text, field_b(self, fieldname), self.K1, qf=qf)
+        scorer = BM25FScorer(searcher, fieldname, text, field_b(self, fieldname), self.K1, qf=qf)
+        if self.statistics is not None:  # Whoosh's scorer reads the average from the searcher
+            scorer.avgfl = self.statistics.avg_field_length(fieldname)
+        return scorer
 
 
 # -- the rerank's pure pieces ------------------------------------------------------------------

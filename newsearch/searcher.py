@@ -27,9 +27,9 @@ from whoosh.searching import Searcher
 
 from newsearch import duplicate_store
 from newsearch.analysis import drop_stem_lookup, use_stem_lookup
-from newsearch.candidates import gather, plain_concepts
+from newsearch.candidates import Gathered, gather, plain_concepts
 from newsearch.columns import MatchTimeout, doc_columns, epoch_micros, filter_mask, matching_docnums, timeline_of
-from newsearch.compiler import CompiledQuery, QueryCompiler, date_filter, unmatched_phrases
+from newsearch.compiler import CompiledQuery, ConceptParts, QueryCompiler, date_filter, unmatched_phrases
 from newsearch.config import duration_argument, moment_argument, resolve_index_path, zone_argument
 from newsearch.controlchars import escape_name
 from newsearch.duplicate_store import DuplicatePairs
@@ -576,13 +576,20 @@ class Index:
         concepts = plain_concepts(compiled)
         searcher = snapshot.searcher
         if sort == "relevance" and concepts is not None and (filters is None or allowed is not None):
-            found = gather(searcher, concepts, depth, all_words=compiled.all_words_query is not None,
-                           allowed=allowed, deadline=deadline, watch=watch, whoosh=snapshot.whoosh)
+            found = self._gather(snapshot, concepts, depth, all_words=compiled.all_words_query is not None,
+                                 allowed=allowed, deadline=deadline, watch=watch)
             with snapshot.whoosh:
                 hits = self._candidates(searcher, found.scores, found.covered)
             return hits, found.total, found.timed_out, found.watched
         with snapshot.whoosh:
             return self._collect_whoosh(searcher, compiled, filters, depth, sort, deadline, watch)
+
+    def _gather(self, snapshot: _Snapshot, concepts: Sequence[ConceptParts], depth: int, *, all_words: bool,
+                allowed: np.ndarray | None, deadline: float, watch: Sequence[int]) -> Gathered:
+        """The one pass over a plain query's postings (``candidates.gather``); a sharded index runs it
+        on each shard with the statistics of all of them (``shards``)."""
+        return gather(snapshot.searcher, concepts, depth, all_words=all_words, allowed=allowed, deadline=deadline,
+                      watch=watch, whoosh=snapshot.whoosh)
 
     def _collect_whoosh(self, searcher: Searcher, compiled: CompiledQuery, filters: wq.Query | None, depth: int,
                         sort: Sort, deadline: float, watch: Sequence[int]

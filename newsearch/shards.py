@@ -1,0 +1,525 @@
+"""Sharded indexes: one folder of N shards, each a complete newsearch index, searched as one.
+
+The folder holds ``shards.json`` (the manifest: the shards' names, the routing rule, the corpus
+and a version), one folder per shard (``shard-000``, ...: an index with its own generations,
+lock and checks), and ``duplicates.tsv``, the near-duplicate pairs across every shard (the band
+hashes each article's MinHash signature leaves are global, so copies in two shards pair up).
+
+Routing: a corpus file goes to the shard that a hash of its path (relative to its corpus folder)
+names. For one article per file that is the article's id; a file of many articles stays on one
+shard, because an update re-reads, stamps and deletes whole files. Period routing would let a
+date-filtered query skip shards, but every query still needs every shard's statistics (exact
+scores), and news arrives by period: the newest shard would take every update and most searches.
+
+Building (``build_sharded``): under the one writer lock of the folder, each shard is brought up to
+date by ``build_index`` (its share of the corpus, ``ShardRoute``) as one job of an ``Executor``
+(local processes by default, or a Dask cluster), so an update rewrites only the shards whose
+files changed; then the pairs across shards are brought up to date and the manifest written.
+A killed build leaves every shard at its previous state or its new one, each searchable.
+
+Searching (``ShardedIndex``, an ``Index``): the shards' segments are read as one collection
+(Whoosh's ``MultiReader``), so compiling a query (corrections, expansions), the statistics of
+BM25F, the rerank, facets, timelines, passages and the folding of copies are those of one index
+over the same articles. With an executor, the one pass that scores a plain query's postings
+(``candidates.gather``, the work that grows with the archive) runs on the workers, one job per
+shard, each scored with the statistics of all the shards (``scoring.CollectionStatistics``, the
+dfs_query_then_fetch of Elasticsearch); the coordinator merges the shards' best candidates and
+keeps the same ones one index would. A worker keeps its shards open between queries.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from whoosh.index import FileIndex
+from whoosh.reading import MultiReader
+from whoosh.searching import Searcher
+
+from newsearch import corpus, duplicate_store, status
+from newsearch.analysis import drop_stem_lookup, use_stem_lookup
+from newsearch.candidates import Gathered, gather
+from newsearch.compiler import ConceptParts
+from newsearch.config import resolve_corpus_paths, resolve_index_path
+from newsearch.corpus import CorpusFile
+from newsearch.duplicate_store import DuplicatePairs
+from newsearch.errors import IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
+from newsearch.indexer import build_index
+from newsearch.models import BuildReport, CheckReport, IndexStats
+from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, usable_cores
+from newsearch.scoring import RANKING, BM25FModel, CollectionStatistics, RankingConfig
+from newsearch.searcher import DEFAULT_TIME_LIMIT_S, Index, _Snapshot
+from newsearch.storage import (
+    ensure_index_root,
+    is_index,
+    is_live,
+    open_current,
+    open_generation,
+    reading,
+    write_atomically,
+    writer_lock,
+)
+from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
+
+MANIFEST = "shards.json"
+FORMAT = 1
+ROUTING = "path-hash"
+UNRECORDED = 2**40  # the pairs' "commit" for shard states the manifest does not record (see ``_pairs_toc``)
+
+
+# -- the manifest and the routing ------------------------------------------------------------
+
+def shard_of(relpath: str, count: int) -> int:
+    """The shard (0 .. count-1) of the corpus file at ``relpath``: a hash, the same on every machine."""
+    digest = hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+@dataclass(frozen=True)
+class ShardRoute:
+    """Keeps the corpus files of one shard (``build_index(only=...)``); plain data, so it travels to a worker."""
+
+    shard: int
+    count: int
+
+    def __call__(self, file: CorpusFile) -> bool:
+        return shard_of(file.relpath, self.count) == self.shard
+
+
+def is_sharded(path: str | os.PathLike[str] | None) -> bool:
+    """Whether the index folder at ``path`` (resolved as ``open_index`` resolves it) is a sharded index."""
+    try:
+        return (resolve_index_path(path) / MANIFEST).is_file()
+    except OSError:  # an unreadable folder: opening it as one index says what is wrong
+        return False
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """The manifest of the sharded index at ``root``; IndexNotFound or IndexCorrupt naming the file."""
+    path = root / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexNotFound(f"no sharded index at {root}: build one with `newsearch index --shards N "
+                            f"--index {root} CORPUS_PATH...`") from None
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"the manifest {path} cannot be read ({exc}): rebuild the index") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("routing") != ROUTING \
+            or not isinstance(manifest.get("shards"), list) or not manifest["shards"]:
+        raise IndexCorrupt(f"the manifest {path} is not a sharded index of format {FORMAT} routed by {ROUTING}: "
+                           f"rebuild the index with this version of newsearch")
+    return manifest
+
+
+def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    write_atomically(root / MANIFEST, lambda handle: json.dump(manifest, handle, indent=1, sort_keys=True))
+
+
+def _shard_states(root: Path, names: Sequence[str]) -> dict[str, list[object]]:
+    """Each shard's live generation and commit: what one version of the sharded index is."""
+    states: dict[str, list[object]] = {}
+    for name in names:
+        generation, ix = open_current(root / name)
+        states[name] = [generation.name, ix.latest_generation()]
+    return states
+
+
+# -- building ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard's build: plain data for any executor's workers, which must reach the folder."""
+
+    paths: tuple[str, ...]
+    shard_root: str
+    route: ShardRoute
+    rebuild: bool
+    max_bytes: int
+    follow_symlinks: bool
+
+
+def build_shard(job: ShardJob) -> BuildReport:
+    """Bring one shard up to date with its share of the corpus (an executor's job)."""
+    return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
+                       follow_symlinks=job.follow_symlinks, only=job.route)
+
+
+def build_sharded(
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    index: str | os.PathLike[str] | None = None,
+    *,
+    shards: int | None = None,
+    rebuild: bool = False,
+    wait: float = 0.0,
+    max_bytes: int = corpus.DEFAULT_MAX_BYTES,
+    follow_symlinks: bool = False,
+    executor: Executor | concurrent.futures.Executor | None = None,
+) -> BuildReport:
+    """Create or update the sharded index at ``index`` from the corpus at ``paths``.
+
+    ``shards``: how many, for a new index (an existing one keeps its count; a different count
+    raises IndexWriteError). Each shard is one job of ``executor`` (default: local worker
+    processes, one per shard up to the usable cores); its workers must reach the index folder
+    and the corpus at the same paths. Raises as ``build_index`` does.
+    """
+    started = time.monotonic()
+    root = resolve_index_path(index)
+    manifest = read_manifest(root) if (root / MANIFEST).exists() else None
+    if manifest is None:
+        if is_index(root):
+            raise IndexWriteError(f"{root} holds an index of one shard; build the sharded index in a new folder")
+        if not shards or shards < 1:
+            raise IndexWriteError(f"no sharded index at {root}: say how many shards to create (--shards N)")
+    elif shards is not None and shards != len(manifest["shards"]):
+        raise IndexWriteError(f"the index at {root} has {len(manifest['shards'])} shards, not {shards}: build "
+                              f"{shards} shards in a new folder")
+    names = manifest["shards"] if manifest else [f"shard-{number:03d}" for number in range(shards or 1)]
+    corpus_paths = [str(path) for path in resolve_corpus_paths(
+        paths, remembered=manifest.get("corpus") if manifest else None)]
+    if manifest is None:
+        ensure_index_root(root)  # an empty or new folder
+    with writer_lock(root, wait):
+        version = int(manifest["version"]) if manifest else 0
+        if manifest is None:  # the shards' names first: a killed first build leaves a sharded index to finish
+            manifest = {"format": FORMAT, "routing": ROUTING, "shards": names, "corpus": corpus_paths,
+                        "version": 0, "states": {}}
+            _write_manifest(root, manifest)
+        jobs = [ShardJob(tuple(corpus_paths), str(root / name), ShardRoute(number, len(names)), rebuild, max_bytes,
+                         follow_symlinks) for number, name in enumerate(names)]
+        reports = _run(jobs, executor)
+        states = _shard_states(root, names)
+        saved = duplicate_store.load(root)
+        if states != manifest.get("states") or saved.toc is None or saved.toc > version:
+            version = max(version, saved.toc or 0) + 1  # never the commit of a killed run's pairs
+            with _opened(root, names) as (_, searcher):
+                duplicate_store.save(root, duplicate_store.current(root, version, searcher.reader()))
+        _write_manifest(root, {**manifest, "corpus": corpus_paths, "version": version, "states": states})
+    report = _combined(str(root), reports)
+    report.duration_s = time.monotonic() - started
+    return report
+
+
+def _run(jobs: list[ShardJob], executor: Executor | concurrent.futures.Executor | None) -> list[BuildReport]:
+    if isinstance(executor, concurrent.futures.Executor):
+        executor = FuturesExecutor(executor)
+    if executor is not None:
+        return executor.map(build_shard, jobs)
+    workers = min(len(jobs), usable_cores())
+    if workers <= 1:
+        return [build_shard(job) for job in jobs]
+    with LocalExecutor(workers) as local:
+        return local.map(build_shard, jobs)
+
+
+def _combined(index_path: str, reports: list[BuildReport]) -> BuildReport:
+    """One report for the shards' reports: counts added, lists joined."""
+    total = BuildReport(index_path=index_path, rebuilt=bool(reports) and all(report.rebuilt for report in reports))
+    for report in reports:
+        for name in ("added", "updated", "deleted", "unchanged", "ignored", "documents"):
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+        total.skipped.extend(report.skipped)
+        total.warnings.extend(report.warnings)
+        for suffix, count in report.ignored_types.items():
+            total.ignored_types[suffix] = total.ignored_types.get(suffix, 0) + count
+    # every shard scans the whole corpus: what it ignores or skips, each one saw
+    total.ignored = reports[0].ignored if reports else 0
+    total.ignored_types = dict(reports[0].ignored_types) if reports else {}
+    total.skipped = list({(item.path, item.reason): item for item in total.skipped}.values())
+    return total
+
+
+# -- searching ---------------------------------------------------------------------------------
+
+@dataclass
+class _Shard:
+    name: str
+    generation: Path
+    ix: FileIndex
+    toc: int
+    stems: StemLookup
+
+
+class _opened:
+    """Every shard's live generation, read as one collection (a context manager for builders)."""
+
+    def __init__(self, root: Path, names: Sequence[str], ranking: RankingConfig = RANKING) -> None:
+        self.shards: list[_Shard] = []
+        try:
+            for name in names:
+                generation, ix = open_current(root / name)
+                self.shards.append(_Shard(name, generation, ix, ix.latest_generation(),
+                                          StemLookup(generation / VOCABULARY_FILE)))
+            leaves: list[Any] = []
+            for shard in self.shards:
+                reader = shard.ix.reader()
+                leaves.extend(leaf for leaf, _ in reader.leaf_readers())
+            self.searcher = Searcher(MultiReader(leaves), weighting=BM25FModel(ranking))
+        except BaseException:
+            self.close_lookups()
+            raise
+
+    def __enter__(self) -> tuple[list[_Shard], Searcher]:
+        return self.shards, self.searcher
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.searcher.close()
+        self.close_lookups()
+
+    def close_lookups(self) -> None:
+        for shard in self.shards:
+            drop_stem_lookup(shard.stems)
+            shard.stems.close()
+
+
+@dataclass
+class _ShardedSnapshot(_Snapshot):
+    """One opened state of every shard (``_Snapshot``'s roles, over the shards' union)."""
+
+    root: Path = Path()
+    shards: list[_Shard] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)  # each shard's first global document number
+    pairs_toc: int = 0
+    manifest: str = ""
+
+    def vocabulary(self) -> Vocabulary:
+        with self.whoosh:
+            if self._vocabulary is None:
+                loaded = [Vocabulary.load(shard.generation) for shard in self.shards]
+                self._vocabulary = loaded[0].combined(*loaded[1:])
+        return self._vocabulary
+
+    def written(self, word: str) -> bool:
+        return any(shard.stems(word) is not None for shard in self.shards)
+
+    def duplicates(self) -> DuplicatePairs:
+        with self.whoosh:
+            if self._duplicates is None:
+                self._duplicates = duplicate_store.current(self.root, self.pairs_toc, self.searcher.reader())
+        return self._duplicates
+
+    def is_current(self, index_root: Path) -> bool:
+        try:
+            if (index_root / MANIFEST).read_text(encoding="utf-8") != self.manifest:
+                return False
+            return all(is_live(index_root / shard.name, shard.generation)
+                       and shard.ix.latest_generation() == shard.toc for shard in self.shards)
+        except (OSError, ValueError):
+            return False
+
+    def close(self) -> None:
+        self.searcher.close()
+        for shard in self.shards:
+            drop_stem_lookup(shard.stems)
+            shard.stems.close()
+
+
+def _pairs_toc(manifest: dict[str, Any], shards: list[_Shard]) -> int:
+    """The commit the pairs file must belong to: the manifest's version when the shards are as it
+    records them, else (a build killed before its manifest) none that a file has."""
+    states = {shard.name: [shard.generation.name, shard.toc] for shard in shards}
+    return int(manifest["version"]) if states == manifest.get("states") else UNRECORDED
+
+
+class ShardedIndex(Index):
+    """A sharded index, searched with the API of ``Index`` and the same results as one index over the
+    same articles. ``executor``: where plain queries' postings are scored (see the module
+    docstring); None scores them in this process. The executor stays the caller's to shut down."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT_S,
+                 ranking: RankingConfig = RANKING,
+                 executor: Executor | concurrent.futures.Executor | None = None) -> None:
+        self.executor: Executor | None = (FuturesExecutor(executor) if isinstance(executor, concurrent.futures.Executor)
+                                          else executor)
+        super().__init__(path, time_limit=time_limit, ranking=ranking)
+
+    def _fresh(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.is_current(self.path):
+            return snapshot
+        text = _manifest_text(self.path)
+        manifest = read_manifest(self.path)
+        opened = _opened(self.path, manifest["shards"], self.ranking)
+        shards, searcher = opened.shards, opened.searcher
+        use_stem_lookup(shards[0].stems)
+        offsets, base = [], 0
+        for shard in shards:
+            offsets.append(base)
+            base += shard.ix.doc_count_all()
+        fresh = _ShardedSnapshot(self.path, int(manifest["version"]), shards[0].ix, searcher, shards[0].stems,
+                                 root=self.path, shards=shards, offsets=offsets,
+                                 pairs_toc=_pairs_toc(manifest, shards), manifest=text)
+        if snapshot is not None:
+            snapshot.retire()
+        self._snapshot = fresh
+        return fresh
+
+    def _gather(self, snapshot: _Snapshot, concepts: Sequence[ConceptParts], depth: int, *, all_words: bool,
+                allowed: np.ndarray | None, deadline: float, watch: Sequence[int]) -> Gathered:
+        if self.executor is None or not isinstance(snapshot, _ShardedSnapshot):
+            return gather(snapshot.searcher, concepts, depth, all_words=all_words, allowed=allowed,
+                          deadline=deadline, watch=watch, whoosh=snapshot.whoosh)
+        statistics = _statistics(snapshot.searcher, concepts)
+        jobs = []
+        watched = np.asarray(watch, dtype=np.int64)
+        for shard, start in zip(snapshot.shards, snapshot.offsets):
+            stop = start + shard.ix.doc_count_all()
+            mine = watched[(watched >= start) & (watched < stop)] - start
+            jobs.append(GatherJob(str(shard.generation), shard.toc, tuple(concepts), depth, all_words,
+                                  None if allowed is None else allowed[start:stop], max(deadline - time.monotonic(), 0),
+                                  tuple(mine.tolist()), statistics, self.ranking))
+        try:
+            found = self.executor.map(gather_shard, jobs)
+        except WorkerFailed as exc:
+            raise NewsearchError(f"searching the shards of {self.path} failed: {exc}; search again (a worker "
+                                 f"that died is replaced by the executor, or restart it)") from None
+        return _merged(found, snapshot.offsets, depth, all_words, len(concepts))
+
+
+def _manifest_text(root: Path) -> str:
+    try:
+        return (root / MANIFEST).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def _statistics(searcher: Searcher, concepts: Sequence[ConceptParts]) -> CollectionStatistics:
+    """The figures BM25F reads for ``concepts``, of the whole collection (every shard)."""
+    reader = searcher.reader()
+    terms = {(fieldname, text) for concept in concepts
+             for fieldname, text in concept.query.iter_all_terms(phrases=True)}
+    encoded = set()
+    for fieldname, text in terms:
+        if fieldname in searcher.schema:
+            try:
+                encoded.add((fieldname, searcher.schema[fieldname].to_bytes(text)))
+            except ValueError:
+                continue
+    scorable = [name for name, fieldtype in searcher.schema.items() if fieldtype.scorable]
+    return CollectionStatistics(
+        doc_count_all=searcher.doc_count_all(),
+        field_lengths=tuple((name, reader.field_length(name)) for name in scorable),
+        doc_frequencies=tuple((name, text, reader.doc_frequency(name, text)) for name, text in sorted(encoded)),
+    )
+
+
+@dataclass(frozen=True)
+class GatherJob:
+    """One shard's share of a plain query's pass over the postings (``candidates.gather``)."""
+
+    generation: str
+    toc: int
+    concepts: tuple[ConceptParts, ...]
+    depth: int
+    all_words: bool
+    allowed: np.ndarray | None  # this shard's slice of the filter mask
+    seconds: float  # what is left of the time limit (clocks differ between machines)
+    watch: tuple[int, ...]  # this shard's numbers
+    statistics: CollectionStatistics
+    ranking: RankingConfig
+
+
+_OPEN_SHARDS: dict[str, tuple[int, FileIndex, Any]] = {}  # a worker's open shards: generation -> (toc, ix, reader)
+
+
+def gather_shard(job: GatherJob) -> Gathered:
+    """Score one shard's postings with the collection's statistics (an executor's job; the shard stays
+    open in the worker for the next query)."""
+    opened = _OPEN_SHARDS.get(job.generation)
+    if opened is None or opened[0] != job.toc:
+        if opened is not None:
+            opened[2].close()
+        ix = open_generation(Path(job.generation))
+        if ix.latest_generation() != job.toc:
+            raise NewsearchError(f"the shard {job.generation} changed while it was searched: search again")
+        opened = _OPEN_SHARDS[job.generation] = (job.toc, ix, ix.reader())
+    with reading(Path(job.generation).parent):
+        searcher = Searcher(opened[2], weighting=BM25FModel(job.ranking, job.statistics), closereader=False)
+        return gather(searcher, job.concepts, job.depth, all_words=job.all_words, allowed=job.allowed,
+                      deadline=time.monotonic() + job.seconds, watch=job.watch)
+
+
+def _merged(found: list[Gathered], offsets: list[int], depth: int, all_words: bool, concepts: int) -> Gathered:
+    """The shards' candidates as one pass over every shard would choose them: the best ``depth`` by
+    score, the lower (global) number first on ties, and with ``all_words`` the best ``depth`` of
+    those covering every concept. Each shard's own best are a superset of its share of those."""
+    scores: dict[int, float] = {}
+    covered: dict[int, int] = {}
+    watched: set[int] = set()
+    for part, offset in zip(found, offsets):
+        scores.update((offset + docnum, score) for docnum, score in part.scores.items())
+        covered.update((offset + docnum, count) for docnum, count in part.covered.items())
+        watched.update(offset + docnum for docnum in part.watched)
+    order = sorted(scores, key=lambda docnum: (-scores[docnum], docnum))
+    chosen = set(order[:depth])
+    if all_words:
+        chosen.update([docnum for docnum in order if covered[docnum] == concepts][:depth])
+    ascending = sorted(chosen)
+    return Gathered(scores={docnum: scores[docnum] for docnum in ascending},
+                    covered={docnum: covered[docnum] for docnum in ascending},
+                    total=sum(part.total for part in found), timed_out=any(part.timed_out for part in found),
+                    watched=watched)
+
+
+# -- the entry points that accept either kind of index -------------------------------------------
+
+def open_index(path: str | os.PathLike[str] | None = None, *, ranking: RankingConfig = RANKING,
+               executor: Executor | concurrent.futures.Executor | None = None) -> Index:
+    """Open the index at ``path`` (else $NEWSEARCH_INDEX, else ./index) for searching: an ``Index``,
+    or a ``ShardedIndex`` (the same API) when the folder holds shards.
+
+    ``ranking``: as in ``searcher.open_index``. ``executor`` (a sharded index only): where each
+    shard's postings are scored: a ``newsearch.parallel.Executor`` or a
+    ``concurrent.futures.Executor`` such as Dask's ``Client.get_executor()``; None: this process.
+    """
+    if is_sharded(path):
+        return ShardedIndex(path, ranking=ranking, executor=executor)
+    return Index(path, ranking=ranking)
+
+
+def index_stats(index: str | os.PathLike[str] | None = None) -> IndexStats:
+    """``status.index_stats`` of an index, or of all the shards of a sharded one together."""
+    root = resolve_index_path(index)
+    if not is_sharded(root):
+        return status.index_stats(root)
+    manifest = read_manifest(root)
+    parts = [status.index_stats(root / name) for name in manifest["shards"]]
+    sources: dict[str, int] = {}
+    for part in parts:
+        for source, count in part.sources.items():
+            sources[source] = sources.get(source, 0) + count
+    with _opened(root, manifest["shards"]) as (shards, searcher):
+        pairs = duplicate_store.current(root, _pairs_toc(manifest, shards), searcher.reader())
+    dated = [part for part in parts if part.earliest is not None]
+    return IndexStats(
+        index_path=str(root), generation=f"{len(parts)} shards, version {manifest['version']}",
+        documents=sum(part.documents for part in parts), sources=dict(sorted(sources.items())),
+        earliest=min((part.earliest for part in dated if part.earliest), default=None),
+        latest=max((part.latest for part in dated if part.latest), default=None),
+        undated=sum(part.undated for part in parts), size_bytes=sum(part.size_bytes for part in parts),
+        created=min((part.created for part in parts if part.created), default=None),
+        updated=max((part.updated for part in parts if part.updated), default=None),
+        format=parts[0].format, versions=parts[0].versions, duplicate_clusters=len(pairs.members),
+        duplicates=sum(len(ids) - 1 for ids in pairs.members.values()), corpus=tuple(manifest["corpus"]),
+    )
+
+
+def check_index(index: str | os.PathLike[str] | None = None) -> CheckReport:
+    """``status.check_index`` of an index, or of every shard of a sharded one (the first damage found
+    is raised, naming its shard's folder)."""
+    root = resolve_index_path(index)
+    if not is_sharded(root):
+        return status.check_index(root)
+    manifest = read_manifest(root)
+    parts = [status.check_index(root / name) for name in manifest["shards"]]
+    counts = {name.name: sum(getattr(part, name.name) for part in parts) for name in fields(CheckReport)
+              if name.name in ("documents", "files", "segments")}
+    return CheckReport(index_path=str(root), generation=f"{len(parts)} shards, version {manifest['version']}",
+                       **counts)
