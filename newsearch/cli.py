@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -27,6 +27,9 @@ from newsearch.interchange import DEFAULT_BULK_INDEX, ExportFormat, opensearch_m
 from newsearch.models import PERIODS, SORTS
 from newsearch.options import LIMITS, PASSAGE_COUNTS, date_range, long_flag, search_arguments, timeline_arguments
 from newsearch.version import __version__
+
+if TYPE_CHECKING:
+    from newsearch.storage import LockHolder
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -184,10 +187,16 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
 
     show_progress = not quiet and not as_json and sys.stderr.isatty()
     progress = _ProgressLine() if show_progress else None
+
+    def waiting(holder: LockHolder | None) -> None:
+        stamp = "" if sys.stderr.isatty() else f"{_now_iso()} "
+        who = terminal_safe(holder.describe()) if holder else "another process"
+        click.echo(f"{stamp}Waiting up to {wait:g} s for {who}, which is writing the index, to finish.", err=True)
+
     try:
         report = build_index(paths or None, index_path, rebuild=rebuild, wait=wait, max_bytes=max_bytes,
                              follow_symlinks=follow_symlinks, progress=progress,
-                             jobs=jobs if jobs is not None else usable_cores())
+                             jobs=jobs if jobs is not None else usable_cores(), waiting=None if quiet else waiting)
     finally:
         if progress:
             progress.finish()
@@ -711,12 +720,14 @@ class _ProgressLine:
 
     def __init__(self, unit: str = "files") -> None:
         self.unit = unit
-        self.started = time.monotonic()
+        self.started: float | None = None  # the first call: time spent waiting for a lock is no work
         self.shown = False
         self.last = 0.0
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
+        if self.started is None:
+            self.started = now
         if done < total and now - self.last < 0.1:
             return
         self.last = now
