@@ -525,9 +525,10 @@ def export_command(words: tuple[str, ...], index_path: str | None, output_format
     progress = _ProgressLine("articles") if show_progress else None
     with Index(index_path, time_limit=EXPORT_TIME_LIMIT_S) as index, _output_file(output) as out:
         try:
-            written = export(index, query, out, format=output_format, since=dates[0], until=dates[1],
-                             sources=sources, sort="oldest" if sort == "oldest" else "newest", collapse=fold,
-                             correct=not exact, bulk_index=bulk_index, progress=progress)
+            with index.matching(query, since=dates[0], until=dates[1], sources=sources,
+                                sort="oldest" if sort == "oldest" else "newest", collapse=fold,
+                                correct=not exact) as matches:
+                written = export(index, matches, out, format=output_format, bulk_index=bulk_index, progress=progress)
         finally:
             if progress:
                 progress.finish()

@@ -130,13 +130,13 @@ def test_bad_requests_are_refused(news_index):
     result = run("ferry", "--index", str(news_index), "--mapping", "m.json")
     assert result.exit_code == 2 and "--mapping goes with --format opensearch" in result.stderr
     with Index(news_index) as index, pytest.raises(QueryError, match="format must be one of jsonl, csv, opensearch"):
-        export(index, "ferry", io.StringIO(), format="xml")
+        export(index, index.matching("ferry"), io.StringIO(), format="xml")
 
 
 def test_the_library_streams_and_reports_progress(news_index):
     out, seen = io.StringIO(), []
     with Index(news_index) as index:
-        written = export(index, "ferry", out, progress=lambda done, total: seen.append((done, total)))
+        written = export(index, index.matching("ferry"), out, progress=lambda done, total: seen.append((done, total)))
     assert written == 4 and seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert len(out.getvalue().splitlines()) == 4
 
@@ -157,5 +157,5 @@ def test_an_article_deleted_while_exporting_is_skipped(news_index, tmp_path):
 
     out = DeletingOut()
     with Index(index_path) as index:
-        assert export(index, "ferry", out) == 3
+        assert export(index, index.matching("ferry"), out) == 3
     assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == ["ferry-2", "ferry-1", "undated"]

@@ -1,0 +1,181 @@
+"""Matches in date order, from the numpy date column: a page of them (browsing, a search sorted
+by date) or every one, a chunk at a time (``Index.matching``: export, watch).
+
+The order: newest first (or oldest first), undated articles last either way, ties by id. The
+roles:
+
+* **keys** -- one uint64 per match that sorts in that order but for the ids (``date_keys``);
+* **DateOrder** -- the matches of one snapshot in that order: a page partitions the keys for the
+  few it needs, the rest is one numpy sort; only articles sharing a moment have their ids read
+  (a boundary's tie group, or each tie group of a chunk), never every id; copies of one story
+  folded into its first article in the order (``stories``);
+* **Matches** -- ``Index.matching``'s answer: its length at once, its ``Match`` objects made a
+  chunk at a time while iterated, so listing a million matches holds a few numbers per match,
+  not an object per match.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+from whoosh.searching import Searcher
+
+from newsearch.columns import NO_DATE, doc_columns
+from newsearch.errors import QueryError
+from newsearch.grouping import folded_copies
+from newsearch.matches import column_values, published_at
+from newsearch.models import Match
+from newsearch.storage import reading
+
+FIRST = 1024  # matches ordered by partitioning first: a page (and most watches) needs no more
+CHUNK = 4096  # matches ordered, and read, at a time after those
+_NEWEST_TOP = np.uint64(NO_DATE - 1)
+_UNDATED = np.uint64(NO_DATE)
+
+Story = tuple[int, tuple[int, ...]]  # a document number, and its matching copies' in order
+
+
+def date_sort(sort: str) -> str:
+    """``sort`` if it is an order by date; QueryError if not."""
+    if sort not in ("newest", "oldest"):
+        raise QueryError(f"every match is listed by date: sort must be newest or oldest, not {sort!r}")
+    return sort
+
+
+def date_keys(published: np.ndarray, sort: str) -> np.ndarray:
+    """Keys whose ascending order is ``sort`` ("newest" or "oldest") over raw ``published``
+    values, undated (``NO_DATE`` or more) last either way."""
+    dated = published < _UNDATED
+    return np.where(dated, _NEWEST_TOP - published if sort == "newest" else published, _UNDATED)
+
+
+class DateOrder:
+    """The ``matched`` documents (sorted numbers) of ``searcher`` in ``sort`` order; with
+    ``clustered`` (document number -> story key, for documents with copies), each story once."""
+
+    def __init__(self, searcher: Searcher, matched: np.ndarray, sort: str,
+                 clustered: dict[int, str] | None = None) -> None:
+        self.searcher = searcher
+        self.matched = matched
+        self.keys = date_keys(doc_columns(searcher).published[matched], date_sort(sort))
+        self.stories_of: dict[str, list[int]] = {}  # story key -> its matching documents (those with copies)
+        if clustered:
+            for docnum in matched[np.isin(matched, np.fromiter(clustered, dtype=np.int64, count=len(clustered)))]:
+                self.stories_of.setdefault(clustered[int(docnum)], []).append(int(docnum))
+        self.story = {docnum: key for key, members in self.stories_of.items() for docnum in members}
+
+    def __len__(self) -> int:
+        return len(self.matched)
+
+    def story_count(self) -> int:
+        return len(self.matched) - folded_copies(self.story, self.story)
+
+    def docnums(self) -> Iterator[list[int]]:
+        """Every match in order, a chunk at a time."""
+        count = len(self.matched)
+        if count > FIRST:  # the first few by partitioning: no sort of every match for a page
+            kth = np.partition(self.keys, FIRST - 1)[FIRST - 1]
+            near = np.flatnonzero(self.keys <= kth)
+            yield self._ordered(near[np.argsort(self.keys[near], kind="stable")], 0, FIRST)
+        start = FIRST if count > FIRST else 0
+        if start >= count:
+            return
+        positions = np.argsort(self.keys, kind="stable")
+        for first in range(start, count, CHUNK):
+            yield self._ordered(positions, first, min(first + CHUNK, count))
+
+    def stories(self) -> Iterator[Story]:
+        """Each match in order with its matching copies (in order), the copies left out; every
+        match on its own without ``clustered``."""
+        listed: set[str] = set()
+        for chunk in self.docnums():
+            for docnum in chunk:
+                key = self.story.get(docnum)
+                if key is None:
+                    yield docnum, ()
+                elif key not in listed:
+                    listed.add(key)
+                    copies = [other for other in self.stories_of[key] if other != docnum]
+                    yield docnum, tuple(self._in_order(copies))
+
+    def page(self, offset: int, limit: int) -> list[Story]:
+        return list(islice(self.stories(), offset, offset + limit))
+
+    def _ordered(self, positions: np.ndarray, lo: int, hi: int) -> list[int]:
+        """Documents ``positions[lo:hi]`` (positions into ``matched`` sorted by key) in order: the
+        groups of equal keys that range touches are sorted by id, read for those groups only."""
+        keys = self.keys[positions]
+        start = int(np.searchsorted(keys, keys[lo], side="left"))
+        end = int(np.searchsorted(keys, keys[hi - 1], side="right"))
+        docs = self.matched[positions[start:end]].tolist()
+        group_keys = keys[start:end]
+        bounds = np.flatnonzero(np.diff(group_keys)) + 1
+        edges = [0, *bounds.tolist(), len(docs)]
+        tied = [(a, b) for a, b in zip(edges, edges[1:]) if b - a > 1]
+        if tied:
+            ids = self.ids_of([docnum for a, b in tied for docnum in docs[a:b]])
+            for a, b in tied:
+                docs[a:b] = sorted(docs[a:b], key=ids.__getitem__)
+        return docs[lo - start:hi - start]
+
+    def _in_order(self, docnums: list[int]) -> list[int]:
+        keys = self.keys[np.searchsorted(self.matched, docnums)].tolist()
+        ids = self.ids_of(docnums)
+        return [docnum for _, _, docnum in sorted(zip(keys, [ids[docnum] for docnum in docnums], docnums))]
+
+    def ids_of(self, docnums: list[int]) -> dict[int, str]:
+        return {docnum: raw.decode("utf-8", "surrogateescape")
+                for docnum, raw in column_values(self.searcher, "id", docnums, b"").items()}
+
+
+class Matches:
+    """Every article a query matches (``Index.matching``), in date order: ``len()`` at once, each
+    ``Match`` made as it is iterated, a chunk at a time, so a million matches hold a few numbers
+    each rather than an object each.
+
+    The matches are those of the index state they were listed from, which stays open until
+    ``close()`` (or the end of a ``with`` block, or until the object is dropped).
+    """
+
+    def __init__(self, order: DateOrder, lock: AbstractContextManager[object], index_path: Path,
+                 release: Callable[[], None]) -> None:
+        self._order = order
+        self._lock = lock  # the index state's, held while its columns are read
+        self._index_path = index_path
+        self._size = order.story_count()
+        self._release = weakref.finalize(self, release)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[Match]:
+        if not self._release.alive:
+            raise ValueError("the matches were closed")
+        order, stories = self._order, self._order.stories()
+        published = doc_columns(order.searcher).published
+        while True:
+            with reading(self._index_path), self._lock:
+                batch = list(islice(stories, CHUNK))
+                docnums = [docnum for docnum, _ in batch]
+                hashes = column_values(order.searcher, "content_hash", docnums, b"")
+                ids = order.ids_of(docnums + [copy for _, copies in batch for copy in copies])
+            if not batch:
+                return
+            for docnum, copies in batch:
+                yield Match(ids[docnum], published_at(int(published[docnum])), hashes[docnum].decode("ascii"),
+                            tuple(ids[copy] for copy in copies))
+
+    def close(self) -> None:
+        """Let go of the index state the matches came from (iterating them is then an error)."""
+        self._release()
+
+    def __enter__(self) -> Matches:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
