@@ -536,7 +536,8 @@ def export_command(words: tuple[str, ...], index_path: str | None, output_format
         with _output_file(mapping) as out:
             out.write(json.dumps(opensearch_mapping(), indent=2) + "\n")
     if output is not None:
-        click.echo(f"Wrote {written:,} article{'' if written == 1 else 's'} to {output}.", err=True)
+        stamp = "" if sys.stderr.isatty() else f"{_now_iso()} "
+        click.echo(f"{stamp}Wrote {written:,} article{'' if written == 1 else 's'} to {output}.", err=True)
     return EXIT_OK if written else EXIT_NO_RESULTS
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_every_format_matches_its_golden_file(news_index, tmp_path, fmt, golden)
     extra = ["--bulk-index", "archive"] if fmt == "opensearch" else []
     result = run("*", "--index", str(news_index), "--format", fmt, "-o", str(out), *extra)
     assert result.exit_code == 0, result.output
-    assert result.stderr == f"Wrote 6 articles to {out}.\n"
+    assert re.fullmatch(rf"\d{{4}}-\d\d-\d\dT\S+ Wrote 6 articles to {re.escape(str(out))}\.\n", result.stderr)
     assert out.read_bytes() == (GOLDEN / golden).read_bytes()
     assert not list(tmp_path.glob("*.part"))
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from support.news import ARTICLES, write_news
+from test_readme import README
 
 from newsearch import build_index
 from newsearch.errors import IndexLocked
@@ -163,3 +164,13 @@ def _blocked_on_lock(pid: int, index_root: Path) -> bool:
         return any(os.readlink(f"/proc/{pid}/fd/{fd}") == target for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return False
+
+
+def test_the_readme_shows_the_messages_as_they_are_printed():
+    waiting = re.search(r"`(Waiting up to .*?)`", README, re.S)
+    summary = re.search(r"`(Updated index in .*?): \.\.\.`", README, re.S)
+    assert waiting and summary
+    holder = LockHolder(4242, "2026-12-06T21:00:00+00:00", "web1", "newsearch index --rebuild articles")
+    assert " ".join(waiting.group(1).split()) == (f"Waiting up to 600 s for {holder.describe()}, "
+                                                  f"which is writing the index, to finish.")
+    assert re.fullmatch(r"Updated index in \d+\.\d s \(after waiting \d+\.\d s for another writer\)", summary.group(1))
