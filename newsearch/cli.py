@@ -528,7 +528,7 @@ def export_command(words: tuple[str, ...], index_path: str | None, output_format
             with index.matching(query, since=dates[0], until=dates[1], sources=sources,
                                 sort="oldest" if sort == "oldest" else "newest", collapse=fold,
                                 correct=not exact) as matches:
-                written = export(index, matches, out, format=output_format, bulk_index=bulk_index, progress=progress)
+                written = export(matches, out, format=output_format, bulk_index=bulk_index, progress=progress)
         finally:
             if progress:
                 progress.finish()

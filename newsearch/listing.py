@@ -9,9 +9,9 @@ roles:
   few it needs, the rest is one numpy sort; only articles sharing a moment have their ids read
   (a boundary's tie group, or each tie group of a chunk), never every id; copies of one story
   folded into its first article in the order (``stories``);
-* **Matches** -- ``Index.matching``'s answer: its length at once, its ``Match`` objects made a
-  chunk at a time while iterated, so listing a million matches holds a few numbers per match,
-  not an object per match.
+* **Matches** -- ``Index.matching``'s answer: its length at once, its ``Match`` objects (or the
+  articles themselves) made a chunk at a time while iterated, so listing a million matches holds
+  a few numbers per match, not an object per match.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from newsearch.columns import NO_DATE, doc_columns
 from newsearch.errors import QueryError
 from newsearch.grouping import folded_copies
 from newsearch.matches import column_values, published_at
-from newsearch.models import Match
+from newsearch.models import Document, Match
+from newsearch.schema import stored_published
 from newsearch.storage import reading
 
 FIRST = 1024  # matches ordered by partitioning first: a page (and most watches) needs no more
@@ -154,6 +155,18 @@ class Matches:
         return self._size
 
     def __iter__(self) -> Iterator[Match]:
+        return (match for _, match in self._listed())
+
+    def documents(self) -> Iterator[Document]:
+        """The articles themselves, in order, as the index held them when they were listed (an
+        update since changes none of them), read one at a time."""
+        searcher = self._order.searcher
+        for docnum, _ in self._listed():
+            with reading(self._index_path), self._lock:
+                stored = searcher.stored_fields(docnum)
+            yield stored_document(stored)
+
+    def _listed(self) -> Iterator[tuple[int, Match]]:
         if not self._release.alive:
             raise ValueError("the matches were closed")
         order, stories = self._order, self._order.stories()
@@ -167,8 +180,8 @@ class Matches:
             if not batch:
                 return
             for docnum, copies in batch:
-                yield Match(ids[docnum], published_at(int(published[docnum])), hashes[docnum].decode("ascii"),
-                            tuple(ids[copy] for copy in copies))
+                yield docnum, Match(ids[docnum], published_at(int(published[docnum])), hashes[docnum].decode("ascii"),
+                                    tuple(ids[copy] for copy in copies))
 
     def close(self) -> None:
         """Let go of the index state the matches came from (iterating them is then an error)."""
@@ -179,3 +192,12 @@ class Matches:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def stored_document(stored: dict) -> Document:
+    """A document's stored fields as the ``Document`` the library returns."""
+    return Document(
+        id=stored["id"], title=stored.get("title", ""), body=stored.get("body", ""), path=stored.get("path", ""),
+        published=stored_published(stored.get("published")), source=stored.get("source", ""),
+        url=stored.get("url", ""), author=stored.get("author", ""), tags=tuple(stored.get("tags", ())),
+    )

@@ -44,7 +44,7 @@ from newsearch.grouping import (
     filter_note,
     folded_copies,
 )
-from newsearch.listing import DateOrder, Matches, date_sort
+from newsearch.listing import DateOrder, Matches, date_sort, stored_document
 from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered
 from newsearch.models import (
     SORTS,
@@ -522,11 +522,7 @@ class Index:
             stored = snapshot.searcher.document(id=id)
         if stored is None:
             raise DocumentNotFound(f"no document with id {id!r} in the index at {self.path}")
-        return Document(
-            id=stored["id"], title=stored.get("title", ""), body=stored.get("body", ""), path=stored.get("path", ""),
-            published=stored_published(stored.get("published")), source=stored.get("source", ""),
-            url=stored.get("url", ""), author=stored.get("author", ""), tags=tuple(stored.get("tags", ())),
-        )
+        return stored_document(stored)
 
     def highlight(self, text: str, query: str) -> list[tuple[int, int]]:
         """Spans of ``text`` that ``query`` matches (its words in any form, its phrases)."""

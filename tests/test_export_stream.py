@@ -57,7 +57,7 @@ def test_an_export_holds_no_list_of_its_articles(synthetic_index, monkeypatch):
 
     out = Watching()
     with Index(synthetic_index.path) as index, index.matching("bank") as matches:
-        assert export(index, matches, out) == len(matches) == 120
+        assert export(matches, out) == len(matches) == 120
     assert max(alive) <= 8
     assert len(out.getvalue().splitlines()) == 120
 
