@@ -41,7 +41,7 @@ def export(
         raise QueryError(f"format must be one of {', '.join(f.value for f in ExportFormat)}, not {format!r}") from None
     writer = WRITERS[chosen](out, bulk_index)
     written, total = 0, len(matches)
-    for document in matches.documents():
+    for _, document in matches.articles():
         writer.write(document)
         written += 1
         if progress is not None:

@@ -157,14 +157,15 @@ class Matches:
     def __iter__(self) -> Iterator[Match]:
         return (match for _, match in self._listed())
 
-    def documents(self) -> Iterator[Document]:
-        """The articles themselves, in order, as the index held them when they were listed (an
-        update since changes none of them), read one at a time."""
+    def articles(self, wanted: Callable[[Match], bool] | None = None) -> Iterator[tuple[Match, Document]]:
+        """Each match (those ``wanted``, if given) with its article, in order, as the index held
+        them when they were listed (an update since changes none of them), read one at a time."""
         searcher = self._order.searcher
-        for docnum, _ in self._listed():
-            with reading(self._index_path), self._lock:
-                stored = searcher.stored_fields(docnum)
-            yield stored_document(stored)
+        for docnum, match in self._listed():
+            if wanted is None or wanted(match):
+                with reading(self._index_path), self._lock:
+                    stored = searcher.stored_fields(docnum)
+                yield match, stored_document(stored)
 
     def _listed(self) -> Iterator[tuple[int, Match]]:
         if not self._release.alive:
