@@ -77,18 +77,25 @@ class DateOrder:
         return len(self.matched) - folded_copies(self.story, self.story)
 
     def docnums(self) -> Iterator[list[int]]:
-        """Every match in order, a chunk at a time."""
-        count = len(self.matched)
+        """Every match in order, a chunk at a time (a chunk holds whole groups of equal dates,
+        so each group's ids are read once)."""
+        count, done = len(self.matched), 0
         if count > FIRST:  # the first few by partitioning: no sort of every match for a page
             kth = np.partition(self.keys, FIRST - 1)[FIRST - 1]
-            near = np.flatnonzero(self.keys <= kth)
-            yield self._ordered(near[np.argsort(self.keys[near], kind="stable")], 0, FIRST)
-        start = FIRST if count > FIRST else 0
-        if start >= count:
+            near = np.flatnonzero(self.keys <= kth)  # whole groups: every match up to the FIRST-th's date
+            near = near[np.argsort(self.keys[near], kind="stable")]
+            yield self._ordered(near, self.keys[near])[:FIRST]
+            done = FIRST
+        if done >= count:
             return
         positions = np.argsort(self.keys, kind="stable")
-        for first in range(start, count, CHUNK):
-            yield self._ordered(positions, first, min(first + CHUNK, count))
+        keys = self.keys[positions]
+        first = int(np.searchsorted(keys, keys[done], side="left"))  # the group of the first not yet listed
+        skip = done - first
+        while first < count:
+            end = int(np.searchsorted(keys, keys[min(first + CHUNK, count) - 1], side="right"))
+            yield self._ordered(positions[first:end], keys[first:end])[skip:]
+            first, skip = end, 0
 
     def stories(self) -> Iterator[Story]:
         """Each match in order with its matching copies (in order), the copies left out; every
@@ -107,22 +114,18 @@ class DateOrder:
     def page(self, offset: int, limit: int) -> list[Story]:
         return list(islice(self.stories(), offset, offset + limit))
 
-    def _ordered(self, positions: np.ndarray, lo: int, hi: int) -> list[int]:
-        """Documents ``positions[lo:hi]`` (positions into ``matched`` sorted by key) in order: the
-        groups of equal keys that range touches are sorted by id, read for those groups only."""
-        keys = self.keys[positions]
-        start = int(np.searchsorted(keys, keys[lo], side="left"))
-        end = int(np.searchsorted(keys, keys[hi - 1], side="right"))
-        docs = self.matched[positions[start:end]].tolist()
-        group_keys = keys[start:end]
-        bounds = np.flatnonzero(np.diff(group_keys)) + 1
-        edges = [0, *bounds.tolist(), len(docs)]
+    def _ordered(self, positions: np.ndarray, keys: np.ndarray) -> list[int]:
+        """The documents at ``positions`` (into ``matched``, ordered by their ``keys``, whole
+        groups of equal keys) in order: each group of more than one sorted by id, read for those
+        groups only."""
+        docs = self.matched[positions].tolist()
+        edges = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist(), len(docs)]
         tied = [(a, b) for a, b in zip(edges, edges[1:]) if b - a > 1]
         if tied:
             ids = self.ids_of([docnum for a, b in tied for docnum in docs[a:b]])
             for a, b in tied:
                 docs[a:b] = sorted(docs[a:b], key=ids.__getitem__)
-        return docs[lo - start:hi - start]
+        return docs
 
     def _in_order(self, docnums: list[int]) -> list[int]:
         keys = self.keys[np.searchsorted(self.matched, docnums)].tolist()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -496,8 +496,9 @@ class Index:
         matches every article they keep. ``collapse`` keeps one article per story (the first in
         this order), the ids of its matching copies in ``Match.similar``. ``len()`` counts them at
         once; the ``Match`` objects (plain data) are made as they are iterated, so memory does not
-        grow with them: read the articles themselves one at a time with ``document``. Counting the
-        matches is bounded by the index's time limit (``Index(time_limit=...)``).
+        grow with them; ``Matches.articles()`` reads each article with its match. Both come from the
+        index as it was when listed, kept open until the matches are closed (``with``). Counting
+        the matches is bounded by the index's time limit (``Index(time_limit=...)``).
         """
         since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
         tree = None if _browsing(query, since, until, sources) else parse(query)
@@ -601,7 +602,8 @@ class Index:
                 matched = matching_docnums(searcher, compiled.query, allowed, deadline)
             except MatchTimeout:
                 return [], 0, True, set()
-            first = islice(chain.from_iterable(DateOrder(searcher, matched, sort).docnums()), depth)
+            chunks = DateOrder(searcher, matched, sort).docnums()
+            first = islice((docnum for chunk in chunks for docnum in chunk), depth)
             hits = self._candidates(searcher, dict.fromkeys(first, 0.0), {})
         watched = np.intersect1d(matched, np.asarray(watch, dtype=np.int64)).tolist()
         return hits, len(matched), False, set(watched)
