@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -27,6 +27,9 @@ from newsearch.interchange import DEFAULT_BULK_INDEX, ExportFormat, opensearch_m
 from newsearch.models import PERIODS, SORTS
 from newsearch.options import LIMITS, PASSAGE_COUNTS, date_range, long_flag, search_arguments, timeline_arguments
 from newsearch.version import __version__
+
+if TYPE_CHECKING:
+    from newsearch.storage import LockHolder
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -192,6 +195,12 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
     show_progress = not quiet and not as_json and sys.stderr.isatty()
     progress = _ProgressLine() if show_progress else None
     executor = executor_for(executor_spec)
+
+    def waiting(holder: LockHolder | None) -> None:
+        stamp = "" if sys.stderr.isatty() else f"{_now_iso()} "
+        who = terminal_safe(holder.describe()) if holder else "another process"
+        click.echo(f"{stamp}Waiting up to {wait:g} s for {who}, which is writing the index, to finish.", err=True)
+
     try:
         if shards is not None or is_sharded(index_path):
             report = build_sharded(paths or None, index_path, shards=shards, rebuild=rebuild, wait=wait,
@@ -199,7 +208,8 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
         else:
             report = build_index(paths or None, index_path, rebuild=rebuild, wait=wait, max_bytes=max_bytes,
                                  follow_symlinks=follow_symlinks, progress=progress,
-                                 jobs=jobs if jobs is not None else usable_cores(), executor=executor)
+                                 jobs=jobs if jobs is not None else usable_cores(), executor=executor,
+                                 waiting=None if quiet else waiting)
     finally:
         if progress:
             progress.finish()
@@ -530,9 +540,10 @@ def export_command(words: tuple[str, ...], index_path: str | None, output_format
     progress = _ProgressLine("articles") if show_progress else None
     with Index(index_path, time_limit=EXPORT_TIME_LIMIT_S) as index, _output_file(output) as out:
         try:
-            written = export(index, query, out, format=output_format, since=dates[0], until=dates[1],
-                             sources=sources, sort="oldest" if sort == "oldest" else "newest", collapse=fold,
-                             correct=not exact, bulk_index=bulk_index, progress=progress)
+            with index.matching(query, since=dates[0], until=dates[1], sources=sources,
+                                sort="oldest" if sort == "oldest" else "newest", collapse=fold,
+                                correct=not exact) as matches:
+                written = export(matches, out, format=output_format, bulk_index=bulk_index, progress=progress)
         finally:
             if progress:
                 progress.finish()
@@ -540,7 +551,8 @@ def export_command(words: tuple[str, ...], index_path: str | None, output_format
         with _output_file(mapping) as out:
             out.write(json.dumps(opensearch_mapping(), indent=2) + "\n")
     if output is not None:
-        click.echo(f"Wrote {written:,} article{'' if written == 1 else 's'} to {output}.", err=True)
+        stamp = "" if sys.stderr.isatty() else f"{_now_iso()} "
+        click.echo(f"{stamp}Wrote {written:,} article{'' if written == 1 else 's'} to {output}.", err=True)
     return EXIT_OK if written else EXIT_NO_RESULTS
 
 
@@ -725,12 +737,14 @@ class _ProgressLine:
 
     def __init__(self, unit: str = "files") -> None:
         self.unit = unit
-        self.started = time.monotonic()
+        self.started: float | None = None  # the first call: time spent waiting for a lock is no work
         self.shown = False
         self.last = 0.0
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
+        if self.started is None:
+            self.started = now
         if done < total and now - self.last < 0.1:
             return
         self.last = now

@@ -329,6 +329,8 @@ def _matching(searcher: Searcher, query: wq.Query, clock: _Clock) -> np.ndarray:
     kind = type(query)
     if kind is wq.Term:
         return _term_docs(searcher, query, clock)
+    if kind is wq.Every and query.fieldname in (None, "", "*"):  # a list without query words
+        return np.arange(searcher.reader().doc_count_all(), dtype=np.int64)
     if (kind is wq.Or and not query.minmatch) or kind is wq.DisjunctionMax:
         parts = [_matching(searcher, child, clock) for child in query.subqueries]
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)

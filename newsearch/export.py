@@ -1,61 +1,50 @@
 """Export every article a query matches (no page, no cap) as JSON Lines, CSV or OpenSearch bulk NDJSON.
 
-``export`` lists the matches (``Index.matching``: ids and dates only), then reads and writes one
-article at a time, so memory stays flat however many articles match. An article deleted by an
-indexer running meanwhile is skipped; one changed meanwhile is written as it is now.
+``export`` writes the matches ``Index.matching`` lists, reading and writing one article at a time
+(the matches themselves are made a chunk at a time), so memory stays flat however many articles
+match. The export is the index as it was when the matches were listed: an indexer committing
+meanwhile changes nothing in it.
+
+    with Index(path) as index, index.matching("ferry", since="7d") as matches:
+        export(matches, out, format="csv")
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from collections.abc import Callable
 from typing import TextIO
 
-from newsearch.errors import DocumentNotFound, QueryError
+from newsearch.errors import QueryError
 from newsearch.interchange import DEFAULT_BULK_INDEX, WRITERS, ExportFormat
-from newsearch.models import Sort
-from newsearch.searcher import Index
+from newsearch.listing import Matches
 
 Progress = Callable[[int, int], None]  # (articles written, articles matched)
 
 
 def export(
-    index: Index,
-    query: str,
+    matches: Matches,
     out: TextIO,
     *,
     format: ExportFormat | str = ExportFormat.JSONL,
-    since: datetime | date | str | None = None,
-    until: datetime | date | str | None = None,
-    sources: Iterable[str] | None = None,
-    sort: Sort = "newest",
-    collapse: bool = False,
-    correct: bool = True,
     bulk_index: str = DEFAULT_BULK_INDEX,
     progress: Progress | None = None,
 ) -> int:
-    """Write every article ``query`` matches to ``out`` in ``format``; return how many were written.
+    """Write the articles of ``matches`` (``Index.matching(...)``: the query, filters, order and
+    folding are chosen there) to ``out`` in ``format``; return how many were written.
 
-    The query and filters are those of ``Index.matching`` (``""`` with filters, or ``"*"``,
-    for every article they keep); newest first unless ``sort="oldest"``. ``bulk_index`` names
-    the target index in OpenSearch bulk actions. ``progress`` is called as articles are written.
+    ``bulk_index`` names the target index in OpenSearch bulk actions. ``progress`` is called as
+    articles are written.
     """
     try:
         chosen = ExportFormat(format)
     except ValueError:
         raise QueryError(f"format must be one of {', '.join(f.value for f in ExportFormat)}, not {format!r}") from None
-    matches = index.matching(query, since=since, until=until, sources=sources, sort=sort, collapse=collapse,
-                             correct=correct)
     writer = WRITERS[chosen](out, bulk_index)
-    written = 0
-    for match in matches:
-        try:
-            document = index.document(match.id)
-        except DocumentNotFound:
-            continue  # deleted since the matches were listed
+    written, total = 0, len(matches)
+    for _, document in matches.articles():
         writer.write(document)
         written += 1
         if progress is not None:
-            progress(written, len(matches))
+            progress(written, total)
     writer.close()
     return written

@@ -79,8 +79,9 @@ def render_build_report(report: BuildReport, formats_hint: str = "") -> str:
     ``formats_hint`` says which files are read (the corpus readers' table), shown when no article was found.
     """
     kind = "Built" if report.rebuilt else "Updated"
+    waited = f" (after waiting {report.waited_s:.1f} s for another writer)" if report.waited_s else ""
     lines = [
-        f"{kind} {terminal_safe(report.index_path)} in {report.duration_s:.1f} s: "
+        f"{kind} {terminal_safe(report.index_path)} in {report.duration_s:.1f} s{waited}: "
         f"{report.added:,} added, {report.updated:,} updated, {report.deleted:,} deleted, "
         f"{report.unchanged:,} unchanged, {len(report.skipped):,} skipped."
     ]

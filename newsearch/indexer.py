@@ -40,6 +40,7 @@ from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerF
 from newsearch.schema import FileStamp, build_schema, path_key
 from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
+    LockWaiting,
     check_trusted,
     checksums_set_aside,
     current_generation,
@@ -95,6 +96,7 @@ def build_index(
     jobs: int = 1,
     executor: Executor | concurrent.futures.Executor | None = None,
     only: Callable[[CorpusFile], bool] | None = None,
+    waiting: LockWaiting | None = None,
 ) -> BuildReport:
     """Bring the index at ``index`` up to date with the corpus at ``paths``.
 
@@ -105,7 +107,8 @@ def build_index(
     is unsafe, workers are spawned processes, which re-import the caller's ``__main__``,
     so a script must guard its entry point (``if __name__ == "__main__":``) before
     asking for more. Raises IndexLocked when another writer holds the lock for longer
-    than ``wait`` seconds, CorpusError for a missing corpus path, IndexWriteError
+    than ``wait`` seconds (``waiting`` is told whom it waits for; the report's
+    ``duration_s`` leaves the wait out, ``waited_s`` counts it), CorpusError for a missing corpus path, IndexWriteError
     when the index cannot be written (the previous state is then intact).
 
     ``executor`` runs a full build's jobs instead of local worker processes: a
@@ -136,14 +139,14 @@ def build_index(
     ensure_index_root(index_root)
     stems: StemLookup | None = None
     try:
-        with writer_lock(index_root, wait), fewer_collections():
+        with writer_lock(index_root, wait, waiting) as waited, fewer_collections():
             # Scanned under the lock: a run that waited must see the corpus as it is now,
             # or it would undo what the run before it added.
             scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks, exclude=[index_root])
             if only is not None:
                 scan.files = [file for file in scan.files if only(file)]
             report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped),
-                                 ignored_types=scan.ignored_types)
+                                 ignored_types=scan.ignored_types, waited_s=waited)
             broken = False
             try:
                 live = current_generation(index_root)
@@ -198,7 +201,7 @@ def build_index(
         if stems is not None:  # the run's: an embedder's process must not keep the vocabulary mapped
             drop_stem_lookup(stems)
             stems.close()
-    report.duration_s = time.monotonic() - started
+    report.duration_s = time.monotonic() - started - report.waited_s
     return report
 
 

@@ -85,8 +85,9 @@ class BuildReport:
     ignored: int = 0  # hidden files and unknown extensions, counted not reported
     ignored_types: dict[str, int] = field(default_factory=dict)  # files of a type no reader reads: suffix -> count
     rebuilt: bool = False
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # the run's own time: waiting for another writer's lock left out
     documents: int = 0  # documents in the index after the run
+    waited_s: float = 0.0  # waiting for another writer to finish first (`--wait`)
 
     @property
     def changed(self) -> bool:

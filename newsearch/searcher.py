@@ -12,10 +12,11 @@ import os
 import re
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +44,13 @@ from newsearch.grouping import (
     filter_note,
     folded_copies,
 )
-from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered, published_at
+from newsearch.listing import DateOrder, Matches, date_sort, stored_document
+from newsearch.matches import NO_DATE, Candidate, Deadline, column_values, covered_concepts, filtered
 from newsearch.models import (
     SORTS,
     Document,
     FilterNote,
     Hit,
-    Match,
     Passage,
     Period,
     Ranked,
@@ -241,16 +242,25 @@ class Index:
     @contextmanager
     def _using(self) -> Iterator[_Snapshot]:
         """The fresh snapshot, kept open while the caller uses it (``self._lock`` only while it is got)."""
-        with self._lock, reading(self.path):
-            snapshot = self._fresh()
-            snapshot.users += 1
+        snapshot, release = self._held()
         try:
             yield snapshot
         finally:
+            release()
+
+    def _held(self) -> tuple[_Snapshot, Callable[[], None]]:
+        """The fresh snapshot, kept open until the function returned with it is called (once)."""
+        with self._lock, reading(self.path):
+            snapshot = self._fresh()
+            snapshot.users += 1
+
+        def release() -> None:
             with self._lock:
                 snapshot.users -= 1
                 if snapshot.retired and not snapshot.users:
                     snapshot.close()
+
+        return snapshot, release
 
     # -- API -------------------------------------------------------------------------------
 
@@ -482,29 +492,33 @@ class Index:
         sort: Sort = "newest",
         collapse: bool = False,
         correct: bool = True,
-    ) -> list[Match]:
+    ) -> Matches:
         """Every article ``query`` matches, no page and no cap, newest first (``sort="oldest"``:
         oldest first; undated articles last either way, then by id).
 
         The query and filters are read as in ``search``; an empty query with filters, or ``"*"``,
         matches every article they keep. ``collapse`` keeps one article per story (the first in
-        this order), the ids of its matching copies in ``Match.similar``. Plain data, a few
-        dozen bytes per match: read the articles themselves one at a time with ``document``.
-        Counting the matches is bounded by the index's time limit (``Index(time_limit=...)``).
+        this order), the ids of its matching copies in ``Match.similar``. ``len()`` counts them at
+        once; the ``Match`` objects (plain data) are made as they are iterated, so memory does not
+        grow with them; ``Matches.articles()`` reads each article with its match. Both come from the
+        index as it was when listed, kept open until the matches are closed (``with``). Counting
+        the matches is bounded by the index's time limit (``Index(time_limit=...)``).
         """
         since, until = moment_argument(since, "since"), moment_argument(until, "until", end=True)
         tree = None if _browsing(query, since, until, sources) else parse(query)
-        with self._using() as snapshot, reading(self.path), snapshot.whoosh:
-            searcher = snapshot.searcher
-            compiled = (CompiledQuery(wq.Every()) if tree is None
-                        else self._compiler(searcher, snapshot, correct).compile(tree))
-            docnums = self._all_matches(searcher, compiled.query, _mask(searcher, since, until, sources)).tolist()
-            order, ids = _by_date(searcher, docnums, sort)
-            hashes = column_values(searcher, "content_hash", docnums, b"")
-            published = column_values(searcher, "published", docnums, NO_DATE)
-            stories = _stories(order, ids, snapshot.duplicates() if collapse else None)
-        return [Match(ids[docnum], published_at(published[docnum]), hashes[docnum].decode("ascii"),
-                      tuple(ids[copy] for copy in copies)) for docnum, copies in stories]
+        date_sort(sort)
+        snapshot, release = self._held()
+        try:
+            with reading(self.path), snapshot.whoosh:
+                searcher = snapshot.searcher
+                compiled = (CompiledQuery(wq.Every()) if tree is None
+                            else self._compiler(searcher, snapshot, correct).compile(tree))
+                matched = self._all_matches(searcher, compiled.query, _mask(searcher, since, until, sources))
+                order = DateOrder(searcher, matched, sort, snapshot.clustered()[0] if collapse else None)
+                return Matches(order, snapshot.whoosh, self.path, release)
+        except BaseException:
+            release()
+            raise
 
     def document(self, id: str) -> Document:
         """The stored article with this id; raises DocumentNotFound."""
@@ -513,11 +527,7 @@ class Index:
             stored = snapshot.searcher.document(id=id)
         if stored is None:
             raise DocumentNotFound(f"no document with id {id!r} in the index at {self.path}")
-        return Document(
-            id=stored["id"], title=stored.get("title", ""), body=stored.get("body", ""), path=stored.get("path", ""),
-            published=stored_published(stored.get("published")), source=stored.get("source", ""),
-            url=stored.get("url", ""), author=stored.get("author", ""), tags=tuple(stored.get("tags", ())),
-        )
+        return stored_document(stored)
 
     def highlight(self, text: str, query: str) -> list[tuple[int, int]]:
         """Spans of ``text`` that ``query`` matches (its words in any form, its phrases)."""
@@ -538,11 +548,10 @@ class Index:
         with self._using() as snapshot, reading(self.path), snapshot.whoosh:
             searcher = snapshot.searcher
             matched = self._all_matches(searcher, wq.Every(), _mask(searcher, since, until, sources))
-            docnums = matched.tolist()
-            order, ids = _by_date(searcher, docnums, "oldest" if sort == "oldest" else "newest")
-            stories = _stories(order, ids, snapshot.duplicates() if collapse else None)
+            order = DateOrder(searcher, matched, "oldest" if sort == "oldest" else "newest",
+                              snapshot.clustered()[0] if collapse else None)
             page = []
-            for rank, (docnum, copies) in enumerate(stories[offset:offset + limit], offset + 1):
+            for rank, (docnum, copies) in enumerate(order.page(offset, limit), offset + 1):
                 stored = searcher.stored_fields(docnum)
                 similar = [searcher.stored_fields(copy) for copy in copies]
                 page.append(_hit(stored, rank, 0.0, shown_passages(stored, lead, passages, passage_chars), tuple(
@@ -550,8 +559,8 @@ class Index:
                                         published=stored_published(other.get("published"))) for other in similar),
                            key=lambda copy: (copy.source.casefold(), copy.id)))))
             counted = facets_of(searcher, matched, facets) if facets else {}
-        return Results(query=query, total=len(docnums), hits=tuple(page), elapsed_ms=(time.perf_counter() - started)
-                       * 1000, facets=counted, stories=len(stories), offset=offset, limit=limit)
+        return Results(query=query, total=len(matched), hits=tuple(page), elapsed_ms=(time.perf_counter() - started)
+                       * 1000, facets=counted, stories=order.story_count(), offset=offset, limit=limit)
 
     def _compiler(self, searcher: Searcher, snapshot: _Snapshot, correct: bool = True,
                   relax: Collection[str] = (), deadline: float | None = None) -> QueryCompiler:
@@ -573,16 +582,35 @@ class Index:
         ``filters`` as ``allowed``, a mask over document numbers (``_mask``); without it, Whoosh's
         collectors apply them.
         """
+        if sort != "relevance":
+            return self._collect_by_date(snapshot, compiled, allowed, depth, sort, deadline, watch)
         concepts = plain_concepts(compiled)
         searcher = snapshot.searcher
-        if sort == "relevance" and concepts is not None and (filters is None or allowed is not None):
+        if concepts is not None and (filters is None or allowed is not None):
             found = self._gather(snapshot, concepts, depth, all_words=compiled.all_words_query is not None,
                                  allowed=allowed, deadline=deadline, watch=watch)
             with snapshot.whoosh:
                 hits = self._candidates(searcher, found.scores, found.covered)
             return hits, found.total, found.timed_out, found.watched
         with snapshot.whoosh:
-            return self._collect_whoosh(searcher, compiled, filters, depth, sort, deadline, watch)
+            return self._collect_whoosh(searcher, compiled, filters, depth, deadline, watch)
+
+    def _collect_by_date(self, snapshot: _Snapshot, compiled: CompiledQuery, allowed: np.ndarray | None, depth: int,
+                         sort: Sort, deadline: float, watch: Sequence[int]
+                         ) -> tuple[list[Candidate], int, bool, set[int]]:
+        """``_collect`` for a sort by date: the first ``depth`` of every match in date order, from
+        the date column (undated articles last, ties by id)."""
+        searcher = snapshot.searcher
+        with snapshot.whoosh:
+            try:
+                matched = matching_docnums(searcher, compiled.query, allowed, deadline)
+            except MatchTimeout:
+                return [], 0, True, set()
+            chunks = DateOrder(searcher, matched, sort).docnums()
+            first = islice((docnum for chunk in chunks for docnum in chunk), depth)
+            hits = self._candidates(searcher, dict.fromkeys(first, 0.0), {})
+        watched = np.intersect1d(matched, np.asarray(watch, dtype=np.int64)).tolist()
+        return hits, len(matched), False, set(watched)
 
     def _gather(self, snapshot: _Snapshot, concepts: Sequence[ConceptParts], depth: int, *, all_words: bool,
                 allowed: np.ndarray | None, deadline: float, watch: Sequence[int]) -> Gathered:
@@ -592,17 +620,15 @@ class Index:
                       watch=watch, whoosh=snapshot.whoosh)
 
     def _collect_whoosh(self, searcher: Searcher, compiled: CompiledQuery, filters: wq.Query | None, depth: int,
-                        sort: Sort, deadline: float, watch: Sequence[int]
-                        ) -> tuple[list[Candidate], int, bool, set[int]]:
+                        deadline: float, watch: Sequence[int]) -> tuple[list[Candidate], int, bool, set[int]]:
         """``_collect`` through Whoosh's collectors."""
         queries = [compiled.query]
-        if sort == "relevance" and compiled.all_words_query is not None:
+        if compiled.all_words_query is not None:
             queries.append(compiled.all_words_query)
         candidates: dict[int, float] = {}
         timed_out = False
         for query in queries:
-            top = searcher.collector(limit=depth, sortedby=None if sort == "relevance" else "published",
-                                     reverse=(sort == "newest"))
+            top = searcher.collector(limit=depth)
             chain = filtered(Deadline(top, deadline), filters)
             try:
                 searcher.search_with_collector(query, chain)
@@ -623,11 +649,8 @@ class Index:
             timed_out = True
             total = len(candidates)
             watched = set(candidates).intersection(watch)
-        covered = covered_concepts(searcher, compiled.concepts, candidates) if sort == "relevance" else {}
+        covered = covered_concepts(searcher, compiled.concepts, candidates)
         hits = self._candidates(searcher, candidates, covered)
-        if sort != "relevance":  # by date, then id; undated articles last either way
-            sign = -1 if sort == "newest" else 1
-            hits.sort(key=lambda hit: (hit.published >= NO_DATE, sign * hit.published, hit.id))
         return hits, total, timed_out, watched
 
     def _candidates(self, searcher: Searcher, scores: dict[int, float], covered: dict[int, int]) -> list[Candidate]:
@@ -682,32 +705,6 @@ def _browsing(query: str, since: datetime | None, until: datetime | None, source
         raise QueryError("the query is empty: type some words to search for, give a date or source filter to list "
                          f"the articles it keeps, or {EVERY_ARTICLE} to list every article")
     return True
-
-
-def _by_date(searcher: Searcher, docnums: list[int], sort: str) -> tuple[list[int], dict[int, str]]:
-    """``docnums`` newest first (or oldest first), undated last either way, then by id; and their ids."""
-    if sort not in ("newest", "oldest"):
-        raise QueryError(f"every match is listed by date: sort must be newest or oldest, not {sort!r}")
-    published = column_values(searcher, "published", docnums, NO_DATE)
-    ids = {docnum: raw.decode("utf-8", "surrogateescape")
-           for docnum, raw in column_values(searcher, "id", docnums, b"").items()}
-    sign = -1 if sort == "newest" else 1
-    order = sorted(docnums, key=lambda docnum: (published[docnum] >= NO_DATE, sign * published[docnum], ids[docnum]))
-    return order, ids
-
-
-def _stories(order: list[int], ids: dict[int, str], duplicates: DuplicatePairs | None) -> list[tuple[int, list[int]]]:
-    """Each document of ``order`` with its copies among them (in order), the copies left out of
-    the list; with no ``duplicates``, every document on its own."""
-    if duplicates is None:
-        return [(docnum, []) for docnum in order]
-    position = {ids[docnum]: number for number, docnum in enumerate(order)}
-    stories = []
-    for number, docnum in enumerate(order):
-        copies = sorted(position[copy] for copy in duplicates.copies(ids[docnum]) if copy in position)
-        if not copies or copies[0] > number:  # else a copy of a story listed already
-            stories.append((docnum, [order[other] for other in copies]))
-    return stories
 
 
 def _filters(since: datetime | None, until: datetime | None, sources: Iterable[str] | None) -> wq.Query | None:

@@ -56,13 +56,16 @@ import re
 import secrets
 import shlex
 import shutil
+import socket
 import stat
 import struct
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -877,8 +880,24 @@ def _crc32(path: Path) -> int:
 
 @dataclass(frozen=True)
 class LockHolder:
+    """Who holds an index's writer lock, as the holder recorded itself in the lock file (the
+    kernel's pid alone, other fields empty, when the file does not name it yet)."""
+
     pid: int
-    since: str
+    since: str = ""  # local time the lock was taken, ISO 8601
+    host: str = ""
+    command: str = ""  # the holder's command line, shell-quoted and shortened
+
+    def describe(self) -> str:
+        """``process 4242 on web1 (newsearch index --rebuild), since 2026-12-06T21:00:00+0000``."""
+        where = f" on {self.host}" if self.host else ""
+        what = f" ({self.command})" if self.command else ""
+        when = f", since {self.since}" if self.since else ""
+        return f"process {self.pid}{where}{what}{when}"
+
+
+LockWaiting = Callable[[LockHolder | None], None]  # told whom a writer waits for (again when that changes)
+HOLDER_COMMAND_CHARS = 200
 
 
 def ensure_index_root(index_root: Path) -> None:
@@ -920,11 +939,13 @@ os.register_at_fork(after_in_child=_close_held_locks_in_child)
 
 
 @contextmanager
-def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
-    """Hold the index's writer lock; raise IndexLocked naming the holder after ``wait_s``.
+def writer_lock(index_root: Path, wait_s: float = 0.0, waiting: LockWaiting | None = None) -> Iterator[float]:
+    """Hold the index's writer lock; yield how many seconds it took to get it (0.0: at once).
 
-    flock locks die with their process, so a killed writer never blocks the next run
-    (forked children close their copy of the descriptor at once).
+    While another process holds it, wait up to ``wait_s`` seconds, telling ``waiting`` whom
+    for (when the wait starts and whenever the holder changes); then raise IndexLocked naming
+    the holder. flock locks die with their process, so a killed writer never blocks the next
+    run (forked children close their copy of the descriptor at once).
     """
     path = index_root / LOCK_FILE
     try:
@@ -932,7 +953,9 @@ def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
     except OSError as exc:
         raise IndexWriteError(f"cannot create the lock file {path}: {exc.strerror}") from None
     try:
-        deadline = time.monotonic() + max(wait_s, 0.0)
+        started = time.monotonic()
+        deadline = started + max(wait_s, 0.0)
+        blocked, told, next_look = False, None, started
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -940,42 +963,60 @@ def writer_lock(index_root: Path, wait_s: float = 0.0) -> Iterator[None]:
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                if time.monotonic() >= deadline:
-                    holder = _read_holder(fd)
-                    since = f" (since {holder.since})" if holder and holder.since != "unknown" else ""
-                    who = f"process {holder.pid}{since}" if holder else "another process"
-                    raise IndexLocked(
-                        f"the index at {index_root} is being written by {who}; "
-                        f"try again later or use --wait SECONDS"
-                    ) from None
-                time.sleep(0.1)
+            now = time.monotonic()
+            if now >= deadline:
+                holder = _read_holder(fd)
+                who = holder.describe() if holder else "another process"
+                after = f" (waited {now - started:.0f} s)" if wait_s > 0 else ""
+                raise IndexLocked(
+                    f"the index at {index_root} is being written by {who}{after}; "
+                    f"try again later or use --wait SECONDS"
+                ) from None
+            if waiting is not None and now >= next_look:
+                holder = _read_holder(fd)
+                if not blocked or holder != told:
+                    waiting(holder)
+                    told = holder
+                next_look = now + 1.0
+            blocked = True
+            time.sleep(0.1)
+        waited = time.monotonic() - started if blocked else 0.0
         try:  # who holds the lock is only information: a full disk must not stop the run here
             os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
+            os.pwrite(fd, json.dumps(_holder_record(), ensure_ascii=True).encode(), 0)
         except OSError:
             pass
         _held_locks.add(fd)
-        yield
+        yield waited
     finally:
         _held_locks.discard(fd)
         os.close(fd)  # releases the flock
 
 
+def _holder_record() -> dict[str, object]:
+    command = shlex.join(sys.argv) if sys.argv and sys.argv[0] else "python"
+    if len(command) > HOLDER_COMMAND_CHARS:
+        command = command[:HOLDER_COMMAND_CHARS - 1] + "…"
+    since = datetime.now().astimezone().isoformat(timespec="seconds")
+    return {"pid": os.getpid(), "since": since, "host": socket.gethostname(), "command": command}
+
+
 def _read_holder(fd: int) -> LockHolder | None:
-    """Who holds the lock: the kernel's answer (/proc/locks), with the start time the holder
-    wrote into the file. The file alone can be stale: a new holder rewrites it only just
-    after it takes the lock."""
+    """Who holds the lock: the kernel's answer (/proc/locks), with what the holder wrote into
+    the file. The file alone can be stale: a new holder rewrites it only just after it takes
+    the lock."""
     owner = _flock_owner(fd)
     for _ in range(10):
         try:
             data = json.loads(os.pread(fd, 4096, 0) or b"null")
-            written = LockHolder(int(data["pid"]), str(data["since"]))
-        except (OSError, ValueError, TypeError, KeyError):
+            written = LockHolder(int(data["pid"]), str(data["since"]), str(data.get("host", "")),
+                                 str(data.get("command", "")))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
             written = None
         if written is not None and (owner is None or written.pid == owner):
             return written
         time.sleep(0.02)
-    return LockHolder(owner, "unknown") if owner is not None else None
+    return LockHolder(owner) if owner is not None else None
 
 
 def _flock_owner(fd: int) -> int | None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from newsearch.config import resolve_index_path
-from newsearch.errors import DocumentNotFound, NewsearchError, QueryError
+from newsearch.errors import NewsearchError, QueryError
 from newsearch.interchange import FeedEntry, atom_feed
 from newsearch.models import NewArticle, WatchReport
 from newsearch.options import date_range
@@ -150,17 +150,11 @@ class Watches:
         watch = self.get(name)
         seen: dict[str, str] = self._data["watches"][name]["seen"]
         since, until = date_range(watch.since, watch.until, tz=watch.tz)
-        matches = index.matching(watch.query, since=since, until=until, sources=watch.sources,
-                                 collapse=not watch.show_all, correct=not watch.exact)
         new = []
-        for match in matches:
-            if seen.get(match.id) == match.content_hash:
-                continue
-            try:
-                document = index.document(match.id)
-            except DocumentNotFound:
-                continue  # deleted since listed: nothing to report
-            new.append((match.content_hash, NewArticle(document, changed=match.id in seen, similar=match.similar)))
+        with index.matching(watch.query, since=since, until=until, sources=watch.sources,
+                            collapse=not watch.show_all, correct=not watch.exact) as matches:
+            for match, document in matches.articles(lambda match: seen.get(match.id) != match.content_hash):
+                new.append((match.content_hash, NewArticle(document, changed=match.id in seen, similar=match.similar)))
         report = WatchReport(name=name, query=watch.describe(), matched=len(matches),
                              new=tuple(article for _, article in new), ran_at=now or datetime.now(timezone.utc))
         self._pending[name] = {article.document.id: digest for digest, article in new}

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("index", ("whoosh_internals", "schema", "storage", "postings", "inverter", "segments", "vocabulary", "duplicates",
                "duplicate_store", "parallel", "build_jobs", "indexer")),
     ("search", ("query", "scoring", "compiler", "candidates", "matches", "ranking", "grouping", "passages", "sentences",
-                "timeline", "searcher", "status", "columns", "shards")),
+                "timeline", "searcher", "status", "columns", "listing", "shards")),
     ("output", ("formatting", "interchange")),
     ("workflows", ("export", "watch")),
     ("front-ends", ("cli", "__main__", "__init__", "web", "web.*")),

@@ -77,7 +77,7 @@ def test_an_empty_query_without_filters_is_refused(index):
 
 
 def test_matching_lists_every_match_by_date(index):
-    found = index.matching("ferry")
+    found = list(index.matching("ferry"))
     assert [match.id for match in found] == ["ferry-2", "ferry-1", "ferry-old", "undated"]
     assert found[0].published == datetime(2025, 1, 20, 11, 30, tzinfo=timezone.utc) and found[-1].published is None
     assert found[0].content_hash == index.document("ferry-2").content_hash
