@@ -42,7 +42,7 @@ from typing import Any
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from newsearch.analysis import NewsAnalyzer, find_terms, terms
+from newsearch.analysis import NewsAnalyzer, find_terms
 from newsearch.compiler import CompiledQuery
 from newsearch.config import as_utc
 from newsearch.matches import Candidate, published_at
@@ -75,9 +75,8 @@ def rank_candidates(compiled: CompiledQuery, hits: list[Candidate], sort: Sort, 
     max_passage = sum(sorted(weights.values(), reverse=True)[:len(concepts) or 1]) or 1.0
     decay = _recency_weights(hits, recency) if recency is not None else {}
 
-    def title_share(stored: dict) -> float:
+    def title_share(title_terms: set[str]) -> float:
         """Like a passage score, for the title: the weight of the query terms it holds."""
-        title_terms = set(terms(stored.get("title", "")))
         return sum(weight for term, weight in weights.items() if term in title_terms) / max_passage
 
     # One or two words: articles covering more of them always come first. Longer queries
@@ -105,15 +104,18 @@ def rank_candidates(compiled: CompiledQuery, hits: list[Candidate], sort: Sort, 
     with whoosh:
         stored_top = [hit.stored() for hit in top]
         lead = _LeadTerms.of(hits[0].searcher, concepts, weights, config) if hits else None
-    wanted = query_terms(passage_query)
+    # Each body and title is scanned once, for the terms of the passages, the title share and the lead.
+    in_body = query_terms(passage_query) | (lead.wanted("body") if lead else frozenset())
+    in_title = set(weights) | (lead.wanted("title") if lead else frozenset())
     reranked = []
     for hit, stored in zip(top, stored_top):
         body = stored.get("body", "")
-        termless: list[int] = []
-        found = find_terms(body, wanted | lead.wanted("body") if lead else wanted, termless)
-        best = best_passages(body, passage_query, count=max(passages, 1), max_chars=passage_chars, found=found)
-        best_share = min(max(best[0].score / max_passage if best else 0.0, title_share(stored)), 1.0)
-        found_lead = lead.share(stored, {"body": (found, termless)}) if lead else 0.0
+        scanned = {"body": _scan(body, in_body), "title": _scan(stored.get("title", ""), in_title)}
+        best = best_passages(body, passage_query, count=max(passages, 1), max_chars=passage_chars,
+                             found=scanned["body"][0])
+        title_terms = {term for _, term, _, _ in scanned["title"][0]}
+        best_share = min(max(best[0].score / max_passage if best else 0.0, title_share(title_terms)), 1.0)
+        found_lead = lead.share(stored, scanned) if lead else 0.0
         found_evidence = evidence(found_lead, best_share, config)
         score = adjusted(hit, fused(found_evidence, hit.score, max_score, covers(hit), config))
         shown = shown_passages(stored, passage_query, passages, passage_chars, best)
@@ -161,6 +163,15 @@ def _held(searcher: Searcher, weights: dict[str, float]) -> dict[str, float]:
     reader = searcher.reader()
     return {term: weight for term, weight in weights.items()
             if reader.doc_frequency("body", term) or reader.doc_frequency("title", term)}
+
+
+Scan = tuple[list[tuple[int, str, int, int]], list[int]]
+"""A text's ``find_terms`` for some terms, and the positions of its tokens without a term."""
+
+
+def _scan(text: str, wanted: set[str] | frozenset[str]) -> Scan:
+    termless: list[int] = []
+    return find_terms(text, wanted, termless), termless
 
 
 @dataclass(frozen=True)
@@ -215,7 +226,7 @@ class _LeadTerms:
         """The terms of every concept in the field."""
         return frozenset().union(*(field.wanted for field in self.fields if field.name == fieldname))
 
-    def share(self, stored: dict, scanned: dict[str, tuple[list[tuple[int, str, int, int]], list[int]]]) -> float:
+    def share(self, stored: dict, scanned: dict[str, Scan]) -> float:
         """The document's lead share, from its stored fields (``scanned``: a field's ``find_terms``
         for a superset of ``wanted`` and its termless positions, when the caller has them)."""
         best = 0.0
@@ -231,7 +242,7 @@ class _LeadTerms:
 
     @staticmethod
     def _positions(text: str, analyzer: Any, wanted: frozenset[str],
-                   scanned: tuple[list[tuple[int, str, int, int]], list[int]] | None) -> dict[str, list[int]]:
+                   scanned: Scan | None) -> dict[str, list[int]]:
         """term -> the index positions of the ``wanted`` terms of the field's ``text``."""
         spots: dict[str, list[int]] = {}
         if not text or not wanted or analyzer is None:
@@ -242,10 +253,7 @@ class _LeadTerms:
                 if token.text in wanted:
                     spots.setdefault(token.text, []).append(token.pos)
             return spots
-        if scanned is None:
-            termless: list[int] = []
-            scanned = find_terms(text, wanted, termless), termless
-        found, termless = scanned
+        found, termless = _scan(text, wanted) if scanned is None else scanned
         for position, term, start, end in found:
             if term in wanted and term_filter.term(text[start:end]) == term:
                 spots.setdefault(term, []).append(position + bisect_right(termless, position))
