@@ -30,11 +30,9 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from importlib import resources
-from itertools import compress, islice
 from typing import cast
 
 from whoosh.analysis import Composable, CompositeAnalyzer, Filter, Token, Tokenizer
@@ -382,41 +380,31 @@ def analyze(text: str, stem: bool = True) -> Iterator[tuple[str, int, int]]:
             yield term, match.start(), match.end()
 
 
-_FIND_CHUNK = 4096  # tokens looked at at once: bounds the memory a very long text takes
-
-
 def find_terms(text: str, wanted: set[str] | frozenset[str],
                termless: list[int] | None = None) -> list[tuple[int, str, int, int]]:
     """``(position, term, start, end)`` of the tokens of ``text`` whose (stemmed) term is in ``wanted``.
 
-    The same tokens and positions as ``analyze``, with no Python work per token (passages call
-    this on every candidate article of every search): a chunk of tokens is split by the regex
-    engine, each distinct surface form looked up once, and only the wanted tokens visited. Into
-    ``termless``, if given, goes the position at which each token without a term stands (the
-    index counts those too: a token's position in the index is its position here plus the
-    number of ``termless`` entries not above it).
+    The same tokens and positions as ``analyze``, without building a tuple per token:
+    passages call this on every candidate article of every search. Into ``termless``, if
+    given, goes the position at which each token without a term stands (the index counts
+    those too: a token's position in the index is its position here plus the number of
+    ``termless`` entries not above it).
     """
     term_of = _QUERY_FILTER.term
     cache = _QUERY_FILTER._cache
     found = []
-    position = 0  # tokens with a term before the chunk
-    tokens = TOKEN_PATTERN.finditer(text)
-    while chunk := list(islice(tokens, _FIND_CHUNK)):
-        surfaces = list(map(re.Match.group, chunk))
-        term_of_surface = {}
-        for surface in set(surfaces):
-            term = cache.get(surface)
-            term_of_surface[surface] = term_of(surface) if term is None else term
-        hits = {surface for surface, term in term_of_surface.items() if term and term in wanted}
-        empty = {surface for surface, term in term_of_surface.items() if not term}
-        skipped = list(compress(range(len(chunk)), map(empty.__contains__, surfaces))) if empty else []
-        for index in compress(range(len(chunk)), map(hits.__contains__, surfaces)):
-            match = chunk[index]
-            found.append((position + index - bisect_left(skipped, index), term_of_surface[surfaces[index]],
-                          match.start(), match.end()))
-        if termless is not None:
-            termless.extend(position + index - before for before, index in enumerate(skipped))
-        position += len(chunk) - len(skipped)
+    position = 0
+    for match in TOKEN_PATTERN.finditer(text):
+        surface = match.group()
+        term = cache.get(surface)
+        if term is None:
+            term = term_of(surface)
+        if term:
+            if term in wanted:
+                found.append((position, term, match.start(), match.end()))
+            position += 1
+        elif termless is not None:
+            termless.append(position)
     return found
 
 
