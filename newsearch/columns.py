@@ -13,8 +13,8 @@ The roles:
 * **timeline_of** -- counts over time of an array of moments, as ``timeline.timeline``
   counts a list of datetimes;
 * **matches** -- the documents a Whoosh query matches, as a sorted array (``matching_docnums``):
-  terms from their posting blocks, AND, OR and NOT as numpy set operations, any other query
-  through its own matcher.
+  terms as whole arrays from the posting sidecar (``candidates.term_arrays``), AND, OR and NOT
+  as numpy set operations, any other query through its own matcher.
 
 Publication times are Whoosh's raw column values (microseconds since 0001-01-01 UTC; ``NO_DATE``
 or more: undated), so they compare with what ``matches.column_values`` reads one by one.
@@ -52,7 +52,7 @@ DAY_US = 86_400_000_000
 MICROSECOND = timedelta(microseconds=1)
 CACHED_DOCS = 4_000_000  # segment columns kept beyond those in use: about 13 bytes a document
 KEY_CHUNK = 1 << 16  # source keys are compared this many documents at a time (bounds the scratch memory)
-DEADLINE_CHECK = 4096  # documents (or posting blocks) between two looks at the clock
+DEADLINE_CHECK = 4096  # documents between two looks at the clock
 
 
 class MatchTimeout(Exception):
