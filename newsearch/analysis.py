@@ -380,11 +380,15 @@ def analyze(text: str, stem: bool = True) -> Iterator[tuple[str, int, int]]:
             yield term, match.start(), match.end()
 
 
-def find_terms(text: str, wanted: set[str] | frozenset[str]) -> list[tuple[int, str, int, int]]:
+def find_terms(text: str, wanted: set[str] | frozenset[str],
+               termless: list[int] | None = None) -> list[tuple[int, str, int, int]]:
     """``(position, term, start, end)`` of the tokens of ``text`` whose (stemmed) term is in ``wanted``.
 
     The same tokens and positions as ``analyze``, without building a tuple per token:
-    passages call this on every candidate article of every search.
+    passages call this on every candidate article of every search. Into ``termless``, if
+    given, goes the position at which each token without a term stands (the index counts
+    those too: a token's position in the index is its position here plus the number of
+    ``termless`` entries not above it).
     """
     term_of = _QUERY_FILTER.term
     cache = _QUERY_FILTER._cache
@@ -399,6 +403,8 @@ def find_terms(text: str, wanted: set[str] | frozenset[str]) -> list[tuple[int, 
             if term in wanted:
                 found.append((position, term, match.start(), match.end()))
             position += 1
+        elif termless is not None:
+            termless.append(position)
     return found
 
 

@@ -121,7 +121,7 @@ def gather(searcher: Searcher, concepts: Sequence[ConceptParts], depth: int, *, 
     matched = np.flatnonzero(keep)
     chosen = _top(scores, matched, depth)
     if all_words:
-        chosen = np.union1d(chosen, _top(scores, matched[covered[matched] == len(concepts)], depth))
+        chosen = _union(chosen, _top(scores, matched[covered[matched] == len(concepts)], depth))
     looked = np.asarray(watch, dtype=np.int64)
     return Gathered(scores=dict(zip(chosen.tolist(), scores[chosen].tolist())),
                     covered=dict(zip(chosen.tolist(), covered[chosen].tolist())),
@@ -136,6 +136,14 @@ def _top(scores: np.ndarray, docnums: np.ndarray, depth: int) -> np.ndarray:
         docnums = docnums[values >= cut]  # the ties at the cut too: lexsort picks among them
     order = np.lexsort((docnums, -scores[docnums]))[:depth]
     return docnums[order]
+
+
+def _union(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``np.union1d`` of two arrays of numbers, sorted, each once; without ``np.unique``, whose
+    first call imports ``numpy.ma`` (a tenth of a cold search's imports)."""
+    merged = np.concatenate((first, second))
+    merged.sort()
+    return merged[np.concatenate(([True], merged[1:] != merged[:-1]))] if len(merged) else merged
 
 
 def allowed_mask(allowed: Allowed, size: int) -> np.ndarray:
@@ -189,7 +197,7 @@ def _add_concept(searcher: Searcher, concept: ConceptParts, scores: np.ndarray, 
 
 
 def _add_term(searcher: Searcher, term: wq.Term, scores: np.ndarray, hit: np.ndarray, clock: _Clock) -> None:
-    found = _term_arrays(searcher, term, clock.whoosh)
+    found = term_arrays(searcher, term, clock.whoosh)
     if found is None:
         return
     scorer = _term_scorer(searcher, term)
@@ -212,7 +220,7 @@ def _add_phrase(searcher: Searcher, phrase: PhraseParts, scores: np.ndarray, hit
     reader = searcher.reader()
     holding = []
     for term in (*phrase.terms, *phrase.required):
-        found = _term_arrays(searcher, term, clock.whoosh)
+        found = term_arrays(searcher, term, clock.whoosh)
         if found is None:
             return  # a term the field does not hold: no document has the phrase
         holding.append(found[0])
@@ -335,7 +343,7 @@ def _leaf_matcher(searcher: Searcher, term: wq.Term) -> Any:
     return matcher
 
 
-def _term_arrays(searcher: Searcher, term: wq.Term, whoosh: AbstractContextManager[Any] = _NO_LOCK
+def term_arrays(searcher: Searcher, term: wq.Term, whoosh: AbstractContextManager[Any] = _NO_LOCK
                  ) -> tuple[np.ndarray, np.ndarray] | None:
     """A term's document numbers (ascending) and weights in one segment, deleted documents
     included; None when the field does not hold the term. Read from the segment's posting

@@ -13,8 +13,8 @@ The roles:
 * **timeline_of** -- counts over time of an array of moments, as ``timeline.timeline``
   counts a list of datetimes;
 * **matches** -- the documents a Whoosh query matches, as a sorted array (``matching_docnums``):
-  terms from their posting blocks, AND, OR and NOT as numpy set operations, any other query
-  through its own matcher.
+  terms as whole arrays from the posting sidecar (``candidates.term_arrays``), AND, OR and NOT
+  as numpy set operations, any other query through its own matcher.
 
 Publication times are Whoosh's raw column values (microseconds since 0001-01-01 UTC; ``NO_DATE``
 or more: undated), so they compare with what ``matches.column_values`` reads one by one.
@@ -33,16 +33,16 @@ from typing import Any
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.matching import WrappingMatcher
 from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 from whoosh.util.times import datetime_to_long
 
+from newsearch.candidates import term_arrays
 from newsearch.compiler import AndNot
 from newsearch.config import as_utc
 from newsearch.models import Period, Timeline
 from newsearch.timeline import MAX_BUCKETS, checked_bounds, counted
-from newsearch.whoosh_internals import numeric_column_bytes, posting_blocks, var_bytes_column
+from newsearch.whoosh_internals import numeric_column_bytes, var_bytes_column
 
 NO_DATE = 1 << 63  # Whoosh's column value for a document without a date is the largest one
 EPOCH = datetime_to_long(datetime(1970, 1, 1))  # the raw value of 1970-01-01T00:00Z
@@ -52,7 +52,7 @@ DAY_US = 86_400_000_000
 MICROSECOND = timedelta(microseconds=1)
 CACHED_DOCS = 4_000_000  # segment columns kept beyond those in use: about 13 bytes a document
 KEY_CHUNK = 1 << 16  # source keys are compared this many documents at a time (bounds the scratch memory)
-DEADLINE_CHECK = 4096  # documents (or posting blocks) between two looks at the clock
+DEADLINE_CHECK = 4096  # documents between two looks at the clock
 
 
 class MatchTimeout(Exception):
@@ -358,12 +358,7 @@ def _ids(matcher: Any, clock: _Clock) -> Iterator[int]:
 
 
 def _term_docs(searcher: Searcher, term: wq.Term, clock: _Clock) -> np.ndarray:
-    matcher = term.matcher(searcher, searcher.boolean_context())
-    while isinstance(matcher, WrappingMatcher):  # the deletions filter: deleted documents are dropped after
-        matcher = matcher.child
-    blocks = []
-    for number, (ids, _, _) in enumerate(posting_blocks(matcher, values=False), 1):
-        blocks.append(np.asarray(ids, dtype=np.int64))
-        if number % 64 == 0:
-            clock.check()
-    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
+    """A term's documents: from the segment's posting sidecar, else decoded from Whoosh's blocks."""
+    found = term_arrays(searcher, term)
+    clock.check()
+    return found[0].astype(np.int64) if found is not None else np.zeros(0, dtype=np.int64)

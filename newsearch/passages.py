@@ -46,7 +46,7 @@ REPEAT_BONUS = 0.4  # shares of the smallest weight; they add up to less than 1
 PROXIMITY_BONUS = 0.5
 EARLY_BONUS = 0.05
 
-__all__ = ["PassageQuery", "best_passages", "highlight_spans", "lead_passage", "split_sentences"]
+__all__ = ["PassageQuery", "best_passages", "highlight_spans", "lead_passage", "query_terms", "split_sentences"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ def highlight_spans(text: str, query: PassageQuery) -> list[tuple[int, int]]:
 
 
 def best_passages(
-    body: str, query: PassageQuery, *, count: int = 3, max_chars: int = 300
+    body: str, query: PassageQuery, *, count: int = 3, max_chars: int = 300,
+    found: list[tuple[int, str, int, int]] | None = None,
 ) -> list[Passage]:
     """The best ``count`` passages of ``body``, best first, never overlapping.
 
@@ -105,12 +106,14 @@ def best_passages(
     the weights of the distinct terms covered, plus each phrase's weight (the sum
     of its terms' weights) when it occurs, plus a bonus below the smallest weight.
     Passages are at most ``max_chars`` long, unless one matched word is longer.
+    ``found``: ``find_terms(body, wanted)`` for a ``wanted`` holding ``query_terms(query)``,
+    when the caller has it already (the body is then not read again).
     """
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1")
     if count < 1:
         return []
-    matches = _match(body, query)
+    matches = _match(body, query, found)
     if not matches.terms:
         return []
     scorer = _Scorer(body, query, matches, max_chars)
@@ -146,9 +149,14 @@ def lead_passage(body: str, *, max_chars: int = 300) -> Passage | None:
 # -- matcher -----------------------------------------------------------------------------
 
 
-def _match(text: str, query: PassageQuery) -> _Matches:
-    wanted = {term for phrase in query.phrases for term in phrase}.union(query.weights)
-    found = find_terms(text, wanted)
+def query_terms(query: PassageQuery) -> set[str]:
+    """Every term a passage of ``query`` may match: its weighted words and its phrases' terms."""
+    return {term for phrase in query.phrases for term in phrase}.union(query.weights)
+
+
+def _match(text: str, query: PassageQuery, found: list[tuple[int, str, int, int]] | None = None) -> _Matches:
+    if found is None:
+        found = find_terms(text, query_terms(query))
     chains = _phrase_occurrences(found, query)
     in_phrase = {index for _, chain in chains for index in chain}
     words = {term for term in query.weights if term not in query.phrase_only}

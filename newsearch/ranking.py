@@ -32,27 +32,35 @@ computation (coverage, lead share, evidence, fused score) are functions in ``sco
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_right
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
+from typing import Any
 
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from newsearch.analysis import terms
+from newsearch.analysis import NewsAnalyzer, find_terms
 from newsearch.compiler import CompiledQuery
 from newsearch.config import as_utc
-from newsearch.matches import Candidate, positioned, published_at
+from newsearch.matches import Candidate, published_at
 from newsearch.models import Passage, Ranked, Sort
-from newsearch.passages import PassageQuery, best_passages, lead_passage
+from newsearch.passages import PassageQuery, best_passages, lead_passage, query_terms
 from newsearch.scoring import RANKING, RankingConfig, coverage, evidence, fused, lead_term, prescore, rank_key
+
+_NO_LOCK = nullcontext()  # one thread: reusable, never held
 
 
 def rank_candidates(compiled: CompiledQuery, hits: list[Candidate], sort: Sort, passages: int, passage_chars: int,
-                    recency: timedelta | None = None, config: RankingConfig = RANKING) -> list[Ranked[Candidate]]:
+                    recency: timedelta | None = None, config: RankingConfig = RANKING,
+                    whoosh: AbstractContextManager[Any] = _NO_LOCK) -> list[Ranked[Candidate]]:
     """Order the candidates (see the module docstring).
 
     Passages are found for the reranked top (None for the others: found when shown).
+    ``whoosh`` (a lock) is held while the candidates' searcher is read (term statistics, the
+    stored fields of the top); finding passages and lead shares in the stored text runs without it.
     """
     if sort != "relevance":
         return [Ranked(0.0, hit) for hit in hits]
@@ -61,14 +69,14 @@ def rank_candidates(compiled: CompiledQuery, hits: list[Candidate], sort: Sort, 
     max_score = max((hit.score for hit in hits), default=1.0) or 1.0
     # Weights of the terms some article holds: a typed spelling that none does (its
     # corrections are searched instead) would otherwise count as the rarest word of the query.
-    weights = _held(hits[0].searcher, compiled.weights) if hits else {}
+    with whoosh:
+        weights = _held(hits[0].searcher, compiled.weights) if hits else {}
     # The most a passage can score: every concept's best term (the passages' scale).
     max_passage = sum(sorted(weights.values(), reverse=True)[:len(concepts) or 1]) or 1.0
     decay = _recency_weights(hits, recency) if recency is not None else {}
 
-    def title_share(stored: dict) -> float:
+    def title_share(title_terms: set[str]) -> float:
         """Like a passage score, for the title: the weight of the query terms it holds."""
-        title_terms = set(terms(stored.get("title", "")))
         return sum(weight for term, weight in weights.items() if term in title_terms) / max_passage
 
     # One or two words: articles covering more of them always come first. Longer queries
@@ -90,24 +98,32 @@ def rank_candidates(compiled: CompiledQuery, hits: list[Candidate], sort: Sort, 
 
     order = sorted(hits, key=lambda hit: rank_key(first_score(hit), hit.newest_first, hit.id, tier(hit.covered)))
     # A fixed depth, whatever the page asked for: every page is cut from one ordering.
-    depth = config.rerank_depth
     # Only the top of that order is reordered: promoting a candidate from the bottom of the
     # pool would make the page depend on the pool's cut-off, where ties fall by document number.
-    leads = (_lead_shares(hits[0].searcher, concepts, weights, [hit.docnum for hit in order[:depth]], config)
-             if hits else {})
+    top = order[:config.rerank_depth]
+    with whoosh:
+        stored_top = [hit.stored() for hit in top]
+        lead = _LeadTerms.of(hits[0].searcher, concepts, weights, config) if hits else None
+    # Each body and title is scanned once, for the terms of the passages, the title share and the lead.
+    in_body = query_terms(passage_query) | (lead.wanted("body") if lead else frozenset())
+    in_title = set(weights) | (lead.wanted("title") if lead else frozenset())
     reranked = []
-    for hit in order[:depth]:
-        stored = hit.stored()
-        best = best_passages(stored.get("body", ""), passage_query, count=max(passages, 1), max_chars=passage_chars)
-        best_share = min(max(best[0].score / max_passage if best else 0.0, title_share(stored)), 1.0)
-        found = evidence(leads.get(hit.docnum, 0.0), best_share, config)
-        score = adjusted(hit, fused(found, hit.score, max_score, covers(hit), config))
+    for hit, stored in zip(top, stored_top):
+        body = stored.get("body", "")
+        scanned = {"body": _scan(body, in_body), "title": _scan(stored.get("title", ""), in_title)}
+        best = best_passages(body, passage_query, count=max(passages, 1), max_chars=passage_chars,
+                             found=scanned["body"][0])
+        title_terms = {term for _, term, _, _ in scanned["title"][0]}
+        best_share = min(max(best[0].score / max_passage if best else 0.0, title_share(title_terms)), 1.0)
+        found_lead = lead.share(stored, scanned) if lead else 0.0
+        found_evidence = evidence(found_lead, best_share, config)
+        score = adjusted(hit, fused(found_evidence, hit.score, max_score, covers(hit), config))
         shown = shown_passages(stored, passage_query, passages, passage_chars, best)
         reranked.append((tier(hit.covered), Ranked(score, hit, shown)))
     reranked.sort(key=lambda item: rank_key(item[1].score, item[1].candidate.newest_first, item[1].candidate.id,
                                             item[0]))
     result = [item for _, item in reranked]
-    result += [Ranked(first_score(hit), hit) for hit in order[depth:]]
+    result += [Ranked(first_score(hit), hit) for hit in order[len(top):]]
     return result
 
 
@@ -149,48 +165,99 @@ def _held(searcher: Searcher, weights: dict[str, float]) -> dict[str, float]:
             if reader.doc_frequency("body", term) or reader.doc_frequency("title", term)}
 
 
-def _lead_shares(searcher: Searcher, concepts: list[wq.Query], term_weights: dict[str, float],
-                 docnums: Iterable[int], config: RankingConfig = RANKING) -> dict[int, float]:
-    """For each document, how much of the query it is about, judged mostly by its opening.
+Scan = tuple[list[tuple[int, str, int, int]], list[int]]
+"""A text's ``find_terms`` for some terms, and the positions of its tokens without a term."""
 
-    Each word or phrase of the query counts with the IDF of its rarest term in ``term_weights``
-    (the terms some article holds: for a misspelling, its corrections). In a field, every
+
+def _scan(text: str, wanted: set[str] | frozenset[str]) -> Scan:
+    termless: list[int] = []
+    return find_terms(text, wanted, termless), termless
+
+
+@dataclass(frozen=True)
+class _LeadField:
+    """One field of ``lead_fields``: the (weight, terms there) of each concept of positive
+    weight, all those terms, and the field's analyzer."""
+
+    name: str
+    analyzer: Any
+    concepts: tuple[tuple[float, frozenset[str]], ...]
+    wanted: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _LeadTerms:
+    """What the lead share (``scoring.lead_term``) of a document needs.
+
+    Each word or phrase of the query counts with the IDF of its rarest term in the weights
+    given (the terms some article holds: for a misspelling, its corrections). In a field, every
     occurrence of one of its terms at word ``p`` adds ``1 / (1 + p / lead_scale)`` (a phrase's
     words count wherever they are: this is about topic, coverage is about the phrase), and the
-    sum ``m`` saturates as ``m / (1 + m)`` (``scoring.lead_term``). A field's share is
-    the IDF-weighted sum of those over the query's total IDF (so below 1); a document's is the
-    larger of its title's and its body's. Positions come from the index: no stored text is read.
+    sum ``m`` saturates as ``m / (1 + m)``. A field's share is the IDF-weighted sum of those
+    over the query's total IDF (so below 1); a document's is the larger of its fields'.
+
+    The positions are the index's, found in the stored text (which is what was indexed): the
+    tokens ``find_terms`` finds, each at its position plus the tokens without a term before it,
+    where the field's own term filter gives the same term (a stopword there has none).
     """
-    shares = dict.fromkeys(docnums, 0.0)
-    weights = [max((term_weights.get(text, 0.0) for _, text in concept.iter_all_terms()), default=0.0)
-               for concept in concepts]
-    total = sum(weights)
-    if total <= 0 or not shares:
-        return shares
-    wanted = sorted(shares)
-    for subsearcher, offset in searcher.leaf_searchers():
-        reader = subsearcher.reader()
-        end = offset + subsearcher.doc_count_all()
-        local = [docnum - offset for docnum in wanted if offset <= docnum < end]
-        if not local:
-            continue
+
+    fields: tuple[_LeadField, ...]
+    total: float
+    config: RankingConfig
+
+    @classmethod
+    def of(cls, searcher: Searcher, concepts: list[wq.Query], term_weights: dict[str, float],
+           config: RankingConfig) -> _LeadTerms | None:
+        """None when the query has no weight (every share is 0)."""
+        weights = [max((term_weights.get(text, 0.0) for _, text in concept.iter_all_terms()), default=0.0)
+                   for concept in concepts]
+        total = sum(weights)
+        if total <= 0:
+            return None
+        fields = []
         for fieldname in config.lead_fields:
-            field_shares = dict.fromkeys(local, 0.0)
-            for concept, weight in zip(concepts, weights):
-                if weight <= 0:
-                    continue
-                positions: dict[int, set[int]] = {}
-                for text in sorted({text for name, text in concept.iter_all_terms() if name == fieldname}):
-                    if (fieldname, text) not in reader:
-                        continue
-                    matcher = reader.postings(fieldname, text)
-                    for docnum in positioned(matcher, local):
-                        positions.setdefault(docnum, set()).update(matcher.value_as("positions"))
-                for docnum, spots in positions.items():
-                    field_shares[docnum] += lead_term(weight, sorted(spots), config)
-            for docnum, share in field_shares.items():
-                shares[docnum + offset] = max(shares[docnum + offset], share / total)
-    return shares
+            in_field = tuple((weight, frozenset(text for name, text in concept.iter_all_terms() if name == fieldname))
+                             for concept, weight in zip(concepts, weights) if weight > 0)
+            analyzer = searcher.schema[fieldname].analyzer if fieldname in searcher.schema else None
+            fields.append(_LeadField(fieldname, analyzer, in_field, frozenset().union(*(t for _, t in in_field))))
+        return cls(tuple(fields), total, config)
+
+    def wanted(self, fieldname: str) -> frozenset[str]:
+        """The terms of every concept in the field."""
+        return frozenset().union(*(field.wanted for field in self.fields if field.name == fieldname))
+
+    def share(self, stored: dict, scanned: dict[str, Scan]) -> float:
+        """The document's lead share, from its stored fields (``scanned``: a field's ``find_terms``
+        for a superset of ``wanted`` and its termless positions, when the caller has them)."""
+        best = 0.0
+        for field in self.fields:
+            spots = self._positions(stored.get(field.name) or "", field.analyzer, field.wanted, scanned.get(field.name))
+            share = 0.0
+            for weight, texts in field.concepts:
+                found = sorted({position for term in texts for position in spots.get(term, ())})
+                if found:
+                    share += lead_term(weight, found, self.config)
+            best = max(best, share / self.total)
+        return best
+
+    @staticmethod
+    def _positions(text: str, analyzer: Any, wanted: frozenset[str],
+                   scanned: Scan | None) -> dict[str, list[int]]:
+        """term -> the index positions of the ``wanted`` terms of the field's ``text``."""
+        spots: dict[str, list[int]] = {}
+        if not text or not wanted or analyzer is None:
+            return spots
+        term_filter = analyzer.plain_term_filter() if isinstance(analyzer, NewsAnalyzer) else None
+        if term_filter is None:  # another analyzer: run it, as the index did
+            for token in analyzer(text, positions=True):
+                if token.text in wanted:
+                    spots.setdefault(token.text, []).append(token.pos)
+            return spots
+        found, termless = _scan(text, wanted) if scanned is None else scanned
+        for position, term, start, end in found:
+            if term in wanted and term_filter.term(text[start:end]) == term:
+                spots.setdefault(term, []).append(position + bisect_right(termless, position))
+        return spots
 
 
 def recency_factor(published: datetime | None, now: datetime, half_life: timedelta) -> float | None:

@@ -340,14 +340,16 @@ class Index:
                 while True:
                     hits, total, timed_out, watched = self._collect(snapshot, compiled, filters, allowed, depth, sort,
                                                                     deadline, watch)
-                    with snapshot.whoosh:
-                        if not total and not timed_out and not relax:
+                    if not total and not timed_out and not relax:
+                        with snapshot.whoosh:
                             # An exact phrase no article has: its words instead, and the results say so.
                             relax = unmatched_phrases(searcher, compiled)
                             if relax:
                                 compiled = self._compiler(searcher, snapshot, correct, relax, deadline).compile(tree)
-                                continue
-                        ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency, self.ranking)
+                        if relax:
+                            continue
+                    ranked = rank_candidates(compiled, hits, sort, passages, passage_chars, recency, self.ranking,
+                                             whoosh=snapshot.whoosh)
                     shown = collapsed(ranked, duplicates)
                     if len(shown) >= needed or len(hits) < depth or timed_out or depth >= MAX_CANDIDATES:
                         break
@@ -357,20 +359,21 @@ class Index:
                                if facets else {})
                     note = (self._filter_note(searcher, query, compiled, sources, since, until)
                             if not total and filters is not None and not timed_out else None)
-            with snapshot.whoosh:  # the page's stored fields and passages
-                page = []
-                passage_query = passage_query_for(compiled)
-                collected = {hit.docnum for hit in hits}
-                for rank, item in enumerate(shown[offset:needed], offset + 1):
-                    if time.monotonic() > deadline:
-                        timed_out = True  # the page ends early: the hits before are complete and in order
-                        break
-                    hit, found = item.candidate, item.passages
-                    if found is None:
-                        found = shown_passages(hit.stored(), passage_query, passages, passage_chars)
+            page = []
+            passage_query = passage_query_for(compiled)
+            collected = {hit.docnum for hit in hits}
+            for rank, item in enumerate(shown[offset:needed], offset + 1):
+                if time.monotonic() > deadline:
+                    timed_out = True  # the page ends early: the hits before are complete and in order
+                    break
+                hit, found = item.candidate, item.passages
+                with snapshot.whoosh:  # the stored fields and the copies; passages are found in the text
+                    stored = hit.stored()
                     copies = (copies_matching(searcher, hit, compiled.query, filters, duplicates, collected)
                               if duplicates else ())
-                    page.append(_hit(hit.stored(), rank, item.score, found, copies))
+                if found is None:
+                    found = shown_passages(stored, passage_query, passages, passage_chars)
+                page.append(_hit(stored, rank, item.score, found, copies))
         suggestion = self._suggest(query, compiled) if total < FEW_RESULTS or compiled.not_found else None
         return Results(
             query=query,
