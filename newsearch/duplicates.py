@@ -83,7 +83,9 @@ __all__ = [
     "containment",
     "duplicate_text",
     "find_duplicates",
+    "hashes_near_duplicate",
     "is_near_duplicate",
+    "shingle_hashes",
     "shingle_similarity",
     "shingles",
     "shingles_near_duplicate",
@@ -256,6 +258,35 @@ def _fmix32(numpy: Any, values: Any) -> Any:
     return values ^ (values >> numpy.uint32(16))
 
 
+def _shingle_numbers(text: str) -> Any:
+    """A 64-bit number for each shingle of ``text``, in order (numpy uint64, a new array): its words'
+    term hashes combined, ``(h1 * K0 + h2 * K1 + h3) mod 2**64``; a text of fewer than
+    ``SHINGLE_SIZE`` words gives its words' hashes, as ``shingles`` gives its words."""
+    hashes = _term_hashes.of(surface_forms(text))  # the index splits the same body next: then for free
+    size = SHINGLE_SIZE
+    if len(hashes) < size:
+        return hashes
+    numpy = _minhash_setup()[0]
+    count = len(hashes) - size + 1
+    combined = hashes[size - 1 : size - 1 + count].copy()
+    with numpy.errstate(over="ignore"):
+        for position in range(size - 1):
+            combined += hashes[position : position + count] * numpy.uint64(
+                _POSITION_MULTIPLIERS[position % len(_POSITION_MULTIPLIERS)]
+            )
+    return combined
+
+
+def shingle_hashes(text: str) -> Any:
+    """``shingles(text)`` as distinct 64-bit numbers, sorted (numpy uint64): what verification compares.
+
+    Two different shingles get the same number only by a 64-bit chance collision, so the
+    counts ``is_near_duplicate`` takes from the sets of strings come out the same from these
+    arrays, at a fraction of the cost (no string per shingle, no Python set).
+    """
+    return _minhash_setup()[0].unique(_shingle_numbers(text))
+
+
 def signature(text: str) -> Signature:
     """The MinHash signature of ``text``'s shingles; the same in every process and on every platform.
 
@@ -264,20 +295,17 @@ def signature(text: str) -> Signature:
     ``h`` to ``a * h + b`` modulo 2**32 (``a`` odd: a bijection), and the signature
     keeps each permutation's minimum. All of it is a few numpy operations per article.
     """
-    hashes = _term_hashes.of(surface_forms(text))  # the index splits the same body next: then for free
+    minima = _minima(text)
+    return Signature(() if minima is None else tuple(minima.tolist()))
+
+
+def _minima(text: str) -> Any:
+    """``signature(text)``'s values as a numpy uint32 array, None for a text without words."""
+    hashes = _shingle_numbers(text)
     if not len(hashes):
-        return Signature(())
+        return None
     numpy, multipliers, offsets = _minhash_setup()
-    size = SHINGLE_SIZE
     with numpy.errstate(over="ignore"):
-        if len(hashes) >= size:
-            count = len(hashes) - size + 1
-            combined = hashes[size - 1 : size - 1 + count].copy()
-            for position in range(size - 1):
-                combined += hashes[position : position + count] * numpy.uint64(
-                    _POSITION_MULTIPLIERS[position % len(_POSITION_MULTIPLIERS)]
-                )
-            hashes = combined
         # The top 32 bits of a 64-bit avalanche (MurmurHash3's fmix64) of each shingle.
         hashes ^= hashes >> numpy.uint64(33)
         hashes *= numpy.uint64(0xFF51AFD7ED558CCD)
@@ -291,7 +319,7 @@ def signature(text: str) -> Signature:
         for start in range(0, len(shingle_hashes), _SHINGLE_BLOCK):
             block = shingle_hashes[start : start + _SHINGLE_BLOCK, None] * multipliers + offsets
             numpy.minimum(minima, block.min(axis=0), out=minima)
-    return Signature(tuple(minima.tolist()))
+    return minima
 
 
 def band_hashes(sig: Signature) -> tuple[int, ...]:
@@ -320,8 +348,15 @@ def band_keys(sig: Signature) -> list[str]:
 def band_bytes(title: str, body: str) -> bytes:
     """An article's band hashes as ``BANDS`` little-endian uint32s (b"" when it has no words):
     the value of its ``dup_bands`` column."""
-    hashes = band_hashes(signature(duplicate_text(title, body)))
-    return struct.pack(f"<{len(hashes)}I", *hashes)
+    minima = _minima(duplicate_text(title, body))
+    if minima is None:
+        return b""
+    # ``band_hashes`` packed, made straight from the rows' bytes: each band's hash, written
+    # little-endian, is its BLAKE2b digest itself.
+    rows = minima.astype("<u4").tobytes()
+    step = 4 * ROWS
+    return b"".join([hashlib.blake2b(rows[start:start + step], digest_size=4).digest()
+                     for start in range(0, len(rows), step)])
 
 
 def candidate_probability(similarity: float, bands: int = BANDS, rows: int = ROWS) -> float:
@@ -329,12 +364,22 @@ def candidate_probability(similarity: float, bands: int = BANDS, rows: int = ROW
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
+def _jaccard(common: int, size_a: int, size_b: int) -> float:
+    """The Jaccard similarity of two sets of these sizes sharing ``common`` members (0.0 when one is empty)."""
+    return common / (size_a + size_b - common) if size_a and size_b else 0.0
+
+
+def _near(common: int, size_a: int, size_b: int) -> bool:
+    """The verification rule on the sizes of two shingle sets and of their intersection."""
+    if _jaccard(common, size_a, size_b) >= DUPLICATE_THRESHOLD:
+        return True
+    smaller = min(size_a, size_b)
+    return smaller >= MIN_CONTAINED_SHINGLES and common / smaller >= CONTAINMENT_THRESHOLD
+
+
 def shingle_similarity(a: set[str], b: set[str]) -> float:
     """The Jaccard similarity of two shingle sets (0.0 when either is empty)."""
-    if not a or not b:
-        return 0.0
-    common = len(a & b)
-    return common / (len(a) + len(b) - common)
+    return _jaccard(len(a & b), len(a), len(b))
 
 
 def _containment(a: set[str], b: set[str]) -> float:
@@ -345,9 +390,17 @@ def _containment(a: set[str], b: set[str]) -> float:
 
 def shingles_near_duplicate(a: set[str], b: set[str]) -> bool:
     """``is_near_duplicate`` for texts already cut into shingles."""
-    if shingle_similarity(a, b) >= DUPLICATE_THRESHOLD:
-        return True
-    return min(len(a), len(b)) >= MIN_CONTAINED_SHINGLES and _containment(a, b) >= CONTAINMENT_THRESHOLD
+    return _near(len(a & b), len(a), len(b))
+
+
+def hashes_near_duplicate(a: Any, b: Any) -> float | None:
+    """``is_near_duplicate`` for texts given as ``shingle_hashes``: their shingle similarity when
+    they are near-duplicates, else None."""
+    numpy = _minhash_setup()[0]
+    if len(a) > len(b):
+        a, b = b, a
+    common = int(numpy.count_nonzero(b[numpy.searchsorted(b, a).clip(max=len(b) - 1)] == a)) if len(a) else 0
+    return _jaccard(common, len(a), len(b)) if _near(common, len(a), len(b)) else None
 
 
 def similarity(a_text: str, b_text: str) -> float:
