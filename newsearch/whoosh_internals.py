@@ -390,7 +390,7 @@ SMALL_BLOCK_BYTES = 64
 _BLOCK_WBITS, _BLOCK_MEMLEVEL = 12, 6
 
 
-def _compressed(data: bytes, level: int) -> bytes:
+def compress_block(data: bytes, level: int) -> bytes:
     compressor = zlib.compressobj(level, zlib.DEFLATED, _BLOCK_WBITS, _BLOCK_MEMLEVEL)
     return compressor.compress(data) + compressor.flush()
 
@@ -408,7 +408,7 @@ class SmallBlockPostingsWriter(W3PostingsWriter):
         databytes = dumps((self._mini_ids(), self._mini_weights(), self._mini_values()), 2)
         comp = 0
         if self._compression and len(databytes) >= SMALL_BLOCK_BYTES:
-            packed = _compressed(databytes, self._compression)
+            packed = compress_block(databytes, self._compression)
             if len(packed) < len(databytes):
                 databytes, comp = packed, self._compression
         ids = self._ids
