@@ -43,9 +43,10 @@ from newsearch.duplicates import (
     BANDS,
     clusters,
     duplicate_text,
-    hashes_near_duplicate,
     pairs_in_buckets,
-    shingle_hashes,
+    shingle_similarity,
+    shingles,
+    shingles_near_duplicate,
 )
 from newsearch.parallel import Executor, report_progress
 from newsearch.storage import checked_file, numbered_lines, open_generation, shown_line, write_atomically
@@ -59,9 +60,9 @@ and a star around its first document, not every pair (``duplicates.pairs_in_buck
 clusters come out the same for copies, at a cost linear in their number."""
 
 Pair = tuple[str, str, float]
-SHINGLE_SETS_KEPT = 8192
-"""Shingle sets kept while verifying, as arrays of 64-bit hashes (about 3 KB each; as sets of
-strings they were 25 KB, and caching every candidate's took 1 GB at 100,000 synthetic articles)."""
+SHINGLE_SETS_KEPT = 2048
+"""Shingle sets kept while verifying (about 25 KB each): measured on 100,000 synthetic articles
+(sentences reused across articles), caching every candidate's set took 1 GB."""
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ class _PairFinder:
 
     def __init__(self, reader: IndexReader) -> None:
         self.reader = reader
-        self._shingles: OrderedDict[int, Any] = OrderedDict()  # the most recently used, bounded
+        self._shingles: OrderedDict[int, set[str]] = OrderedDict()  # the most recently used, bounded
         self._ids: dict[int, str] = {}
 
     def pairs_of(self, docnums: set[int]) -> dict[tuple[str, str], float]:
@@ -303,20 +304,20 @@ class _PairFinder:
     def verified(self, candidates: Iterable[tuple[int, int]]) -> dict[tuple[str, str], float]:
         pairs = {}
         for a, b in sorted(candidates):
-            score = hashes_near_duplicate(self._shingles_of(a), self._shingles_of(b))
-            if score is not None:
+            first, second = self._shingles_of(a), self._shingles_of(b)
+            if shingles_near_duplicate(first, second):
                 ids = sorted((self._ids[a], self._ids[b]))
-                pairs[(ids[0], ids[1])] = score
+                pairs[(ids[0], ids[1])] = shingle_similarity(first, second)
         return pairs
 
-    def _shingles_of(self, docnum: int) -> Any:
+    def _shingles_of(self, docnum: int) -> set[str]:
         found = self._shingles.get(docnum)
         if found is not None:
             self._shingles.move_to_end(docnum)
             return found
         fields = self.reader.stored_fields(docnum)
         self._ids[docnum] = fields["id"]
-        found = self._shingles[docnum] = shingle_hashes(duplicate_text(fields.get("title", ""), fields.get("body", "")))
+        found = self._shingles[docnum] = shingles(duplicate_text(fields.get("title", ""), fields.get("body", "")))
         if len(self._shingles) > SHINGLE_SETS_KEPT:
             self._shingles.popitem(last=False)
         return found

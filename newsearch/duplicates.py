@@ -83,9 +83,7 @@ __all__ = [
     "containment",
     "duplicate_text",
     "find_duplicates",
-    "hashes_near_duplicate",
     "is_near_duplicate",
-    "shingle_hashes",
     "shingle_similarity",
     "shingles",
     "shingles_near_duplicate",
@@ -258,35 +256,6 @@ def _fmix32(numpy: Any, values: Any) -> Any:
     return values ^ (values >> numpy.uint32(16))
 
 
-def _shingle_numbers(text: str) -> Any:
-    """A 64-bit number for each shingle of ``text``, in order (numpy uint64, a new array): its words'
-    term hashes combined, ``(h1 * K0 + h2 * K1 + h3) mod 2**64``; a text of fewer than
-    ``SHINGLE_SIZE`` words gives its words' hashes, as ``shingles`` gives its words."""
-    hashes = _term_hashes.of(surface_forms(text))  # the index splits the same body next: then for free
-    size = SHINGLE_SIZE
-    if len(hashes) < size:
-        return hashes
-    numpy = _minhash_setup()[0]
-    count = len(hashes) - size + 1
-    combined = hashes[size - 1 : size - 1 + count].copy()
-    with numpy.errstate(over="ignore"):
-        for position in range(size - 1):
-            combined += hashes[position : position + count] * numpy.uint64(
-                _POSITION_MULTIPLIERS[position % len(_POSITION_MULTIPLIERS)]
-            )
-    return combined
-
-
-def shingle_hashes(text: str) -> Any:
-    """``shingles(text)`` as distinct 64-bit numbers, sorted (numpy uint64): what verification compares.
-
-    Two different shingles get the same number only by a 64-bit chance collision, so the
-    counts ``is_near_duplicate`` takes from the sets of strings come out the same from these
-    arrays, at a fraction of the cost (no string per shingle, no Python set).
-    """
-    return _minhash_setup()[0].unique(_shingle_numbers(text))
-
-
 def signature(text: str) -> Signature:
     """The MinHash signature of ``text``'s shingles; the same in every process and on every platform.
 
@@ -301,11 +270,20 @@ def signature(text: str) -> Signature:
 
 def _minima(text: str) -> Any:
     """``signature(text)``'s values as a numpy uint32 array, None for a text without words."""
-    hashes = _shingle_numbers(text)
+    hashes = _term_hashes.of(surface_forms(text))  # the index splits the same body next: then for free
     if not len(hashes):
         return None
     numpy, multipliers, offsets = _minhash_setup()
+    size = SHINGLE_SIZE
     with numpy.errstate(over="ignore"):
+        if len(hashes) >= size:
+            count = len(hashes) - size + 1
+            combined = hashes[size - 1 : size - 1 + count].copy()
+            for position in range(size - 1):
+                combined += hashes[position : position + count] * numpy.uint64(
+                    _POSITION_MULTIPLIERS[position % len(_POSITION_MULTIPLIERS)]
+                )
+            hashes = combined
         # The top 32 bits of a 64-bit avalanche (MurmurHash3's fmix64) of each shingle.
         hashes ^= hashes >> numpy.uint64(33)
         hashes *= numpy.uint64(0xFF51AFD7ED558CCD)
@@ -364,22 +342,12 @@ def candidate_probability(similarity: float, bands: int = BANDS, rows: int = ROW
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
-def _jaccard(common: int, size_a: int, size_b: int) -> float:
-    """The Jaccard similarity of two sets of these sizes sharing ``common`` members (0.0 when one is empty)."""
-    return common / (size_a + size_b - common) if size_a and size_b else 0.0
-
-
-def _near(common: int, size_a: int, size_b: int) -> bool:
-    """The verification rule on the sizes of two shingle sets and of their intersection."""
-    if _jaccard(common, size_a, size_b) >= DUPLICATE_THRESHOLD:
-        return True
-    smaller = min(size_a, size_b)
-    return smaller >= MIN_CONTAINED_SHINGLES and common / smaller >= CONTAINMENT_THRESHOLD
-
-
 def shingle_similarity(a: set[str], b: set[str]) -> float:
     """The Jaccard similarity of two shingle sets (0.0 when either is empty)."""
-    return _jaccard(len(a & b), len(a), len(b))
+    if not a or not b:
+        return 0.0
+    common = len(a & b)
+    return common / (len(a) + len(b) - common)
 
 
 def _containment(a: set[str], b: set[str]) -> float:
@@ -390,17 +358,9 @@ def _containment(a: set[str], b: set[str]) -> float:
 
 def shingles_near_duplicate(a: set[str], b: set[str]) -> bool:
     """``is_near_duplicate`` for texts already cut into shingles."""
-    return _near(len(a & b), len(a), len(b))
-
-
-def hashes_near_duplicate(a: Any, b: Any) -> float | None:
-    """``is_near_duplicate`` for texts given as ``shingle_hashes``: their shingle similarity when
-    they are near-duplicates, else None."""
-    numpy = _minhash_setup()[0]
-    if len(a) > len(b):
-        a, b = b, a
-    common = int(numpy.count_nonzero(b[numpy.searchsorted(b, a).clip(max=len(b) - 1)] == a)) if len(a) else 0
-    return _jaccard(common, len(a), len(b)) if _near(common, len(a), len(b)) else None
+    if shingle_similarity(a, b) >= DUPLICATE_THRESHOLD:
+        return True
+    return min(len(a), len(b)) >= MIN_CONTAINED_SHINGLES and _containment(a, b) >= CONTAINMENT_THRESHOLD
 
 
 def similarity(a_text: str, b_text: str) -> float:

@@ -1,24 +1,18 @@
-"""Near-duplicate candidates verified on shingle hashes, and by a parallel build's workers: the
-same pairs and similarities as the candidates verified on sets of shingle strings."""
+"""Near-duplicate candidates of a parallel build verified by its workers: the same pairs and
+similarities as the candidates verified one by one in this process."""
 
 from __future__ import annotations
 
 import json
 import random
+import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from newsearch import build_index, duplicate_store
-from newsearch.duplicates import (
-    duplicate_text,
-    hashes_near_duplicate,
-    is_near_duplicate,
-    shingle_hashes,
-    shingles,
-    similarity,
-)
+from newsearch.duplicates import band_bytes, band_hashes, duplicate_text, is_near_duplicate, signature, similarity
 from newsearch.indexer import PARALLEL_MIN_FILES
 from newsearch.storage import current_generation, open_generation
 
@@ -75,16 +69,6 @@ def _reference(index_path: Path) -> set[tuple[str, str, float]]:
     return found
 
 
-def test_hashes_give_the_verdict_and_similarity_of_the_shingle_sets():
-    texts = [article["body"] for article in _articles(60)] + ["", "Rotterdam", "the port", "The Port!",
-                                                               " ".join(SENTENCES), " ".join(SENTENCES[:5])]
-    for first in texts:
-        for second in texts:
-            expected = similarity(first, second) if is_near_duplicate(first, second) else None
-            assert hashes_near_duplicate(shingle_hashes(first), shingle_hashes(second)) == expected
-    assert [len(shingle_hashes(text)) for text in texts] == [len(shingles(text)) for text in texts]
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> tuple[Path, list[dict[str, str]]]:
     articles = _articles(PARALLEL_MIN_FILES + 20)
@@ -113,3 +97,10 @@ def test_a_parallel_build_has_its_workers_verify_the_candidates(corpus, tmp_path
     assert _pairs(tmp_path / "pooled") == expected
     assert build_index([folder], tmp_path / "local", jobs=2).documents == len(articles)  # forked workers
     assert _pairs(tmp_path / "local") == expected
+
+
+def test_band_bytes_are_the_band_hashes_of_the_signature_packed():
+    for article in _articles(40) + [{"title": "Two words", "body": ""}, {"title": "", "body": ""}]:
+        text = duplicate_text(article["title"], article["body"])
+        hashes = band_hashes(signature(text))
+        assert band_bytes(article["title"], article["body"]) == struct.pack(f"<{len(hashes)}I", *hashes)
