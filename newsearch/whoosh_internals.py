@@ -384,15 +384,6 @@ def write_term(fieldwriter: Any, btext: bytes, ids: list[int], weights: list[flo
 
 # A pickled block shorter than this is stored as it is: zlib would add more header than it saves.
 SMALL_BLOCK_BYTES = 64
-# A block (at most 128 postings) is compressed with a 4 KB window and a small hash table: zlib's
-# default state (256 KB, set up afresh per call) cost 5-8 times the compressing of a few hundred
-# bytes. The stream is a standard zlib one that any reader's ``zlib.decompress`` reads.
-_BLOCK_WBITS, _BLOCK_MEMLEVEL = 12, 6
-
-
-def compress_block(data: bytes, level: int) -> bytes:
-    compressor = zlib.compressobj(level, zlib.DEFLATED, _BLOCK_WBITS, _BLOCK_MEMLEVEL)
-    return compressor.compress(data) + compressor.flush()
 
 
 class SmallBlockPostingsWriter(W3PostingsWriter):
@@ -408,7 +399,7 @@ class SmallBlockPostingsWriter(W3PostingsWriter):
         databytes = dumps((self._mini_ids(), self._mini_weights(), self._mini_values()), 2)
         comp = 0
         if self._compression and len(databytes) >= SMALL_BLOCK_BYTES:
-            packed = compress_block(databytes, self._compression)
+            packed = zlib.compress(databytes, self._compression)
             if len(packed) < len(databytes):
                 databytes, comp = packed, self._compression
         ids = self._ids

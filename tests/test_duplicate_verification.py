@@ -92,11 +92,12 @@ def test_a_parallel_build_has_its_workers_verify_the_candidates(corpus, tmp_path
         build_index([folder], tmp_path / "pooled", jobs=2, executor=pool)
     assert len(jobs_run) == 2 and min(jobs_run) > 0
     monkeypatch.setattr(duplicate_store, "verify_pairs", verify)  # a local worker is sent it by name
-    expected = _reference(tmp_path / "pooled")
-    assert len(expected) > 50
-    assert _pairs(tmp_path / "pooled") == expected
+    assert len(_reference(tmp_path / "pooled")) > 50
+    assert _pairs(tmp_path / "pooled") == _reference(tmp_path / "pooled")
     assert build_index([folder], tmp_path / "local", jobs=2).documents == len(articles)  # forked workers
-    assert _pairs(tmp_path / "local") == expected
+    # Its own reference: a bucket of many documents gives a chain in document order (``pairs_in_buckets``),
+    # and the two builds may number the documents differently.
+    assert _pairs(tmp_path / "local") == _reference(tmp_path / "local")
 
 
 def test_band_bytes_are_the_band_hashes_of_the_signature_packed():
