@@ -6,7 +6,8 @@ After each commit the indexer calls ``refresh``, which brings the generation's
 
 * candidates are documents with an equal hash in some band, found by sorting
   each band's column of hashes (numpy; about a second for 100,000 documents);
-* after a full build every candidate is verified; after an incremental update,
+* after a full build every candidate is verified (after a parallel one, by its
+  workers: ``VerifyJob``s on the build's executor); after an incremental update,
   pairs naming a deleted document, or one in a segment the file's commit did
   not have (added, rewritten, or merged), are dropped, and only the candidates
   of the documents in those segments are verified.
