@@ -6,7 +6,8 @@ After each commit the indexer calls ``refresh``, which brings the generation's
 
 * candidates are documents with an equal hash in some band, found by sorting
   each band's column of hashes (numpy; about a second for 100,000 documents);
-* after a full build every candidate is verified; after an incremental update,
+* after a full build every candidate is verified (after a parallel one, by its
+  workers: ``VerifyJob``s on the build's executor); after an incremental update,
   pairs naming a deleted document, or one in a segment the file's commit did
   not have (added, rewritten, or merged), are dropped, and only the candidates
   of the documents in those segments are verified.
@@ -48,7 +49,8 @@ from newsearch.duplicates import (
     shingles,
     shingles_near_duplicate,
 )
-from newsearch.storage import checked_file, numbered_lines, shown_line, write_atomically
+from newsearch.parallel import Executor, report_progress
+from newsearch.storage import checked_file, numbered_lines, open_generation, shown_line, write_atomically
 
 DUPLICATES_FILE = "duplicates.tsv"
 _FORMAT = 1
@@ -183,19 +185,74 @@ def save(generation: Path, found: DuplicatePairs) -> None:
     write_atomically(generation / DUPLICATES_FILE, write)
 
 
-def refresh(generation: Path, ix: FileIndex) -> DuplicatePairs:
-    """Bring ``duplicates.tsv`` up to date with the index's latest commit; return the pairs."""
+def refresh(generation: Path, ix: FileIndex, executor: Executor | None = None, jobs: int = 1) -> DuplicatePairs:
+    """Bring ``duplicates.tsv`` up to date with the index's latest commit; return the pairs.
+
+    When every candidate is verified (after a full build), ``executor`` (a build's, whose workers
+    can read ``generation``) verifies them as ``jobs`` ``VerifyJob``s, else this process does."""
     saved = load(generation)
     toc = ix.latest_generation()
     if saved.toc == toc:
         return saved
     with ix.reader() as reader:
-        found = _brought_up_to_date(saved, toc, reader)
+        found = _brought_up_to_date(saved, toc, reader, _Verifier(generation, toc, executor, jobs))
     save(generation, found)
     return found
 
 
-def _brought_up_to_date(saved: DuplicatePairs, toc: int, reader: IndexReader) -> DuplicatePairs:
+@dataclass(frozen=True)
+class VerifyJob:
+    """Candidate pairs (document numbers in commit ``toc`` of ``generation``) for a worker to verify."""
+
+    generation: str
+    toc: int
+    pairs: tuple[tuple[int, int], ...]
+
+
+def verify_pairs(job: VerifyJob) -> dict[tuple[str, str], float]:
+    """Run one ``VerifyJob`` (in a worker): the pairs that are near-duplicates, by id, with their similarity."""
+    ix = open_generation(Path(job.generation), mmap=False)
+    if ix.latest_generation() != job.toc:  # the caller holds the writer lock: only a bug gets here
+        raise RuntimeError(f"{job.generation} moved on from commit {job.toc} while its pairs were verified")
+    pairs: dict[tuple[str, str], float] = {}
+    with ix.reader() as reader:
+        finder = _PairFinder(reader)
+        for start in range(0, len(job.pairs), _PAIRS_PER_REPORT):
+            pairs.update(finder.verified(job.pairs[start:start + _PAIRS_PER_REPORT]))
+            report_progress(0)  # where a worker whose build was abandoned stops
+    return pairs
+
+
+_PAIRS_PER_REPORT = 1000
+
+# Fewer candidates than this are verified where they are found: a job's start costs more.
+_PARALLEL_CANDIDATES = 2000
+
+
+@dataclass(frozen=True)
+class _Verifier:
+    """Where a full verification runs: in this process, or as jobs on a build's executor."""
+
+    generation: Path
+    toc: int
+    executor: Executor | None = None
+    jobs: int = 1
+
+    def __call__(self, finder: _PairFinder, candidates: set[tuple[int, int]]) -> dict[tuple[str, str], float]:
+        if self.executor is None or self.jobs < 2 or len(candidates) < _PARALLEL_CANDIDATES:
+            return finder.verified(candidates)
+        ordered = sorted(candidates)  # contiguous slices: each worker meets each document in few places
+        share = -(-len(ordered) // self.jobs)
+        jobs = [VerifyJob(str(self.generation), self.toc, tuple(ordered[start:start + share]))
+                for start in range(0, len(ordered), share)]
+        pairs: dict[tuple[str, str], float] = {}
+        for found in self.executor.map(verify_pairs, jobs):
+            pairs.update(found)
+        return pairs
+
+
+def _brought_up_to_date(saved: DuplicatePairs, toc: int, reader: IndexReader,
+                        verifier: _Verifier | None = None) -> DuplicatePairs:
     """The pairs of ``reader``'s commit ``toc`` from those ``saved`` for an earlier one. A live
     document of a segment the earlier commit had is the version that commit paired (segments
     never change but for deletions); the others are new, rewritten or merged, so their pairs
@@ -206,7 +263,8 @@ def _brought_up_to_date(saved: DuplicatePairs, toc: int, reader: IndexReader) ->
     segments = tuple(subreader.segment().segment_id() for subreader, _ in reader.leaf_readers())
     finder = _PairFinder(reader)
     if saved.toc is None or saved.segments is None or saved.toc > toc:
-        pairs = finder.all_pairs()
+        candidates = finder.candidates()
+        pairs = verifier(finder, candidates) if verifier is not None else finder.verified(candidates)
     else:
         known = set(saved.segments)
         fresh = {offset + docnum for subreader, offset in reader.leaf_readers()
@@ -228,13 +286,10 @@ class _PairFinder:
         self._shingles: OrderedDict[int, set[str]] = OrderedDict()  # the most recently used, bounded
         self._ids: dict[int, str] = {}
 
-    def all_pairs(self) -> dict[tuple[str, str], float]:
-        return self._verified(self._candidates())
-
     def pairs_of(self, docnums: set[int]) -> dict[tuple[str, str], float]:
-        return self._verified({pair for pair in self._candidates() if pair[0] in docnums or pair[1] in docnums})
+        return self.verified({pair for pair in self.candidates() if pair[0] in docnums or pair[1] in docnums})
 
-    def _candidates(self) -> set[tuple[int, int]]:
+    def candidates(self) -> set[tuple[int, int]]:
         """Pairs ``(a, b)``, ``a < b``, of live documents with an equal band hash."""
         import numpy  # as the signatures do; searching never gets here
 
@@ -247,7 +302,7 @@ class _PairFinder:
         table = numpy.frombuffer(b"".join(rows), dtype="<u4").reshape(len(rows), BANDS)
         return pairs_in_buckets(_buckets(numpy, table, numpy.array(docnums)), ALL_PAIRS_UP_TO)
 
-    def _verified(self, candidates: set[tuple[int, int]]) -> dict[tuple[str, str], float]:
+    def verified(self, candidates: Iterable[tuple[int, int]]) -> dict[tuple[str, str], float]:
         pairs = {}
         for a, b in sorted(candidates):
             first, second = self._shingles_of(a), self._shingles_of(b)
@@ -288,10 +343,9 @@ def _buckets(numpy: Any, table: Any, numbers: Any) -> Iterator[list[int]]:
     for band in range(BANDS):
         order = numpy.argsort(table[:, band], kind="stable")
         values = table[order, band]
-        starts = numpy.flatnonzero(numpy.diff(values) == 0)  # row i equals row i + 1
-        if not len(starts):
-            continue
-        # Runs of equal hashes: each run's rows.
-        run_of = numpy.cumsum(numpy.concatenate(([True], values[1:] != values[:-1])))
-        for run in numpy.unique(run_of[starts]):
-            yield [int(numbers[i]) for i in order[run_of == run]]
+        # Runs of equal hashes, each in one pass over the sorted band (not one pass per run).
+        starts = numpy.flatnonzero(numpy.concatenate(([True], values[1:] != values[:-1])))
+        sizes = numpy.diff(numpy.append(starts, len(values)))
+        shared = sizes > 1
+        for start, size in zip(starts[shared].tolist(), sizes[shared].tolist()):
+            yield numbers[order[start:start + size]].tolist()

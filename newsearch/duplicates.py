@@ -264,9 +264,15 @@ def signature(text: str) -> Signature:
     ``h`` to ``a * h + b`` modulo 2**32 (``a`` odd: a bijection), and the signature
     keeps each permutation's minimum. All of it is a few numpy operations per article.
     """
+    minima = _minima(text)
+    return Signature(() if minima is None else tuple(minima.tolist()))
+
+
+def _minima(text: str) -> Any:
+    """``signature(text)``'s values as a numpy uint32 array, None for a text without words."""
     hashes = _term_hashes.of(surface_forms(text))  # the index splits the same body next: then for free
     if not len(hashes):
-        return Signature(())
+        return None
     numpy, multipliers, offsets = _minhash_setup()
     size = SHINGLE_SIZE
     with numpy.errstate(over="ignore"):
@@ -291,7 +297,7 @@ def signature(text: str) -> Signature:
         for start in range(0, len(shingle_hashes), _SHINGLE_BLOCK):
             block = shingle_hashes[start : start + _SHINGLE_BLOCK, None] * multipliers + offsets
             numpy.minimum(minima, block.min(axis=0), out=minima)
-    return Signature(tuple(minima.tolist()))
+    return minima
 
 
 def band_hashes(sig: Signature) -> tuple[int, ...]:
@@ -320,8 +326,15 @@ def band_keys(sig: Signature) -> list[str]:
 def band_bytes(title: str, body: str) -> bytes:
     """An article's band hashes as ``BANDS`` little-endian uint32s (b"" when it has no words):
     the value of its ``dup_bands`` column."""
-    hashes = band_hashes(signature(duplicate_text(title, body)))
-    return struct.pack(f"<{len(hashes)}I", *hashes)
+    minima = _minima(duplicate_text(title, body))
+    if minima is None:
+        return b""
+    # ``band_hashes`` packed, made straight from the rows' bytes: each band's hash, written
+    # little-endian, is its BLAKE2b digest itself.
+    rows = minima.astype("<u4").tobytes()
+    step = 4 * ROWS
+    return b"".join([hashlib.blake2b(rows[start:start + step], digest_size=4).digest()
+                     for start in range(0, len(rows), step)])
 
 
 def candidate_probability(similarity: float, bands: int = BANDS, rows: int = ROWS) -> float:

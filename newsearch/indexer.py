@@ -295,18 +295,18 @@ class _PartitionedBuild:
                 progress(done, len(units))
 
         executor: Executor
+        verifier: Executor  # verifies the near-duplicate candidates after the commit
         if self.given is None:
-            executor = self.executor = LocalExecutor(len(jobs))
+            executor = verifier = self.executor = LocalExecutor(len(jobs))
         elif isinstance(self.given, concurrent.futures.Executor):
             executor = FuturesExecutor(self.given, units=lambda job: len(job.files))
+            verifier = FuturesExecutor(self.given)
         else:
-            executor = self.given
+            executor = verifier = self.given
         # Whoosh's lock of the new generation, taken after the workers started (forked ones must not
         # hold a copy of it); the segment writer it comes with writes the table of contents.
         self.lock_holder = SegmentWriter(self.ix, limitmb=16)
         results = executor.map(index_partition, jobs, files_done)
-        if self.executor is not None:
-            self.executor.shutdown()
         # Ids are claimed in corpus order across jobs too: a later job's document whose id an
         # earlier file owns is deleted from its segment (rare: explicit ids repeated across files).
         owners: dict[str, str] = {}
@@ -332,6 +332,9 @@ class _PartitionedBuild:
         use_stem_lookup(self.stems)
         writer = self.lock_holder
         commit_segments(writer, segments)
+        duplicate_store.refresh(self.generation, self.ix, verifier, len(jobs))
+        if self.executor is not None:
+            self.executor.shutdown()
 
     def cancel(self) -> None:
         """Stop the workers and release Whoosh's lock; the caller removes the generation."""

@@ -151,14 +151,11 @@ class FileRun:
 AnyRun = Run | FileRun
 
 
-class PositionsBuffer:
-    """A ``Positions`` field's pending words: each one's term number (-1: none), per document."""
+class _WordBuffer:
+    """A field's pending words: one int32 each (``numbers``), and each document's number and word count."""
 
-    def __init__(self, space: TermSpace, boost: float, scorable: bool, counts_of: Callable[[], Any]) -> None:
-        self.space = space
+    def __init__(self, boost: float) -> None:
         self.boost = boost
-        self.scorable = scorable
-        self.counts_of = counts_of  # the term filter's surface counts (the vocabulary's), when counting
         self.clear()
 
     def clear(self) -> None:
@@ -169,6 +166,21 @@ class PositionsBuffer:
     def __len__(self) -> int:
         return len(self.numbers)
 
+    def _append(self, docnum: int, numbers: list[int]) -> None:
+        self.numbers.extend(numbers)
+        self.docnums.append(docnum)
+        self.sizes.append(len(numbers))
+
+
+class PositionsBuffer(_WordBuffer):
+    """A ``Positions`` field's pending words: each one's term number (-1: none), per document."""
+
+    def __init__(self, space: TermSpace, boost: float, scorable: bool, counts_of: Callable[[], Any]) -> None:
+        super().__init__(boost)
+        self.space = space
+        self.scorable = scorable
+        self.counts_of = counts_of  # the term filter's surface counts (the vocabulary's), when counting
+
     def add(self, docnum: int, value: str) -> int:
         """Take the document's words; its field length."""
         surfaces = surface_forms(value)
@@ -176,9 +188,7 @@ class PositionsBuffer:
         if counts is not None:
             counts.update(surfaces)
         numbers = self.space.numbers(surfaces)
-        self.numbers.extend(numbers)
-        self.docnums.append(docnum)
-        self.sizes.append(len(numbers))
+        self._append(docnum, numbers)
         return len(numbers) - numbers.count(-1) if self.scorable else 0
 
     def run(self) -> Run | None:
@@ -213,26 +223,11 @@ class PositionsBuffer:
         return _run(word_ranks[posting_starts], terms, docs[posting_starts], counts * self.boost, value_starts, blob)
 
 
-class StopGramBuffer:
+class StopGramBuffer(_WordBuffer):
     """A field of stopword grams (``StopGramAnalyzer``, ``Existence`` format): each word's stop code."""
 
-    def __init__(self, boost: float) -> None:
-        self.boost = boost
-        self.clear()
-
-    def clear(self) -> None:
-        self.numbers = array("i")
-        self.docnums = array("i")
-        self.sizes = array("i")
-
-    def __len__(self) -> int:
-        return len(self.numbers)
-
     def add(self, docnum: int, value: str) -> int:
-        codes = StopGramAnalyzer.stop_codes(surface_forms(value))
-        self.numbers.extend(codes)
-        self.docnums.append(docnum)
-        self.sizes.append(len(codes))
+        self._append(docnum, StopGramAnalyzer.stop_codes(surface_forms(value)))
         return 0  # not scorable
 
     def run(self) -> Run | None:
