@@ -15,7 +15,9 @@ Building (``build_sharded``): under the one writer lock of the folder, each shar
 date by ``build_index`` (its share of the corpus, ``ShardRoute``) as one job of an ``Executor``
 (local processes by default, or a Dask cluster), so an update rewrites only the shards whose
 files changed; then the pairs across shards are brought up to date and the manifest written.
-A killed build leaves every shard at its previous state or its new one, each searchable.
+A killed build leaves every shard at its previous state or its new one, each searchable; a shard
+job that outlives its build (a cluster runs a job on after its client died) stops within a file
+once the next build takes the index's lock, and that build waits for the job's shard lock.
 
 Searching (``ShardedIndex``, an ``Index``): the shards' segments are read as one collection
 (Whoosh's ``MultiReader``), so compiling a query (corrections, expansions), the statistics of
@@ -54,10 +56,11 @@ from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.indexer import build_index
 from newsearch.models import BuildReport, CheckReport, IndexStats
-from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, usable_cores
+from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, report_progress, usable_cores
 from newsearch.scoring import RANKING, BM25FModel, CollectionStatistics, RankingConfig
 from newsearch.searcher import DEFAULT_TIME_LIMIT_S, Index, _Snapshot
 from newsearch.storage import (
+    LOCK_FILE,
     ensure_index_root,
     is_index,
     is_live,
@@ -144,12 +147,46 @@ class ShardJob:
     rebuild: bool
     max_bytes: int
     follow_symlinks: bool
+    holder: bytes  # the index's lock file as the build that made this job wrote it (``_Abandoned``)
+
+
+# How long a shard job waits for its shard's lock: a job of a killed build may hold it still, and
+# stops within a file (``_Abandoned``) once the next build has taken the index's lock.
+ABANDONED_JOB_GRACE_S = 30.0
+
+
+class _Abandoned:
+    """A shard job's progress callback that stops the job once its build is gone: in a local worker
+    whose client died (``report_progress`` exits), or on a cluster, where a running job outlives its
+    client, once another build has taken the index's lock (the lock file names a new holder). The
+    job then leaves its shard as it was (``build_index`` cancels a stopped build)."""
+
+    def __init__(self, job: ShardJob) -> None:
+        self.shard_root = job.shard_root
+        self.lock = Path(job.shard_root).parent / LOCK_FILE
+        self.holder = job.holder
+        self.next_look = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        report_progress()
+        now = time.monotonic()
+        if now < self.next_look:
+            return
+        self.next_look = now + 1.0
+        try:
+            holder = self.lock.read_bytes()
+        except OSError:
+            holder = b""
+        if holder != self.holder:
+            raise IndexWriteError(f"the build of {self.lock.parent} that started this job on {self.shard_root} "
+                                  f"is gone (another holds its lock): the job stopped, the shard is as it was")
 
 
 def build_shard(job: ShardJob) -> BuildReport:
     """Bring one shard up to date with its share of the corpus (an executor's job)."""
     return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
-                       follow_symlinks=job.follow_symlinks, only=job.route)
+                       follow_symlinks=job.follow_symlinks, only=job.route, wait=ABANDONED_JOB_GRACE_S,
+                       progress=_Abandoned(job))
 
 
 def build_sharded(
@@ -192,8 +229,9 @@ def build_sharded(
             manifest = {"format": FORMAT, "routing": ROUTING, "shards": names, "corpus": corpus_paths,
                         "version": 0, "states": {}}
             _write_manifest(root, manifest)
+        holder = (root / LOCK_FILE).read_bytes()
         jobs = [ShardJob(tuple(corpus_paths), str(root / name), ShardRoute(number, len(names)), rebuild, max_bytes,
-                         follow_symlinks) for number, name in enumerate(names)]
+                         follow_symlinks, holder) for number, name in enumerate(names)]
         reports = _run(jobs, executor)
         states = _shard_states(root, names)
         saved = duplicate_store.load(root)
