@@ -7,7 +7,6 @@ import concurrent.futures
 import json
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -167,7 +166,7 @@ def test_a_killed_client_leaves_its_dask_job_stopped_by_the_next_run(cluster, on
     """`newsearch index --executor dask://` killed while a worker builds a shard: the job runs on
     without its client, until the next run takes the index's lock; it then stops, leaving its shard
     as it was, and the next run (waiting for that shard's lock) completes."""
-    from support.processes import popen_cli, run_cli
+    from support.processes import popen_cli
 
     corpus, one, _ = on_dask
     index, marker = tmp_path / "sharded", tmp_path / "paused"
@@ -189,9 +188,14 @@ def test_a_killed_client_leaves_its_dask_job_stopped_by_the_next_run(cluster, on
             process.communicate()
             with ShardedIndex(index) as searched:  # every shard as it was
                 assert_equivalent(one, searched, generated_searches(5, seed=8))
-            threading.Timer(1.0, marker.unlink).start()  # the job goes on as the next run begins
-            finished = run_cli("index", str(corpus), "--quiet", "--executor", address, "--index", str(index))
-            assert finished.returncode == 0, finished.stderr
+            following = popen_cli("index", str(corpus), "--quiet", "--executor", address, "--index", str(index))
+            deadline = time.monotonic() + 60
+            while f'"pid": {following.pid}' not in (index / ".lock").read_text():  # the next run holds the lock
+                assert following.poll() is None and time.monotonic() < deadline, following.communicate()
+                time.sleep(0.01)
+            marker.unlink()  # the abandoned job reads on
+            _out, err = following.communicate(timeout=120)
+            assert following.returncode == 0, err
         finally:
             client.run(unpause_reading)
     after = json.loads((index / MANIFEST).read_text())["states"]
