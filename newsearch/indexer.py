@@ -95,7 +95,7 @@ def build_index(
     progress: ProgressCallback | None = None,
     jobs: int = 1,
     executor: Executor | concurrent.futures.Executor | None = None,
-    only: Callable[[CorpusFile], bool] | None = None,
+    scanned: corpus.CorpusScan | None = None,
     waiting: LockWaiting | None = None,
 ) -> BuildReport:
     """Bring the index at ``index`` up to date with the corpus at ``paths``.
@@ -118,8 +118,8 @@ def build_index(
     jobs (not capped by this machine's cores), and the executor stays the caller's
     to shut down. Incremental updates do not use it.
 
-    ``only`` keeps the corpus files it returns True for (a shard's share, ``shards``): the
-    index mirrors those, and a file it leaves out is as if absent.
+    ``scanned``: the corpus as the caller scanned it under a lock it holds (a shard's share of one
+    scan, ``shards``), used instead of scanning ``paths``: the index mirrors those files.
     """
     started = time.monotonic()
     index_root = resolve_index_path(index)
@@ -142,9 +142,8 @@ def build_index(
         with writer_lock(index_root, wait, waiting) as waited, fewer_collections():
             # Scanned under the lock: a run that waited must see the corpus as it is now,
             # or it would undo what the run before it added.
-            scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks, exclude=[index_root])
-            if only is not None:
-                scan.files = [file for file in scan.files if only(file)]
+            scan = scanned if scanned is not None else corpus.scan(corpus_paths, follow_symlinks=follow_symlinks,
+                                                                   exclude=[index_root])
             report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped),
                                  ignored_types=scan.ignored_types, waited_s=waited)
             broken = False

@@ -11,11 +11,13 @@ shard, because an update re-reads, stamps and deletes whole files. Period routin
 date-filtered query skip shards, but every query still needs every shard's statistics (exact
 scores), and news arrives by period: the newest shard would take every update and most searches.
 
-Building (``build_sharded``): under the one writer lock of the folder, each shard is brought up to
-date by ``build_index`` (its share of the corpus, ``ShardRoute``) as one job of an ``Executor``
+Building (``build_sharded``): under the one writer lock of the folder, the corpus is scanned once
+and each shard brought up to date by ``build_index`` (its share of the scan, ``routed``) as one job of an ``Executor``
 (local processes by default, or a Dask cluster), so an update rewrites only the shards whose
 files changed; then the pairs across shards are brought up to date and the manifest written.
-A killed build leaves every shard at its previous state or its new one, each searchable.
+A killed build leaves every shard at its previous state or its new one, each searchable; a shard
+job that outlives its build (a cluster runs a job on after its client died) stops within a file
+once the next build takes the index's lock, and that build waits for the job's shard lock.
 
 Searching (``ShardedIndex``, an ``Index``): the shards' segments are read as one collection
 (Whoosh's ``MultiReader``), so compiling a query (corrections, expansions), the statistics of
@@ -49,15 +51,16 @@ from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.candidates import Gathered, gather
 from newsearch.compiler import ConceptParts
 from newsearch.config import resolve_corpus_paths, resolve_index_path
-from newsearch.corpus import CorpusFile
+from newsearch.corpus import CorpusScan
 from newsearch.duplicate_store import DuplicatePairs
-from newsearch.errors import IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
+from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.indexer import build_index
 from newsearch.models import BuildReport, CheckReport, IndexStats
-from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, usable_cores
+from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, report_progress, usable_cores
 from newsearch.scoring import RANKING, BM25FModel, CollectionStatistics, RankingConfig
 from newsearch.searcher import DEFAULT_TIME_LIMIT_S, Index, _Snapshot
 from newsearch.storage import (
+    LOCK_FILE,
     ensure_index_root,
     is_index,
     is_live,
@@ -83,15 +86,14 @@ def shard_of(relpath: str, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count
 
 
-@dataclass(frozen=True)
-class ShardRoute:
-    """Keeps the corpus files of one shard (``build_index(only=...)``); plain data, so it travels to a worker."""
-
-    shard: int
-    count: int
-
-    def __call__(self, file: CorpusFile) -> bool:
-        return shard_of(file.relpath, self.count) == self.shard
+def routed(scan: CorpusScan, count: int) -> list[CorpusScan]:
+    """One scan of the corpus cut into each shard's share: its files; what could not be looked at
+    goes to every shard (an update keeps what a shard holds from there)."""
+    shares = [CorpusScan(skipped=list(scan.skipped), ignored=scan.ignored, ignored_types=dict(scan.ignored_types))
+              for _ in range(count)]
+    for file in scan.files:
+        shares[shard_of(file.relpath, count)].files.append(file)
+    return shares
 
 
 def is_sharded(path: str | os.PathLike[str] | None) -> bool:
@@ -140,16 +142,50 @@ class ShardJob:
 
     paths: tuple[str, ...]
     shard_root: str
-    route: ShardRoute
+    scan: CorpusScan  # this shard's files, of the one scan its build made (``routed``)
     rebuild: bool
     max_bytes: int
     follow_symlinks: bool
+    holder: bytes  # the index's lock file as the build that made this job wrote it (``_Abandoned``)
+
+
+# How long a shard job waits for its shard's lock: a job of a killed build may hold it still, and
+# stops within a file (``_Abandoned``) once the next build has taken the index's lock.
+ABANDONED_JOB_GRACE_S = 30.0
+
+
+class _Abandoned:
+    """A shard job's progress callback that stops the job once its build is gone: in a local worker
+    whose client died (``report_progress`` exits), or on a cluster, where a running job outlives its
+    client, once another build has taken the index's lock (the lock file names a new holder). The
+    job then leaves its shard as it was (``build_index`` cancels a stopped build)."""
+
+    def __init__(self, job: ShardJob) -> None:
+        self.shard_root = job.shard_root
+        self.lock = Path(job.shard_root).parent / LOCK_FILE
+        self.holder = job.holder
+        self.next_look = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        report_progress()
+        now = time.monotonic()
+        if now < self.next_look:
+            return
+        self.next_look = now + 1.0
+        try:
+            holder = self.lock.read_bytes()
+        except OSError:
+            holder = b""
+        if holder != self.holder:
+            raise IndexWriteError(f"the build of {self.lock.parent} that started this job on {self.shard_root} "
+                                  f"is gone (another holds its lock): the job stopped, the shard is as it was")
 
 
 def build_shard(job: ShardJob) -> BuildReport:
     """Bring one shard up to date with its share of the corpus (an executor's job)."""
     return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
-                       follow_symlinks=job.follow_symlinks, only=job.route)
+                       follow_symlinks=job.follow_symlinks, scanned=job.scan, wait=ABANDONED_JOB_GRACE_S,
+                       progress=_Abandoned(job))
 
 
 def build_sharded(
@@ -184,6 +220,9 @@ def build_sharded(
     names = manifest["shards"] if manifest else [f"shard-{number:03d}" for number in range(shards or 1)]
     corpus_paths = [str(path) for path in resolve_corpus_paths(
         paths, remembered=manifest.get("corpus") if manifest else None)]
+    for path in corpus_paths:  # before anything is created
+        if not os.path.lexists(path):
+            raise CorpusError(f"corpus path not found: {path}")
     if manifest is None:
         ensure_index_root(root)  # an empty or new folder
     with writer_lock(root, wait):
@@ -192,8 +231,11 @@ def build_sharded(
             manifest = {"format": FORMAT, "routing": ROUTING, "shards": names, "corpus": corpus_paths,
                         "version": 0, "states": {}}
             _write_manifest(root, manifest)
-        jobs = [ShardJob(tuple(corpus_paths), str(root / name), ShardRoute(number, len(names)), rebuild, max_bytes,
-                         follow_symlinks) for number, name in enumerate(names)]
+        holder = (root / LOCK_FILE).read_bytes()
+        # Scanned once, here, under the lock (a run that waited must see the corpus as it is now).
+        scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks, exclude=[root])
+        jobs = [ShardJob(tuple(corpus_paths), str(root / name), share, rebuild, max_bytes, follow_symlinks, holder)
+                for name, share in zip(names, routed(scan, len(names)))]
         reports = _run(jobs, executor)
         states = _shard_states(root, names)
         saved = duplicate_store.load(root)
@@ -229,7 +271,7 @@ def _combined(index_path: str, reports: list[BuildReport]) -> BuildReport:
         total.warnings.extend(report.warnings)
         for suffix, count in report.ignored_types.items():
             total.ignored_types[suffix] = total.ignored_types.get(suffix, 0) + count
-    # every shard scans the whole corpus: what it ignores or skips, each one saw
+    # every shard is given what the one scan ignored or could not look at
     total.ignored = reports[0].ignored if reports else 0
     total.ignored_types = dict(reports[0].ignored_types) if reports else {}
     total.skipped = list({(item.path, item.reason): item for item in total.skipped}.values())

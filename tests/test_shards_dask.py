@@ -3,16 +3,18 @@ the shards and scores them; the results equal one index's. Skipped without the `
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import signal
+import time
 
 import pytest
 from test_shards import assert_equivalent, generated_searches, write_corpus
 
 from newsearch import build_index
 from newsearch.parallel import DaskExecutor, executor_for
-from newsearch.shards import MANIFEST, ShardedIndex, build_sharded
+from newsearch.shards import MANIFEST, ShardedIndex, build_sharded, check_index
 
 distributed = pytest.importorskip("distributed")
 
@@ -92,3 +94,112 @@ def test_an_update_on_dask_rewrites_the_changed_shard(cluster, on_dask, tmp_path
     after = json.loads((tmp_path / "sharded" / MANIFEST).read_text())
     assert report.deleted == 1
     assert sum(after["states"][name] != before["states"][name] for name in after["shards"]) == 1
+
+
+def pause_reading(marker: str, after: int) -> None:
+    """(Run in each worker) make the ``after``-th file a worker reads wait (a minute at most, until
+    ``marker`` is removed), in the first worker to get there only, which writes its pid to ``marker``:
+    a known point of a build to kill it at."""
+    import time as clock
+
+    from newsearch import corpus
+
+    read = getattr(corpus, "unpaused_read_articles", corpus.read_articles)
+    corpus.unpaused_read_articles = read  # type: ignore[attr-defined]
+    calls = 0
+
+    def paused(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == after:
+            mine = f"{marker}.{os.getpid()}"
+            with open(mine, "w") as handle:
+                handle.write(str(os.getpid()))
+            try:
+                os.link(mine, marker)
+            except FileExistsError:
+                pass
+            else:
+                deadline = clock.monotonic() + 60
+                while os.path.exists(marker) and clock.monotonic() < deadline:
+                    clock.sleep(0.01)
+        return read(*args, **kwargs)
+
+    corpus.read_articles = paused
+
+
+def test_a_dask_worker_killed_mid_build_means_a_completed_retry(cluster, on_dask, tmp_path):
+    """The worker building a shard dies mid-build: Dask runs the shard's job again on a live worker,
+    which removes the dead job's generation and builds the shard; the index equals one index."""
+    corpus, one, _ = on_dask
+    marker = tmp_path / "paused"
+    with distributed.Client(cluster) as client:
+        client.run(pause_reading, str(marker), 20)
+        executor = executor_for(f"dask://{cluster.scheduler_address.removeprefix('tcp://')}")
+        assert executor is not None
+        try:
+            with concurrent.futures.ThreadPoolExecutor(1) as thread:
+                build = thread.submit(build_sharded, [corpus], tmp_path / "sharded", shards=3, executor=executor)
+                deadline = time.monotonic() + 60
+                while not marker.exists():
+                    assert not build.done() and time.monotonic() < deadline, build.result()
+                    time.sleep(0.01)
+                os.kill(int(marker.read_text()), signal.SIGKILL)
+                report = build.result(timeout=120)
+        finally:
+            executor.shutdown()
+        client.wait_for_workers(2, timeout=60)
+        client.run(unpause_reading)
+    assert report.documents == 176 and report.added == 176
+    assert check_index(tmp_path / "sharded").documents == 176
+    with ShardedIndex(tmp_path / "sharded") as index:
+        assert_equivalent(one, index, generated_searches(20, seed=4))
+
+
+def unpause_reading() -> None:
+    from newsearch import corpus
+
+    corpus.read_articles = getattr(corpus, "unpaused_read_articles", corpus.read_articles)
+
+
+def test_a_killed_client_leaves_its_dask_job_stopped_by_the_next_run(cluster, on_dask, tmp_path):
+    """`newsearch index --executor dask://` killed while a worker builds a shard: the job runs on
+    without its client, until the next run takes the index's lock; it then stops, leaving its shard
+    as it was, and the next run (waiting for that shard's lock) completes."""
+    from support.processes import popen_cli
+
+    corpus, one, _ = on_dask
+    index, marker = tmp_path / "sharded", tmp_path / "paused"
+    build_sharded([corpus], index, shards=3)
+    before = json.loads((index / MANIFEST).read_text())["states"]
+    address = f"dask://{cluster.scheduler_address.removeprefix('tcp://')}"
+    with distributed.Client(cluster) as client:
+        client.run(pause_reading, str(marker), 20)
+        try:
+            process = popen_cli("index", str(corpus), "--rebuild", "--quiet", "--executor", address,
+                                "--index", str(index))
+            deadline = time.monotonic() + 60
+            while not marker.exists():
+                assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+                time.sleep(0.01)
+            pid = int(marker.read_text())
+            [paused] = [name for name in before if json.loads((index / name / ".lock").read_text())["pid"] == pid]
+            process.kill()
+            process.communicate()
+            with ShardedIndex(index) as searched:  # every shard as it was
+                assert_equivalent(one, searched, generated_searches(5, seed=8))
+            following = popen_cli("index", str(corpus), "--quiet", "--executor", address, "--index", str(index))
+            deadline = time.monotonic() + 60
+            while f'"pid": {following.pid}' not in (index / ".lock").read_text():  # the next run holds the lock
+                assert following.poll() is None and time.monotonic() < deadline, following.communicate()
+                time.sleep(0.01)
+            marker.unlink()  # the abandoned job reads on
+            _out, err = following.communicate(timeout=120)
+            assert following.returncode == 0, err
+        finally:
+            client.run(unpause_reading)
+    after = json.loads((index / MANIFEST).read_text())["states"]
+    assert after[paused] == before[paused], "the abandoned job finished its shard: it never stopped"
+    assert check_index(index).documents == 176
+    with ShardedIndex(index) as searched:
+        assert_equivalent(one, searched, generated_searches(10, seed=6))
