@@ -1,4 +1,5 @@
-"""Corpus readers: find article files (`scan`) and read them into Documents (`read_file`).
+"""Corpus readers: find article files (`scan`) and read them into Documents (`read_file`);
+the corpus an index remembers and the check against deleting much of it (`roots`).
 
 Formats: .txt, .md/.markdown, .json, .jsonl/.ndjson, .html/.htm, RSS/Atom (.xml, .rss, .atom),
 .csv, .tsv/.tab, web archives (.warc), each optionally gzip-compressed (.gz): one table, `READERS`
@@ -49,6 +50,7 @@ from .read import (
     read_articles,
     read_file,
 )
+from .roots import CorpusSettings, DeletionGuard, Root, plan, settings_from_meta
 from .scan import SUPPORTED_SUFFIXES, CorpusFile, CorpusScan, scan
 
 __all__ = [
@@ -58,17 +60,22 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "CorpusFile",
     "CorpusScan",
+    "CorpusSettings",
+    "DeletionGuard",
     "FilePiece",
     "FileVersion",
     "LoadedFile",
     "ReadResult",
     "Reader",
+    "Root",
     "Warned",
     "cut_file",
     "file_version",
     "formats_hint",
     "load_file",
+    "plan",
     "read_articles",
     "read_file",
     "scan",
+    "settings_from_meta",
 ]
