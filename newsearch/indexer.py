@@ -396,6 +396,10 @@ def _update(
     if not changed and not gone:
         duplicate_store.refresh(generation, ix)  # only if a run died before writing it
         ensure_checksums(generation, ix.latest_generation())  # likewise
+        if corpus.settings_from_meta(read_meta(generation)) != settings:  # a root or an option given anew
+            with checksums_set_aside(generation, ix.latest_generation()):
+                write_meta(generation, _meta(settings, created=_created(generation)))
+            write_checksums(generation, ix.latest_generation())
         report.documents = ix.doc_count()
         return
     durable = set(os.listdir(generation))  # fsynced by the run that wrote them
