@@ -103,8 +103,8 @@ def read_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadRe
 
     Never reads more than `max_bytes` + 1 bytes (after decompression for .gz files), except from
     a file of many articles (JSON Lines, CSV/TSV, web archives), where the cap applies to each
-    article: such a file over the cap is read a record at a time (`read_articles` streams it). The result's `version` is the
-    file as read (see `load_file`): its hash is of the bytes parsed.
+    article: such a file over the cap is read a record at a time (`read_articles` streams it).
+    The result's `version` is the file as read (see `load_file`): its hash is of the bytes parsed.
     Raises CorpusError("<relpath>: <key>: <details>") when the whole file is unusable;
     the keys are listed in the package docstring.
     """
