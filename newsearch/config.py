@@ -34,6 +34,8 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # an article file larger than this (once d
 # A run may delete at most this share of an index's articles unless told to prune: more looks like
 # a missing drive or a mistyped path, not like articles deleted on purpose.
 DEFAULT_MAX_DELETE = 0.10
+# Deleting this many articles is never refused: removing a few files from a small corpus is routine.
+ALWAYS_DELETABLE = 10
 
 
 def resolve_index_path(index: str | os.PathLike[str] | None = None) -> Path:

@@ -40,9 +40,9 @@ def _no_corpus_variable(monkeypatch):
 
 @pytest.fixture
 def archive(tmp_path):
-    """20 articles in two topic folders, indexed into tmp_path/ix."""
-    folder = _archive(tmp_path / "archive", 10)
-    _archive(folder, 10, topic="business")
+    """120 articles in two topic folders, indexed into tmp_path/ix."""
+    folder = _archive(tmp_path / "archive", 60)
+    _archive(folder, 60, topic="business")
     build_index([folder], tmp_path / "ix")
     return folder
 
@@ -71,46 +71,59 @@ def test_follow_symlinks_is_remembered_so_a_plain_run_keeps_what_it_reached(tmp_
 def test_a_run_deleting_more_than_ten_percent_is_refused_and_changes_nothing(archive, tmp_path):
     before = stored_documents(tmp_path / "ix")
     generation = current_generation(tmp_path / "ix")
-    for number in range(3):  # 3 of 20 articles: 15 %
+    for number in range(13):  # 13 of 120 articles: 11 %
         (archive / "business" / f"{number:02d}.txt").unlink()
     with pytest.raises(CorpusError) as refused:
         build_index([archive], tmp_path / "ix")
     message = str(refused.value)
-    assert "would delete 3 of its 20 articles (15 %): business/ (3 articles)" in message
+    assert "would delete 13 of its 120 articles (11 %): business/ (13 articles)" in message
     assert "at most 10 %" in message and "--prune" in message and "Nothing was changed" in message
     assert stored_documents(tmp_path / "ix") == before
     assert current_generation(tmp_path / "ix") == generation
-    assert build_index([archive], tmp_path / "ix", max_delete=0.2).deleted == 3  # a larger share allowed
+    assert build_index([archive], tmp_path / "ix", max_delete=0.2).deleted == 13  # a larger share allowed
 
 
-def test_two_deletions_within_the_share_go_through(archive, tmp_path):
-    for number in range(2):  # 2 of 20: 10 %, not more
+def test_deletions_within_the_share_go_through(archive, tmp_path):
+    for number in range(12):  # 12 of 120: 10 %, not more
         (archive / "world" / f"{number:02d}.txt").unlink()
-    assert build_index([archive], tmp_path / "ix").deleted == 2
-    assert len(_ids(tmp_path / "ix")) == 18
+    assert build_index([archive], tmp_path / "ix").deleted == 12
+    assert len(_ids(tmp_path / "ix")) == 108
+
+
+def test_a_few_deletions_from_a_small_index_go_through_but_not_all(tmp_path):
+    corpus = _archive(tmp_path / "small", 12)
+    build_index([corpus], tmp_path / "ix")
+    for number in range(10):  # 10 of 12: a few files deleted by hand, not a missing drive
+        (corpus / "world" / f"{number:02d}.txt").unlink()
+    assert build_index([corpus], tmp_path / "ix").deleted == 10
+    for number in (10, 11):
+        (corpus / "world" / f"{number}.txt").unlink()
+    (corpus / "world").rmdir()
+    with pytest.raises(CorpusError, match="would delete 2 of its 2 articles"):
+        build_index([corpus], tmp_path / "ix", rebuild=True)  # every article: refused however few
 
 
 def test_a_missing_folder_under_a_rebuild_is_refused_too(archive, tmp_path):
     before = stored_documents(tmp_path / "ix")
     (archive / "business").rename(tmp_path / "unmounted")
-    with pytest.raises(CorpusError, match=r"would delete 10 of its 20 articles \(50 %\): business/"):
+    with pytest.raises(CorpusError, match=r"would delete 60 of its 120 articles \(50 %\): business/"):
         build_index(None, tmp_path / "ix", rebuild=True)
     assert stored_documents(tmp_path / "ix") == before
-    assert build_index(None, tmp_path / "ix", rebuild=True, prune=True).documents == 10
+    assert build_index(None, tmp_path / "ix", rebuild=True, prune=True).documents == 60
 
 
 def test_records_removed_from_a_file_count_as_deletions(tmp_path):
     dump = tmp_path / "dump" / "news.jsonl"
     dump.parent.mkdir()
-    records = [{"id": f"r{number}", "title": f"Story {number}", "text": f"Body {number}."} for number in range(10)]
+    records = [{"id": f"r{number}", "title": f"Story {number}", "text": f"Body {number}."} for number in range(40)]
     dump.write_text("".join(json.dumps(record) + "\n" for record in records))
     build_index([dump.parent], tmp_path / "ix")
     before = stored_documents(tmp_path / "ix")
-    dump.write_text("".join(json.dumps(record) + "\n" for record in records[:5]))  # truncated
-    with pytest.raises(CorpusError, match=r"would delete 5 of its 10 articles \(50 %\): news.jsonl \(5 articles\)"):
+    dump.write_text("".join(json.dumps(record) + "\n" for record in records[:20]))  # truncated
+    with pytest.raises(CorpusError, match=r"would delete 20 of its 40 articles \(50 %\): news.jsonl \(20 articles\)"):
         build_index([dump.parent], tmp_path / "ix")
     assert stored_documents(tmp_path / "ix") == before
-    assert build_index([dump.parent], tmp_path / "ix", prune=True).deleted == 5
+    assert build_index([dump.parent], tmp_path / "ix", prune=True).deleted == 20
 
 
 def test_a_stray_corpus_environment_variable_is_refused(archive, tmp_path, monkeypatch):
@@ -122,8 +135,8 @@ def test_a_stray_corpus_environment_variable_is_refused(archive, tmp_path, monke
     message = str(refused.value)
     assert f"leaves out {archive}, which the index was built from" in message
     assert f"this run's paths come from $NEWSEARCH_CORPUS: {stray}" in message
-    # world/00..03.txt are files of the stray folder too: they would be replaced, the 16 others deleted
-    assert "would delete 16 of its 20 articles (80 %): business/ (10 articles), world/ (6 articles)" in message
+    # world/00..03.txt are files of the stray folder too: they would be replaced, the 116 others deleted
+    assert "would delete 116 of its 120 articles (97 %): business/ (60 articles), world/ (56 articles)" in message
     assert stored_documents(tmp_path / "ix") == before
     assert _meta(tmp_path / "ix")["corpus"] == [str(archive)]
 
@@ -132,15 +145,26 @@ def test_adding_a_root_keeps_every_id_and_leaving_it_out_is_refused(archive, tmp
     before = _ids(tmp_path / "ix")
     extra = _archive(tmp_path / "feeds", 2, topic="world")  # the same relative paths as two of the archive's
     report = build_index([archive, extra], tmp_path / "ix")
-    assert (report.added, report.deleted, report.unchanged) == (2, 0, 20)
+    assert (report.added, report.deleted, report.unchanged) == (2, 0, 120)
     assert _ids(tmp_path / "ix") == before | {"feeds/world/00.txt", "feeds/world/01.txt"}
     assert _meta(tmp_path / "ix")["roots"] == [{"path": str(archive), "prefix": ""},
                                                {"path": str(extra), "prefix": "feeds/"}]
-    assert build_index(None, tmp_path / "ix").unchanged == 22  # both remembered
+    assert build_index(None, tmp_path / "ix").unchanged == 122  # both remembered
     with pytest.raises(CorpusError, match=r"leaves out .*feeds, which the index was built from; it would delete 2 "):
         build_index([archive], tmp_path / "ix")
-    assert len(_ids(tmp_path / "ix")) == 22
+    assert len(_ids(tmp_path / "ix")) == 122
     assert build_index([archive], tmp_path / "ix", prune=True).deleted == 2
+
+
+def test_a_moved_corpus_that_loses_nothing_is_remembered_at_its_new_path(archive, tmp_path):
+    moved = tmp_path / "new-disk" / "archive"
+    moved.parent.mkdir()
+    archive.rename(moved)
+    moved.mkdir(parents=True, exist_ok=True)
+    archive.mkdir()  # the old path is still there, empty
+    report = build_index([moved], tmp_path / "ix")
+    assert (report.deleted, report.unchanged) == (0, 120)
+    assert _meta(tmp_path / "ix")["corpus"] == [str(moved)]
 
 
 def test_a_rebuild_from_a_new_set_of_paths_replaces_the_corpus(archive, tmp_path):
@@ -183,8 +207,8 @@ def test_the_cli_refuses_names_what_would_go_and_prune_proceeds(archive, tmp_pat
     other = _archive(tmp_path / "bbc", 3, topic="tech")
     refused = runner.invoke(cli, ["index", str(other), "--index", index])
     assert refused.exit_code == 1
-    assert f"leaves out {archive}, which the index was built from; it would delete 20 of its 20 articles (100 %): " \
-           "business/ (10 articles), world/ (10 articles). Nothing was changed" in refused.output
+    assert f"leaves out {archive}, which the index was built from; it would delete 120 of its 120 articles (100 %): " \
+           "business/ (60 articles), world/ (60 articles). Nothing was changed" in refused.output
     assert f"name it with the index's paths: `newsearch index --index {index} {archive} {other}`" in refused.output
     assert stored_documents(tmp_path / "ix") == before
     added = runner.invoke(cli, ["index", str(archive), str(other), "--index", index])
@@ -192,19 +216,19 @@ def test_the_cli_refuses_names_what_would_go_and_prune_proceeds(archive, tmp_pat
     assert "3 added" in added.output and _ids(tmp_path / "ix") >= before_ids(before)
     pruned = runner.invoke(cli, ["index", str(other), "--index", index, "--prune"])
     assert pruned.exit_code == 0, pruned.output
-    assert "20 deleted" in pruned.output
+    assert "120 deleted" in pruned.output
     assert _ids(tmp_path / "ix") == {"bbc/tech/00.txt", "bbc/tech/01.txt", "bbc/tech/02.txt"}  # ids kept
 
 
 def test_the_cli_max_delete_is_a_percentage(archive, tmp_path):
     runner = CliRunner()
-    (archive / "world" / "00.txt").unlink()
-    (archive / "world" / "01.txt").unlink()
-    (archive / "world" / "02.txt").unlink()
+    for number in range(15):  # 12.5 %
+        (archive / "world" / f"{number:02d}.txt").unlink()
     index = str(tmp_path / "ix")
-    assert runner.invoke(cli, ["index", str(archive), "--index", index, "--max-delete", "5"]).exit_code == 1
-    assert runner.invoke(cli, ["index", str(archive), "--index", index, "--max-delete", "15"]).exit_code == 0
-    assert len(_ids(tmp_path / "ix")) == 17
+    assert runner.invoke(cli, ["index", str(archive), "--index", index]).exit_code == 1
+    assert runner.invoke(cli, ["index", str(archive), "--index", index, "--max-delete", "12"]).exit_code == 1
+    assert runner.invoke(cli, ["index", str(archive), "--index", index, "--max-delete", "12.5"]).exit_code == 0
+    assert len(_ids(tmp_path / "ix")) == 105
 
 
 def before_ids(documents) -> set[str]:

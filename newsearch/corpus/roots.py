@@ -7,10 +7,11 @@ files, and so before the ids of articles named by their path: a first build take
 to the common folder of its roots (one folder: no prefix), and a root added later gets its own
 name as prefix, so the ids of the articles already indexed never change when a root is added.
 
-A run that would delete more than a share of the index (`DEFAULT_MAX_DELETE`), or that leaves
-out a root the index was built from, is refused (`DeletionGuard`) unless told to prune: an
-unmounted archive, a typo'd path or a stray NEWSEARCH_CORPUS looks exactly like a corpus whose
-articles were deleted.
+A run that would delete more than a share of the index (`DEFAULT_MAX_DELETE`, and more than
+`ALWAYS_DELETABLE` articles), or that leaves out a root the index was built from and would delete
+any article, is refused (`DeletionGuard`) unless told to prune: an unmounted archive, a typo'd path
+or a stray NEWSEARCH_CORPUS looks exactly like a corpus whose articles were deleted. (The same
+files found under a moved root are no loss: the run goes on and remembers the new path.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import DEFAULT_MAX_BYTES, DEFAULT_MAX_DELETE
+from ..config import ALWAYS_DELETABLE, DEFAULT_MAX_BYTES, DEFAULT_MAX_DELETE
 from ..controlchars import escape_name
 from ..errors import CorpusError
 
@@ -176,8 +177,9 @@ def _overlaps(prefix: str, path: Path, other: Root) -> bool:
 
 @dataclass(frozen=True)
 class DeletionGuard:
-    """Refuses a run that would delete more than `max_share` of the index's `documents`, or that
-    leaves out roots the index was built from (`dropped`), unless `prune`."""
+    """Refuses a run that would delete more than `max_share` of the index's articles (and more than
+    `ALWAYS_DELETABLE`), or all of them, or any while it leaves out roots the index was built from
+    (`dropped`), unless `prune`."""
 
     index: Path
     remembered: tuple[Path, ...] = ()  # the paths the index was built from
@@ -197,17 +199,18 @@ class DeletionGuard:
         `documents` is refused."""
         count = sum(deleted.values())
         dropped = self.dropped
-        if self.prune or (not dropped and count <= self.max_share * documents):
+        if self.prune or not count:
+            return
+        if not dropped and count < documents and count <= max(self.max_share * documents, ALWAYS_DELETABLE):
             return
         if dropped:
             reason = f"this run leaves out {_listed(dropped)}, which the index was built from"
             if self.origin:
                 reason += f" (this run's paths come from {self.origin}: {_listed(self.given)})"
         else:
-            reason = f"a run may delete at most {100 * self.max_share:g} % of its articles"
-        if count:
-            share = f" ({100 * count / documents:.0f} %)" if documents else ""
-            reason += f"; it would delete {count:,} of its {documents:,} articles{share}: {_summary(deleted)}"
+            reason = f"a run may delete at most {100 * self.max_share:g} % of its articles (or {ALWAYS_DELETABLE})"
+        share = f" ({100 * count / documents:.0f} %)" if documents else ""
+        reason += f"; it would delete {count:,} of its {documents:,} articles{share}: {_summary(deleted)}"
         advice = "If these articles are to go, run again with --prune"
         if dropped:
             added = [path for path in self.given if path not in self.remembered]
