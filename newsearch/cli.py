@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from newsearch.config import DEFAULT_MAX_BYTES, INDEX_ENV
+from newsearch.config import DEFAULT_MAX_BYTES, DEFAULT_MAX_DELETE, INDEX_ENV
 from newsearch.errors import NewsearchError
 from newsearch.formatting import HighlightStyle, OutputFormat, terminal_safe
 from newsearch.interchange import DEFAULT_BULK_INDEX, ExportFormat, opensearch_mapping
@@ -164,9 +164,14 @@ def cli() -> None:
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Wait this long for another running indexer to finish instead of exiting 75.")
 @click.option("--strict", is_flag=True, help=f"Exit {EXIT_SKIPPED} when any file was skipped.")
-@click.option("--max-size", "max_bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_BYTES,
-              show_default=True, metavar="BYTES", help="Skip articles larger than this.")
-@click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that point outside the corpus folder.")
+@click.option("--max-size", "max_bytes", type=click.IntRange(min=1), metavar="BYTES",
+              help=f"Skip articles larger than this [default: as the index remembers, else {DEFAULT_MAX_BYTES}].")
+@click.option("--follow-symlinks/--no-follow-symlinks", default=None,
+              help="Follow symlinks that point outside the corpus folder [default: as the index remembers, else no].")
+@click.option("--prune", is_flag=True,
+              help="Allow this run to delete any number of articles, and to leave out paths the index was built from.")
+@click.option("--max-delete", type=click.FloatRange(0, 100), default=100 * DEFAULT_MAX_DELETE, show_default=True,
+              metavar="PERCENT", help="Refuse a run that would delete more than this share of the index's articles.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
               help="Worker processes for a full build, at most one per core [default: the number of cores].")
 @click.option("--shards", type=click.IntRange(min=1), metavar="N",
@@ -177,14 +182,20 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings: only the summary.")
 @json_option
 def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool, wait: float, strict: bool,
-                  max_bytes: int, follow_symlinks: bool, jobs: int | None, shards: int | None,
-                  executor_spec: str | None, quiet: bool, as_json: bool) -> int:
+                  max_bytes: int | None, follow_symlinks: bool | None, prune: bool, max_delete: float,
+                  jobs: int | None, shards: int | None, executor_spec: str | None, quiet: bool,
+                  as_json: bool) -> int:
     """Index the articles in PATHS (files or folders; default $NEWSEARCH_CORPUS, else the paths the
     index was built from, else ./corpus).
 
     Incremental: new files are added, changed files updated, removed files deleted.
     Safe to run from cron: one writer at a time (others exit 75), and an
     interrupted run leaves the previous index intact.
+
+    The index remembers its paths and reading options. A run that leaves out one of
+    those paths, or would delete more than --max-delete of the articles, changes
+    nothing and says what would go (exit 1): --prune allows it; --rebuild with new
+    PATHS replaces the paths; naming the old paths and a new one adds it.
     """
     from newsearch.corpus import formats_hint
     from newsearch.formatting import build_report_json, render_build_report, terminal_safe
@@ -204,12 +215,13 @@ def index_command(paths: tuple[str, ...], index_path: str | None, rebuild: bool,
     try:
         if shards is not None or is_sharded(index_path):
             report = build_sharded(paths or None, index_path, shards=shards, rebuild=rebuild, wait=wait,
-                                   max_bytes=max_bytes, follow_symlinks=follow_symlinks, executor=executor)
+                                   max_bytes=max_bytes, follow_symlinks=follow_symlinks, prune=prune,
+                                   max_delete=max_delete / 100, executor=executor)
         else:
             report = build_index(paths or None, index_path, rebuild=rebuild, wait=wait, max_bytes=max_bytes,
                                  follow_symlinks=follow_symlinks, progress=progress,
                                  jobs=jobs if jobs is not None else usable_cores(), executor=executor,
-                                 waiting=None if quiet else waiting)
+                                 waiting=None if quiet else waiting, prune=prune, max_delete=max_delete / 100)
     finally:
         if progress:
             progress.finish()

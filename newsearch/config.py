@@ -31,6 +31,11 @@ CORPUS_ENV = "NEWSEARCH_CORPUS"
 DEFAULT_INDEX = "index"
 DEFAULT_CORPUS = "corpus"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # an article file larger than this (once decompressed) is skipped
+# A run may delete at most this share of an index's articles unless told to prune: more looks like
+# a missing drive or a mistyped path, not like articles deleted on purpose.
+DEFAULT_MAX_DELETE = 0.10
+# Deleting this many articles is never refused: removing a few files from a small corpus is routine.
+ALWAYS_DELETABLE = 10
 
 
 def resolve_index_path(index: str | os.PathLike[str] | None = None) -> Path:
@@ -51,6 +56,22 @@ def resolve_corpus_paths(paths: Sequence[str | os.PathLike[str]] | None = None,
     else:
         chosen = list(remembered or ()) or [DEFAULT_CORPUS]
     return [Path(p).expanduser().absolute() for p in chosen]
+
+
+def corpus_paths_origin(paths: Sequence[str | os.PathLike[str]] | None = None) -> str:
+    """Where ``resolve_corpus_paths`` takes the corpus paths from, for messages: '' when named."""
+    if paths:
+        return ""
+    return f"${CORPUS_ENV}" if os.environ.get(CORPUS_ENV) else "the paths the index remembers"
+
+
+def max_delete_share(value: float) -> float:
+    """The share of an index's articles a run may delete (``max_delete``): a number from 0 to 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"max_delete must be a share of the index from 0 to 1, not {type(value).__name__}")
+    if not 0 <= value <= 1:
+        raise ValueError(f"max_delete must be a share of the index from 0 to 1 (0.1 is 10 %), not {value!r}")
+    return float(value)
 
 
 # -- dates ----------------------------------------------------------------------------------------

@@ -8,11 +8,14 @@ came from (the ``stamp`` column) and the document's content hash.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import errno
+import json
 import os
 import shlex
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,14 +35,22 @@ from newsearch.build_jobs import (  # the per-file steps are the same in every k
     read_documents,
     work_units,
 )
-from newsearch.config import CORPUS_ENV, resolve_corpus_paths, resolve_index_path
-from newsearch.corpus import CorpusFile
-from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError
+from newsearch.config import (
+    CORPUS_ENV,
+    DEFAULT_MAX_DELETE,
+    corpus_paths_origin,
+    max_delete_share,
+    resolve_corpus_paths,
+    resolve_index_path,
+)
+from newsearch.corpus import CorpusFile, CorpusSettings, DeletionGuard
+from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.models import BuildReport, Document, SkippedFile
 from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, partition, usable_cores
 from newsearch.schema import FileStamp, build_schema, path_key
 from newsearch.segments import NewsSegmentWriter
 from newsearch.storage import (
+    META_FILE,
     LockWaiting,
     check_trusted,
     checksums_set_aside,
@@ -81,6 +92,7 @@ class _IndexedFile:
     """What the live index holds for one corpus file."""
 
     stamp: FileStamp
+    raw: bytes  # the stamp as stored
     documents: dict[str, str] = field(default_factory=dict)  # id -> content hash
 
 
@@ -90,13 +102,15 @@ def build_index(
     *,
     rebuild: bool = False,
     wait: float = 0.0,
-    max_bytes: int = corpus.DEFAULT_MAX_BYTES,
-    follow_symlinks: bool = False,
+    max_bytes: int | None = None,
+    follow_symlinks: bool | None = None,
     progress: ProgressCallback | None = None,
     jobs: int = 1,
     executor: Executor | concurrent.futures.Executor | None = None,
     scanned: corpus.CorpusScan | None = None,
     waiting: LockWaiting | None = None,
+    prune: bool = False,
+    max_delete: float = DEFAULT_MAX_DELETE,
 ) -> BuildReport:
     """Bring the index at ``index`` up to date with the corpus at ``paths``.
 
@@ -120,6 +134,13 @@ def build_index(
 
     ``scanned``: the corpus as the caller scanned it under a lock it holds (a shard's share of one
     scan, ``shards``), used instead of scanning ``paths``: the index mirrors those files.
+
+    The index remembers its corpus: the paths, the prefix each gives its files' paths (and
+    so their ids: a path added later gets its own, and no id changes) and ``follow_symlinks``
+    and ``max_bytes`` (None: as remembered, else False and 10 MiB). A run that leaves out a
+    path the index was built from, or that would delete more than ``max_delete`` (a share, 0.1
+    is 10 %) of its articles, raises CorpusError naming them and changes nothing, unless
+    ``prune``; a ``rebuild`` from ``paths`` other than the remembered ones replaces them.
     """
     started = time.monotonic()
     index_root = resolve_index_path(index)
@@ -132,6 +153,7 @@ def build_index(
             f"CORPUS_PATH...`"
         )
     corpus_paths = resolve_corpus_paths(paths, remembered=remembered)
+    max_delete = max_delete_share(max_delete)
     for path in corpus_paths:  # before anything is created; the scan itself waits for the lock
         if not os.path.lexists(path):
             raise CorpusError(f"corpus path not found: {path}")
@@ -140,12 +162,6 @@ def build_index(
     stems: StemLookup | None = None
     try:
         with writer_lock(index_root, wait, waiting) as waited, fewer_collections():
-            # Scanned under the lock: a run that waited must see the corpus as it is now,
-            # or it would undo what the run before it added.
-            scan = scanned if scanned is not None else corpus.scan(corpus_paths, follow_symlinks=follow_symlinks,
-                                                                   exclude=[index_root])
-            report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped),
-                                 ignored_types=scan.ignored_types, waited_s=waited)
             broken = False
             try:
                 live = current_generation(index_root)
@@ -159,6 +175,20 @@ def build_index(
                 check_trusted(index_root, live)
             if not broken:  # with `current` broken, no generation is known to be abandoned
                 remove_stale_generations(index_root, live)
+            known = _remembered_settings(live, remembered)
+            settings = corpus.plan(corpus_paths, known, follow_symlinks=follow_symlinks, max_bytes=max_bytes)
+            max_bytes = settings.max_bytes
+            # Scanned under the lock: a run that waited must see the corpus as it is now,
+            # or it would undo what the run before it added.
+            scan = scanned if scanned is not None else corpus.scan(
+                settings.roots, follow_symlinks=settings.follow_symlinks, exclude=[index_root])
+            report = BuildReport(index_path=str(index_root), ignored=scan.ignored, skipped=list(scan.skipped),
+                                 ignored_types=scan.ignored_types, waited_s=waited)
+            guard = None
+            # A rebuild from paths named other than the index's replaces its corpus: not guarded.
+            if live is not None and not (rebuild and paths and set(corpus_paths) != set(known.paths if known else ())):
+                guard = DeletionGuard(index_root, tuple(known.paths) if known else (), tuple(corpus_paths),
+                                      prune, max_delete, corpus_paths_origin(paths))
             if live is None or rebuild:
                 # One worker per usable core at most: more only share the cores, and each writes
                 # a segment that every later search has to visit.
@@ -167,24 +197,26 @@ def build_index(
                     workers = 1  # starting workers costs more than they save
                 if executor is not None:
                     workers = max(jobs, 1)  # the caller's workers: already started, and not necessarily here
-                _full_build(index_root, corpus_paths, scan.files, report, max_bytes, progress, workers, executor)
+                if guard is not None and live is not None:
+                    _check_rebuild(guard, live, scan)
+                _full_build(index_root, settings, scan.files, report, max_bytes, progress, workers, executor)
             else:
                 # Stems of words the index has seen come from its vocabulary: a small update
                 # then rarely needs to stem at all.
                 stems = StemLookup(live / VOCABULARY_FILE)
                 use_stem_lookup(stems)
                 ix = open_generation(live, mmap=False)
-                if not scan.files and ix.doc_count():
+                if not scan.files and ix.doc_count() and not prune:
                     # An unmounted drive or a wrong path looks like a corpus whose articles were all
                     # deleted; emptying an index is what --rebuild is for.
                     raise CorpusError(
                         f"no articles found in {', '.join(str(path) for path in corpus_paths)}, but the index "
                         f"holds {ix.doc_count():,}: not deleting them all (is a folder or drive missing?); "
-                        f"to empty the index, run with --rebuild"
+                        f"to empty the index, run with --prune"
                     )
                 with reading(index_root):  # the live index's files are read: their damage is reported as such
-                    _update(ix, live, corpus_paths, scan.files, report, max_bytes, progress,
-                            unreadable=[skipped.path for skipped in scan.skipped])
+                    _update(ix, live, settings, scan.files, report, max_bytes, progress,
+                            unreadable=[skipped.path for skipped in scan.skipped], guard=guard)
     except _DiskFull as exc:
         # Reported now, after the failed run's files are gone, so the free space is right.
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes,
@@ -206,7 +238,7 @@ def build_index(
 
 def _full_build(
     index_root: Path,
-    corpus_paths: list[Path],
+    settings: CorpusSettings,
     files: list[CorpusFile],
     report: BuildReport,
     max_bytes: int,
@@ -217,7 +249,7 @@ def _full_build(
     generation = next_generation(index_root)
     parallel: _PartitionedBuild | None = None
     try:
-        write_meta(generation, _meta(corpus_paths, created=time.time()))
+        write_meta(generation, _meta(settings, created=time.time()))
         ix = generation_storage(generation, mmap=False).create_index(build_schema())
         if files and (jobs > 1 or executor is not None):
             parallel = _PartitionedBuild(ix, generation, files, jobs, executor)
@@ -237,7 +269,7 @@ def _full_build(
             writer.commit()
         duplicate_store.refresh(generation, ix)
         report.documents = ix.doc_count()
-        write_meta(generation, _meta(corpus_paths, created=time.time()))
+        write_meta(generation, _meta(settings, created=time.time()))
         write_checksums(generation, ix.latest_generation())
         fsync_tree(generation)
         switch_current(index_root, generation)
@@ -351,12 +383,13 @@ class _PartitionedBuild:
 def _update(
     ix: FileIndex,
     generation: Path,
-    corpus_paths: list[Path],
+    settings: CorpusSettings,
     files: list[CorpusFile],
     report: BuildReport,
     max_bytes: int,
     progress: ProgressCallback | None,
     unreadable: Sequence[str] = (),
+    guard: DeletionGuard | None = None,
 ) -> None:
     indexed = _indexed_files(ix)
     owners = {doc_id: path for path, entry in indexed.items() for doc_id in entry.documents}
@@ -367,6 +400,9 @@ def _update(
     for path in still_there:
         report.unchanged += len(indexed[path].documents)
     gone = [path for path in indexed if path not in present and path not in still_there]
+    documents_before = ix.doc_count()
+    if guard is not None:  # before anything is read or written
+        guard.check({path: len(indexed[path].documents) for path in gone}, documents_before)
     changed: list[CorpusFile] = []
     for file in files:
         entry = indexed.get(path_key(file.relpath))
@@ -383,14 +419,22 @@ def _update(
     if not changed and not gone:
         duplicate_store.refresh(generation, ix)  # only if a run died before writing it
         ensure_checksums(generation, ix.latest_generation())  # likewise
+        if corpus.settings_from_meta(read_meta(generation)) != settings:  # a root or an option given anew
+            with checksums_set_aside(generation, ix.latest_generation()):
+                write_meta(generation, _meta(settings, created=_created(generation)))
+            write_checksums(generation, ix.latest_generation())
         report.documents = ix.doc_count()
         return
     durable = set(os.listdir(generation))  # fsynced by the run that wrote them
     writer = _DocumentWriter(ix, generation, sum(file.size for file in changed))
+    deleted: Counter[str] = Counter()  # per file, the articles this run deletes
+    # The stamps this run writes carry its commit number: a file whose unchanged articles are kept
+    # has articles of several stamps, and the newest says what the index holds of it.
+    written = ix.latest_generation() + 1
     try:  # an interrupt between writes (reading a file, say) must not leave the writer's files behind either
         for path in gone:
             writer.delete_file(path)
-            report.deleted += len(indexed[path].documents)
+            deleted[path] += len(indexed[path].documents)
             for doc_id in indexed[path].documents:
                 owners.pop(doc_id, None)
         for done, file in enumerate(changed, 1):
@@ -401,26 +445,42 @@ def _update(
             if read is None or (entry and entry.stamp.sha256 == read.stamp.sha256):
                 report.unchanged += len(before)  # unreadable now (keep what the index has), or changed back
                 continue
-            documents, stamp = read.documents, read.stamp
-            if key in indexed:
-                writer.delete_file(key)
+            stamp = dataclasses.replace(read.stamp, written=written)
             for doc_id in before:
                 owners.pop(doc_id, None)
+            # Only the articles that changed are written: a few edited records of a large dump
+            # cost a few articles, not the whole file.
             kept: set[str] = set()
-            for document in documents:
+            first_kept: Document | None = None
+            stamped = False
+            for document in read.documents:
                 if not claim_id(document, owners, report):
                     continue
-                writer.add(document, file, stamp)
                 kept.add(document.id)
-                if document.id not in before:
-                    report.added += 1
-                elif before[document.id] != document.content_hash:
+                old_hash = before.get(document.id)
+                if old_hash == document.content_hash:
+                    report.unchanged += 1
+                    first_kept = first_kept or document
+                    continue
+                if old_hash is not None:
+                    writer.delete_document(document.id)
                     report.updated += 1
                 else:
-                    report.unchanged += 1
-            report.deleted += len(set(before) - kept)
+                    report.added += 1
+                writer.add(document, file, stamp)
+                stamped = True
+            removed = set(before) - kept
+            for doc_id in removed:
+                writer.delete_document(doc_id)
+            deleted[key] += len(removed)
+            if not stamped and first_kept is not None:  # one article carries the file's new stamp
+                writer.delete_document(first_kept.id)
+                writer.add(first_kept, file, stamp)
             if progress:
                 progress(done, len(changed))
+        report.deleted += sum(deleted.values())
+        if guard is not None:  # articles gone from files that changed count too
+            guard.check(deleted, documents_before)
     except BaseException:
         writer.cancel()
         raise
@@ -429,7 +489,7 @@ def _update(
     try:  # committed: a failure now must not say that the previous index is intact
         duplicate_store.refresh(generation, ix)
         report.documents = ix.doc_count()
-        write_meta(generation, _meta(corpus_paths, created=_created(generation)))
+        write_meta(generation, _meta(settings, created=_created(generation)))
         write_checksums(generation, ix.latest_generation())
         fsync_tree(generation, skip=durable)
     except OSError as exc:
@@ -445,10 +505,39 @@ def _under(indexed: dict[str, _IndexedFile], paths: Sequence[str]) -> set[str]:
     return {path for path in indexed if path in exact or path.startswith(folders)}
 
 
-def _meta(corpus_paths: list[Path], created: float) -> dict[str, object]:
-    """A generation's newsearch.json: when it was made and updated, and from which corpus paths
-    (a later ``newsearch index`` without paths updates it from them)."""
-    return {"created": created, "updated": time.time(), "corpus": [str(path) for path in corpus_paths]}
+def _meta(settings: CorpusSettings, created: float) -> dict[str, object]:
+    """A generation's newsearch.json: when it was made and updated, and from which corpus (a later
+    ``newsearch index`` without paths updates it from those paths, read the same way)."""
+    return {"created": created, "updated": time.time(), **settings.to_meta()}
+
+
+def _remembered_settings(live: Path | None, remembered: list[str] | None) -> CorpusSettings | None:
+    """The corpus the live generation's newsearch.json names, of whatever format; else the
+    paths an older generation remembers (``remembered_corpus``)."""
+    meta: object = {}
+    if live is not None:
+        try:
+            meta = json.loads((live / META_FILE).read_bytes()[:1 << 20])
+        except (OSError, ValueError, RecursionError):
+            pass
+    known = corpus.settings_from_meta(meta) if isinstance(meta, dict) else None
+    return known or corpus.settings_from_meta({"corpus": remembered or []})
+
+
+def _check_rebuild(guard: DeletionGuard, live: Path, scan: corpus.CorpusScan) -> None:
+    """Refuse a rebuild that would lose the articles of files not found, or not readable, now.
+    Of an index that cannot be read (another format, damage: what a rebuild repairs) only the
+    paths are checked."""
+    try:
+        ix = open_generation(live, mmap=False)
+        try:
+            indexed, documents = _indexed_files(ix), ix.doc_count()
+        finally:
+            ix.close()
+    except (NewsearchError, OSError):  # another format, damage: what the rebuild replaces
+        indexed, documents = {}, 0
+    present = {path_key(file.relpath) for file in scan.files}
+    guard.check({path: len(entry.documents) for path, entry in indexed.items() if path not in present}, documents)
 
 
 def _created(generation: Path) -> float:
@@ -469,8 +558,13 @@ def _indexed_files(ix: FileIndex) -> dict[str, _IndexedFile]:
         for docnum in reader.all_doc_ids():
             path = paths[docnum]
             entry = result.get(path)
+            raw = stamps[docnum]
             if entry is None:
-                entry = result[path] = _IndexedFile(FileStamp.decode(stamps[docnum]))
+                entry = result[path] = _IndexedFile(FileStamp.decode(raw), raw)
+            elif raw != entry.raw:  # an update kept some of the file's articles: the newest stamp counts
+                stamp = FileStamp.decode(raw)
+                if stamp.written > entry.stamp.written:
+                    entry.stamp, entry.raw = stamp, raw
             entry.documents[ids[docnum]] = hashes[docnum].decode("ascii")
     return result
 
@@ -501,6 +595,9 @@ class _DocumentWriter:
 
     def delete_file(self, relpath: str) -> None:
         self._guarded(lambda: self.writer.delete_by_term("path", relpath))
+
+    def delete_document(self, doc_id: str) -> None:
+        self._guarded(lambda: self.writer.delete_by_term("id", doc_id))
 
     def commit(self) -> None:
         """Save the vocabulary (a superset is harmless), then commit the table of contents."""

@@ -94,14 +94,19 @@ class FileStamp:
     size: int
     mtime_ns: int
     sha256: str
+    # The commit that wrote it (0: a full build). An update keeps a changed file's unchanged
+    # articles with their older stamps; the newest stamp of a file is what the index holds of it.
+    written: int = 0
 
     def encode(self) -> bytes:
-        return f"{self.size}:{self.mtime_ns}:{self.sha256}".encode("ascii")
+        return f"{self.size}:{self.mtime_ns}:{self.sha256}{f':{self.written}' if self.written else ''}".encode("ascii")
 
     @classmethod
     def decode(cls, raw: bytes) -> FileStamp:
-        size, mtime_ns, sha256 = raw.decode("ascii").split(":")
-        return cls(int(size), int(mtime_ns), sha256)
+        size, mtime_ns, sha256, *written = raw.decode("ascii").split(":")
+        if len(written) > 1:
+            raise ValueError(f"not a file stamp: {raw!r}")
+        return cls(int(size), int(mtime_ns), sha256, int(written[0]) if written else 0)
 
 
 def to_record(document: Document, file_path: str, stamp: FileStamp) -> dict[str, object]:

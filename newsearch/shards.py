@@ -50,7 +50,7 @@ from newsearch import corpus, duplicate_store, status
 from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.candidates import Gathered, gather
 from newsearch.compiler import ConceptParts
-from newsearch.config import resolve_corpus_paths, resolve_index_path
+from newsearch.config import DEFAULT_MAX_DELETE, resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusScan
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
@@ -144,8 +144,10 @@ class ShardJob:
     shard_root: str
     scan: CorpusScan  # this shard's files, of the one scan its build made (``routed``)
     rebuild: bool
-    max_bytes: int
-    follow_symlinks: bool
+    max_bytes: int | None  # None: as the shard remembers (``build_index``)
+    follow_symlinks: bool | None
+    prune: bool
+    max_delete: float
     holder: bytes  # the index's lock file as the build that made this job wrote it (``_Abandoned``)
 
 
@@ -185,7 +187,7 @@ def build_shard(job: ShardJob) -> BuildReport:
     """Bring one shard up to date with its share of the corpus (an executor's job)."""
     return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
                        follow_symlinks=job.follow_symlinks, scanned=job.scan, wait=ABANDONED_JOB_GRACE_S,
-                       progress=_Abandoned(job))
+                       progress=_Abandoned(job), prune=job.prune, max_delete=job.max_delete)
 
 
 def build_sharded(
@@ -195,8 +197,10 @@ def build_sharded(
     shards: int | None = None,
     rebuild: bool = False,
     wait: float = 0.0,
-    max_bytes: int = corpus.DEFAULT_MAX_BYTES,
-    follow_symlinks: bool = False,
+    max_bytes: int | None = None,
+    follow_symlinks: bool | None = None,
+    prune: bool = False,
+    max_delete: float = DEFAULT_MAX_DELETE,
     executor: Executor | concurrent.futures.Executor | None = None,
 ) -> BuildReport:
     """Create or update the sharded index at ``index`` from the corpus at ``paths``.
@@ -204,7 +208,8 @@ def build_sharded(
     ``shards``: how many, for a new index (an existing one keeps its count; a different count
     raises IndexWriteError). Each shard is one job of ``executor`` (default: local worker
     processes, one per shard up to the usable cores); its workers must reach the index folder
-    and the corpus at the same paths. Raises as ``build_index`` does.
+    and the corpus at the same paths. ``max_bytes``, ``follow_symlinks``, ``prune`` and
+    ``max_delete`` as in ``build_index``, which applies them to each shard. Raises as it does.
     """
     started = time.monotonic()
     root = resolve_index_path(index)
@@ -233,8 +238,9 @@ def build_sharded(
             _write_manifest(root, manifest)
         holder = (root / LOCK_FILE).read_bytes()
         # Scanned once, here, under the lock (a run that waited must see the corpus as it is now).
-        scan = corpus.scan(corpus_paths, follow_symlinks=follow_symlinks, exclude=[root])
-        jobs = [ShardJob(tuple(corpus_paths), str(root / name), share, rebuild, max_bytes, follow_symlinks, holder)
+        scan = corpus.scan(corpus_paths, follow_symlinks=bool(follow_symlinks), exclude=[root])
+        jobs = [ShardJob(tuple(corpus_paths), str(root / name), share, rebuild, max_bytes, follow_symlinks, prune,
+                         max_delete, holder)
                 for name, share in zip(names, routed(scan, len(names)))]
         reports = _run(jobs, executor)
         states = _shard_states(root, names)

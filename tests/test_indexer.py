@@ -59,7 +59,7 @@ def test_modify_add_delete_are_counted_exactly(corpus, tmp_path):
     (corpus / "politics/a.txt").write_text("Budget vote passed\n\nMinisters passed the budget.\n")
     write_article(corpus, "sport/d.txt", "Rugby news", "Wales beat England.")
     (corpus / "politics/b.txt").unlink()
-    report = build_index([corpus], tmp_path / "ix")
+    report = build_index([corpus], tmp_path / "ix", prune=True)  # 1 of 3 articles: over the 10 % a run may delete
     assert (report.added, report.updated, report.deleted, report.unchanged) == (1, 1, 1, 1)
     with open_index(tmp_path / "ix") as index:
         assert index.document("politics/a.txt").title == "Budget vote passed"
@@ -191,14 +191,18 @@ def test_a_corpus_with_no_articles_left_does_not_empty_the_index(corpus, tmp_pat
     moved = tmp_path / "elsewhere"
     corpus.rename(moved)  # a drive that did not mount: the folder is there, empty
     corpus.mkdir()
-    with pytest.raises(CorpusError, match=r"no articles found in .*corpus, but the index holds 3: .*--rebuild"):
+    with pytest.raises(CorpusError, match=r"no articles found in .*corpus, but the index holds 3: .*--prune"):
         build_index([corpus], tmp_path / "ix")
     assert len(ids(tmp_path / "ix")) == 3
-    emptied = build_index([corpus], tmp_path / "ix", rebuild=True)  # asked for explicitly
+    with pytest.raises(CorpusError, match=r"would delete 3 of its 3 articles"):
+        build_index([corpus], tmp_path / "ix", rebuild=True)  # a rebuild from the same paths loses them too
+    emptied = build_index([corpus], tmp_path / "ix", prune=True)  # asked for explicitly
     assert emptied.documents == 0
 
 
 def test_deleting_some_articles_still_deletes_them(corpus, tmp_path):
+    for number in range(7):  # 10 articles: deleting one is within the 10 % a run may delete
+        write_article(corpus, f"sport/more{number}.txt", f"Match {number}", f"Report {number} of a match.")
     build_index([corpus], tmp_path / "ix")
     (corpus / "politics" / "a.txt").unlink()
     assert build_index([corpus], tmp_path / "ix").deleted == 1
@@ -217,5 +221,7 @@ def test_an_index_is_updated_from_the_corpus_it_was_built_from(corpus, tmp_path,
     assert ids(tmp_path / "ix") == {"politics/a.txt", "politics/b.txt", "sport/c.txt", "sport/d.txt"}
     assert index_stats(tmp_path / "ix").corpus == (str(corpus),)
     monkeypatch.setenv("NEWSEARCH_CORPUS", str(elsewhere / "corpus"))  # the environment still comes first
-    assert build_index(None, tmp_path / "ix").deleted == 4
+    with pytest.raises(CorpusError, match=r"leaves out .*corpus.*\$NEWSEARCH_CORPUS"):
+        build_index(None, tmp_path / "ix")  # but replaces the corpus only when told to
+    assert build_index(None, tmp_path / "ix", prune=True).deleted == 4
     assert ids(tmp_path / "ix") == {"other.txt"}

@@ -194,7 +194,8 @@ def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | N
     shutil.copytree(prepared.corpus, corpus)  # keeps mtimes: the copied index is up to date with it
     shutil.copytree(prepared.index, index_path, symlinks=True)
     job_args = ["--jobs", jobs] if jobs else []
-    update_args = ["index", str(corpus), "--index", str(index_path), "--quiet", *job_args]
+    # --prune: the copied index remembers the prepared corpus, and the trials delete files of the copy
+    update_args = ["index", str(corpus), "--index", str(index_path), "--quiet", "--prune", *job_args]
     killed_args = update_args + (["--rebuild"] if mode == "rebuild" else [])
     duration = prepared.durations[(mode, jobs)]  # of the run that will be killed, measured uninterrupted
     baseline_files = baseline_size = None
@@ -328,7 +329,8 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
     before = stored_documents(index_path)
     _mutate(corpus, random.Random(pause_after), 0)
     marker = tmp_path / "paused"
-    process = popen_paused(marker, pause_after, "index", str(corpus), "--index", str(index_path), *args)
+    process = popen_paused(marker, pause_after, "index", str(corpus), "--index", str(index_path), "--prune",
+                           *args)  # as _sigkill_trials
     deadline = time.monotonic() + 60
     while not marker.exists():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -368,7 +370,8 @@ def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, 
     assert code in (130, -signal.SIGINT), err
     assert "Traceback" not in err and "Interrupted." in err
     assert _leftovers(tmp_path / "ix") == []  # the interrupted build removed its own generation
-    assert run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet").returncode == 0
+    assert run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet",
+                   "--prune").returncode == 0
     assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")
 
 
@@ -387,7 +390,7 @@ def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, prepared):
     assert len(workers) == 2, "the build did not run in two workers"
     assert code == -signal.SIGTERM and "Traceback" not in err
     # The next run completes and leaves no abandoned generation and no lock behind.
-    finished = run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet")
+    finished = run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet", "--prune")
     assert finished.returncode == 0, finished.stderr
     assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")
     assert _leftovers(tmp_path / "ix") == []

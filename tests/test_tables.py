@@ -97,15 +97,24 @@ def test_cli_choices_are_the_library_constants():
     assert set(_option("show", "--format").type.choices) <= set(formats_)
 
 
+def click_unset() -> object:
+    """What click 8.2+ gives an option without a default (None before)."""
+    return click.Option(["--x"]).default
+
+
 def test_max_bytes_default_is_defined_once():
     import inspect
 
     from newsearch.indexer import build_index
 
-    assert _option("index", "--max-size").default == config.DEFAULT_MAX_BYTES == 10 * 1024 * 1024
+    assert config.DEFAULT_MAX_BYTES == 10 * 1024 * 1024
+    # `index` and build_index take the size the index remembers, else the default
+    assert _option("index", "--max-size").default in (None, click_unset())
+    assert f"else {config.DEFAULT_MAX_BYTES}" in (_option("index", "--max-size").help or "")
+    assert inspect.signature(build_index).parameters["max_bytes"].default is None
+    assert corpus.plan([], None).max_bytes == config.DEFAULT_MAX_BYTES
     assert corpus.DEFAULT_MAX_BYTES is config.DEFAULT_MAX_BYTES
     assert inspect.signature(corpus.read_file).parameters["max_bytes"].default == config.DEFAULT_MAX_BYTES
-    assert inspect.signature(build_index).parameters["max_bytes"].default == config.DEFAULT_MAX_BYTES
     spelled = [path.name for path in PACKAGE.rglob("*.py") if "10 * 1024 * 1024" in path.read_text(encoding="utf-8")]
     assert spelled == ["config.py"]
 

@@ -1,4 +1,5 @@
-"""Corpus readers: find article files (`scan`) and read them into Documents (`read_file`).
+"""Corpus readers: find article files (`scan`) and read them into Documents (`read_file`);
+the corpus an index remembers and the check against deleting much of it (`roots`).
 
 Formats: .txt, .md/.markdown, .json, .jsonl/.ndjson, .html/.htm, RSS/Atom (.xml, .rss, .atom),
 .csv, .tsv/.tab, web archives (.warc), each optionally gzip-compressed (.gz): one table, `READERS`
@@ -13,8 +14,9 @@ Whoosh or NLTK; trafilatura and warcio are imported on the first web page or arc
   checked on the open descriptor, so a FIFO or folder swapped in after the scan never blocks)
 - ``changing``: the file changed while it was read, every time it was read (a rewrite in place)
 - ``too large``: over `max_bytes`, on disk or once decompressed (gzip bombs stop here); in a file
-  of one article per line (JSON Lines) the cap applies to each line: such a file over the cap is
-  streamed (`read_articles`, `cut_file`) and a line over it is a problem naming its line number
+  of many articles (JSON Lines, CSV/TSV, web archives) the cap applies to each article: such a file
+  over the cap is streamed (`read_articles`; JSON Lines also cut in pieces, `cut_file`) and an
+  article over it is a problem naming its line (its address, in an archive)
 - ``broken gzip``: corrupt or truncated .gz data
 - ``binary``: NUL bytes, or mostly control characters
 - ``empty``: no text at all, or a list/feed with no articles
@@ -49,6 +51,7 @@ from .read import (
     read_articles,
     read_file,
 )
+from .roots import CorpusSettings, DeletionGuard, Root, plan, settings_from_meta
 from .scan import SUPPORTED_SUFFIXES, CorpusFile, CorpusScan, scan
 
 __all__ = [
@@ -58,17 +61,22 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "CorpusFile",
     "CorpusScan",
+    "CorpusSettings",
+    "DeletionGuard",
     "FilePiece",
     "FileVersion",
     "LoadedFile",
     "ReadResult",
     "Reader",
+    "Root",
     "Warned",
     "cut_file",
     "file_version",
     "formats_hint",
     "load_file",
+    "plan",
     "read_articles",
     "read_file",
     "scan",
+    "settings_from_meta",
 ]

@@ -7,23 +7,27 @@ lists the entries. Adding a format is one entry in `READERS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from . import lines
 from .article import Article, ItemProblem, Notice, Refused
-from .csvfmt import read_csv
+from .csvfmt import read_csv, stream_csv
 from .decode import bom_encoding, decode
 from .feeds import read_feed
 from .jsonfmt import json_line, read_json
 from .text import read_text
-from .warc import read_warc
+from .warc import read_warc, stream_warc
 from .webpage import page_charset, read_page
 
 GZIP_SUFFIX = ".gz"
 
 Parsed = tuple[Sequence[Article | ItemProblem | Notice], bool]
 """A file's items, and whether the format holds several articles (their ids then get '#n')."""
+
+Stream = Callable[[Iterator[bytes], int], Iterator[Article | ItemProblem | Notice]]
+"""How a file's (decompressed) bytes, given a chunk at a time, become articles when each may be
+at most so many bytes: raises Refused as a whole read would."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class Reader:
     # For a format of one article per line: how a line becomes one. A file over the size cap is
     # then streamed line by line (the cap applies to each line) and a build may cut it in pieces.
     parse_line: lines.ParseLine | None = None
+    # For another format of many articles: how its records are read a chunk at a time. A file over
+    # the size cap is then streamed (the cap applies to each article), not cut in pieces.
+    stream: Stream | None = None
     binary: bool = False  # records that may hold any bytes (images in a web archive): not refused as binary
 
 
@@ -81,6 +88,10 @@ def _warc(data: bytes) -> Parsed:
     return [*read_warc(data)], True
 
 
+def _tsv_stream(chunks: Iterator[bytes], limit: int) -> Iterator[Article | ItemProblem | Notice]:
+    return stream_csv(chunks, limit, delimiter="\t")
+
+
 def _feed(data: bytes) -> Parsed:
     return read_feed(data), True
 
@@ -96,9 +107,9 @@ READERS: dict[str, Reader] = _by_suffix(
     Reader("JSON Lines", (".jsonl",), _json_lines, aliases=(".ndjson",), parse_line=json_line),
     Reader("HTML", (".html",), _html, aliases=(".htm",)),
     Reader("RSS/Atom feed", (".rss", ".atom", ".xml"), _feed),
-    Reader("CSV", (".csv",), _csv),
-    Reader("TSV", (".tsv",), _tsv, aliases=(".tab",)),
-    Reader("web archive", (".warc",), _warc, binary=True),
+    Reader("CSV", (".csv",), _csv, stream=stream_csv),
+    Reader("TSV", (".tsv",), _tsv, aliases=(".tab",), stream=_tsv_stream),
+    Reader("web archive", (".warc",), _warc, stream=stream_warc, binary=True),
 )
 
 

@@ -3,7 +3,9 @@
 A file within the size cap is read whole like any other and its lines parsed here (`parse`). A
 larger one is streamed (`stream`): the cap then applies to each line, and a line over it is a
 problem named by its line number, never held in memory. A build may `cut` a large file into
-pieces at line starts so that several workers share it.
+pieces at line starts so that several workers share it. Other formats of many articles (CSV,
+web archives) stream their own records through `stream_items`; `quoted_records` splits a CSV
+text at the line ends outside quotes.
 
 Lines are those of the text as the other readers see it, split at '\\n', '\\r\\n' and a lone
 '\\r'; blank lines hold no record. A record's number (its id is '<relpath>#<number>' when it has
@@ -16,13 +18,13 @@ from __future__ import annotations
 import codecs
 import os
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from .article import Article, ItemProblem, Refused, TooLarge
 from .decode import FileVersion, clean, gunzip_chunks, open_regular, read_stable, same_file, sniff
 
+T = TypeVar("T")
 ParseLine = Callable[[str, int], Article | ItemProblem]
 """How one line's text (and its number, for messages) becomes an article."""
 
@@ -64,6 +66,16 @@ def stream(path: Path, version: FileVersion, parse_line: ParseLine, *, limit: in
     Raises Refused, possibly after some records: 'changing' when the file is not or no longer
     `version`, 'unreadable', 'binary' (at the start of the file), 'too large' (a gzip bomb).
     """
+    def items(chunks: Iterator[bytes]) -> Iterator[Article | ItemProblem]:
+        return (_item(record, parse_line, limit) for record in _records(chunks, limit, line, at_start=start == 0))
+
+    return stream_items(path, version, items, limit=limit, gzipped=gzipped, start=start, stop=stop)
+
+
+def stream_items(path: Path, version: FileVersion, items_of: Callable[[Iterator[bytes]], Iterator[T]], *,
+                 limit: int, gzipped: bool = False, start: int = 0, stop: int | None = None) -> Iterator[T]:
+    """`items_of` the (decompressed) bytes `start` to `stop` of the file, if it is still `version`,
+    read a chunk at a time. Raises Refused as `stream` does."""
     fd = open_regular(path)
     try:
         before = os.fstat(fd)
@@ -71,8 +83,7 @@ def stream(path: Path, version: FileVersion, parse_line: ParseLine, *, limit: in
             raise Refused(CHANGED)
         try:
             chunks = _inflated(fd, limit) if gzipped else _read_range(fd, start, version.size if stop is None else stop)
-            for record in _records(chunks, limit, line, at_start=start == 0):
-                yield _item(record, parse_line, limit)
+            yield from items_of(chunks)
             after = os.fstat(fd)
         except OSError as exc:
             raise Refused(f"unreadable: {exc.strerror}") from None
@@ -116,17 +127,7 @@ def _records(chunks: Iterable[bytes], limit: int, line: int, at_start: bool) -> 
     """The non-blank lines of `chunks`, which begin at a line start (`at_start`: the file's)."""
     offset = 0
     if at_start:
-        pending = iter(chunks)
-        head = next(pending, b"")
-        encoding = sniff(head)
-        if encoding not in (None, "utf-8"):
-            raise TooLarge(f"too large: a {encoding.upper()} file over the cap cannot be read line by line; "
-                           f"convert it to UTF-8")
-        body = head
-        while body.startswith(codecs.BOM_UTF8):  # as decode() drops a BOM and the U+FEFF after it
-            body = body[len(codecs.BOM_UTF8):]
-        offset = len(head) - len(body)
-        chunks = chain([body], pending)
+        chunks, offset = text_start(chunks)
     for raw in physical_lines(chunks, limit):
         if isinstance(raw, int):
             yield _Record(offset, line, line, raw)
@@ -140,6 +141,66 @@ def _records(chunks: Iterable[bytes], limit: int, line: int, at_start: bool) -> 
                 yield _Record(offset, first, line, part)
             line += 1
         offset += len(raw) + 1
+
+
+def text_start(chunks: Iterable[bytes]) -> tuple[Iterator[bytes], int]:
+    """The chunks of a file's start without its UTF-8 BOM, and the bytes dropped. Refuses, as
+    reading the whole would, a file that is no text; one in UTF-16/32 is too large to stream."""
+    pending = iter(chunks)
+    head = next(pending, b"")
+    encoding = sniff(head)
+    if encoding not in (None, "utf-8"):
+        raise TooLarge(f"too large: a {encoding.upper()} file over the cap cannot be read record by record; "
+                       f"convert it to UTF-8")
+    body = head
+    while body.startswith(codecs.BOM_UTF8):  # as decode() drops a BOM and the U+FEFF after it
+        body = body[len(codecs.BOM_UTF8):]
+    return _then(body, pending), len(head) - len(body)
+
+
+def _then(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    """`first`, then `rest`; unlike `chain`, `first` is not held once given."""
+    yield first
+    del first
+    yield from rest
+
+
+def quoted_records(chunks: Iterable[bytes], limit: int) -> Iterator[tuple[int, bytes | int]]:
+    """The records of a CSV text: its lines joined while a double quote is open (a quoted field
+    over several lines), each with the number of its first line; a record longer than `limit`
+    bytes is its size, counted, never held. A doubled quote inside a field opens and closes."""
+    line = 1
+    first = 1
+    held: list[bytes] = []
+    size = 0
+    quoted = False
+    for piece in physical_pieces(chunks):
+        quoted ^= piece.count(b'"') % 2 == 1
+        if piece.endswith(b"\n"):
+            line += 1
+        size += len(piece)
+        if size <= limit:
+            held.append(piece)
+        else:
+            held.clear()
+        if not piece.endswith(b"\n") or quoted:
+            continue
+        yield first, b"".join(held) if size <= limit else size
+        held.clear()
+        size, first = 0, line
+    if size:
+        yield first, b"".join(held) if size <= limit else size
+
+
+def physical_pieces(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks cut after each '\n': pieces that end a line, or a part of a longer one."""
+    for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            yield chunk[start:end + 1]
+            start = end + 1
+        if start < len(chunk):
+            yield chunk[start:]
 
 
 def _blank(raw: bytes) -> bool:

@@ -91,7 +91,7 @@ def file_version(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Fil
         try:
             return _load(file, max_bytes).version
         except TooLarge:
-            if _reader(file).parse_line is None:
+            if not _streamable(_reader(file)):
                 raise
             return hash_file(file.path)
     except Refused as exc:
@@ -102,9 +102,9 @@ def read_file(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadRe
     """Read the articles of one file found by `scan`.
 
     Never reads more than `max_bytes` + 1 bytes (after decompression for .gz files), except from
-    a file of one article per line (JSON Lines), where the cap applies to each line: such a file
-    over the cap is read line by line (`read_articles` streams it). The result's `version` is the
-    file as read (see `load_file`): its hash is of the bytes parsed.
+    a file of many articles (JSON Lines, CSV/TSV, web archives), where the cap applies to each
+    article: such a file over the cap is read a record at a time (`read_articles` streams it).
+    The result's `version` is the file as read (see `load_file`): its hash is of the bytes parsed.
     Raises CorpusError("<relpath>: <key>: <details>") when the whole file is unusable;
     the keys are listed in the package docstring.
     """
@@ -174,16 +174,28 @@ def _read_whole(file: CorpusFile, max_bytes: int) -> ReadResult:
 
 
 def _streamed(file: CorpusFile, max_bytes: int, too_large: TooLarge) -> Articles:
-    """A file over the cap, if its articles are one per line: hashed, then streamed. Raises CorpusError."""
-    parse_line = _line_parser_of(file)
+    """A file over the cap, if it holds many articles that can be read one at a time: hashed, then
+    streamed. Raises CorpusError."""
+    reader = _reader(file)
     try:
-        if parse_line is None:
+        if not _streamable(reader):
             raise too_large
         version = hash_file(file.path)
     except Refused as exc:
         raise CorpusError(f"{file.relpath}: {exc}") from None
-    records = lines.stream(file.path, version, parse_line, limit=max_bytes, gzipped=_gzipped(file))
+    records: Iterator[Article | ItemProblem | Notice]
+    if reader.parse_line is not None:
+        records = lines.stream(file.path, version, reader.parse_line, limit=max_bytes, gzipped=_gzipped(file))
+    else:
+        assert reader.stream is not None
+        stream = reader.stream
+        records = lines.stream_items(file.path, version, lambda chunks: stream(chunks, max_bytes), limit=max_bytes,
+                                     gzipped=_gzipped(file))
     return Articles(version, _completed(file, records, first=1, whole=True))
+
+
+def _streamable(reader: Reader) -> bool:
+    return reader.parse_line is not None or reader.stream is not None
 
 
 def _line_parser_of(file: CorpusFile) -> lines.ParseLine | None:
@@ -223,7 +235,7 @@ def _complete(file: CorpusFile, items: Sequence[Article | ItemProblem | Notice],
     return result
 
 
-def _completed(file: CorpusFile, items: Iterator[Article | ItemProblem], first: int, whole: bool
+def _completed(file: CorpusFile, items: Iterator[Article | ItemProblem | Notice], first: int, whole: bool
                ) -> Iterator[Document | SkippedFile | Warned]:
     """`_documents` of a streamed file or piece. In a `whole` file the problems wait for the first
     document: a file with none is refused as one, as when it is read whole."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import CorpusError
 from ..models import SkippedFile
 from .formats import reader_for, suffix_of, supported_suffixes, unsupported
+from .roots import Root, fresh_roots
 
 SUPPORTED_SUFFIXES = supported_suffixes()  # as the table stood at import; scan asks the table itself
 
@@ -22,8 +23,8 @@ class CorpusFile:
     """One supported file found by `scan`; `relpath` is its stable key and default id."""
 
     path: Path  # absolute path on disk
-    relpath: str  # relative to `root`, forward slashes
-    root: Path  # the folder `relpath` is relative to
+    relpath: str  # its path in the corpus (the root's prefix, then the path below it), forward slashes
+    root: Path  # the folder `relpath` is relative to (`Root.base`)
     size: int
     mtime_ns: int
 
@@ -42,15 +43,16 @@ def _supported(name: str) -> bool:
     return reader_for(suffix_of(name)) is not None
 
 
-def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = False,
+def scan(paths: Sequence[str | os.PathLike[str]] | Sequence[Root], *, follow_symlinks: bool = False,
          exclude: Sequence[str | os.PathLike[str]] = ()) -> CorpusScan:
     """Find the supported files under `paths` (files or folders, recursively).
 
     Only stats files; nothing is read. Relative paths are taken from the folder given, from
     the file's own folder for a single file, or from the common parent folder when several
-    paths are given. Symlinks that leave their root are reported, not followed, unless
-    `follow_symlinks`; symlink loops are reported, never walked. Folders in `exclude` (the
-    index, when it lies inside the corpus) are not walked.
+    paths are given; `Root`s (what an index remembers) give each path its own prefix instead.
+    Symlinks that leave their root are reported, not followed, unless `follow_symlinks`;
+    symlink loops are reported, never walked. Folders in `exclude` (the index, when it lies
+    inside the corpus) are not walked.
 
     >>> scan(["corpus"]).files[0].relpath
     'north-korean-soldiers-captured-in-kursk.txt'
@@ -58,23 +60,20 @@ def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = Fal
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError("scan() takes a list of paths, not a single path")
     for path in paths:
-        if not os.path.exists(path):
-            raise CorpusError(f"corpus path not found: {os.fspath(path)}")
-    given = list(dict.fromkeys(Path(os.path.abspath(path)) for path in paths))
-    if not given:
-        return CorpusScan()
-    if len(given) == 1:
-        root = given[0] if given[0].is_dir() else given[0].parent
+        where = path.path if isinstance(path, Root) else path
+        if not os.path.exists(where):
+            raise CorpusError(f"corpus path not found: {os.fspath(where)}")
+    if all(isinstance(path, Root) for path in paths):
+        roots = [path for path in paths if isinstance(path, Root)]
+        roots = [Root(Path(os.path.abspath(root.path)), root.prefix) for root in roots]
     else:
-        root = Path(os.path.commonpath(given))
-        if not root.is_dir():
-            root = root.parent
+        roots = fresh_roots([Path(path) for path in paths if not isinstance(path, Root)])
     # A symlink stays inside the corpus when it points into one of the paths given, not merely
     # into their common parent (which, for two folders, may be /tmp or the home folder).
-    walker = _Walker(root, follow_symlinks, inside=[path if path.is_dir() else path.parent for path in given])
-    walker.exclude(exclude, keep=given)
-    for path in given:
-        walker.add_given(path)
+    walker = _Walker(follow_symlinks, inside=[root.path if root.path.is_dir() else root.path.parent for root in roots])
+    walker.exclude(exclude, keep=[root.path for root in roots])
+    for root in roots:
+        walker.add_given(root)
     walker.follow_links()
     return walker.result()
 
@@ -82,16 +81,16 @@ def scan(paths: Sequence[str | os.PathLike[str]], *, follow_symlinks: bool = Fal
 class _Walker:
     """Collects candidates under one root; real paths win over symlinked duplicates."""
 
-    def __init__(self, root: Path, follow_symlinks: bool, inside: Sequence[Path]) -> None:
-        self.root = root
+    def __init__(self, follow_symlinks: bool, inside: Sequence[Path]) -> None:
         self.real_folders = [os.path.realpath(folder) for folder in inside]
         self.follow_symlinks = follow_symlinks
-        self.found: list[tuple[bool, str, os.stat_result]] = []  # (via symlink, relpath, stat)
+        # (via symlink, relpath, stat, path, the root folder)
+        self.found: list[tuple[bool, str, os.stat_result, Path, Path]] = []
         self.skipped: list[SkippedFile] = []
         self.ignored = 0
         self.ignored_types: Counter[str] = Counter()
         self.walked: set[tuple[int, int]] = set()
-        self.pending_links: list[tuple[str, str]] = []  # (link path, relpath) of symlinked folders
+        self.pending_links: list[tuple[str, str, Path]] = []  # (link path, relpath, root folder) of symlinked folders
 
     def exclude(self, folders: Sequence[str | os.PathLike[str]], keep: Sequence[Path]) -> None:
         """Never walk these folders (marked as walked, by identity, so no path or link reaches
@@ -111,32 +110,29 @@ class _Walker:
             if stat.S_ISDIR(info.st_mode) and (info.st_dev, info.st_ino) not in kept:
                 self.walked.add((info.st_dev, info.st_ino))
 
-    def relpath(self, path: str | Path) -> str:
-        rel = os.path.relpath(path, self.root)
-        return self.root.name if rel == "." else rel.replace(os.sep, "/")
-
-    def add_given(self, path: Path) -> None:
-        rel = self.relpath(path)
+    def add_given(self, root: Root) -> None:
+        path = root.path
+        folder = root.base
+        rel = root.relpath() or path.name
         try:
             info = os.stat(path)
         except OSError as exc:
             self.skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror}"))
             return
         if stat.S_ISDIR(info.st_mode):
-            prefix = "" if path == self.root else rel + "/"
-            self.walk(str(path), prefix, info, via_symlink=False)
+            self.walk(str(path), root.prefix, info, via_symlink=False, root=folder)
         elif not _supported(path.name):
             self.skipped.append(SkippedFile(rel, unsupported(suffix_of(path.name))))
         else:
-            self.add_file(rel, info, via_symlink=False)
+            self.add_file(rel, info, via_symlink=False, path=path, root=folder)
 
-    def add_file(self, rel: str, info: os.stat_result, via_symlink: bool) -> None:
+    def add_file(self, rel: str, info: os.stat_result, via_symlink: bool, path: Path, root: Path) -> None:
         if stat.S_ISREG(info.st_mode):
-            self.found.append((via_symlink, rel, info))
+            self.found.append((via_symlink, rel, info, path, root))
         else:
             self.skipped.append(SkippedFile(rel, "not a regular file"))
 
-    def walk(self, top: str, prefix: str, info: os.stat_result, via_symlink: bool) -> None:
+    def walk(self, top: str, prefix: str, info: os.stat_result, via_symlink: bool, root: Path) -> None:
         """Walk one folder tree without recursion; symlinked folders are left for later."""
         stack = [(top, prefix, info)]
         while stack:
@@ -149,7 +145,7 @@ class _Walker:
                 with os.scandir(folder) as entries:
                     listing = list(entries)
             except OSError as exc:
-                where = folder_prefix.rstrip("/") or self.root.name
+                where = folder_prefix.rstrip("/") or root.name
                 self.skipped.append(SkippedFile(where, f"unreadable: {exc.strerror}"))
                 continue
             for entry in listing:
@@ -160,13 +156,13 @@ class _Walker:
                     continue
                 try:
                     if entry.is_symlink():
-                        self.add_link(entry.path, rel, via_symlink)
+                        self.add_link(entry.path, rel, via_symlink, root)
                     elif entry.is_dir(follow_symlinks=False):
                         stack.append((entry.path, rel + "/", entry.stat(follow_symlinks=False)))
                     elif not _supported(name):
                         self.ignore(name)
                     else:
-                        self.add_file(rel, entry.stat(follow_symlinks=False), via_symlink)
+                        self.add_file(rel, entry.stat(follow_symlinks=False), via_symlink, Path(entry.path), root)
                 except OSError as exc:
                     self.skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror}"))
 
@@ -175,7 +171,7 @@ class _Walker:
         self.ignored += 1
         self.ignored_types[suffix_of(name) or "no extension"] += 1
 
-    def add_link(self, path: str, rel: str, via_symlink: bool) -> None:
+    def add_link(self, path: str, rel: str, via_symlink: bool, root: Path) -> None:
         try:
             info = os.stat(path)
         except OSError as exc:
@@ -190,9 +186,9 @@ class _Walker:
         if not self.follow_symlinks and not any(_is_within(target, folder) for folder in self.real_folders):
             self.skipped.append(SkippedFile(rel, f"symlink outside the corpus: -> {target}"))
         elif is_dir:
-            self.pending_links.append((path, rel))
+            self.pending_links.append((path, rel, root))
         else:
-            self.add_file(rel, info, via_symlink=True)
+            self.add_file(rel, info, via_symlink=True, path=Path(path), root=root)
 
     def follow_links(self) -> None:
         """Walk symlinked folders after every real tree, so real paths name the files."""
@@ -200,7 +196,7 @@ class _Walker:
             self.pending_links.sort(key=lambda link: link[1])  # same order every run: stable relpaths
             self.follow_link(*self.pending_links.pop(0))
 
-    def follow_link(self, path: str, rel: str) -> None:
+    def follow_link(self, path: str, rel: str, root: Path) -> None:
         """Walk one symlinked folder, unless it points back up (a loop)."""
         target = os.path.realpath(path)
         if _is_within(os.path.realpath(os.path.dirname(path)), target):
@@ -212,17 +208,17 @@ class _Walker:
             self.skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror}"))
             return
         # A folder already walked under its real path is not walked again under the link.
-        self.walk(path, rel + "/", info, via_symlink=True)
+        self.walk(path, rel + "/", info, via_symlink=True, root=root)
 
     def result(self) -> CorpusScan:
         files: dict[str, CorpusFile] = {}
         seen: set[tuple[int, int]] = set()
-        for _, rel, info in sorted(self.found, key=lambda item: (item[0], item[1])):
+        for _, rel, info, path, root in sorted(self.found, key=lambda item: (item[0], item[1])):
             identity = (info.st_dev, info.st_ino)
             if identity in seen or rel in files:
                 continue
             seen.add(identity)
-            files[rel] = CorpusFile(self.root / rel, rel, self.root, info.st_size, info.st_mtime_ns)
+            files[rel] = CorpusFile(path, rel, root, info.st_size, info.st_mtime_ns)
         return CorpusScan(
             files=sorted(files.values(), key=lambda f: f.relpath),
             skipped=sorted(self.skipped, key=lambda s: s.path),

@@ -3,15 +3,16 @@ crawler received is an article, read by the web-page reader, with the address it
 
 Read with warcio (Webrecorder's WARC library: small, pure Python, a reader and a writer). Records
 that are not a successful HTML response (requests, metadata, redirects, images, ...) are skipped and
-counted in one notice per file.
+counted in one notice per file. An archive over the size cap is streamed (`stream_warc`), the cap
+applying to each page.
 """
 
 from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
 
 from .article import Article, ItemProblem, Notice, Refused, one_line
 from .dates import parse_date
@@ -23,21 +24,56 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 def read_warc(data: bytes) -> Iterator[Article | ItemProblem | Notice]:
     """The pages of a WARC file's (decompressed) bytes, then a Notice counting the records skipped."""
+    return _read(io.BytesIO(data), len(data))
+
+
+def stream_warc(chunks: Iterable[bytes], limit: int) -> Iterator[Article | ItemProblem | Notice]:
+    """`read_warc` of a file's (decompressed) bytes given a chunk at a time; a page over `limit`
+    bytes is a problem, never held."""
+    return _read(io.BufferedReader(_ChunkStream(chunks), 1 << 16), limit)
+
+
+class _ChunkStream(io.RawIOBase):
+    """The bytes of an iterable of chunks as a readable stream."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._rest = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._rest:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._rest = memoryview(chunk)
+        size = min(len(buffer), len(self._rest))
+        buffer[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
+
+
+def _read(stream: IO[bytes], limit: int) -> Iterator[Article | ItemProblem | Notice]:
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    if not data.lstrip()[:5] == b"WARC/":  # warcio would take any text for a legacy ARC file
+    head = stream.peek(64) if isinstance(stream, io.BufferedReader) else stream.read(64)
+    if not isinstance(stream, io.BufferedReader):
+        stream.seek(0)
+    if not head.lstrip()[:5] == b"WARC/":  # warcio would take any text for a legacy ARC file
         raise Refused("broken WARC: the file does not start with a WARC record ('WARC/1.0', 'WARC/1.1')")
     skipped: Counter[str] = Counter()
     pages = 0
     try:
-        for record in ArchiveIterator(io.BytesIO(data), check_digests=False):
+        for record in ArchiveIterator(stream, check_digests=False):
             kind = _not_a_page(record)
             if kind:
                 skipped[kind] += 1
                 continue
             pages += 1
-            yield _page(record)
+            yield _page(record, limit)
     except ArchiveLoadFailed as exc:
         if not pages and not skipped:
             raise Refused(f"broken WARC: {one_line(str(exc))}") from None
@@ -65,13 +101,16 @@ def _not_a_page(record: Any) -> str:
     return ""
 
 
-def _page(record: Any) -> Article | ItemProblem:
+def _page(record: Any, limit: int) -> Article | ItemProblem:
     """One HTML response as an article: its address is the record's target URI, and its date the
     page's own, else the time it was crawled."""
     try:
-        payload = record.content_stream().read()
+        payload = record.content_stream().read(limit + 1)
     except Exception as exc:  # noqa: BLE001 - warcio decoding untrusted chunked/compressed bodies
         return ItemProblem(f"broken WARC: the response body cannot be read: {type(exc).__name__}: {exc}")
+    if len(payload) > limit:
+        uri = one_line(record.rec_headers.get_header("WARC-Target-URI") or "")
+        return ItemProblem(f"too large: the page {uri} is over the cap of {limit:,} bytes")
     missing = getattr(record.raw_stream, "limit", 0)  # warcio hands over a cut-off record as it is
     if missing:
         return ItemProblem(f"broken WARC: the record is cut short: {missing:,} of its {record.length:,} bytes "
