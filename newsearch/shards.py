@@ -50,7 +50,7 @@ from newsearch import corpus, duplicate_store, status
 from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.candidates import Gathered, gather
 from newsearch.compiler import ConceptParts
-from newsearch.config import DEFAULT_MAX_DELETE, resolve_corpus_paths, resolve_index_path
+from newsearch.config import DEFAULT_MAX_DELETE, corpus_paths_origin, resolve_corpus_paths, resolve_index_path
 from newsearch.corpus import CorpusScan
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
@@ -228,6 +228,15 @@ def build_sharded(
     for path in corpus_paths:  # before anything is created
         if not os.path.lexists(path):
             raise CorpusError(f"corpus path not found: {path}")
+    remembered = list(manifest.get("corpus") or []) if manifest else []
+    if remembered and set(corpus_paths) != set(remembered) and not prune and not (rebuild and paths):
+        # The shards' own checks cannot see this: each is handed the paths as if named.
+        origin = corpus_paths_origin(paths)
+        raise CorpusError(
+            f"refusing to update the sharded index at {root}: it was built from {', '.join(remembered)}, and this "
+            f"run's paths{f' (from {origin})' if origin else ''} are {', '.join(corpus_paths)}. Nothing was changed: "
+            f"to replace its corpus, run with --rebuild and the new paths; to let the run delete what the paths "
+            f"leave out, run with --prune")
     if manifest is None:
         ensure_index_root(root)  # an empty or new folder
     with writer_lock(root, wait):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from newsearch import build_index
-from newsearch.errors import IndexWriteError, NewsearchError
+from newsearch.errors import CorpusError, IndexWriteError, NewsearchError
 from newsearch.models import Results
 from newsearch.parallel import LocalExecutor, executor_for
 from newsearch.shards import MANIFEST, ShardedIndex, build_sharded, check_index, index_stats, open_index, shard_of
@@ -175,6 +175,25 @@ def test_an_update_rewrites_only_the_changed_shards(tmp_path):
         assert_equivalent(single, sharded_index, generated_searches(20, seed=11) + [("kraken", {})])
     with pytest.raises(IndexWriteError, match="has 3 shards, not 4"):
         build_sharded([corpus], index, shards=4)
+
+
+def test_a_run_from_other_paths_than_the_remembered_ones_is_refused(tmp_path, monkeypatch):
+    """A stray $NEWSEARCH_CORPUS (or a mistyped path) must not empty the shards, even with --rebuild."""
+    corpus = write_corpus(tmp_path / "corpus")
+    index = tmp_path / "sharded"
+    build_sharded([corpus], index, shards=3)
+    before = json.loads((index / MANIFEST).read_text())
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    monkeypatch.setenv("NEWSEARCH_CORPUS", str(stray))
+    for rebuild in (False, True):
+        with pytest.raises(CorpusError, match=rf"built from {re.escape(str(corpus))}, and this run's paths "
+                                              rf"\(from \$NEWSEARCH_CORPUS\) are {re.escape(str(stray))}"):
+            build_sharded(None, index, rebuild=rebuild)
+    assert json.loads((index / MANIFEST).read_text()) == before
+    with open_index(index) as sharded_index:
+        assert sharded_index.search("harbour").total > 0
+    assert build_sharded(None, index, prune=True).documents == 0  # said so: the run may delete
 
 
 def test_the_executor_option():
