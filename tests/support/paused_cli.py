@@ -11,6 +11,7 @@ signal could be aimed at it. If no signal comes, the run goes on and finishes (e
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +42,9 @@ def pause_before_reading(marker: Path, after: int) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C as it reaches a terminal's foreground command: a shell that started the tests in the
+    # background (`bash .ci/run &`, nohup) hands every child SIGINT ignored, and Python keeps that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     pause_before_reading(Path(sys.argv[1]), int(sys.argv[2]))
     sys.argv = ["newsearch", *sys.argv[3:]]
     from newsearch.cli import main
