@@ -90,16 +90,6 @@ def stored_id(id: str) -> str:
     return escape_name(id)
 
 
-def open_index(path: str | os.PathLike[str] | None = None, *, ranking: RankingConfig = RANKING) -> Index:
-    """Open the index at ``path`` (else $NEWSEARCH_INDEX, else ./index) for searching.
-
-    ``ranking`` replaces the documented ranking (``scoring.RankingConfig``; e.g.
-    ``RANKING.without("lead share")``), for experiments such as the bench's ablation.
-    Raises IndexNotFound, IndexUnreadable or IndexIncompatible with the command that fixes it.
-    """
-    return Index(path, ranking=ranking)
-
-
 @dataclass
 class _Snapshot:
     """One opened state of the index: a generation and its Whoosh commit.

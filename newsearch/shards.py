@@ -532,7 +532,10 @@ def open_index(path: str | os.PathLike[str] | None = None, *, ranking: RankingCo
     """Open the index at ``path`` (else $NEWSEARCH_INDEX, else ./index) for searching: an ``Index``,
     or a ``ShardedIndex`` (the same API) when the folder holds shards.
 
-    ``ranking``: as in ``searcher.open_index``. ``executor`` (a sharded index only): where each
+    ``ranking`` replaces the documented ranking (``scoring.RankingConfig``; e.g.
+    ``RANKING.without("lead share")``), for experiments such as the bench's ablation.
+    Raises IndexNotFound, IndexUnreadable or IndexIncompatible with the command that fixes it.
+    ``executor`` (a sharded index only): where each
     shard's postings are scored: a ``newsearch.parallel.Executor`` or a
     ``concurrent.futures.Executor`` such as Dask's ``Client.get_executor()``; None: this process.
     """

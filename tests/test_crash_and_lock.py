@@ -10,8 +10,8 @@ import time
 import pytest
 from support.processes import alive, popen_cli, run_cli, worker_processes
 
+from newsearch import open_index
 from newsearch.errors import IndexLocked
-from newsearch.searcher import open_index
 from newsearch.storage import writer_lock
 
 

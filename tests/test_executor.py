@@ -16,11 +16,10 @@ import pytest
 from whoosh import index as whoosh_index
 
 import newsearch
-from newsearch import build_jobs, duplicate_store, indexer
+from newsearch import build_jobs, duplicate_store, indexer, open_index
 from newsearch.errors import IndexWriteError, NewsearchError
 from newsearch.indexer import build_index
 from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, report_progress
-from newsearch.searcher import open_index
 from newsearch.storage import CURRENT, generations
 from newsearch.vocabulary import Vocabulary
 

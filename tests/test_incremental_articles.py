@@ -55,11 +55,17 @@ def _fresh(corpus, tmp_path, name="fresh"):
     return _state(tmp_path / name)
 
 
-def test_a_dump_with_a_few_changed_and_appended_records_rewrites_only_those(tmp_path, written):
+def _indexed_dump(tmp_path, records):
+    """A corpus folder with one news.jsonl of ``records``, indexed into tmp_path/ix."""
     corpus = tmp_path / "dump"
     corpus.mkdir()
-    _write(corpus / "news.jsonl", _records(60))
+    _write(corpus / "news.jsonl", records)
     build_index([corpus], tmp_path / "ix")
+    return corpus
+
+
+def test_a_dump_with_a_few_changed_and_appended_records_rewrites_only_those(tmp_path, written):
+    corpus = _indexed_dump(tmp_path, _records(60))
     written.clear()
     records = _records(63, changed={7: "An edited body.", 42: "Another edit."})
     _write(corpus / "news.jsonl", records)
@@ -73,10 +79,7 @@ def test_a_dump_with_a_few_changed_and_appended_records_rewrites_only_those(tmp_
 
 
 def test_removed_records_are_deleted_and_the_rest_kept(tmp_path, written):
-    corpus = tmp_path / "dump"
-    corpus.mkdir()
-    _write(corpus / "news.jsonl", _records(40))
-    build_index([corpus], tmp_path / "ix")
+    corpus = _indexed_dump(tmp_path, _records(40))
     written.clear()
     _write(corpus / "news.jsonl", [record for record in _records(40) if record["id"] not in ("r3", "r30")])
     report = build_index([corpus], tmp_path / "ix")
@@ -88,10 +91,7 @@ def test_removed_records_are_deleted_and_the_rest_kept(tmp_path, written):
 
 
 def test_bytes_changed_without_an_article_changing_are_read_once(tmp_path, written):
-    corpus = tmp_path / "dump"
-    corpus.mkdir()
-    _write(corpus / "news.jsonl", _records(20))
-    build_index([corpus], tmp_path / "ix")
+    corpus = _indexed_dump(tmp_path, _records(20))
     with open(corpus / "news.jsonl", "a", encoding="utf-8") as handle:
         handle.write("\n\n")  # blank lines: other bytes, the same articles
     written.clear()

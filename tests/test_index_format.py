@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from newsearch import analysis, duplicates, schema
+from newsearch import analysis, duplicates, open_index, schema
 from newsearch.errors import IndexIncompatible
 from newsearch.indexer import build_index
-from newsearch.searcher import open_index
 from newsearch.storage import CURRENT, META_FILE
 
 

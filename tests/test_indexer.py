@@ -9,9 +9,9 @@ import time
 import pytest
 from support.corpora import write_article
 
+from newsearch import open_index
 from newsearch.errors import CorpusError, IndexIncompatible, IndexWriteError
 from newsearch.indexer import build_index
-from newsearch.searcher import open_index
 from newsearch.status import check_index, index_stats
 from newsearch.storage import CURRENT, META_FILE, generations
 

@@ -14,11 +14,10 @@ from support.corpora import synthetic_corpus
 from support.processes import alive
 from whoosh import index as whoosh_index
 
-from newsearch import parallel
+from newsearch import open_index, parallel
 from newsearch.errors import IndexLocked
 from newsearch.indexer import PARALLEL_MIN_FILES, build_index
 from newsearch.parallel import LocalExecutor, partition
-from newsearch.searcher import open_index
 from newsearch.storage import LOCK_FILE, writer_lock
 
 

@@ -27,7 +27,7 @@ from support.corpora import synthetic_corpus, write_article
 from support.processes import popen_cli, run_cli
 from support.readers import stored_documents
 
-from newsearch.searcher import open_index
+from newsearch import open_index
 from newsearch.status import check_index
 from newsearch.storage import writer_lock
 
@@ -189,7 +189,7 @@ WRITER = textwrap.dedent("""
 READER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from newsearch.searcher import open_index
+    from newsearch import open_index
     index_path, stop, markers = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
     totals, errors, searches, visible = [], [], 0, 0
     with open_index(index_path) as index:

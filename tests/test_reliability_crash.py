@@ -32,9 +32,8 @@ from support.corpora import synthetic_corpus, write_article
 from support.processes import alive, popen_cli, popen_paused, run_cli, worker_processes
 from support.readers import folder_footprint, stored_documents
 
-from newsearch import duplicate_store
+from newsearch import duplicate_store, open_index
 from newsearch.duplicate_store import DUPLICATES_FILE
-from newsearch.searcher import open_index
 from newsearch.status import check_index
 from newsearch.storage import CURRENT, GENERATION_PATTERN, RETIRE_GRACE_S, RETIRED_MARKER, checksums_name, open_current
 
