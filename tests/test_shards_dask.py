@@ -97,9 +97,9 @@ def test_an_update_on_dask_rewrites_the_changed_shard(cluster, on_dask, tmp_path
 
 
 def pause_reading(marker: str, after: int) -> None:
-    """(Run in each worker) make the ``after``-th file a worker reads wait (a minute at most, until
+    """(Run in each worker) make the ``after``-th file a worker reads wait (five minutes at most, until
     ``marker`` is removed), in the first worker to get there only, which writes its pid to ``marker``:
-    a known point of a build to kill it at."""
+    a known point of a build to kill it at. Only one read ever waits: a later run's reads never do."""
     import time as clock
 
     from newsearch import corpus
@@ -112,17 +112,18 @@ def pause_reading(marker: str, after: int) -> None:
         nonlocal calls
         calls += 1
         if calls == after:
+            try:
+                os.close(os.open(f"{marker}.taken", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return read(*args, **kwargs)
             mine = f"{marker}.{os.getpid()}"
             with open(mine, "w") as handle:
                 handle.write(str(os.getpid()))
-            try:
-                os.link(mine, marker)
-            except FileExistsError:
-                pass
-            else:
-                deadline = clock.monotonic() + 60
-                while os.path.exists(marker) and clock.monotonic() < deadline:
-                    clock.sleep(0.01)
+            os.link(mine, marker)
+            # Long enough for any loaded machine: the test decides when it reads on.
+            deadline = clock.monotonic() + 300
+            while os.path.exists(marker) and clock.monotonic() < deadline:
+                clock.sleep(0.01)
         return read(*args, **kwargs)
 
     corpus.read_articles = paused
@@ -190,7 +191,7 @@ def test_a_killed_client_leaves_its_dask_job_stopped_by_the_next_run(cluster, on
                 assert_equivalent(one, searched, generated_searches(5, seed=8))
             following = popen_cli("index", str(corpus), "--quiet", "--executor", address, "--index", str(index))
             deadline = time.monotonic() + 60
-            while f'"pid": {following.pid}' not in (index / ".lock").read_text():  # the next run holds the lock
+            while _lock_holder(index) != following.pid:  # the next run holds the lock
                 assert following.poll() is None and time.monotonic() < deadline, following.communicate()
                 time.sleep(0.01)
             marker.unlink()  # the abandoned job reads on
@@ -203,3 +204,11 @@ def test_a_killed_client_leaves_its_dask_job_stopped_by_the_next_run(cluster, on
     assert check_index(index).documents == 176
     with ShardedIndex(index) as searched:
         assert_equivalent(one, searched, generated_searches(10, seed=6))
+
+
+def _lock_holder(index) -> int | None:
+    """The pid the index's lock file names (None while it is being rewritten)."""
+    try:
+        return json.loads((index / ".lock").read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
