@@ -144,6 +144,31 @@ def reading_options(command: Any) -> Any:
 exact_option = click.option(
     "--exact", is_flag=True, help="Search every word as typed: never correct a typing error.",
 )
+executor_option = click.option(
+    "--executor", "executor_spec", metavar="SPEC",
+    help="Where a sharded index's shards are scored: local (this process) or dask://HOST:PORT (a Dask "
+         "scheduler whose workers reach the index) [default: local; connecting costs more than one search "
+         "saves, so $NEWSEARCH_DASK_SCHEDULER is for builds only].",
+)
+
+
+@contextlib.contextmanager
+def _opened_index(index_path: str | None, executor_spec: str | None) -> Iterator[Any]:
+    """``open_index``, its shards scored where ``--executor`` says (a sharded index only)."""
+    from newsearch.parallel import executor_for
+    from newsearch.shards import is_sharded, open_index
+
+    sharded = is_sharded(index_path)
+    if executor_spec and executor_spec.strip() != "local" and not sharded:
+        raise click.BadParameter("applies to a sharded index only; this one is a single index (drop the option)",
+                                 param_hint="'--executor'")
+    executor = executor_for(executor_spec) if sharded and executor_spec else None
+    try:
+        with open_index(index_path, executor=executor) as index:
+            yield index
+    finally:
+        if executor is not None:
+            executor.shutdown()
 
 
 @click.group(cls=NewsearchGroup, context_settings=CONTEXT_SETTINGS)
@@ -320,10 +345,12 @@ class _QueryCommand(click.Command):
 @format_option
 @color_option
 @reading_options
+@executor_option
 def search_command(words: tuple[str, ...], index_path: str | None, limit: int, page: int, since: str | None,
                    until: str | None, tz: str | None, sources: tuple[str, ...], sort: str, recency: str | None,
                    show_all: bool, facets: str | None, passages: int, exact: bool, output_format: str,
-                   color: str, highlight: str | None, highlight_tags: str | None, no_pager: bool) -> int:
+                   color: str, highlight: str | None, highlight_tags: str | None, no_pager: bool,
+                   executor_spec: str | None) -> int:
     """Search the index for QUERY (one quoted argument, or several words); print ranked articles
     with their best passages.
 
@@ -344,15 +371,13 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
 
     Exit status: 0 results found, 1 no results, 2 query error, 3 no index, 4 incompatible index.
     """
-    from newsearch.shards import open_index
-
     query = " ".join(word.removeprefix(_WORD) for word in words)
     arguments = search_arguments(limit=limit, page=page, since=since, until=until, sources=sources, sort=sort,
                                  recency=recency, show_all=show_all, facets=facets, passages=passages, exact=exact,
                                  tz=tz, flag=long_flag)
     if arguments["facets"] and output_format == "jsonl":
         raise click.UsageError("--facets needs --format text or json: JSON Lines holds one hit per line")
-    with open_index(index_path) as index:
+    with _opened_index(index_path, executor_spec) as index:
         results = index.search(query, **arguments)
     _print_results(results, output_format, _Reading(color, highlight, highlight_tags, not no_pager))
     return EXIT_OK if results.total else EXIT_NO_RESULTS
@@ -367,16 +392,15 @@ def search_command(words: tuple[str, ...], index_path: str | None, limit: int, p
 @format_option
 @color_option
 @reading_options
+@executor_option
 def related_command(document_id: str, index_path: str | None, limit: int, before: bool, passages: int,
                     output_format: str, color: str, highlight: str | None, highlight_tags: str | None,
-                    no_pager: bool) -> int:
+                    no_pager: bool, executor_spec: str | None) -> int:
     """The articles most like article ID (as shown by `search`), its own copies left out.
 
     Exit status: 0 articles found, 1 none, 2 ID has no date (with --before), 3 no index.
     """
-    from newsearch.shards import open_index
-
-    with open_index(index_path) as index:
+    with _opened_index(index_path, executor_spec) as index:
         results = index.related(document_id, limit=limit, before=before, passages=passages)
     _print_results(results, output_format, _Reading(color, highlight, highlight_tags, not no_pager))
     return EXIT_OK if results.hits else EXIT_NO_RESULTS
@@ -395,19 +419,19 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
 @exact_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True, help="A bar chart, one JSON document, or CSV (start,label,count).")
+@executor_option
 def timeline_command(words: tuple[str, ...], index_path: str | None, period: str, since: str | None,
-                     until: str | None, sources: tuple[str, ...], zone: str, exact: bool, output_format: str) -> int:
+                     until: str | None, sources: tuple[str, ...], zone: str, exact: bool, output_format: str,
+                     executor_spec: str | None) -> int:
     """How many articles match QUERY per day, week, month or year.
 
     Periods without a match are shown as 0. Exit status: 0 matches counted, 1 none.
     """
     from newsearch.formatting import plural, timeline_bars, timeline_csv, timeline_json, timeline_notes
-    from newsearch.shards import open_index
-
     query = " ".join(word.removeprefix(_WORD) for word in words)
     arguments = timeline_arguments(by=period, since=since, until=until, sources=sources, tz=zone, exact=exact,
                                    flag=long_flag)
-    with open_index(index_path) as index:
+    with _opened_index(index_path, executor_spec) as index:
         counts = index.timeline(query, **arguments)
     if output_format == "json":
         click.echo(timeline_json(counts))
@@ -492,13 +516,12 @@ def _utf8_stdout() -> bool:
               default=OutputFormat.TEXT.value, show_default=True)
 @click.option("--color", type=click.Choice(COLORS), default="auto", show_default=True)
 @reading_options
+@executor_option
 def show_command(document_id: str, index_path: str | None, query: str | None, output_format: str, color: str,
-                 highlight: str | None, highlight_tags: str | None, no_pager: bool) -> int:
+                 highlight: str | None, highlight_tags: str | None, no_pager: bool, executor_spec: str | None) -> int:
     """Print the whole article ID (as shown by `search`)."""
     from newsearch.formatting import document_json, render_document
-    from newsearch.shards import open_index
-
-    with open_index(index_path) as index:
+    with _opened_index(index_path, executor_spec) as index:
         document = index.document(document_id)
         spans = index.highlight(document.body, query) if query else []
     if output_format == "json":

@@ -212,3 +212,25 @@ def _lock_holder(index) -> int | None:
         return json.loads((index / ".lock").read_text())["pid"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def test_the_cli_scores_a_sharded_index_on_dask_as_it_does_here(cluster, on_dask):
+    """`newsearch search --executor dask://...` prints what the search in this process prints; on a
+    single index the option is refused, naming it."""
+    from click.testing import CliRunner
+
+    from newsearch.cli import cli
+
+    _, one, sharded = on_dask
+    address = f"dask://{cluster.scheduler_address.removeprefix('tcp://')}"
+    runner = CliRunner()
+    for command in (["search", "ferry storm", "--format", "json"], ["timeline", "ferry", "--format", "json"]):
+        here = runner.invoke(cli, [*command, "--index", str(sharded)])
+        there = runner.invoke(cli, [*command, "--index", str(sharded), "--executor", address])
+        assert here.exit_code == there.exit_code == 0, (here.output, there.output)
+        timed = [json.loads(here.output), json.loads(there.output)]
+        for printed in timed:
+            printed.pop("elapsed_ms", None)
+        assert timed[0] == timed[1]
+    refused = runner.invoke(cli, ["search", "ferry", "--index", str(one), "--executor", address])
+    assert refused.exit_code == 2 and "'--executor'" in refused.output and "sharded index only" in refused.output
