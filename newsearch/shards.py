@@ -39,22 +39,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from whoosh.index import FileIndex
 from whoosh.reading import MultiReader
 from whoosh.searching import Searcher
 
-from newsearch import corpus, duplicate_store, status
+from newsearch import duplicate_store, status
 from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.candidates import Gathered, gather
 from newsearch.compiler import ConceptParts
 from newsearch.config import DEFAULT_MAX_DELETE, corpus_paths_origin, resolve_corpus_paths, resolve_index_path
-from newsearch.corpus import CorpusScan
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
-from newsearch.indexer import build_index
 from newsearch.models import BuildReport, CheckReport, IndexStats
 from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, report_progress, usable_cores
 from newsearch.scoring import RANKING, BM25FModel, CollectionStatistics, RankingConfig
@@ -71,6 +69,9 @@ from newsearch.storage import (
     writer_lock,
 )
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
+
+if TYPE_CHECKING:  # building imports the corpus readers and the writer; searching needs neither
+    from newsearch.corpus import CorpusScan
 
 MANIFEST = "shards.json"
 FORMAT = 1
@@ -89,6 +90,8 @@ def shard_of(relpath: str, count: int) -> int:
 def routed(scan: CorpusScan, count: int) -> list[CorpusScan]:
     """One scan of the corpus cut into each shard's share: its files; what could not be looked at
     goes to every shard (an update keeps what a shard holds from there)."""
+    from newsearch.corpus import CorpusScan
+
     shares = [CorpusScan(skipped=list(scan.skipped), ignored=scan.ignored, ignored_types=dict(scan.ignored_types))
               for _ in range(count)]
     for file in scan.files:
@@ -185,6 +188,8 @@ class _Abandoned:
 
 def build_shard(job: ShardJob) -> BuildReport:
     """Bring one shard up to date with its share of the corpus (an executor's job)."""
+    from newsearch.indexer import build_index
+
     return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
                        follow_symlinks=job.follow_symlinks, scanned=job.scan, wait=ABANDONED_JOB_GRACE_S,
                        progress=_Abandoned(job), prune=job.prune, max_delete=job.max_delete)
@@ -211,6 +216,8 @@ def build_sharded(
     and the corpus at the same paths. ``max_bytes``, ``follow_symlinks``, ``prune`` and
     ``max_delete`` as in ``build_index``, which applies them to each shard. Raises as it does.
     """
+    from newsearch import corpus
+
     started = time.monotonic()
     root = resolve_index_path(index)
     manifest = read_manifest(root) if (root / MANIFEST).exists() else None

@@ -8,8 +8,8 @@ is always a superset of the index's words. The searcher therefore checks that
 a word's stem is really indexed before using it.
 
 Each line is ``word<TAB>count<TAB>stem``, sorted by word, so ``StemLookup`` can
-find a query word's stem by binary search in the mapped file: a cold search
-then rarely needs to stem anything.
+find a query word's stem in the mapped file, by a search among sampled lines: a
+cold search then rarely needs to stem anything.
 """
 
 from __future__ import annotations
@@ -213,10 +213,20 @@ def verify(generation: Path, index_terms: Iterable[str]) -> list[str]:
 
 
 class StemLookup:
-    """word -> stem from a vocabulary file, by binary search over its sorted lines (no full load)."""
+    """word -> stem from a vocabulary file, searched in place (no full load).
+
+    A cold search stems every word of the texts it ranks (a few thousand) through this lookup, so
+    one is a C-speed search, not a binary search in Python: the first lookup samples the word of
+    one line every ``_BLOCK`` bytes or so (at most ``_SAMPLES`` lines, however big the file);
+    a lookup then bisects the samples and finds its line with one ``find`` in the block between two.
+    """
+
+    _BLOCK = 4096  # bytes between sampled lines, at least
+    _SAMPLES = 4096  # sampled lines, at most: more bytes per block in a bigger file
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._samples: tuple[list[bytes], list[int]] | None = None
         try:
             with open(path, "rb") as handle:
                 self._data: bytes | mmap.mmap = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
@@ -237,23 +247,41 @@ class StemLookup:
                 raise
             return None  # closed by another thread meanwhile: the caller stems the word itself
 
+    def _sampled(self, data: bytes | mmap.mmap) -> tuple[list[bytes], list[int]]:
+        """The words and starts of the sampled lines, the first line first; made on first use
+        (threads that race both make the same table)."""
+        if self._samples is None:
+            step = max(self._BLOCK, len(data) // self._SAMPLES)
+            words, starts = [], []
+            start = 0
+            while start < len(data):
+                end = data.find(b"\n", start)
+                end = len(data) if end < 0 else end
+                tab = data.find(b"\t", start, end)
+                words.append(data[start:end if tab < 0 else tab])
+                starts.append(start)
+                newline = data.find(b"\n", max(end, start + step - 1))
+                start = len(data) if newline < 0 else newline + 1
+            self._samples = words, starts
+        return self._samples
+
     def _find(self, word: str) -> str | None:
         data = self._data
-        target = word.encode("utf-8")
-        low, high = 0, len(data)
-        while low < high:  # low and high are always line starts
-            middle = (low + high) // 2
-            start = data.rfind(b"\n", 0, middle) + 1
-            end = data.find(b"\n", start)
-            end = len(data) if end < 0 else end
-            fields = data[start:end].split(b"\t")
-            if fields[0] == target:
-                try:
-                    return fields[2].decode("utf-8") if len(fields) == 3 and fields[2] else None
-                except UnicodeDecodeError:  # damage (``check`` reports it): the word is stemmed afresh
-                    return None
-            if fields[0] < target:
-                low = end + 1
-            else:
-                high = start
-        return None
+        words, starts = self._sampled(data)
+        key = word.encode("utf-8") + b"\t"
+        block = bisect.bisect_right(words, key[:-1]) - 1  # the last sampled line at or before the word
+        if block < 0:
+            return None
+        low, high = starts[block], starts[block + 1] if block + 1 < len(starts) else len(data)
+        if data[low:low + len(key)] == key:
+            start = low
+        else:
+            start = data.find(b"\n" + key, low, high) + 1
+            if not start:
+                return None
+        end = data.find(b"\n", start)
+        fields = data[start:len(data) if end < 0 else end].split(b"\t")
+        try:
+            return fields[2].decode("utf-8") if len(fields) == 3 and fields[2] else None
+        except UnicodeDecodeError:  # damage (``check`` reports it): the word is stemmed afresh
+            return None
