@@ -426,7 +426,7 @@ def tokenized(text: str) -> tuple[tuple[str, ...], array[int], tuple[int, ...]]:
         for index in list(compress(count(), map(is_, terms, repeat(None)))):
             terms[index] = term_of(surfaces[index])
     gaps = tuple(compress(count(), map(not_, terms))) if "" in terms else ()
-    return tuple(terms), array("I", accumulate(map(len, pieces))), gaps
+    return tuple(cast(list[str], terms)), array("I", accumulate(map(len, pieces))), gaps
 
 
 _TOKEN_SPLIT = re.compile(f"({TOKEN_PATTERN.pattern})", TOKEN_PATTERN.flags)  # TOKEN_PATTERN never matches ""
