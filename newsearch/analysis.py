@@ -405,10 +405,12 @@ def find_terms(text: str, wanted: set[str] | frozenset[str],
             for index in hits if terms[index]]
 
 
-TOKENIZED_CACHE = 2048  # texts (a search reranks 15 bodies and titles); about 7 KB each for a news article
+# The texts whose tokens are kept: a search reranks 15 bodies and titles, about 7 KB each for a
+# news article; longer texts are read each time, so the memory stays bounded (under ~120 MB).
+TOKENIZED_CACHE = 1024
+CACHED_TEXT_CHARS = 16_384
 
 
-@lru_cache(maxsize=TOKENIZED_CACHE)
 def tokenized(text: str) -> tuple[tuple[str, ...], array[int], tuple[int, ...]]:
     """Every token of ``text`` as ``(terms, ends, gaps)``: its term ("" for none), its extent
     ``text[ends[2 * i]:ends[2 * i + 1]]``, and the numbers of the tokens without a term.
@@ -418,6 +420,10 @@ def tokenized(text: str) -> tuple[tuple[str, ...], array[int], tuple[int, ...]]:
     are kept, keyed by their content (never stale): the same article ranked again (the next
     page, the same query again, an overlapping one) costs a hash of its text.
     """
+    return _tokenized(text) if len(text) <= CACHED_TEXT_CHARS else _tokenize(text)
+
+
+def _tokenize(text: str) -> tuple[tuple[str, ...], array[int], tuple[int, ...]]:
     pieces = _TOKEN_SPLIT.split(text)  # separator, token, separator, ..., token, separator
     surfaces = pieces[1::2]
     terms = list(map(_QUERY_FILTER._cache.get, surfaces))
@@ -429,6 +435,7 @@ def tokenized(text: str) -> tuple[tuple[str, ...], array[int], tuple[int, ...]]:
     return tuple(cast(list[str], terms)), array("I", accumulate(map(len, pieces))), gaps
 
 
+_tokenized = lru_cache(maxsize=TOKENIZED_CACHE)(_tokenize)
 _TOKEN_SPLIT = re.compile(f"({TOKEN_PATTERN.pattern})", TOKEN_PATTERN.flags)  # TOKEN_PATTERN never matches ""
 
 

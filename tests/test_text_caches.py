@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 from newsearch import open_index
-from newsearch.analysis import _QUERY_FILTER, TOKEN_PATTERN, find_terms, tokenized
+from newsearch.analysis import _QUERY_FILTER, CACHED_TEXT_CHARS, TOKEN_PATTERN, _tokenized, find_terms, is_stopword
 from newsearch.sentences import _sentences, iter_sentences, split_sentences
 
 LONG_WORD = "y" * 80  # over MAX_TERM_LENGTH: a token without a term
@@ -32,14 +32,17 @@ def _reference_find_terms(text, wanted, termless):
 def _bbc_texts(bbc_corpus, step=9):
     paths = sorted(bbc_corpus.rglob("*.txt"))[::step]
     texts = [path.read_text(encoding="utf-8", errors="replace") for path in paths]
-    # Tokens without a term among the words, where positions shift.
-    return texts + [text.replace(" the ", f" {LONG_WORD} ", 3) for text in texts[:20]]
+    # Tokens without a term among the words, where positions shift; texts too long to be kept.
+    return (texts + [text.replace(" the ", f" {LONG_WORD} ", 3) for text in texts[:20]]
+            + ["\n\n".join(texts[:12]) + f" {LONG_WORD}" * 3])
 
 
 def test_find_terms_from_the_cache_equals_reading_token_by_token(bbc_corpus):
     rng = random.Random(8)
-    tokenized.cache_clear()
-    for text in _bbc_texts(bbc_corpus):
+    _tokenized.cache_clear()
+    texts = _bbc_texts(bbc_corpus)
+    assert len(texts[-1]) > CACHED_TEXT_CHARS
+    for text in texts:
         words = text.split()
         for reading in ("cold", "cached", "cached for other terms"):
             if reading != "cached":
@@ -50,12 +53,14 @@ def test_find_terms_from_the_cache_equals_reading_token_by_token(bbc_corpus):
             assert (find_terms(text, wanted, termless)
                     == _reference_find_terms(text, wanted, expected_termless)), (reading, text[:60])
             assert termless == expected_termless
-    assert tokenized.cache_info().hits
+    assert _tokenized.cache_info().hits
 
 
 def test_cached_sentences_are_the_sentences(bbc_corpus):
     _sentences.cache_clear()
-    for text in _bbc_texts(bbc_corpus, step=23):
+    texts = _bbc_texts(bbc_corpus, step=23)
+    assert len(texts[-1]) > CACHED_TEXT_CHARS
+    for text in texts:
         expected = list(iter_sentences(text))
         first = split_sentences(text)
         first.append((0, 0))  # a caller's list is its own: changing it changes no later answer
@@ -76,17 +81,17 @@ def _pages(index, queries):
 def test_searches_are_the_same_with_the_caches_cold_and_warm(bbc_index, bbc_corpus):
     rng = random.Random(21)
     texts = _bbc_texts(bbc_corpus, step=50)
-    words = [word for text in texts for word in text.split() if word.isalpha() and len(word) > 3]
+    words = [word for text in texts for word in text.split() if word.isalpha() and not is_stopword(word)]
     queries = [" ".join(rng.sample(words, rng.randint(1, 6))) for _ in range(24)]
     queries += [text.split("\n", 1)[0] for text in texts[:6]]  # headlines
     queries += ['"prime minister" election', '"the way" research']
     with open_index(bbc_index.path) as index:
-        tokenized.cache_clear()
+        _tokenized.cache_clear()
         _sentences.cache_clear()
         cold = _pages(index, queries)
-        assert tokenized.cache_info().misses
+        assert _tokenized.cache_info().misses
         warm = _pages(index, queries)
-        assert tokenized.cache_info().hits
+        assert _tokenized.cache_info().hits
     # A page cut short by the time limit (a loaded machine) is no answer to compare.
     compared = [(before, after) for before, after in zip(cold, warm) if not before[2] and not after[2]]
     assert len(compared) > len(queries) // 2
