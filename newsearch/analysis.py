@@ -30,9 +30,14 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from array import array
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from importlib import resources
+from itertools import accumulate, compress, count, repeat
+from operator import is_, not_
 from typing import cast
 
 from whoosh.analysis import Composable, CompositeAnalyzer, Filter, Token, Tokenizer
@@ -390,22 +395,48 @@ def find_terms(text: str, wanted: set[str] | frozenset[str],
     those too: a token's position in the index is its position here plus the number of
     ``termless`` entries not above it).
     """
-    term_of = _QUERY_FILTER.term
-    cache = _QUERY_FILTER._cache
-    found = []
-    position = 0
-    for match in TOKEN_PATTERN.finditer(text):
-        surface = match.group()
-        term = cache.get(surface)
-        if term is None:
-            term = term_of(surface)
-        if term:
-            if term in wanted:
-                found.append((position, term, match.start(), match.end()))
-            position += 1
-        elif termless is not None:
-            termless.append(position)
-    return found
+    terms, ends, gaps = tokenized(text)
+    hits = compress(count(), map(wanted.__contains__, terms))
+    if not gaps:  # the usual case: every token has a term, its position is its number
+        return [(index, terms[index], ends[2 * index], ends[2 * index + 1]) for index in hits]
+    if termless is not None:
+        termless.extend(number - before for before, number in enumerate(gaps))
+    return [(index - bisect_left(gaps, index), terms[index], ends[2 * index], ends[2 * index + 1])
+            for index in hits if terms[index]]
+
+
+# The texts whose tokens are kept: a search reranks 15 bodies and titles, about 7 KB each for a
+# news article; longer texts are read each time, so the memory stays bounded (under ~120 MB).
+TOKENIZED_CACHE = 1024
+CACHED_TEXT_CHARS = 16_384
+
+
+def tokenized(text: str) -> tuple[tuple[str, ...], array[int], tuple[int, ...]]:
+    """Every token of ``text`` as ``(terms, ends, gaps)``: its term ("" for none), its extent
+    ``text[ends[2 * i]:ends[2 * i + 1]]``, and the numbers of the tokens without a term.
+
+    Each pass over the tokens runs in C (the regex split, ``map``, ``accumulate``), and the
+    regex is most of the time a search spends on the articles it reranks, so the last texts
+    are kept, keyed by their content (never stale): the same article ranked again (the next
+    page, the same query again, an overlapping one) costs a hash of its text.
+    """
+    return _tokenized(text) if len(text) <= CACHED_TEXT_CHARS else _tokenize(text)
+
+
+def _tokenize(text: str) -> tuple[tuple[str, ...], array[int], tuple[int, ...]]:
+    pieces = _TOKEN_SPLIT.split(text)  # separator, token, separator, ..., token, separator
+    surfaces = pieces[1::2]
+    terms = list(map(_QUERY_FILTER._cache.get, surfaces))
+    if None in terms:  # surfaces not seen yet
+        term_of = _QUERY_FILTER.term
+        for index in list(compress(count(), map(is_, terms, repeat(None)))):
+            terms[index] = term_of(surfaces[index])
+    gaps = tuple(compress(count(), map(not_, terms))) if "" in terms else ()
+    return tuple(cast(list[str], terms)), array("I", accumulate(map(len, pieces))), gaps
+
+
+_tokenized = lru_cache(maxsize=TOKENIZED_CACHE)(_tokenize)
+_TOKEN_SPLIT = re.compile(f"({TOKEN_PATTERN.pattern})", TOKEN_PATTERN.flags)  # TOKEN_PATTERN never matches ""
 
 
 def terms(text: str, stem: bool = True) -> list[str]:

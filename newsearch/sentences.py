@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
+
+from newsearch.analysis import CACHED_TEXT_CHARS
 
 _TERMINALS = ".!?\u2026"
 _CLOSERS = "\"'\u2019\u201d)]\u00bb"
@@ -67,7 +70,13 @@ _OPENER_WORDS = frozenset(
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """The ``(start, end)`` spans of the sentences of ``text``, whitespace trimmed, in order."""
-    return list(iter_sentences(text))
+    return list(_sentences(text)) if len(text) <= CACHED_TEXT_CHARS else list(iter_sentences(text))
+
+
+@lru_cache(maxsize=512)  # bodies: a search reranks 15
+def _sentences(text: str) -> tuple[tuple[int, int], ...]:
+    """``split_sentences``, kept for the last texts (keyed by content: an article reranked again)."""
+    return tuple(iter_sentences(text))
 
 
 def iter_sentences(text: str) -> Iterator[tuple[int, int]]:
