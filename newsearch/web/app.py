@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -234,9 +235,18 @@ _WORKER: dict[str, SharedIndex] = {}  # a pool worker's own index, set when it s
 
 def _start_worker(settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's: it shuts the pool down
+    threading.Thread(target=_end_with_server, daemon=True).start()
     shared = _WORKER["shared"] = SharedIndex(settings)
     _open_now(shared)
     threading.Thread(target=_release_replaced, args=(shared, threading.Event()), daemon=True).start()
+
+
+def _end_with_server() -> None:
+    """Exit when the server process is gone (killed): the pool's queue would keep the worker waiting forever."""
+    server = multiprocessing.parent_process()
+    if server is not None:
+        multiprocessing.connection.wait([server.sentinel])
+        os._exit(1)
 
 
 def _started() -> None:
