@@ -211,8 +211,9 @@ class WorkerPool:
                                    initializer=_start_worker, initargs=(self.settings,))
 
     async def started(self) -> None:
-        """Once every worker process is running (they start together, on the first call) and opened the index."""
-        await asyncio.wrap_future(self._pool.submit(_started))
+        """Once every worker process is running and has opened the index: a pool starts a process for
+        each call that finds none idle, so one call per worker, all at once, starts them all now."""
+        await asyncio.gather(*(asyncio.wrap_future(self._pool.submit(_started)) for _ in range(self.settings.workers)))
 
     async def answer(self, handler: Handler, call: Call) -> Response:
         pool = self._pool
@@ -246,7 +247,7 @@ def _end_with_server() -> None:
     server = multiprocessing.parent_process()
     if server is not None:
         multiprocessing.connection.wait([server.sentinel])
-        os._exit(1)
+        signal.raise_signal(signal.SIGTERM)
 
 
 def _started() -> None:
