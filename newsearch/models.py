@@ -20,8 +20,11 @@ JSON_FORMAT_VERSION = 1  # of `newsearch search --format json` (``Results.to_dic
 
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, datetimes and tuples as plain JSON values."""
-    if is_dataclass(value) and not isinstance(value, type):  # not asdict: it copies every level, then we walk it again
-        return {item.name: to_jsonable(getattr(value, item.name)) for item in fields(value)}
+    if type(value) in _SCALARS:  # most values of a page of hits: answered before any other test
+        return value
+    names = _field_names(type(value))
+    if names is not None:  # not asdict: it copies every level, then we walk it again
+        return {name: to_jsonable(getattr(value, name)) for name in names}
     if isinstance(value, dict):
         return {str(key): to_jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -29,6 +32,17 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names, looked up once per class (``fields()`` is slow per call); None for other types."""
+    if kind not in _FIELD_NAMES:
+        _FIELD_NAMES[kind] = tuple(item.name for item in fields(kind)) if is_dataclass(kind) else None
+    return _FIELD_NAMES[kind]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Running the application: uvicorn with N worker processes, each with its own ``Index``."""
+"""Running the application: uvicorn in front of N worker processes, each with its own ``Index``."""
 
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ def serve(*, index: str | None, host: str, port: int, workers: int, token: str |
     if not token and not _is_loopback(host):
         print(f"warning: listening on {host} without --token: anyone who can reach it can search the index",
               file=sys.stderr)
-    # Each worker process builds its application from the environment (uvicorn imports it by name).
-    os.environ[SETTINGS_ENV] = Settings(index, token, cors, time_limit).to_environment()
-    uvicorn.run("newsearch.web.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+    # One uvicorn process holds the connections and hands each request to the next free one of the
+    # application's worker processes (app.WorkerPool); it builds the application from the environment.
+    os.environ[SETTINGS_ENV] = Settings(index, token, cors, time_limit, workers).to_environment()
+    uvicorn.run("newsearch.web.app:app_from_environment", factory=True, host=host, port=port, workers=1,
                 log_level="info", server_header=False)
 
 

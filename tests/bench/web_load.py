@@ -3,21 +3,28 @@
     python -m tests.bench.web_load --index bench-results/web/bbc-index --workers 2 --clients 16 --seconds 30
     python -m tests.bench.web_load --index ... --workers 2 --rebuild ../shared/corpora/bbc-news
 
-Starts the server with ``--workers N`` on a free 127.0.0.1 port, runs ``--clients`` threads that
-each send one search after another (keep-alive, a fixed list of queries) for ``--seconds``, and
-prints requests/s, p50/p95/max latency and the errors (any status but 200, any failed request).
-With ``--rebuild CORPUS`` a ``newsearch index --rebuild`` of that corpus runs while it measures.
+Starts the server with ``--workers N`` on a free 127.0.0.1 port, runs ``--clients`` closed-loop
+clients that each send one search after another over their own keep-alive HTTP/1.1 connection (a
+fixed list of queries) for ``--seconds``, and prints requests/s, p50/p95/p99/max latency and the
+errors (any status but 200, any failed request). With ``--rebuild CORPUS`` a ``newsearch index
+--rebuild`` of that corpus runs while it measures.
+
+The clients share one process and one thread, as coroutines on one asyncio loop writing prepared
+request bytes and reading the ``Content-Length`` body back: on a small machine the load generator
+competes with the server for the same cores, so it must cost as little as it can, and it says what
+it cost. ``client_cpu_ms_per_request``, ``server_cpu_ms_per_request`` (the server process and its
+workers, from /proc) and the machine's load averages before and after come with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -32,60 +39,129 @@ QUERIES = [
     "oscar nomination", "rugby england", "terror laws", "games console", "airline", "china exports",
     "yukos", "immigration", "virus software", "box office", "strike", "pension",
 ]
+REQUESTS = [f"GET /api/search?{urlencode({'q': query, 'limit': 10})} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+            for query in QUERIES]
 
 
-def client(base_port: int, stop: threading.Event, start: int, latencies: list[float], errors: list[str]) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", base_port, timeout=30)
+class Tally:
+    """What the clients saw: one latency per answered request, one line per error."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
+    """Send one request, read its response: (status, body). Only Content-Length bodies, as the server sends."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *header_lines = head[:-4].split(b"\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in header_lines
+                   if line[:15].lower() == b"content-length:"), None)
+    if length is None:
+        raise ValueError(f"a response without Content-Length: {status_line!r}")
+    return int(status_line.split(b" ", 2)[1]), await reader.readexactly(length)
+
+
+async def client(port: int, start: int, stop_at: float, tally: Tally) -> None:
+    """One closed-loop client: the next request only once the last is answered."""
     number = start
-    while not stop.is_set():
-        path = "/api/search?" + urlencode({"q": QUERIES[number % len(QUERIES)], "limit": 10})
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    while time.perf_counter() < stop_at:
+        request = REQUESTS[number % len(REQUESTS)]
         number += 1
         began = time.perf_counter()
         try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            body = response.read()
-            if response.status != 200:
-                errors.append(f"{response.status} {body[:200]!r}")
-        except (OSError, http.client.HTTPException) as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", base_port, timeout=30)
+            connection = connection or await asyncio.open_connection("127.0.0.1", port)
+            status, body = await asyncio.wait_for(exchange(*connection, request), timeout=30)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+                ValueError) as exc:
+            tally.errors.append(f"{type(exc).__name__}: {exc}")
+            if connection:
+                connection[1].close()
+            connection = None
             continue
-        latencies.append(time.perf_counter() - began)
-    connection.close()
+        tally.latencies.append(time.perf_counter() - began)
+        if status != 200:
+            tally.errors.append(f"{status} {body[:200]!r}")
+    if connection:
+        connection[1].close()
 
 
-def measure(base: str, clients: int, seconds: float, rebuild: list[str] | None) -> dict:
-    port = int(base.rsplit(":", 1)[1])
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop = threading.Event()
-    threads = [threading.Thread(target=client, args=(port, stop, number * 7, latencies, errors))
-               for number in range(clients)]
+async def run_clients(port: int, clients: int, seconds: float) -> Tally:
+    tally = Tally()
+    stop_at = time.perf_counter() + seconds
+    await asyncio.gather(*(client(port, number * 7, stop_at, tally) for number in range(clients)))
+    return tally
+
+
+def server_cpu_s(rebuild_pid: int | None) -> float | None:
+    """User + system CPU seconds so far of this process's living descendants, the server and its
+    workers, but not the rebuild's process tree (None without /proc)."""
+    try:
+        processes = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as stat:
+                        fields = stat.read().rsplit(")", 1)[1].split()
+                except OSError:  # ended meanwhile
+                    continue
+                processes[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    except OSError:
+        return None
+    ticks, todo = 0, [child for child, (parent, _) in processes.items() if parent == os.getpid()]
+    while todo:
+        pid = todo.pop()
+        if pid != rebuild_pid:
+            ticks += processes[pid][1]
+            todo += [child for child, (parent, _) in processes.items() if parent == pid]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure(port: int, clients: int, seconds: float, rebuild: list[str] | None) -> dict:
+    load_before = os.getloadavg()
     rebuilding = subprocess.Popen(rebuild, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) if rebuild else None
+    rebuild_pid = rebuilding.pid if rebuilding else None
+    server_before, own_before = server_cpu_s(rebuild_pid), os.times()
     began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    tally = asyncio.run(run_clients(port, clients, seconds))
     elapsed = time.perf_counter() - began
+    own_after, server_after = os.times(), server_cpu_s(rebuild_pid)
     rebuild_result = None
     if rebuilding:
-        rebuilding.wait()
-        rebuild_result = {"exit": rebuilding.returncode, "stderr": rebuilding.stderr.read().decode()[-300:]
-                          if rebuilding.stderr else ""}
-    ordered = sorted(latencies)
+        _, stderr = rebuilding.communicate()
+        rebuild_result = {"exit": rebuilding.returncode, "stderr": stderr.decode()[-300:],
+                          "finished_after_s": round(time.perf_counter() - began, 1)}
+    ordered = sorted(tally.latencies)
+    answered = max(len(ordered), 1)
+
+    def percentile(share: float) -> float | None:
+        return round(ordered[int(share * (len(ordered) - 1))] * 1000, 1) if ordered else None
+
+    client_cpu = own_after.user + own_after.system - own_before.user - own_before.system
+    server_cpu = None if server_before is None or server_after is None else server_after - server_before
     return {
-        "requests": len(latencies), "errors": len(errors), "first_errors": errors[:5],
-        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "requests": len(ordered), "errors": len(tally.errors), "first_errors": tally.errors[:5],
+        "requests_per_s": round(len(ordered) / elapsed, 1),
         "p50_ms": round(statistics.median(ordered) * 1000, 1) if ordered else None,
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1) if ordered else None,
-        "max_ms": round(ordered[-1] * 1000, 1) if ordered else None,
+        "p95_ms": percentile(0.95), "p99_ms": percentile(0.99), "max_ms": percentile(1.0),
+        "client_cpu_ms_per_request": round(client_cpu / answered * 1000, 3),
+        "client_cpu_share_of_one_core": round(client_cpu / elapsed, 3),
+        "server_cpu_ms_per_request": None if server_cpu is None else round(server_cpu / answered * 1000, 2),
+        "load_average_before": [round(value, 2) for value in load_before],
+        "load_average_after": [round(value, 2) for value in os.getloadavg()],
         "rebuild": rebuild_result,
     }
+
+
+async def warm_up(port: int, workers: int) -> None:
+    """Every worker opened its index and read the files once (a connection per worker and query)."""
+    for request in REQUESTS:
+        connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(workers)]
+        for reader, writer in connections:
+            await exchange(reader, writer, request)
+            writer.close()
 
 
 def main() -> None:
@@ -101,13 +177,9 @@ def main() -> None:
     rebuild = ([sys.executable, "-m", "newsearch", "index", "--rebuild", "--quiet", "--index", str(arguments.index),
                 arguments.rebuild] if arguments.rebuild else None)
     with running_server(arguments.index, "--workers", str(arguments.workers)) as base:
-        warm = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=30)
-        for query in QUERIES:  # every worker opened its index and read the files once
-            for _ in range(arguments.workers):
-                warm.request("GET", "/api/search?" + urlencode({"q": query}))
-                warm.getresponse().read()
-        warm.close()
-        result = measure(base, arguments.clients, arguments.seconds, rebuild)
+        port = int(base.rsplit(":", 1)[1])
+        asyncio.run(warm_up(port, arguments.workers))
+        result = measure(port, arguments.clients, arguments.seconds, rebuild)
     print(json.dumps({"workers": arguments.workers, "clients": arguments.clients, "seconds": arguments.seconds,
                       "during_rebuild": bool(rebuild), **result}, indent=1))
 
