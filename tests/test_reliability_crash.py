@@ -11,6 +11,8 @@ duration of the same run (some early, some near the end, around the switch), and
 * nothing is left behind: no abandoned generation, no temporary file, no segment outside the table
   of contents, a bounded folder footprint, and retired generations only within the grace period.
 
+The trials' runs are forked from a server that has imported newsearch already
+(``support/cli_forkserver.py``): real processes, without the cost of starting an interpreter.
 Heavier variants (more trials per mode) run with ``pytest -m slow``.
 """
 
@@ -24,12 +26,14 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.cli_forkserver import ForkServer
 from support.corpora import synthetic_corpus, write_article
-from support.processes import alive, popen_cli, popen_paused, run_cli, worker_processes
+from support.processes import alive, popen_paused, run_cli, worker_processes
 from support.readers import folder_footprint, stored_documents
 
 from newsearch import duplicate_store, open_index
@@ -51,7 +55,8 @@ def base_corpus(synthetic_400) -> Path:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A corpus with its complete index, and how long each kind of run takes on this machine."""
+    """A corpus with its complete index, and how long each kind of run takes on this machine (forked
+    from ``cli_server``, as the trials run)."""
 
     corpus: Path
     index: Path
@@ -59,19 +64,19 @@ class Prepared:
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory, base_corpus) -> Prepared:
+def prepared(tmp_path_factory, base_corpus, cli_server) -> Prepared:
     folder = tmp_path_factory.mktemp("crash_prepared")
     corpus, index_path = folder / "corpus", folder / "ix"
     shutil.copytree(base_corpus, corpus)
     args = ["index", str(corpus), "--index", str(index_path), "--quiet"]
-    serial = _timed_run(*args, "--jobs", "1")
-    parallel = _timed_run(*args, "--rebuild")
+    serial = _timed_run(cli_server, *args, "--jobs", "1")
+    parallel = _timed_run(cli_server, *args, "--rebuild")
     _mutate(corpus, random.Random(0), 998)
-    _timed_run(*args)  # the first update meets new words (it may load the stemmer); the trials' updates do not
+    _timed_run(cli_server, *args)  # the first update meets new words (it may load the stemmer); the trials' do not
     _mutate(corpus, random.Random(0), 999)
-    update = _timed_run(*args)
+    update = _timed_run(cli_server, *args)
     _age_retired(index_path)
-    _timed_run(*args)  # removes the retired generation: copies start clean
+    _timed_run(cli_server, *args)  # removes the retired generation: copies start clean
     assert _leftovers(index_path) == []
     return Prepared(corpus, index_path, {("build", "1"): serial, ("rebuild", "1"): serial, ("build", None): parallel,
                                          ("rebuild", None): parallel, ("update", None): update})
@@ -97,9 +102,9 @@ def _mutate(corpus: Path, rng: random.Random, trial: int) -> None:
         path.write_text(f"{title} rev{trial}\n{body}", encoding="utf-8")
 
 
-def _timed_run(*args: str) -> float:
+def _timed_run(server: ForkServer, *args: str) -> float:
     started = time.monotonic()
-    result = run_cli(*args)
+    result = server.run_cli(*args)
     assert result.returncode == 0, result.stderr
     return time.monotonic() - started
 
@@ -108,7 +113,7 @@ def _kill_moment(rng: random.Random, duration: float, trial: int) -> float:
     """Alternate moments while it writes with moments near the end of the run (around the switch)."""
     if trial % 2:
         return duration * rng.uniform(0.82, 1.02)
-    return duration * rng.uniform(0.15, 0.8)  # (before ~0.15 it is still starting Python)
+    return duration * rng.uniform(0.15, 0.8)  # (before ~0.15 it is still starting: options, lock, scan)
 
 
 META_TMP = "newsearch.json.tmp"
@@ -170,24 +175,26 @@ def _age_retired(index_path: Path) -> list[str]:
     return aged
 
 
-def _assert_consistent(index_path: Path, state: frozenset[tuple[str, str]], cli_check: bool = True) -> None:
+def _assert_consistent(index_path: Path, state: frozenset[tuple[str, str]],
+                       run: Callable[..., subprocess.CompletedProcess] | None = run_cli) -> None:
     """The index opens, a search sees the same documents, and `newsearch check` passes.
 
-    ``cli_check=False`` calls the library function behind `newsearch check` in this process instead
-    (same verification, without the cost of a new interpreter).
+    ``run`` runs the command (``run_cli``, or a ``ForkServer``'s); ``None`` calls the library function
+    behind `newsearch check` in this process instead (same verification, without a new process).
     """
     with open_index(index_path) as index:
         found = index.search("story", limit=1000, passages=0, sort="newest", collapse=False)
     assert found.total == len(state)
     assert {hit.id for hit in found.hits} == {doc_id for doc_id, _title in state}
-    if cli_check:
-        check = run_cli("check", "--index", str(index_path))
+    if run is not None:
+        check = run("check", "--index", str(index_path))
         assert check.returncode == 0, check.stdout + check.stderr
     else:
         assert check_index(index_path).documents == len(state)
 
 
-def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | None, trials: int) -> None:
+def _sigkill_trials(tmp_path: Path, prepared: Prepared, server: ForkServer, mode: str, jobs: str | None,
+                    trials: int) -> None:
     rng = random.Random(f"sigkill-{mode}-{jobs}")
     corpus, index_path = tmp_path / "corpus", tmp_path / "ix"
     shutil.copytree(prepared.corpus, corpus)  # keeps mtimes: the copied index is up to date with it
@@ -210,7 +217,7 @@ def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | N
         after = _expected(corpus)
         assert after != before
 
-        process = popen_cli(*killed_args)
+        process = server.popen_cli(*killed_args)
         time.sleep(_kill_moment(rng, duration, trial))
         ran_to_end = process.poll() is not None
         process.kill()
@@ -225,11 +232,11 @@ def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | N
         elif trial % 2 and state == before:  # later if they came too early
             duration *= 1.15
         if state is not None:
-            _assert_consistent(index_path, state, cli_check=trial % 3 == 0)
+            _assert_consistent(index_path, state, server.run_cli if trial % 3 == 0 else None)
 
         aged = _age_retired(index_path) if index_path.exists() and trial % 3 else []
         started = time.monotonic()
-        recovery = run_cli(*update_args)
+        recovery = server.run_cli(*update_args)
         assert recovery.returncode == 0, f"trial {trial}: the next run failed: {recovery.stderr}"
         if mode == "update" and state == before:  # it redid the killed run's work: a fresh measurement
             duration = (duration + time.monotonic() - started) / 2
@@ -277,7 +284,7 @@ DEFAULT_TRIALS = [("build", "1", 2), ("build", None, 1), ("rebuild", "1", 6), ("
                   ("update", None, 19)]
 
 
-def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, prepared):
+def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, prepared, cli_server):
     """The default 30 kills, in two streams at once (one per core): updates, and full builds and rebuilds."""
     streams = [[case for case in DEFAULT_TRIALS if case[0] == "update"],
                [case for case in DEFAULT_TRIALS if case[0] != "update"]]
@@ -288,7 +295,7 @@ def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path
             folder = tmp_path / f"{mode}-{jobs or 'default'}"
             folder.mkdir()
             try:
-                _sigkill_trials(folder, prepared, mode, jobs, trials)
+                _sigkill_trials(folder, prepared, cli_server, mode, jobs, trials)
             except BaseException as exc:  # reported below, with the mode
                 failures.append((f"{mode} --jobs {jobs or 'default'}", exc))
                 return
@@ -310,8 +317,8 @@ def test_default_run_has_at_least_30_kills():
 @pytest.mark.slow
 @pytest.mark.parametrize("mode, jobs, trials", [(mode, jobs, trials * 4) for mode, jobs, trials in DEFAULT_TRIALS],
                          ids=lambda value: str(value))
-def test_sigkill_many_trials(tmp_path, prepared, mode, jobs, trials):
-    _sigkill_trials(tmp_path, prepared, mode, jobs, trials)
+def test_sigkill_many_trials(tmp_path, prepared, cli_server, mode, jobs, trials):
+    _sigkill_trials(tmp_path, prepared, cli_server, mode, jobs, trials)
 
 
 # -- Ctrl-C and SIGTERM --------------------------------------------------------------------------
