@@ -8,8 +8,9 @@ environment and working directory; it skips only the imports. Nothing that depen
 environment is loaded in the server (NLTK reads NLTK_DATA when imported, and analysis imports it
 on a first stem, in the child).
 
-Run as a script (``ForkServer`` starts it): "ready" on stdout once imported, then one JSON request
-per line on stdin and the child's pid per line on stdout. The child writes its exit code to ``status`` beside its output files, last.
+Run as a script (``ForkServer`` starts it): "ready" on stdout once imported, then one JSON
+request per line on stdin and the child's pid per line on stdout. The child writes its exit code
+to ``status`` beside its output files, last.
 """
 
 from __future__ import annotations
