@@ -6,7 +6,8 @@ imports them once and forks a child per command. Each child is a real process (i
 and death by SIGKILL) running ``newsearch``'s own entry point with the client's arguments,
 environment and working directory; it skips only the imports. Nothing that depends on the
 environment is loaded in the server (NLTK reads NLTK_DATA when imported, and analysis imports it
-on a first stem, in the child).
+on a first stem, in the child). What the interpreter sets up as it starts (stdout's encoding, from
+the locale and PYTHONIOENCODING) is the server's: a test that varies those needs ``run_cli``.
 
 Run as a script (``ForkServer`` starts it): "ready" on stdout once imported, then one JSON
 request per line on stdin and the child's pid per line on stdout. The child writes its exit code
@@ -133,6 +134,11 @@ class ForkedCli:
         return ((self.folder / "stdout").read_text(errors="replace"),
                 (self.folder / "stderr").read_text(errors="replace"))
 
+    def output_bytes(self) -> tuple[bytes, bytes]:
+        """stdout and stderr as written, once it has ended."""
+        self.wait()
+        return (self.folder / "stdout").read_bytes(), (self.folder / "stderr").read_bytes()
+
 
 class ForkServer:
     """The server process, and ``popen_cli`` / ``run_cli`` that run their command in a child of it.
@@ -148,14 +154,15 @@ class ForkServer:
         if self.server.stdout.readline() != "ready\n":  # imported: the first command waits for nothing
             raise RuntimeError(f"the newsearch fork server did not start ({self.server.wait()})")
 
-    def popen_cli(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> ForkedCli:
+    def popen_cli(self, *args: str | bytes, env: dict[str, str] | None = None,
+                  cwd: Path | None = None) -> ForkedCli:
         assert self.server.stdin is not None and self.server.stdout is not None
         with self.lock:
             self.count += 1
             folder = self.work / f"run{self.count}"
             folder.mkdir()
-            request = {"args": list(args), "env": {**os.environ, **(env or {})}, "cwd": str(cwd or Path.cwd()),
-                       "folder": str(folder)}
+            request = {"args": [os.fsdecode(arg) for arg in args], "env": {**os.environ, **(env or {})},
+                       "cwd": str(cwd or Path.cwd()), "folder": str(folder)}
             self.server.stdin.write(json.dumps(request) + "\n")
             self.server.stdin.flush()
             reply = self.server.stdout.readline()
@@ -163,10 +170,17 @@ class ForkServer:
                 raise RuntimeError(f"the newsearch fork server exited ({self.server.wait()})")
             return ForkedCli(int(reply), folder)
 
-    def run_cli(self, *args: str, env: dict[str, str] | None = None,
-                cwd: Path | None = None) -> subprocess.CompletedProcess:
+    def run_cli(self, *args: str | bytes, env: dict[str, str] | None = None, cwd: Path | None = None,
+                timeout: float | None = None, text: bool = True) -> subprocess.CompletedProcess:
+        """As ``support.processes.run_cli``; ``text=False``: stdout and stderr as bytes. After
+        ``timeout`` seconds the command is killed and TimeoutExpired raised."""
         process = self.popen_cli(*args, env=env, cwd=cwd)
-        out, err = process.communicate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        out, err = process.communicate() if text else process.output_bytes()
         return subprocess.CompletedProcess(list(args), process.returncode, out, err)
 
     def close(self) -> None:
