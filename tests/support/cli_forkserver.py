@@ -131,8 +131,8 @@ class ForkedCli:
 
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
         self.wait(timeout)
-        return ((self.folder / "stdout").read_text(errors="replace"),
-                (self.folder / "stderr").read_text(errors="replace"))
+        return ((self.folder / "stdout").read_text(encoding="utf-8"),
+                (self.folder / "stderr").read_text(encoding="utf-8"))
 
     def output_bytes(self) -> tuple[bytes, bytes]:
         """stdout and stderr as written, once it has ended."""
