@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 from support.cli_forkserver import ForkServer
 from support.corpora import synthetic_corpus, write_article
-from support.processes import alive, popen_paused, run_cli, worker_processes
+from support.processes import alive, popen_paused, worker_processes
 from support.readers import folder_footprint, stored_documents
 
 from newsearch import duplicate_store, open_index
@@ -176,10 +176,10 @@ def _age_retired(index_path: Path) -> list[str]:
 
 
 def _assert_consistent(index_path: Path, state: frozenset[tuple[str, str]],
-                       run: Callable[..., subprocess.CompletedProcess] | None = run_cli) -> None:
+                       run: Callable[..., subprocess.CompletedProcess] | None) -> None:
     """The index opens, a search sees the same documents, and `newsearch check` passes.
 
-    ``run`` runs the command (``run_cli``, or a ``ForkServer``'s); ``None`` calls the library function
+    ``run`` runs the command (a ``ForkServer``'s ``run_cli``); ``None`` calls the library function
     behind `newsearch check` in this process instead (same verification, without a new process).
     """
     with open_index(index_path) as index:
@@ -324,7 +324,7 @@ def test_sigkill_many_trials(tmp_path, prepared, cli_server, mode, jobs, trials)
 # -- Ctrl-C and SIGTERM --------------------------------------------------------------------------
 
 
-def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
+def _signal_trial(tmp_path: Path, prepared: Prepared, server: ForkServer, sig: int, args: list[str],
                   pause_after: int) -> tuple[int, str, set]:
     """Change the corpus, start ``newsearch index ARGS`` and send ``sig`` while its build waits before
     reading its ``pause_after``-th file (each worker of a parallel build does: ``support/paused_cli.py``):
@@ -358,7 +358,7 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
     assert not any(alive(w) for w in workers), "workers outlived the interrupted indexer"
     assert process.returncode != 0, "the run finished: the signal did not stop it"
     assert stored_documents(index_path) == before  # it stopped before finishing: the old index, untouched
-    _assert_consistent(index_path, before)
+    _assert_consistent(index_path, before, server.run_cli)
     return process.returncode, err, workers
 
 
@@ -369,34 +369,36 @@ CTRL_C_CASES = [
 
 
 @pytest.mark.parametrize("args, pause_after", CTRL_C_CASES, ids=lambda value: str(value))
-def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, prepared, args, pause_after):
-    code, err, _workers = _signal_trial(tmp_path, prepared, signal.SIGINT, args, pause_after)
+def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, prepared, cli_server, args,
+                                                                       pause_after):
+    code, err, _workers = _signal_trial(tmp_path, prepared, cli_server, signal.SIGINT, args, pause_after)
     # Now and then CPython ends the run by re-raising SIGINT on itself after the handler printed
     # "Interrupted." (seen with strace: kill(self, SIGINT) at exit); a shell reports that as 130 too.
     assert code in (130, -signal.SIGINT), err
     assert "Traceback" not in err and "Interrupted." in err
     assert _leftovers(tmp_path / "ix") == []  # the interrupted build removed its own generation
-    assert run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet",
+    assert cli_server.run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet",
                    "--prune").returncode == 0
     assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")
 
 
-def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, prepared):
+def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, prepared, cli_server):
     # (With the earlier queue-based parallel.py this hung for ever after printing "Interrupted.": the queue's
     # feeder thread was joined at exit while blocked on a pipe the terminated workers no longer read.)
-    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGINT, ["--rebuild", "--quiet"], 20)
+    code, err, workers = _signal_trial(tmp_path, prepared, cli_server, signal.SIGINT, ["--rebuild", "--quiet"], 20)
     assert len(workers) == 2, "the build did not run in two workers"
     assert "Traceback" not in err
     assert code == 130, err
     assert _leftovers(tmp_path / "ix") == []
 
 
-def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, prepared):
-    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGTERM, ["--rebuild", "--quiet"], 20)
+def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, prepared, cli_server):
+    code, err, workers = _signal_trial(tmp_path, prepared, cli_server, signal.SIGTERM, ["--rebuild", "--quiet"], 20)
     assert len(workers) == 2, "the build did not run in two workers"
     assert code == -signal.SIGTERM and "Traceback" not in err
     # The next run completes and leaves no abandoned generation and no lock behind.
-    finished = run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet", "--prune")
+    finished = cli_server.run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet",
+                                  "--prune")
     assert finished.returncode == 0, finished.stderr
     assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")
     assert _leftovers(tmp_path / "ix") == []
@@ -437,17 +439,17 @@ def _small_index(tmp_path: Path) -> tuple[Path, Path]:
     return corpus, index_path
 
 
-def test_killed_commit_leaves_no_toc_temp_file(tmp_path):
+def test_killed_commit_leaves_no_toc_temp_file(tmp_path, cli_server):
     corpus, index_path = _small_index(tmp_path)
     live = index_path / CURRENT
     (live / f"_MAIN_2.toc.{time.time()}").write_bytes(b"half a table of contents")  # what the kill leaves
     write_article(corpus, "new.txt", "Story new", "Another body.")
-    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
+    assert cli_server.run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
     assert _leftovers(index_path) == []
 
 
-def test_killed_metadata_write_leaves_no_tmp_file(tmp_path):
+def test_killed_metadata_write_leaves_no_tmp_file(tmp_path, cli_server):
     corpus, index_path = _small_index(tmp_path)
     (index_path / CURRENT / META_TMP).write_text('{"format": ')  # what a kill inside write_meta leaves
-    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
+    assert cli_server.run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
     assert _leftovers(index_path) == []

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 from support.corpora import write_article
 from support.privileges import _drop_file_capabilities, can_drop_root_bypass
-from support.processes import run_cli
 from support.readers import stored_documents
 
 MB = 1024 * 1024
@@ -381,18 +380,18 @@ def test_refused_queries_say_why(searcher, query, message):
     assert isinstance(outcome, QueryError) and message in str(outcome), outcome
 
 
-def test_common_word_after_an_incremental_update(tmp_path):
+def test_common_word_after_an_incremental_update(tmp_path, cli_server):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     for number in range(3):
         write_article(corpus, f"{number}.txt", f"Title {number}", f"The bank story {number}.")
-    assert run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
+    assert cli_server.run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
     for number in range(2):
         write_article(corpus, f"{number}.txt", f"Title {number}", f"The bank story {number}, changed.")
-    assert run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
-    result = run_cli("search", "bank", "--index", str(index))
+    assert cli_server.run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
+    result = cli_server.run_cli("search", "bank", "--index", str(index))
     assert (result.returncode, result.stderr) == (0, ""), result
     assert "1-3 of 3 results" in result.stdout
-    shown = run_cli("show", "0.txt", "--query", "bank", "--index", str(index))
+    shown = cli_server.run_cli("show", "0.txt", "--query", "bank", "--index", str(index))
     assert (shown.returncode, shown.stderr) == (0, ""), shown
 
 
