@@ -3,14 +3,15 @@
 The full-disk tests mount a 3 MiB tmpfs (as root) and fill it with a filler file, so the
 kernel itself answers ENOSPC; where mounting is not permitted they skip, and
 `test_simulated_enospc_in_process` (which always runs) injects ENOSPC in-process instead.
-The commands run in processes forked from the ``cli_server`` (conftest.py), except where file
-permissions must apply to root (a fresh interpreter without the bypass capabilities) and where
-only the message is tested (in this process).
+The commands run in processes forked from the ``cli_server`` (conftest.py), those that must meet
+file permissions as root without its bypass capabilities; where only the message is tested, in
+this process.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from support.corpora import synthetic_corpus, write_article
-from support.privileges import can_drop_root_bypass, run_cli_without_root_bypass
+from support.privileges import can_drop_root_bypass
 from support.processes import invoke_cli
 from support.readers import stored_documents
 
@@ -310,7 +311,8 @@ def chmod_tree(folder: Path, remove: int) -> None:
 
 
 @needs_permissions
-def test_read_only_permissions_search_works_index_fails_cleanly(tmp_path):
+def test_read_only_permissions_search_works_index_fails_cleanly(tmp_path, cli_server):
+    run_cli_without_root_bypass = functools.partial(cli_server.run_cli, without_root_bypass=True)
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     synthetic_corpus(corpus, 6)
     assert build_index([corpus], index).documents == 6
@@ -352,7 +354,7 @@ def built_index(tmp_path_factory) -> Path:
 @needs_permissions
 @pytest.mark.parametrize("what", ["index folder", "generation folder", "generation files"])
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
-def test_unreadable_index(built_index, command, what):
+def test_unreadable_index(built_index, cli_server, command, what):
     generation = built_index / os.readlink(built_index / "current")
     targets = {"index folder": [built_index], "generation folder": [generation],
                "generation files": sorted(generation.iterdir())}[what]
@@ -360,7 +362,7 @@ def test_unreadable_index(built_index, command, what):
     for path in targets:
         path.chmod(0)
     try:
-        result = run_cli_without_root_bypass(*command, "--index", str(built_index))
+        result = cli_server.run_cli(*command, "--index", str(built_index), without_root_bypass=True)
     finally:
         for path, mode in modes.items():
             path.chmod(mode)

@@ -44,6 +44,10 @@ def _child(request: dict) -> None:  # pragma: no cover - runs in the forked chil
             os.dup2(opened, fd)
             os.close(opened)
         sys.stdin = open(0, closefd=False)  # not the server's buffered request pipe
+        if request["without_root_bypass"]:
+            from privileges import drop_root_bypass_here
+
+            drop_root_bypass_here()
         import newsearch.cli
 
         sys.argv = [str(Path(newsearch.cli.__file__).with_name("__main__.py")), *request["args"]]
@@ -154,15 +158,17 @@ class ForkServer:
         if self.server.stdout.readline() != "ready\n":  # imported: the first command waits for nothing
             raise RuntimeError(f"the newsearch fork server did not start ({self.server.wait()})")
 
-    def popen_cli(self, *args: str | bytes, env: dict[str, str] | None = None,
-                  cwd: Path | None = None) -> ForkedCli:
+    def popen_cli(self, *args: str | bytes, env: dict[str, str] | None = None, cwd: Path | None = None,
+                  without_root_bypass: bool = False) -> ForkedCli:
+        """``newsearch ARGS`` in a forked child; ``without_root_bypass``: file permissions apply to
+        it even as root (``support.privileges``)."""
         assert self.server.stdin is not None and self.server.stdout is not None
         with self.lock:
             self.count += 1
             folder = self.work / f"run{self.count}"
             folder.mkdir()
             request = {"args": [os.fsdecode(arg) for arg in args], "env": {**os.environ, **(env or {})},
-                       "cwd": str(cwd or Path.cwd()), "folder": str(folder)}
+                       "cwd": str(cwd or Path.cwd()), "folder": str(folder), "without_root_bypass": without_root_bypass}
             self.server.stdin.write(json.dumps(request) + "\n")
             self.server.stdin.flush()
             reply = self.server.stdout.readline()
@@ -171,10 +177,11 @@ class ForkServer:
             return ForkedCli(int(reply), folder)
 
     def run_cli(self, *args: str | bytes, env: dict[str, str] | None = None, cwd: Path | None = None,
-                timeout: float | None = None, text: bool = True) -> subprocess.CompletedProcess:
+                timeout: float | None = None, text: bool = True,
+                without_root_bypass: bool = False) -> subprocess.CompletedProcess:
         """As ``support.processes.run_cli``; ``text=False``: stdout and stderr as bytes. After
         ``timeout`` seconds the command is killed and TimeoutExpired raised."""
-        process = self.popen_cli(*args, env=env, cwd=cwd)
+        process = self.popen_cli(*args, env=env, cwd=cwd, without_root_bypass=without_root_bypass)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
