@@ -9,11 +9,13 @@ lists that only one module asserts on stay in that module, beside the articles.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from support.cli_forkserver import ForkServer
 from support.corpora import synthetic_corpus
 
 if TYPE_CHECKING:
@@ -99,3 +101,16 @@ def synthetic_index(tmp_path_factory) -> BuiltIndex:
     built = _build(tmp_path_factory, "synthetic_120", corpus)
     assert built.report.documents == 120 and not built.report.skipped
     return built
+
+
+# -- newsearch commands in real processes, without an interpreter start each ---------------------
+
+
+@pytest.fixture(scope="session")
+def cli_server(tmp_path_factory) -> Iterator[ForkServer]:
+    """Runs ``newsearch`` commands in processes forked from one that has imported newsearch
+    (support/cli_forkserver.py): for tests that need real processes (kills, locks, a crash kept
+    out of pytest) but not a fresh interpreter's start. Each command gets the caller's environment."""
+    server = ForkServer(tmp_path_factory.mktemp("forked_runs"))
+    yield server
+    server.close()

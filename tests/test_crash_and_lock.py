@@ -1,14 +1,14 @@
 """Real processes: the writer lock (exit 75) and parallel builds killed with SIGKILL
-(random-moment kills: test_reliability_crash.py)."""
+(random-moment kills: test_reliability_crash.py). The commands run in processes forked from the
+``cli_server`` (conftest.py)."""
 
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 import pytest
-from support.processes import alive, popen_cli, run_cli, worker_processes
+from support.processes import alive, worker_processes
 
 from newsearch import open_index
 from newsearch.errors import IndexLocked
@@ -20,21 +20,21 @@ def big_corpus(synthetic_400):
     return synthetic_400  # 400 synthetic articles, shared and read-only (conftest.py)
 
 
-def test_second_writer_exits_75_naming_the_holder(tmp_path, big_corpus):
+def test_second_writer_exits_75_naming_the_holder(tmp_path, big_corpus, cli_server):
     index_path = tmp_path / "ix"
     index_path.mkdir()
     with writer_lock(index_path):
-        result = run_cli("index", str(big_corpus), "--index", str(index_path))
+        result = cli_server.run_cli("index", str(big_corpus), "--index", str(index_path))
     assert result.returncode == 75
     assert f"is being written by process {os.getpid()}" in result.stderr
     assert "--wait" in result.stderr
 
 
-def test_wait_lets_the_second_writer_run_after_the_first(tmp_path, big_corpus):
+def test_wait_lets_the_second_writer_run_after_the_first(tmp_path, big_corpus, cli_server):
     index_path = tmp_path / "ix"
     index_path.mkdir()
     with writer_lock(index_path):
-        waiting = popen_cli("index", str(big_corpus), "--index", str(index_path), "--wait", "60", "--quiet")
+        waiting = cli_server.popen_cli("index", str(big_corpus), "--index", str(index_path), "--wait", "60", "--quiet")
         time.sleep(1.0)
         assert waiting.poll() is None  # still waiting for the lock
     out, err = waiting.communicate(timeout=120)
@@ -49,9 +49,9 @@ def test_lock_in_library_raises_index_locked(tmp_path):
                 pass
 
 
-def test_two_concurrent_index_runs_one_writes_one_exits_75(tmp_path, big_corpus):
+def test_two_concurrent_index_runs_one_writes_one_exits_75(tmp_path, big_corpus, cli_server):
     index_path = tmp_path / "ix"
-    runs = [popen_cli("index", str(big_corpus), "--index", str(index_path), "--quiet") for _ in range(2)]
+    runs = [cli_server.popen_cli("index", str(big_corpus), "--index", str(index_path), "--quiet") for _ in range(2)]
     codes = sorted(run.wait(timeout=120) for run in runs)
     assert codes == [0, 75]
     with open_index(index_path) as index:
@@ -63,22 +63,22 @@ def _document_count(index_path) -> int:
         return index._fresh().searcher.doc_count()
 
 
-def test_killed_parallel_build_leaves_no_workers_and_no_lock(tmp_path, big_corpus):
+def test_killed_parallel_build_leaves_no_workers_and_no_lock(tmp_path, big_corpus, cli_server):
     index_path = tmp_path / "ix"
-    process = popen_cli("index", str(big_corpus), "--index", str(index_path), "--jobs", "2", "--quiet")
+    process = cli_server.popen_cli("index", str(big_corpus), "--index", str(index_path), "--jobs", "2", "--quiet")
     deadline = time.monotonic() + 30
     workers: set[int] = set()
     while time.monotonic() < deadline and len(workers) < 2:
         workers = worker_processes(process.pid)
         time.sleep(0.05)
     assert len(workers) == 2, "the parallel build did not start two workers"
-    process.send_signal(signal.SIGKILL)
+    process.kill()
     process.wait()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(alive(w) for w in workers):
         time.sleep(0.1)
     assert not any(alive(w) for w in workers), "orphaned workers outlived their killed parent"
-    finished = run_cli("index", str(big_corpus), "--index", str(index_path), "--quiet")
+    finished = cli_server.run_cli("index", str(big_corpus), "--index", str(index_path), "--quiet")
     assert finished.returncode == 0, finished.stderr  # no lock left behind
     assert _document_count(index_path) == 400
 

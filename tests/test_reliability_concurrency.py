@@ -7,6 +7,9 @@
 * Reader processes, and threads sharing one ``Index``, search in a loop while a writer process
   commits 20+ times and rebuilds twice: no errors, every total seen is a committed one (and never
   goes back), and every new marker word becomes visible.
+
+The indexers are processes forked from the ``cli_server`` (conftest.py): real processes that
+meet at the lock, without an interpreter start each.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ import time
 from pathlib import Path
 
 import pytest
+from support.cli_forkserver import ForkedCli, ForkServer
 from support.corpora import synthetic_corpus, write_article
-from support.processes import popen_cli, run_cli
 from support.readers import stored_documents
 
-from newsearch import open_index
+from newsearch import build_index, open_index
 from newsearch.status import check_index
 from newsearch.storage import writer_lock
 
@@ -74,14 +77,14 @@ def _copy(writers_corpus: tuple[Path, Path], tmp_path: Path, existing: bool) -> 
     return corpus, index_path
 
 
-def _start_together(count: int, *args: str) -> list[subprocess.Popen]:
-    return [popen_cli(*args) for _ in range(count)]
+def _start_together(server: ForkServer, count: int, *args: str) -> list[ForkedCli]:
+    return [server.popen_cli(*args) for _ in range(count)]
 
 
 @pytest.mark.parametrize(("count", "existing"), OVERLAPS)
-def test_overlapping_runs_one_writes_the_others_exit_75(tmp_path, writers_corpus, count, existing):
+def test_overlapping_runs_one_writes_the_others_exit_75(tmp_path, writers_corpus, cli_server, count, existing):
     corpus, index_path = _copy(writers_corpus, tmp_path, existing)
-    runs = _start_together(count, "index", str(corpus), "--index", str(index_path), "--quiet")
+    runs = _start_together(cli_server, count, "index", str(corpus), "--index", str(index_path), "--quiet")
     outcomes = [(run.pid, run.wait(timeout=120), run.communicate()[1]) for run in runs]
     codes = sorted(code for _pid, code, _err in outcomes)
     assert codes == [0] + [75] * (count - 1), outcomes
@@ -91,10 +94,10 @@ def test_overlapping_runs_one_writes_the_others_exit_75(tmp_path, writers_corpus
             assert re.search(rf"is being written by process {writer}\b", err), err
             assert "--wait" in err and "Traceback" not in err, err
     assert stored_documents(index_path) == _expected(corpus)
-    assert run_cli("check", "--index", str(index_path)).returncode == 0
+    assert cli_server.run_cli("check", "--index", str(index_path)).returncode == 0
 
 
-def test_the_refused_run_names_the_holder_not_a_stale_pid(tmp_path):
+def test_the_refused_run_names_the_holder_not_a_stale_pid(tmp_path, cli_server):
     import fcntl
 
     corpus = tmp_path / "corpus"
@@ -107,7 +110,7 @@ def test_the_refused_run_names_the_holder_not_a_stale_pid(tmp_path):
     try:
         os.write(fd, json.dumps({"pid": stale_pid, "since": "2025-01-01T00:00:00+0000"}).encode())
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the moment a new writer holds it, before rewriting it
-        refused = run_cli("index", str(corpus), "--index", str(index_path), "--quiet")
+        refused = cli_server.run_cli("index", str(corpus), "--index", str(index_path), "--quiet")
     finally:
         os.close(fd)
     assert refused.returncode == 75
@@ -116,10 +119,12 @@ def test_the_refused_run_names_the_holder_not_a_stale_pid(tmp_path):
 
 
 @pytest.mark.parametrize(("count", "existing"), OVERLAPS)
-def test_overlapping_runs_with_wait_run_in_turn_and_lose_nothing(tmp_path, writers_corpus, count, existing):
+def test_overlapping_runs_with_wait_run_in_turn_and_lose_nothing(tmp_path, writers_corpus, cli_server, count,
+                                                                  existing):
     corpus, index_path = _copy(writers_corpus, tmp_path, existing)
     new_documents = NEW_FILES if existing else 120 + NEW_FILES
-    runs = _start_together(count, "index", str(corpus), "--index", str(index_path), "--wait", "120", "--json")
+    runs = _start_together(cli_server, count, "index", str(corpus), "--index", str(index_path), "--wait", "120",
+                           "--json")
     reports = []
     for run in runs:
         out, err = run.communicate(timeout=180)
@@ -128,13 +133,11 @@ def test_overlapping_runs_with_wait_run_in_turn_and_lose_nothing(tmp_path, write
     assert sum(report["added"] for report in reports) == new_documents  # each document added once
     assert sum(report["deleted"] for report in reports) == 0
     assert stored_documents(index_path) == _expected(corpus)
-    check = run_cli("check", "--index", str(index_path))
+    check = cli_server.run_cli("check", "--index", str(index_path))
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_a_run_that_waited_does_not_undo_a_newer_run(tmp_path):
-    from newsearch.indexer import build_index
-
+def test_a_run_that_waited_does_not_undo_a_newer_run(tmp_path, cli_server):
     corpus = tmp_path / "corpus"
     for number in range(20):
         write_article(corpus, f"{number:02d}.txt", f"Story {number}", f"Body {number} about the election.")
@@ -142,7 +145,7 @@ def test_a_run_that_waited_does_not_undo_a_newer_run(tmp_path):
     build_index([corpus], index_path)
     for attempt in range(3):
         with writer_lock(index_path):  # a long run holds the lock
-            waiting = popen_cli("index", str(corpus), "--index", str(index_path), "--wait", "60", "--json")
+            waiting = cli_server.popen_cli("index", str(corpus), "--index", str(index_path), "--wait", "60", "--json")
             time.sleep(1.5)  # it has scanned the corpus and waits for the lock
             for number in range(3):
                 write_article(corpus, f"late-{attempt}-{number}.txt", f"Late story {attempt} {number}", "Late news.")
@@ -225,7 +228,7 @@ def reader_index(tmp_path) -> tuple[Path, Path]:
     for number in range(BASE_WITH_COMMON):
         write_article(corpus / "base", f"{number}.txt", f"Base story {number}", f"A {COMMON} report, number {number}.")
     index_path = tmp_path / "ix"
-    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
+    assert build_index([corpus], index_path).documents == 40 + BASE_WITH_COMMON
     return corpus, index_path
 
 

@@ -11,6 +11,8 @@ duration of the same run (some early, some near the end, around the switch), and
 * nothing is left behind: no abandoned generation, no temporary file, no segment outside the table
   of contents, a bounded folder footprint, and retired generations only within the grace period.
 
+The trials' runs are forked from a server that has imported newsearch already
+(``support/cli_forkserver.py``): real processes, without the cost of starting an interpreter.
 Heavier variants (more trials per mode) run with ``pytest -m slow``.
 """
 
@@ -24,12 +26,14 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.cli_forkserver import ForkServer
 from support.corpora import synthetic_corpus, write_article
-from support.processes import alive, popen_cli, popen_paused, run_cli, worker_processes
+from support.processes import alive, popen_paused, worker_processes
 from support.readers import folder_footprint, stored_documents
 
 from newsearch import duplicate_store, open_index
@@ -51,7 +55,8 @@ def base_corpus(synthetic_400) -> Path:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A corpus with its complete index, and how long each kind of run takes on this machine."""
+    """A corpus with its complete index, and how long each kind of run takes on this machine (forked
+    from ``cli_server``, as the trials run)."""
 
     corpus: Path
     index: Path
@@ -59,19 +64,19 @@ class Prepared:
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory, base_corpus) -> Prepared:
+def prepared(tmp_path_factory, base_corpus, cli_server) -> Prepared:
     folder = tmp_path_factory.mktemp("crash_prepared")
     corpus, index_path = folder / "corpus", folder / "ix"
     shutil.copytree(base_corpus, corpus)
     args = ["index", str(corpus), "--index", str(index_path), "--quiet"]
-    serial = _timed_run(*args, "--jobs", "1")
-    parallel = _timed_run(*args, "--rebuild")
+    serial = _timed_run(cli_server, *args, "--jobs", "1")
+    parallel = _timed_run(cli_server, *args, "--rebuild")
     _mutate(corpus, random.Random(0), 998)
-    _timed_run(*args)  # the first update meets new words (it may load the stemmer); the trials' updates do not
+    _timed_run(cli_server, *args)  # the first update meets new words (it may load the stemmer); the trials' do not
     _mutate(corpus, random.Random(0), 999)
-    update = _timed_run(*args)
+    update = _timed_run(cli_server, *args)
     _age_retired(index_path)
-    _timed_run(*args)  # removes the retired generation: copies start clean
+    _timed_run(cli_server, *args)  # removes the retired generation: copies start clean
     assert _leftovers(index_path) == []
     return Prepared(corpus, index_path, {("build", "1"): serial, ("rebuild", "1"): serial, ("build", None): parallel,
                                          ("rebuild", None): parallel, ("update", None): update})
@@ -97,9 +102,9 @@ def _mutate(corpus: Path, rng: random.Random, trial: int) -> None:
         path.write_text(f"{title} rev{trial}\n{body}", encoding="utf-8")
 
 
-def _timed_run(*args: str) -> float:
+def _timed_run(server: ForkServer, *args: str) -> float:
     started = time.monotonic()
-    result = run_cli(*args)
+    result = server.run_cli(*args)
     assert result.returncode == 0, result.stderr
     return time.monotonic() - started
 
@@ -108,7 +113,7 @@ def _kill_moment(rng: random.Random, duration: float, trial: int) -> float:
     """Alternate moments while it writes with moments near the end of the run (around the switch)."""
     if trial % 2:
         return duration * rng.uniform(0.82, 1.02)
-    return duration * rng.uniform(0.15, 0.8)  # (before ~0.15 it is still starting Python)
+    return duration * rng.uniform(0.15, 0.8)  # (before ~0.15 it is still starting: options, lock, scan)
 
 
 META_TMP = "newsearch.json.tmp"
@@ -170,24 +175,26 @@ def _age_retired(index_path: Path) -> list[str]:
     return aged
 
 
-def _assert_consistent(index_path: Path, state: frozenset[tuple[str, str]], cli_check: bool = True) -> None:
+def _assert_consistent(index_path: Path, state: frozenset[tuple[str, str]],
+                       run: Callable[..., subprocess.CompletedProcess] | None) -> None:
     """The index opens, a search sees the same documents, and `newsearch check` passes.
 
-    ``cli_check=False`` calls the library function behind `newsearch check` in this process instead
-    (same verification, without the cost of a new interpreter).
+    ``run`` runs the command (a ``ForkServer``'s ``run_cli``); ``None`` calls the library function
+    behind `newsearch check` in this process instead (same verification, without a new process).
     """
     with open_index(index_path) as index:
         found = index.search("story", limit=1000, passages=0, sort="newest", collapse=False)
     assert found.total == len(state)
     assert {hit.id for hit in found.hits} == {doc_id for doc_id, _title in state}
-    if cli_check:
-        check = run_cli("check", "--index", str(index_path))
+    if run is not None:
+        check = run("check", "--index", str(index_path))
         assert check.returncode == 0, check.stdout + check.stderr
     else:
         assert check_index(index_path).documents == len(state)
 
 
-def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | None, trials: int) -> None:
+def _sigkill_trials(tmp_path: Path, prepared: Prepared, server: ForkServer, mode: str, jobs: str | None,
+                    trials: int) -> None:
     rng = random.Random(f"sigkill-{mode}-{jobs}")
     corpus, index_path = tmp_path / "corpus", tmp_path / "ix"
     shutil.copytree(prepared.corpus, corpus)  # keeps mtimes: the copied index is up to date with it
@@ -210,7 +217,7 @@ def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | N
         after = _expected(corpus)
         assert after != before
 
-        process = popen_cli(*killed_args)
+        process = server.popen_cli(*killed_args)
         time.sleep(_kill_moment(rng, duration, trial))
         ran_to_end = process.poll() is not None
         process.kill()
@@ -225,11 +232,11 @@ def _sigkill_trials(tmp_path: Path, prepared: Prepared, mode: str, jobs: str | N
         elif trial % 2 and state == before:  # later if they came too early
             duration *= 1.15
         if state is not None:
-            _assert_consistent(index_path, state, cli_check=trial % 3 == 0)
+            _assert_consistent(index_path, state, server.run_cli if trial % 3 == 0 else None)
 
         aged = _age_retired(index_path) if index_path.exists() and trial % 3 else []
         started = time.monotonic()
-        recovery = run_cli(*update_args)
+        recovery = server.run_cli(*update_args)
         assert recovery.returncode == 0, f"trial {trial}: the next run failed: {recovery.stderr}"
         if mode == "update" and state == before:  # it redid the killed run's work: a fresh measurement
             duration = (duration + time.monotonic() - started) / 2
@@ -277,7 +284,7 @@ DEFAULT_TRIALS = [("build", "1", 2), ("build", None, 1), ("rebuild", "1", 6), ("
                   ("update", None, 19)]
 
 
-def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, prepared):
+def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path, prepared, cli_server):
     """The default 30 kills, in two streams at once (one per core): updates, and full builds and rebuilds."""
     streams = [[case for case in DEFAULT_TRIALS if case[0] == "update"],
                [case for case in DEFAULT_TRIALS if case[0] != "update"]]
@@ -288,7 +295,7 @@ def test_sigkill_at_random_moments_leaves_old_or_new_state_and_recovers(tmp_path
             folder = tmp_path / f"{mode}-{jobs or 'default'}"
             folder.mkdir()
             try:
-                _sigkill_trials(folder, prepared, mode, jobs, trials)
+                _sigkill_trials(folder, prepared, cli_server, mode, jobs, trials)
             except BaseException as exc:  # reported below, with the mode
                 failures.append((f"{mode} --jobs {jobs or 'default'}", exc))
                 return
@@ -310,14 +317,14 @@ def test_default_run_has_at_least_30_kills():
 @pytest.mark.slow
 @pytest.mark.parametrize("mode, jobs, trials", [(mode, jobs, trials * 4) for mode, jobs, trials in DEFAULT_TRIALS],
                          ids=lambda value: str(value))
-def test_sigkill_many_trials(tmp_path, prepared, mode, jobs, trials):
-    _sigkill_trials(tmp_path, prepared, mode, jobs, trials)
+def test_sigkill_many_trials(tmp_path, prepared, cli_server, mode, jobs, trials):
+    _sigkill_trials(tmp_path, prepared, cli_server, mode, jobs, trials)
 
 
 # -- Ctrl-C and SIGTERM --------------------------------------------------------------------------
 
 
-def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
+def _signal_trial(tmp_path: Path, prepared: Prepared, server: ForkServer, sig: int, args: list[str],
                   pause_after: int) -> tuple[int, str, set]:
     """Change the corpus, start ``newsearch index ARGS`` and send ``sig`` while its build waits before
     reading its ``pause_after``-th file (each worker of a parallel build does: ``support/paused_cli.py``):
@@ -351,7 +358,7 @@ def _signal_trial(tmp_path: Path, prepared: Prepared, sig: int, args: list[str],
     assert not any(alive(w) for w in workers), "workers outlived the interrupted indexer"
     assert process.returncode != 0, "the run finished: the signal did not stop it"
     assert stored_documents(index_path) == before  # it stopped before finishing: the old index, untouched
-    _assert_consistent(index_path, before)
+    _assert_consistent(index_path, before, server.run_cli)
     return process.returncode, err, workers
 
 
@@ -362,34 +369,36 @@ CTRL_C_CASES = [
 
 
 @pytest.mark.parametrize("args, pause_after", CTRL_C_CASES, ids=lambda value: str(value))
-def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, prepared, args, pause_after):
-    code, err, _workers = _signal_trial(tmp_path, prepared, signal.SIGINT, args, pause_after)
+def test_ctrl_c_exits_130_keeps_the_old_index_and_prints_no_traceback(tmp_path, prepared, cli_server, args,
+                                                                       pause_after):
+    code, err, _workers = _signal_trial(tmp_path, prepared, cli_server, signal.SIGINT, args, pause_after)
     # Now and then CPython ends the run by re-raising SIGINT on itself after the handler printed
     # "Interrupted." (seen with strace: kill(self, SIGINT) at exit); a shell reports that as 130 too.
     assert code in (130, -signal.SIGINT), err
     assert "Traceback" not in err and "Interrupted." in err
     assert _leftovers(tmp_path / "ix") == []  # the interrupted build removed its own generation
-    assert run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet",
+    assert cli_server.run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet",
                    "--prune").returncode == 0
     assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")
 
 
-def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, prepared):
+def test_ctrl_c_during_parallel_build_exits_130_promptly(tmp_path, prepared, cli_server):
     # (With the earlier queue-based parallel.py this hung for ever after printing "Interrupted.": the queue's
     # feeder thread was joined at exit while blocked on a pipe the terminated workers no longer read.)
-    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGINT, ["--rebuild", "--quiet"], 20)
+    code, err, workers = _signal_trial(tmp_path, prepared, cli_server, signal.SIGINT, ["--rebuild", "--quiet"], 20)
     assert len(workers) == 2, "the build did not run in two workers"
     assert "Traceback" not in err
     assert code == 130, err
     assert _leftovers(tmp_path / "ix") == []
 
 
-def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, prepared):
-    code, err, workers = _signal_trial(tmp_path, prepared, signal.SIGTERM, ["--rebuild", "--quiet"], 20)
+def test_sigterm_during_parallel_build_leaves_a_clean_state(tmp_path, prepared, cli_server):
+    code, err, workers = _signal_trial(tmp_path, prepared, cli_server, signal.SIGTERM, ["--rebuild", "--quiet"], 20)
     assert len(workers) == 2, "the build did not run in two workers"
     assert code == -signal.SIGTERM and "Traceback" not in err
     # The next run completes and leaves no abandoned generation and no lock behind.
-    finished = run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet", "--prune")
+    finished = cli_server.run_cli("index", str(tmp_path / "corpus"), "--index", str(tmp_path / "ix"), "--quiet",
+                                  "--prune")
     assert finished.returncode == 0, finished.stderr
     assert stored_documents(tmp_path / "ix") == _expected(tmp_path / "corpus")
     assert _leftovers(tmp_path / "ix") == []
@@ -430,17 +439,17 @@ def _small_index(tmp_path: Path) -> tuple[Path, Path]:
     return corpus, index_path
 
 
-def test_killed_commit_leaves_no_toc_temp_file(tmp_path):
+def test_killed_commit_leaves_no_toc_temp_file(tmp_path, cli_server):
     corpus, index_path = _small_index(tmp_path)
     live = index_path / CURRENT
     (live / f"_MAIN_2.toc.{time.time()}").write_bytes(b"half a table of contents")  # what the kill leaves
     write_article(corpus, "new.txt", "Story new", "Another body.")
-    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
+    assert cli_server.run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
     assert _leftovers(index_path) == []
 
 
-def test_killed_metadata_write_leaves_no_tmp_file(tmp_path):
+def test_killed_metadata_write_leaves_no_tmp_file(tmp_path, cli_server):
     corpus, index_path = _small_index(tmp_path)
     (index_path / CURRENT / META_TMP).write_text('{"format": ')  # what a kill inside write_meta leaves
-    assert run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
+    assert cli_server.run_cli("index", str(corpus), "--index", str(index_path), "--quiet").returncode == 0
     assert _leftovers(index_path) == []

@@ -3,24 +3,31 @@
 The full-disk tests mount a 3 MiB tmpfs (as root) and fill it with a filler file, so the
 kernel itself answers ENOSPC; where mounting is not permitted they skip, and
 `test_simulated_enospc_in_process` (which always runs) injects ENOSPC in-process instead.
+The commands run in processes forked from the ``cli_server`` (conftest.py), those that must meet
+file permissions as root without its bypass capabilities; where only the message is tested, in
+this process.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from support.corpora import synthetic_corpus, write_article
-from support.privileges import can_drop_root_bypass, run_cli_without_root_bypass
-from support.processes import run_cli
+from support.privileges import can_drop_root_bypass
+from support.processes import invoke_cli
 from support.readers import stored_documents
+
+from newsearch import build_index
 
 TMPFS_SIZE = "3m"
 OLD_FILES = 20
@@ -112,7 +119,7 @@ class FullDiskRun:
     search_after_freeing: subprocess.CompletedProcess
 
 
-def full_disk_run(base: Path, mode: str) -> FullDiskRun:
+def full_disk_run(base: Path, mode: str, run: Callable[..., subprocess.CompletedProcess]) -> FullDiskRun:
     """Index a small corpus, grow it, fill the disk, run the build that fails, retry, free space, run again.
 
     "sequential": an incremental update fails, then again while still full, then an update
@@ -122,7 +129,7 @@ def full_disk_run(base: Path, mode: str) -> FullDiskRun:
     corpus, mount = base / "corpus", base / "small"
     index = mount / "index"
     synthetic_corpus(corpus / "old", OLD_FILES)
-    assert run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
+    assert run("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
     before = ids_of(stored_documents(index))
     generations_before = generation_names(index)
     live = index / os.readlink(index / "current")
@@ -136,30 +143,30 @@ def full_disk_run(base: Path, mode: str) -> FullDiskRun:
         synthetic_corpus(corpus / "new", NEW_FILES, seed=11)
         first = retry = last = ["--jobs", "1"]
     filler = fill(mount, leave=HEADROOM)
-    failed = run_cli("index", str(corpus), "--index", str(index), *first)
+    failed = run("index", str(corpus), "--index", str(index), *first)
     after_failure = ids_of(stored_documents(index))
     generations_after_failure = generation_names(index)
     live_files_after_failure = set(os.listdir(live))
-    search = run_cli("search", "marker3", "--index", str(index), "--format", "json")
-    retried = run_cli("index", str(corpus), "--index", str(index), *retry) if retry else None
+    search = run("search", "marker3", "--index", str(index), "--format", "json")
+    retried = run("index", str(corpus), "--index", str(index), *retry) if retry else None
     after_retry = ids_of(stored_documents(index))
     filler.unlink()
-    freed = run_cli("index", str(corpus), "--index", str(index), *last)
+    freed = run("index", str(corpus), "--index", str(index), *last)
     final = ids_of(stored_documents(index))
     expected = {path.relative_to(corpus).as_posix() for path in corpus.rglob("*.txt")}
-    search_after = run_cli("search", "marker3", "--index", str(index), "--format", "json")
+    search_after = run("search", "marker3", "--index", str(index), "--format", "json")
     return FullDiskRun(mode, index, before, generations_before, failed, after_failure, generations_after_failure,
                        live_files_before, live_files_after_failure, search, retried, after_retry, freed, final,
                        expected, search_after)
 
 
 @pytest.fixture(scope="module", params=["sequential", "parallel"])
-def full_disk(request, tmp_path_factory) -> FullDiskRun:
+def full_disk(request, tmp_path_factory, cli_server) -> FullDiskRun:
     base = tmp_path_factory.mktemp(f"full_disk_{request.param}")
     mount = base / "small"
     mount_tmpfs(mount)
     try:
-        yield full_disk_run(base, request.param)
+        yield full_disk_run(base, request.param, cli_server.run_cli)
     finally:
         unmount(mount)
 
@@ -209,15 +216,16 @@ def test_full_disk_message_says_how_much_space_is_needed(full_disk):
     pytest.param("rebuild"),
     pytest.param("update", marks=pytest.mark.slow),
 ])
-def test_completely_full_disk_gives_the_disk_full_message(small_disk, tmp_path, situation):
+def test_completely_full_disk_gives_the_disk_full_message(small_disk, tmp_path, cli_server, situation):
     corpus, index = tmp_path / "corpus", small_disk / "index"
     synthetic_corpus(corpus, 6)
     if situation != "new index":
-        assert run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
+        assert cli_server.run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
     before = ids_of(stored_documents(index)) if situation != "new index" else set()
     synthetic_corpus(corpus / "more", 30, seed=5)
     filler = fill(small_disk)
-    result = run_cli("index", str(corpus), "--index", str(index), *(["--rebuild"] if situation == "rebuild" else []))
+    result = cli_server.run_cli("index", str(corpus), "--index", str(index),
+                                *(["--rebuild"] if situation == "rebuild" else []))
     filler.unlink()
     if before:
         assert ids_of(stored_documents(index)) == before
@@ -255,7 +263,7 @@ def test_simulated_enospc_in_process(tmp_path, monkeypatch):
 
 # -- read-only index folder -----------------------------------------------------------------------
 
-def search_works(index: Path, runner=run_cli) -> None:
+def search_works(index: Path, runner: Callable[..., subprocess.CompletedProcess]) -> None:
     result = runner("search", "marker1", "--index", str(index))
     assert result.returncode == 0, result
     assert "Story number 1" in result.stdout
@@ -263,13 +271,13 @@ def search_works(index: Path, runner=run_cli) -> None:
 
 
 @pytest.fixture
-def read_only_mount(tmp_path):
+def read_only_mount(tmp_path, cli_server):
     corpus, mount = tmp_path / "corpus", tmp_path / "ro"
     synthetic_corpus(corpus, 6)
     mount_tmpfs(mount)
     try:
         index = mount / "index"
-        assert run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
+        assert cli_server.run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
         remount = subprocess.run(["mount", "-o", "remount,ro", str(mount)], capture_output=True, text=True)
         if remount.returncode != 0:
             pytest.skip(f"cannot remount the tmpfs read-only: {remount.stderr.strip()}")
@@ -278,17 +286,17 @@ def read_only_mount(tmp_path):
         unmount(mount)
 
 
-def test_read_only_filesystem_search_works_index_fails_cleanly(read_only_mount):
+def test_read_only_filesystem_search_works_index_fails_cleanly(read_only_mount, cli_server):
     corpus, index = read_only_mount
-    search_works(index)
+    search_works(index, cli_server.run_cli)
     synthetic_corpus(corpus / "more", 2, seed=3)
-    line = assert_clean_error(run_cli("index", str(corpus), "--index", str(index)), 1)
+    line = assert_clean_error(cli_server.run_cli("index", str(corpus), "--index", str(index)), 1)
     assert str(index) in line and "cannot write" in line
 
 
-def test_read_only_filesystem_message_says_read_only(read_only_mount):
+def test_read_only_filesystem_message_says_read_only(read_only_mount, cli_server):
     corpus, index = read_only_mount
-    line = assert_clean_error(run_cli("index", str(corpus), "--index", str(index)), 1)
+    line = assert_clean_error(cli_server.run_cli("index", str(corpus), "--index", str(index)), 1)
     assert "read-only" in line.lower()
 
 
@@ -303,10 +311,11 @@ def chmod_tree(folder: Path, remove: int) -> None:
 
 
 @needs_permissions
-def test_read_only_permissions_search_works_index_fails_cleanly(tmp_path):
+def test_read_only_permissions_search_works_index_fails_cleanly(tmp_path, cli_server):
+    run_cli_without_root_bypass = functools.partial(cli_server.run_cli, without_root_bypass=True)
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     synthetic_corpus(corpus, 6)
-    assert run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
+    assert build_index([corpus], index).documents == 6
     synthetic_corpus(corpus / "more", 2, seed=3)
     chmod_tree(index, stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     try:
@@ -330,7 +339,7 @@ COMMANDS = [("search", "marker1"), ("stats",), ("show", "alpha/0001.txt"), ("che
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_missing_index(tmp_path, command):
     index = tmp_path / "nowhere" / "index"
-    line = assert_clean_error(run_cli(*command, "--index", str(index)), 3)
+    line = assert_clean_error(invoke_cli(*command, "--index", str(index)), 3)
     assert line == f"Error: no index at {index}: run `newsearch index ARTICLES_FOLDER --index {index}` to build one"
 
 
@@ -338,14 +347,14 @@ def test_missing_index(tmp_path, command):
 def built_index(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("unreadable")
     synthetic_corpus(base / "corpus", 4)
-    assert run_cli("index", str(base / "corpus"), "--index", str(base / "index"), "--quiet").returncode == 0
+    assert build_index([base / "corpus"], base / "index").documents == 4
     return base / "index"
 
 
 @needs_permissions
 @pytest.mark.parametrize("what", ["index folder", "generation folder", "generation files"])
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
-def test_unreadable_index(built_index, command, what):
+def test_unreadable_index(built_index, cli_server, command, what):
     generation = built_index / os.readlink(built_index / "current")
     targets = {"index folder": [built_index], "generation folder": [generation],
                "generation files": sorted(generation.iterdir())}[what]
@@ -353,7 +362,7 @@ def test_unreadable_index(built_index, command, what):
     for path in targets:
         path.chmod(0)
     try:
-        result = run_cli_without_root_bypass(*command, "--index", str(built_index))
+        result = cli_server.run_cli(*command, "--index", str(built_index), without_root_bypass=True)
     finally:
         for path, mode in modes.items():
             path.chmod(mode)

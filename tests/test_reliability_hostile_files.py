@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from support.corpora import write_article
-from support.processes import run_cli
 from support.readers import stored_documents
 
 import newsearch
@@ -38,7 +37,7 @@ def hidden_in(data: bytes) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def hidden_index(tmp_path_factory):
+def hidden_index(tmp_path_factory, cli_server):
     root = tmp_path_factory.mktemp("hidden")
     folder = root / "corpus" / f"src{HIDDEN}"  # the folder name becomes the source
     folder.mkdir(parents=True)
@@ -50,8 +49,7 @@ def hidden_index(tmp_path_factory):
                                        encoding="utf-8")
     (folder / f"empty{HIDDEN}.txt").write_text("")  # skipped: a warning names it
     index = root / "index"
-    built = subprocess.run([sys.executable, "-m", "newsearch", "index", str(root / "corpus"), "--index", str(index)],
-                           capture_output=True)
+    built = cli_server.run_cli("index", str(root / "corpus"), "--index", str(index), text=False)
     return index, built
 
 
@@ -62,7 +60,7 @@ def test_index_warnings_hide_no_invisible_characters(hidden_index):
     assert hidden_in(built.stdout) == [] and hidden_in(built.stderr) == []
 
 
-def test_search_show_related_stats_hide_no_invisible_characters(hidden_index):
+def test_search_show_related_stats_hide_no_invisible_characters(hidden_index, cli_server):
     index, _built = hidden_index
     ids = sorted(doc_id for doc_id, _title in stored_documents(index))
     assert len(ids) == 2
@@ -70,20 +68,18 @@ def test_search_show_related_stats_hide_no_invisible_characters(hidden_index):
     runs += [["show", doc_id] for doc_id in ids] + [["show", doc_id, "--query", "heron"] for doc_id in ids]
     runs += [["related", doc_id] for doc_id in ids]
     for args in runs:
-        result = subprocess.run([sys.executable, "-m", "newsearch", *args, "--index", str(index)], capture_output=True)
+        result = cli_server.run_cli(*args, "--index", str(index), text=False)
         assert result.returncode in (0, 1), (args, result)
         assert b"Traceback" not in result.stderr
         assert hidden_in(result.stdout) == [] and hidden_in(result.stderr) == [], (args, result.stdout)
-    shown = subprocess.run([sys.executable, "-m", "newsearch", "search", "heron", "--index", str(index)],
-                           capture_output=True).stdout.decode("utf-8")
+    shown = cli_server.run_cli("search", "heron", "--index", str(index), text=False).stdout.decode("utf-8")
     assert "\\u200e\\u200f\\u061c" in shown  # direction marks: escaped, so they are seen
     assert "\\U000e0045\\U000e0056" in shown  # tag characters: escaped, the smuggled text shown
 
 
-def test_json_keeps_invisible_characters_escaped(hidden_index):
+def test_json_keeps_invisible_characters_escaped(hidden_index, cli_server):
     index, _built = hidden_index
-    result = subprocess.run([sys.executable, "-m", "newsearch", "search", "heron", "--format", "json",
-                             "--index", str(index)], capture_output=True)
+    result = cli_server.run_cli("search", "heron", "--format", "json", "--index", str(index), text=False)
     assert result.returncode == 0
     result.stdout.decode("ascii")  # ensure_ascii: nothing but escapes
     titles = [hit["title"] for hit in json.loads(result.stdout)["hits"]]
@@ -131,7 +127,7 @@ def swap_after_scan(corpus: Path, index: Path, victim: str, kind: str, rebuild: 
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])
-def test_a_file_swapped_after_the_scan_is_skipped_and_keeps_its_indexed_version(tmp_path, kind):
+def test_a_file_swapped_after_the_scan_is_skipped_and_keeps_its_indexed_version(tmp_path, cli_server, kind):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     two_articles(corpus)
     newsearch.build_index([corpus], index)
@@ -140,14 +136,14 @@ def test_a_file_swapped_after_the_scan_is_skipped_and_keeps_its_indexed_version(
     assert report["skipped"] == {"heron.txt": "unreadable: not a regular file"}
     assert report["deleted"] == 0
     assert ids_and_titles(index) == {"heron.txt": "Heron", "otter.txt": "Otter"}  # the indexed version kept
-    again = run_cli("index", str(corpus), "--index", str(index), timeout=TIMEOUT_S)  # the scan sees it now
+    again = cli_server.run_cli("index", str(corpus), "--index", str(index), timeout=TIMEOUT_S)  # the scan sees it now
     assert again.returncode == 0, again.stderr
     if kind == "fifo":  # still not a regular file: skipped again, still kept
         assert "heron.txt: not a regular file" in again.stderr
         assert ids_and_titles(index) == {"heron.txt": "Heron", "otter.txt": "Otter"}
     else:  # a folder is walked as a folder: the file is gone
         assert ids_and_titles(index) == {"otter.txt": "Otter"}
-    assert run_cli("check", "--index", str(index)).returncode == 0
+    assert cli_server.run_cli("check", "--index", str(index)).returncode == 0
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])
@@ -159,14 +155,14 @@ def test_a_full_build_skips_a_file_swapped_after_the_scan(tmp_path, kind):
     assert ids_and_titles(index) == {"otter.txt": "Otter"}
 
 
-def test_a_fifo_in_the_corpus_never_blocks_the_writer_lock(tmp_path):
+def test_a_fifo_in_the_corpus_never_blocks_the_writer_lock(tmp_path, cli_server):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     two_articles(corpus)
     newsearch.build_index([corpus], index)
     (corpus / "otter.txt").unlink()
     os.mkfifo(corpus / "otter.txt")
     for _ in range(2):  # the second run would exit 75 if the first still held the lock
-        result = run_cli("index", str(corpus), "--index", str(index), timeout=TIMEOUT_S)
+        result = cli_server.run_cli("index", str(corpus), "--index", str(index), timeout=TIMEOUT_S)
         assert result.returncode == 0, result.stderr
     assert ids_and_titles(index) == {"heron.txt": "Heron", "otter.txt": "Otter"}
 
@@ -269,25 +265,25 @@ def write_named(corpus: Path, name: bytes, title: str, body: str) -> None:
         handle.write(f"{title}\n\n{body}\n".encode())
 
 
-def test_names_that_are_not_utf8_get_lossless_unique_ids(tmp_path):
+def test_names_that_are_not_utf8_get_lossless_unique_ids(tmp_path, cli_server):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
     write_named(corpus, b"caf\xe9.txt", "Latin one", "The first cafe story, about coffee.")
-    first = run_cli("index", str(corpus), "--index", str(index))
+    first = cli_server.run_cli("index", str(corpus), "--index", str(index))
     assert first.returncode == 0, first.stderr
     write_named(corpus, b"caf\xe8.txt", "Latin two", "The second cafe story, about tea.")
     write_named(corpus, b"caf.txt", "Plain", "The plain cafe story, about milk.")
     write_named(corpus, b"caf\\xe9.txt", "Backslash", "The cafe story whose name holds a backslash, about water.")
-    second = run_cli("index", str(corpus), "--index", str(index))
+    second = cli_server.run_cli("index", str(corpus), "--index", str(index))
     assert second.returncode == 0, second.stderr
     assert "skipped" not in second.stderr
     expected = {"caf\\xe9.txt": "Latin one", "caf\\xe8.txt": "Latin two", "caf.txt": "Plain",
                 "caf\\\\xe9.txt": "Backslash"}
     assert ids_and_titles(index) == expected
-    assert run_cli("check", "--index", str(index)).returncode == 0
-    again = run_cli("index", str(corpus), "--index", str(index), "--json")
+    assert cli_server.run_cli("check", "--index", str(index)).returncode == 0
+    again = cli_server.run_cli("index", str(corpus), "--index", str(index), "--json")
     assert json.loads(again.stdout)["unchanged"] == 4  # the odd names are found unchanged, not re-added
-    searched = run_cli("search", "cafe", "--index", str(index), "--limit", "10")
+    searched = cli_server.run_cli("search", "cafe", "--index", str(index), "--limit", "10")
     assert "caf\\xe9.txt" in searched.stdout and "caf\\\\xe9.txt" in searched.stdout  # shown escaped
     for doc_id, title in expected.items():  # in this process: the real one reads raw bytes below
         shown = CliRunner().invoke(cli, ["show", doc_id, "--index", str(index)])
@@ -309,7 +305,7 @@ def test_an_id_with_odd_bytes_is_a_bad_or_unknown_id_never_damage(tmp_path):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
     write_named(corpus, b"story.txt", "Story", "A healthy index.")
-    assert run_cli("index", str(corpus), "--index", str(index)).returncode == 0
+    newsearch.build_index([corpus], index)
     for command in ("show", "related"):
         # Bytes from a shell: a possible file name, not in the index.
         done = subprocess.run([sys.executable, "-m", "newsearch", command, b"bad\xff", "--index", str(index)],

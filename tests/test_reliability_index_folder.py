@@ -6,6 +6,9 @@
   index remembers, even from an index of another format, never ./corpus.
 * Opening an index runs no code from it: the table of contents is unpickled with an allowlist,
   and a folder that others could write is refused unless NEWSEARCH_TRUST_INDEX=1.
+
+The commands run in this process (``invoke_cli``): what is tested is what they do to the folder
+and what they say, not how processes meet.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from support.corpora import write_article
-from support.processes import run_cli
+from support.processes import invoke_cli
 
 from newsearch import build_index, open_index
 from newsearch.errors import IndexCorrupt, IndexUnsafe
@@ -43,7 +46,7 @@ def live(index_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def as_a_user_runs_it(monkeypatch):
     """Without the tests' NEWSEARCH_CORPUS: a rebuild without paths must use the corpus the index
-    remembers (the child processes inherit this environment)."""
+    remembers (the commands run in this environment)."""
     monkeypatch.delenv("NEWSEARCH_CORPUS", raising=False)
     monkeypatch.delenv(TRUST, raising=False)
 
@@ -72,18 +75,18 @@ def test_current_pointing_at_the_parent_is_damage_and_rebuild_repairs_it_without
     index_path = outside / "ix"
     (index_path / CURRENT).unlink()
     os.symlink("..", index_path / CURRENT)
-    update = run_cli("index", "--index", str(index_path))
+    update = invoke_cli("index", "--index", str(index_path))
     assert update.returncode == 4, update.stderr
     assert "is damaged (its 'current' points to '..'" in update.stderr
     assert f"run `newsearch index --rebuild --index {index_path}`" in update.stderr
     assert untouched(outside)
-    search = run_cli("search", "walrus", "--index", str(index_path))
+    search = invoke_cli("search", "walrus", "--index", str(index_path))
     assert search.returncode == 4 and "damaged" in search.stderr
-    rebuilt = run_cli("index", "--rebuild", "--index", str(index_path))
+    rebuilt = invoke_cli("index", "--rebuild", "--index", str(index_path))
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert untouched(outside)
     assert live(index_path).parent == index_path
-    assert run_cli("search", "walrus", "--index", str(index_path)).returncode == 0
+    assert invoke_cli("search", "walrus", "--index", str(index_path)).returncode == 0
 
 
 def test_an_update_through_a_current_that_names_another_folder_deletes_nothing_there(tmp_path):
@@ -95,13 +98,13 @@ def test_an_update_through_a_current_that_names_another_folder_deletes_nothing_t
     (index_path / CURRENT).unlink()
     os.symlink(victim, index_path / CURRENT)
     for args in (("index",), ("index", str(corpus)), ("check",), ("stats",), ("search", "walrus")):
-        result = run_cli(*args, "--index", str(index_path))
+        result = invoke_cli(*args, "--index", str(index_path))
         assert result.returncode == 4, (args, result.stderr)
         assert "damaged" in result.stderr and "--rebuild" in result.stderr
     assert sorted(os.listdir(victim)) == ["_MAIN_1.toc.x", "precious.tmp"]
-    assert run_cli("index", "--rebuild", "--index", str(index_path)).returncode == 0
+    assert invoke_cli("index", "--rebuild", "--index", str(index_path)).returncode == 0
     assert sorted(os.listdir(victim)) == ["_MAIN_1.toc.x", "precious.tmp"]
-    assert run_cli("search", "walrus", "--index", str(index_path)).returncode == 0
+    assert invoke_cli("search", "walrus", "--index", str(index_path)).returncode == 0
 
 
 def _dangling(index_path: Path) -> None:
@@ -137,15 +140,15 @@ def test_every_kind_of_broken_current_is_damage_that_rebuild_repairs(tmp_path, b
     if breakage is not _generation_link:
         (index_path / CURRENT).unlink()
     breakage(index_path)
-    search = run_cli("search", "walrus", "--index", str(index_path))
+    search = invoke_cli("search", "walrus", "--index", str(index_path))
     assert search.returncode == 4, search.stderr
     assert "is damaged (its 'current' " in search.stderr
     assert search.stderr.rstrip().endswith(f"run `newsearch index --rebuild --index {index_path}`")
-    assert run_cli("index", "--index", str(index_path)).returncode == 4
-    rebuilt = run_cli("index", "--rebuild", "--index", str(index_path))  # the remembered corpus
+    assert invoke_cli("index", "--index", str(index_path)).returncode == 4
+    rebuilt = invoke_cli("index", "--rebuild", "--index", str(index_path))  # the remembered corpus
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "5 added" in rebuilt.stdout
-    result = run_cli("search", "walrus", "--index", str(index_path))
+    result = invoke_cli("search", "walrus", "--index", str(index_path))
     assert result.returncode == 0 and "(5 articles" in result.stdout, result.stdout
     assert not (index_path.parent / "elsewhere").is_symlink()
     if breakage is _generation_link:
@@ -182,7 +185,7 @@ def test_a_planted_link_is_never_written_through(tmp_path):
     os.symlink(victim, index_path / ".lock")
     os.symlink(victim, live(index_path) / "newsearch.json.tmp")
     write_article(corpus, "new.txt", "Walrus news", "Another walrus.")
-    result = run_cli("index", str(corpus), "--index", str(index_path))
+    result = invoke_cli("index", str(corpus), "--index", str(index_path))
     assert result.returncode == 1 and "lock file" in result.stderr, result.stderr
     assert victim.read_text() == "precious"
     (index_path / ".lock").unlink()
@@ -213,11 +216,11 @@ def test_the_printed_rebuild_after_a_format_change_rebuilds_the_archive_not_the_
     build_index([archive], index_path)
     write_article(workdir / "corpus", "unrelated.txt", "Unrelated", "Nothing about walruses here.")
     change_format(index_path)
-    search = run_cli("search", "walrus", "--index", str(index_path), cwd=workdir)
+    search = invoke_cli("search", "walrus", "--index", str(index_path), cwd=workdir)
     assert search.returncode == 4
     command = printed_command(search.stderr)
     assert command == ["index", "--rebuild", "--index", str(index_path)]
-    rebuilt = run_cli(*command, cwd=workdir)
+    rebuilt = invoke_cli(*command, cwd=workdir)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "5 added" in rebuilt.stdout and "holds 5 documents" in rebuilt.stdout
     with open_index(index_path) as index:
@@ -231,14 +234,14 @@ def test_an_index_that_does_not_remember_its_corpus_is_never_rebuilt_from_a_gues
     write_article(workdir / "corpus", "unrelated.txt", "Unrelated", "Nothing about walruses here.")
     change_format(index_path, drop_corpus=True)
     before = live(index_path)
-    search = run_cli("search", "walrus", "--index", str(index_path), cwd=workdir)
+    search = invoke_cli("search", "walrus", "--index", str(index_path), cwd=workdir)
     assert search.returncode == 4
     assert printed_command(search.stderr) == ["index", "--rebuild", "--index", str(index_path), "CORPUS_PATH..."]
-    guess = run_cli("index", "--rebuild", "--index", str(index_path), cwd=workdir)
+    guess = invoke_cli("index", "--rebuild", "--index", str(index_path), cwd=workdir)
     assert guess.returncode == 1
     assert "does not record which corpus it was built from" in guess.stderr
     assert live(index_path) == before and len(generations(index_path)) == 1
-    named = run_cli("index", "--rebuild", "--index", str(index_path), str(archive),
+    named = invoke_cli("index", "--rebuild", "--index", str(index_path), str(archive),
                     cwd=workdir)
     assert named.returncode == 0 and "5 added" in named.stdout, named.stderr
 
@@ -288,7 +291,7 @@ def test_a_table_of_contents_that_would_run_code_is_refused_and_runs_nothing(tmp
     build_index([corpus], index_path)
     plant_in_toc(index_path, marker, part)
     for args in (("search", "walrus"), ("check",), ("stats",), ("index",)):
-        result = run_cli(*args, "--index", str(index_path))
+        result = invoke_cli(*args, "--index", str(index_path))
         assert result.returncode == 4, (args, result.returncode, result.stderr)
         assert "tampered with" in result.stderr and "system" in result.stderr, result.stderr
         assert "--rebuild" in result.stderr
@@ -296,9 +299,9 @@ def test_a_table_of_contents_that_would_run_code_is_refused_and_runs_nothing(tmp
     with pytest.raises(IndexCorrupt, match="was tampered with: its table of contents names posix.system"):
         open_index(index_path)
     assert not marker.exists()
-    assert run_cli("index", "--rebuild", "--index", str(index_path)).returncode == 0
+    assert invoke_cli("index", "--rebuild", "--index", str(index_path)).returncode == 0
     assert not marker.exists()
-    assert run_cli("search", "walrus", "--index", str(index_path)).returncode == 0
+    assert invoke_cli("search", "walrus", "--index", str(index_path)).returncode == 0
 
 
 def test_a_normal_index_opens_with_the_allowlist(tmp_path):
@@ -314,20 +317,20 @@ def test_an_index_folder_every_user_can_write_is_refused_unless_trusted(tmp_path
     corpus, index_path = small_corpus(tmp_path / "corpus"), tmp_path / "ix"
     build_index([corpus], index_path)
     index_path.chmod(0o777)
-    result = run_cli("search", "walrus", "--index", str(index_path))
+    result = invoke_cli("search", "walrus", "--index", str(index_path))
     assert result.returncode == 3
     assert result.stderr == (
         f"Error: refusing to open the index at {index_path}: the index folder is writable by every user, "
         f"who could make newsearch run code of theirs (an index holds pickled data); if you trust them, "
         f"set NEWSEARCH_TRUST_INDEX=1, or fix it: chmod go-w and chown the index folder to its user\n")
-    assert run_cli("index", str(corpus), "--index", str(index_path)).returncode == 3
+    assert invoke_cli("index", str(corpus), "--index", str(index_path)).returncode == 3
     with pytest.raises(IndexUnsafe):
         open_index(index_path)
-    trusted = run_cli("search", "walrus", "--index", str(index_path), env={TRUST: "1"})
+    trusted = invoke_cli("search", "walrus", "--index", str(index_path), env={TRUST: "1"})
     assert trusted.returncode == 0 and "(5 articles" in trusted.stdout
     index_path.chmod(0o755)
     (live(index_path) / "vocabulary.tsv").chmod(0o666)  # a file of the generation counts too
-    result = run_cli("search", "walrus", "--index", str(index_path))
+    result = invoke_cli("search", "walrus", "--index", str(index_path))
     assert result.returncode == 3 and "vocabulary.tsv is writable by every user" in result.stderr
 
 
@@ -338,10 +341,10 @@ def test_an_index_folder_owned_by_another_user_is_refused_unless_trusted(tmp_pat
     for root, dirs, files in os.walk(index_path):
         for name in [root, *(os.path.join(root, entry) for entry in dirs + files)]:
             os.lchown(name, 54321, 54321)
-    result = run_cli("search", "walrus", "--index", str(index_path))
+    result = invoke_cli("search", "walrus", "--index", str(index_path))
     assert result.returncode == 3
     assert "the index folder is owned by user 54321, not by you or root" in result.stderr
-    assert run_cli("search", "walrus", "--index", str(index_path), env={TRUST: "1"}).returncode == 0
+    assert invoke_cli("search", "walrus", "--index", str(index_path), env={TRUST: "1"}).returncode == 0
 
 
 # -- item 14: root keeps a user's index the user's ----------------------------------------------
@@ -368,7 +371,7 @@ def test_root_refuses_another_users_index_and_when_trusted_keeps_its_files_the_u
     corpus, index_path = small_corpus(tmp_path / "corpus"), tmp_path / "ix"
     build_index([corpus], index_path)
     give_to(index_path, 54321)
-    refused = run_cli("index", "--rebuild", "--index", str(index_path))
+    refused = invoke_cli("index", "--rebuild", "--index", str(index_path))
     assert refused.returncode == 3 and "owned by user 54321, not by you or root" in refused.stderr
     assert owners(index_path) == {(54321, 54321)}  # the lock file root opened is the user's too
     monkeypatch.setenv(TRUST, "1")

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 from support.corpora import write_article
 from support.privileges import _drop_file_capabilities, can_drop_root_bypass
-from support.processes import run_cli
 from support.readers import stored_documents
 
 MB = 1024 * 1024
@@ -269,7 +268,7 @@ def test_broken_feed_is_reported_as_broken_xml(hostile):
 
 TIME_LIMIT_S = 2.0  # README: no search runs longer than 2 seconds
 API_MARGIN_S = 0.5
-CLI_MARGIN_S = 3.0  # process start-up on a loaded machine
+CLI_MARGIN_S = 3.0  # a process's start on a loaded machine
 
 HOSTILE_QUERIES = {
     "bare star": "*",
@@ -337,9 +336,9 @@ def test_hostile_query_api(searcher, query):
 
 
 @pytest.mark.parametrize("query", query_params(HOSTILE_QUERIES))
-def test_hostile_query_cli(small_index, query):
+def test_hostile_query_cli(small_index, cli_server, query):
     started = time.monotonic()
-    result = run_cli("search", "--index", str(small_index), "--", query)
+    result = cli_server.run_cli("search", "--index", str(small_index), "--", query)  # a crash stays out of pytest
     seconds = time.monotonic() - started
     assert seconds < TIME_LIMIT_S + CLI_MARGIN_S, seconds
     assert TRACEBACK not in result.stderr
@@ -354,8 +353,8 @@ def test_hostile_query_cli(small_index, query):
 
 
 @pytest.mark.parametrize(("query", "code"), [("-xyzzy bank", 0), ("-profit bank", 1), ("-profit", 2)])
-def test_query_starting_with_an_exclusion_cli(small_index, query, code):
-    result = run_cli("search", query, "--index", str(small_index))
+def test_query_starting_with_an_exclusion_cli(small_index, cli_server, query, code):
+    result = cli_server.run_cli("search", query, "--index", str(small_index))
     assert result.returncode == code, result
     if code == 2:
         assert result.stderr.splitlines() == [
@@ -381,18 +380,18 @@ def test_refused_queries_say_why(searcher, query, message):
     assert isinstance(outcome, QueryError) and message in str(outcome), outcome
 
 
-def test_common_word_after_an_incremental_update(tmp_path):
+def test_common_word_after_an_incremental_update(tmp_path, cli_server):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     for number in range(3):
         write_article(corpus, f"{number}.txt", f"Title {number}", f"The bank story {number}.")
-    assert run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
+    assert cli_server.run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
     for number in range(2):
         write_article(corpus, f"{number}.txt", f"Title {number}", f"The bank story {number}, changed.")
-    assert run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
-    result = run_cli("search", "bank", "--index", str(index))
+    assert cli_server.run_cli("index", str(corpus), "--index", str(index), "--quiet").returncode == 0
+    result = cli_server.run_cli("search", "bank", "--index", str(index))
     assert (result.returncode, result.stderr) == (0, ""), result
     assert "1-3 of 3 results" in result.stdout
-    shown = run_cli("show", "0.txt", "--query", "bank", "--index", str(index))
+    shown = cli_server.run_cli("show", "0.txt", "--query", "bank", "--index", str(index))
     assert (shown.returncode, shown.stderr) == (0, ""), shown
 
 

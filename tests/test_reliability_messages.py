@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from support.corpora import synthetic_corpus, write_article
-from support.processes import run_cli
+from support.processes import invoke_cli
 
 from newsearch import build_index, storage
 from newsearch.cli import cli
@@ -60,20 +60,20 @@ def test_a_missing_segment_is_damage_with_the_fix_and_the_fix_works(tmp_path, mo
     [segment] = live(index).glob("*.seg")
     segment.unlink()
     for command in (["search", "marker1"], ["index"]):  # a reader, and the writer (under the lock)
-        result = run_cli(*command, "--index", str(index))
+        result = invoke_cli(*command, "--index", str(index))
         assert result.returncode == DAMAGED, result
         line = assert_damaged_with_the_fix(result, index)
         assert f"({live(index).name}/{segment.name} is missing)" in line
-    repaired = run_cli("index", "--rebuild", "--index", str(index))
+    repaired = invoke_cli("index", "--rebuild", "--index", str(index))
     assert repaired.returncode == 0, repaired
-    assert run_cli("search", "marker1", "--index", str(index)).returncode == 0
+    assert invoke_cli("search", "marker1", "--index", str(index)).returncode == 0
 
 
 def test_a_deleted_table_of_contents_is_damage_with_the_fix(tmp_path):
     _, index = small_index(tmp_path)
     for toc in live(index).glob("*.toc"):
         toc.unlink()
-    result = run_cli("search", "bank", "--index", str(index))
+    result = invoke_cli("search", "bank", "--index", str(index))
     assert result.returncode == DAMAGED, result
     line = assert_damaged_with_the_fix(result, index)
     assert "has no table of contents" in line

@@ -3,15 +3,18 @@
 Indexed text (titles, bodies, sources, authors, urls, tags, ids), file and folder NAMES and skip
 reasons carry escape sequences (OSC 52 clipboard writes, clear screen, 8-bit CSI, BEL, bidi
 overrides). Text output must show them harmlessly; JSON output escapes them (and keeps them).
+The commands run in processes forked from the ``cli_server`` (conftest.py): their output is what
+a process writes, without an interpreter start each.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,8 +29,10 @@ PADDING = "The quick brown fox jumps over the lazy dog near the river bank. " * 
 OUR_SGR = re.compile(r"\x1b\[(?:0|1|1;33)m")  # what --color always itself writes
 
 
-def run_bytes(*args: str | bytes) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "newsearch", *args], capture_output=True)
+@pytest.fixture(scope="module")
+def run_bytes(cli_server) -> Callable[..., subprocess.CompletedProcess]:
+    """``newsearch ARGS`` in a process, its output as bytes."""
+    return functools.partial(cli_server.run_cli, text=False)
 
 
 def unsafe_in(data: bytes, allow_color: bool = False) -> list[str]:
@@ -75,7 +80,7 @@ def evil_corpus(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def evil(tmp_path_factory):
+def evil(tmp_path_factory, run_bytes):
     root = tmp_path_factory.mktemp("terminal")
     corpus = evil_corpus(root)
     index = root / "index"
@@ -83,7 +88,7 @@ def evil(tmp_path_factory):
     return corpus, index, first
 
 
-def test_index_warnings_and_summary_are_terminal_safe(evil, tmp_path):
+def test_index_warnings_and_summary_are_terminal_safe(evil, run_bytes, tmp_path):
     corpus, _index, first = evil
     assert first.returncode == 0, first
     assert_terminal_safe(first)
@@ -95,14 +100,14 @@ def test_index_warnings_and_summary_are_terminal_safe(evil, tmp_path):
 
 @pytest.mark.parametrize("word", ["penguin", "puffin", "otter", "walrus", "narwhal", "beaver", "evil", "sgvsbg8"])
 @pytest.mark.parametrize("color", ["never", "always"])
-def test_search_text_is_terminal_safe(evil, word, color):
+def test_search_text_is_terminal_safe(evil, run_bytes, word, color):
     result = run_bytes("search", word, "--index", str(evil[1]), "--color", color)
     assert result.returncode in (0, 1)
     assert_terminal_safe(result, allow_color=color == "always")
 
 
 @pytest.mark.parametrize("output", ["json", "jsonl"])
-def test_search_json_escapes_and_keeps_the_text(evil, output):
+def test_search_json_escapes_and_keeps_the_text(evil, run_bytes, output):
     result = run_bytes("search", "otter OR penguin OR narwhal", "--index", str(evil[1]), "--format", output,
                        "--limit", "50")
     assert result.returncode == 0
@@ -114,7 +119,7 @@ def test_search_json_escapes_and_keeps_the_text(evil, output):
     assert "\u202eevil\u202c" in otter["title"]  # escaped in the bytes, kept in the data
 
 
-def test_show_and_stats_and_check_are_terminal_safe(evil):
+def test_show_and_stats_and_check_are_terminal_safe(evil, run_bytes):
     _corpus, index, _first = evil
     ids = sorted(doc_id for doc_id, _title in stored_documents(index))
     assert len(ids) == 6
@@ -153,9 +158,9 @@ def test_file_names_with_control_characters_are_indexed_once(tmp_path):
     (["index", f"corpus{EVIL}"], 1),
     (["search", "bank", "--index", f"nowhere{EVIL}"], 3),
 ], ids=["unknown field", "phrase of common words", "corpus path", "index path"])
-def test_error_messages_do_not_echo_control_characters(evil, tmp_path, args, code):
+def test_error_messages_do_not_echo_control_characters(evil, run_bytes, tmp_path, args, code):
     if "--index" not in args:
         args = [*args, "--index", str(evil[1])]
-    result = subprocess.run([sys.executable, "-m", "newsearch", *args], capture_output=True, cwd=tmp_path)
+    result = run_bytes(*args, cwd=tmp_path)
     assert result.returncode == code, result
     assert_terminal_safe(result)

@@ -23,11 +23,21 @@ def _drop_file_capabilities() -> None:  # pragma: no cover - runs in the child b
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
-def run_cli_without_root_bypass(*args: str, env: dict[str, str] | None = None,
-                                **kwargs) -> subprocess.CompletedProcess:
-    """``run_cli`` in a process for which file permissions apply, even when the tests run as root."""
-    return subprocess.run([sys.executable, "-m", "newsearch", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, preexec_fn=_drop_file_capabilities, **kwargs)
+def drop_root_bypass_here() -> None:  # pragma: no cover - runs in a forked child (support/cli_forkserver.py)
+    """Drop root's permission-bypass capabilities from this process's effective and permitted sets
+    (no exec follows, so the bounding set would not do): ``chmod 000`` then applies to it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # (effective, permitted, inheritable) for capabilities 0-31, then 32-63
+    if libc.capget(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    keep = ~((1 << CAP_DAC_OVERRIDE) | (1 << CAP_DAC_READ_SEARCH)) & 0xFFFFFFFF
+    data[0] &= keep
+    data[1] &= keep
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
 
 
 def can_drop_root_bypass() -> bool:

@@ -15,6 +15,23 @@ def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subproce
                           env={**os.environ, **(env or {})}, **kwargs)
 
 
+def invoke_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``run_cli`` in this process, through click's CliRunner: the same exit code and output without
+    starting a process, for tests of what a command does and says rather than of processes."""
+    from click.testing import CliRunner
+
+    from newsearch.cli import cli
+
+    here = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(cli, list(args), env=env, prog_name="newsearch")
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
 def popen_cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "newsearch", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
