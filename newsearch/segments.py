@@ -13,10 +13,11 @@ only how postings reach them:
   (``newsearch.inverter``): no Python work per posting, positions encoded in bulk
   exactly as ``Positions.encode`` encodes them;
 * other fields' postings (ids, paths) are collected per term, a document at a time;
-* the flush merges the batches term by term, reads each field's length column once,
-  and hands every term's postings to ``write_term_postings``, the one place where a
-  term's final docnums, weights and values are written, to the segment and to its
-  posting sidecar (``newsearch.postings``).
+* the flush merges the batches a bounded chunk of terms at a time, reads each field's
+  length column once, and writes each chunk to the segment's posting sidecar
+  (``newsearch.postings``) in one numpy pass and to Whoosh's postings term by term
+  (``write_term``); postings from Whoosh's pool (merged segments) reach both through
+  ``write_term_postings``. Every term of a segment reaches the sidecar once, in order.
 
 Anything else (boosts, vectors, other formats) takes Whoosh's own path. The result
 is the segment Whoosh's ``SegmentWriter`` writes: ``tests/test_segments.py`` compares
@@ -176,8 +177,9 @@ class NewsSegmentWriter(SegmentWriterBase):
     def _entries(self) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
         """Every waiting posting as sorted (field, term, docnums, weights, values) records."""
         for fieldname, runs in self._field_runs():
-            for tbytes, ids, weights, values, _ in _term_postings(runs, None):
-                yield fieldname, tbytes, ids, weights, values
+            for chunk in merged_chunks(runs):
+                for tbytes, ids, weights, values, _ in _chunk_terms(*chunk, None):
+                    yield fieldname, tbytes, ids, weights, values
 
     def flush_segment(self) -> None:
         self.perdocwriter.close()
@@ -208,8 +210,11 @@ class NewsSegmentWriter(SegmentWriterBase):
             fieldwriter.start_field(fieldname, self.schema[fieldname])
             install_postings_writer(fieldwriter)
             field_lengths = lengths.of_field(fieldname) if lengths is not None else None
-            for tbytes, ids, weights, values, doc_lengths in _term_postings(runs, field_lengths):
-                write_term_postings(fieldwriter, sidecar, fieldname, tbytes, ids, weights, values, doc_lengths)
+            for terms, starts, docs, weights, values in merged_chunks(runs):
+                sidecar.add_terms(fieldname, terms, starts, docs, weights)  # a chunk of terms at once, in numpy
+                for tbytes, ids, term_weights, term_values, doc_lengths in _chunk_terms(
+                        terms, starts, docs, weights, values, field_lengths):
+                    write_term(fieldwriter, tbytes, ids, term_weights, term_values, doc_lengths)
             fieldwriter.finish_field()
 
     def _remove_spills(self) -> None:
@@ -226,21 +231,20 @@ class NewsSegmentWriter(SegmentWriterBase):
 def write_term_postings(fieldwriter: Any, sidecar: SidecarWriter, fieldname: str, tbytes: bytes, ids: list[int],
                         weights: list[float], values: list[Any], doc_lengths: list[int]) -> None:
     """Write one term's postings (docnums ascending, their weights, values and field lengths) to the
-    segment and its posting sidecar: every term of every segment this writer flushes passes through
-    here, once, in order."""
+    segment and its posting sidecar."""
     sidecar.add(fieldname, tbytes, ids, weights)
     write_term(fieldwriter, tbytes, ids, weights, values, doc_lengths)
 
 
-def _term_postings(runs: list[AnyRun], field_lengths: np.ndarray | None
-                   ) -> Iterator[tuple[bytes, list[int], list[float], list[bytes], list[int]]]:
-    """One field's runs merged: each term's (term, docnums, weights, values, field lengths), in term order."""
-    for terms, starts, docs, weights, values in merged_chunks(runs):
-        ids, weight_list = docs.tolist(), weights.tolist()
-        doc_lengths = field_lengths[docs].tolist() if field_lengths is not None else [0] * len(ids)
-        for index, tbytes in enumerate(terms):
-            start, stop = starts[index], starts[index + 1]
-            yield tbytes, ids[start:stop], weight_list[start:stop], values[start:stop], doc_lengths[start:stop]
+def _chunk_terms(terms: list[bytes], starts: list[int], docs: np.ndarray, weights: np.ndarray, values: list[bytes],
+                 field_lengths: np.ndarray | None
+                 ) -> Iterator[tuple[bytes, list[int], list[float], list[bytes], list[int]]]:
+    """A chunk of merged terms (``merged_chunks``) term by term: (term, docnums, weights, values, field lengths)."""
+    ids, weight_list = docs.tolist(), weights.tolist()
+    doc_lengths = field_lengths[docs].tolist() if field_lengths is not None else [0] * len(ids)
+    for index, tbytes in enumerate(terms):
+        start, stop = starts[index], starts[index + 1]
+        yield tbytes, ids[start:stop], weight_list[start:stop], values[start:stop], doc_lengths[start:stop]
 
 
 _BYTE_LENGTHS = np.array([byte_to_length(byte) for byte in range(256)], dtype=np.int64)
