@@ -48,7 +48,13 @@ from newsearch.inverter import (
     merged_chunks,
 )
 from newsearch.postings import SidecarWriter
-from newsearch.whoosh_internals import SegmentWriterBase, field_lengths_bytes, install_postings_writer, write_term
+from newsearch.whoosh_internals import (
+    SegmentWriterBase,
+    add_column_value_at,
+    field_lengths_bytes,
+    install_postings_writer,
+    write_term,
+)
 
 # What a waiting posting of a field without a buffer costs in memory besides its value bytes, and
 # what a term's first posting adds (its key, the tuple, three lists), generously.
@@ -93,10 +99,15 @@ class NewsSegmentWriter(SegmentWriterBase):
         self._pending_size = 0
         self._runs: list[dict[str, AnyRun]] = []  # spilled runs, in document order
         self._spill_folders: list[str] = []
+        # Column values computed a batch of documents at a time (``_deferred``): field -> (docnum, value).
+        self._pending_columns: dict[str, list[tuple[int, Any]]] = {}
+        self._pending_cost = 0
 
     def add_document(self, **fields: Any) -> None:
         if not self._plain or any(name.startswith("_") for name in fields):  # boosts, custom stored values
-            super().add_document(**fields)
+            self.resolve_columns()
+            super().add_document(**{name: type(value).compute_many([value])[0] if _deferred(value) else value
+                                    for name, value in fields.items()})
             return
         self.check_state()
         schema = self.schema
@@ -140,17 +151,35 @@ class NewsSegmentWriter(SegmentWriterBase):
                 perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
                 column = field.column_type
                 if column:
-                    perdocwriter.add_column_value(fieldname, column, field.to_column_value(value))
+                    if _deferred(value):
+                        self._pending_columns.setdefault(fieldname, []).append((docnum, value))
+                        self._pending_cost += value.cost
+                    else:
+                        perdocwriter.add_column_value(fieldname, column, field.to_column_value(value))
         except Exception:
             perdocwriter.cancel_doc()
             raise
         perdocwriter.finish_doc()
+        if self._pending_cost > DEFERRED_COST or any(len(pending) >= DEFERRED_BATCH
+                                                     for pending in self._pending_columns.values()):
+            self.resolve_columns()
         self.pool.fieldnames.update(fields)
         self._pending_size += size
         if self._pending_size + INVERSION_BYTES_PER_WORD * sum(map(len, buffers.values())) > self.pool.limit:
             self._spill()
         self.added = True
         self.docnum += 1
+
+    def resolve_columns(self) -> None:
+        """Compute the column values waiting (``_deferred``), a batch per field, and add them in document order."""
+        for fieldname, pending in self._pending_columns.items():
+            field = self.schema[fieldname]
+            values = type(pending[0][1]).compute_many([value for _, value in pending])
+            for (docnum, _), value in zip(pending, values):
+                add_column_value_at(self.perdocwriter, fieldname, field.column_type, docnum,
+                                    field.to_column_value(value))
+        self._pending_columns = {}
+        self._pending_cost = 0
 
     def _inverted(self) -> dict[str, Run]:
         """The waiting postings as one run per field; the buffers and ``_pending`` are emptied."""
@@ -182,6 +211,7 @@ class NewsSegmentWriter(SegmentWriterBase):
                     yield fieldname, tbytes, ids, weights, values
 
     def flush_segment(self) -> None:
+        self.resolve_columns()
         self.perdocwriter.close()
         lengths = _PreloadedLengths(self.per_document_reader()) if self.codec.length_stats else None
         sidecar = SidecarWriter(self.newsegment, self.storage, self.docnum)  # every term passes it on its way
@@ -224,8 +254,22 @@ class NewsSegmentWriter(SegmentWriterBase):
         self._runs = []
 
     def close_segment(self) -> None:
+        self._pending_columns = {}
         self._remove_spills()
         super().close_segment()
+
+
+# Documents whose deferred column values are computed together, at most (and at most this much
+# of their ``cost``: words, for ``duplicates.PendingBands``).
+DEFERRED_BATCH = 256
+DEFERRED_COST = 1_000_000
+
+
+def _deferred(value: Any) -> bool:
+    """Whether a column value is to be computed later, with others: its type's ``compute_many(values)``
+    gives them, and its ``cost`` says what it holds meanwhile (``duplicates.PendingBands``). A batch
+    costs far less than each one alone."""
+    return hasattr(type(value), "compute_many")
 
 
 def write_term_postings(fieldwriter: Any, sidecar: SidecarWriter, fieldname: str, tbytes: bytes, ids: list[int],
