@@ -58,9 +58,10 @@ EXTENSION = ".npost"
 MAGIC = b"NSPOST\x00\x01"
 _HEADER = struct.Struct("<8sIIQ")
 _FOOTER = struct.Struct("<QQQII32s8s")
-_GAP_TYPES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4")}
+_GAP_TYPES: dict[int, np.dtype[Any]] = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4")}
 _ONE_WEIGHT = 0  # weight code: the term's weights are all equal, stored once as f32
-_WEIGHT_TYPES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 3: np.dtype("<f4")}  # weight code -> type of each
+# Weight code -> the type of each weight.
+_WEIGHT_TYPES: dict[int, np.dtype[Any]] = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 3: np.dtype("<f4")}
 _FIRST = np.dtype("<u4")
 _CHUNK = 1 << 18  # postings buffered before they are encoded and written
 

@@ -372,7 +372,7 @@ def install_postings_writer(fieldwriter: Any) -> None:
     fieldwriter._postwriter.__class__ = SmallBlockPostingsWriter
 
 
-def write_term(fieldwriter: Any, btext: bytes, ids: list[int], weights: list[float], values: list[bytes | None],
+def write_term(fieldwriter: Any, btext: bytes, ids: list[int], weights: list[float], values: Sequence[bytes | None],
                doc_lengths: list[Any]) -> None:
     """One term's postings, in the blocks ``W3PostingsWriter.add_posting`` would have filled."""
     fieldwriter.start_term(btext)
