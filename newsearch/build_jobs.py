@@ -26,7 +26,7 @@ from whoosh import index as whoosh_index
 
 from newsearch import corpus
 from newsearch.corpus import CorpusFile, FilePiece, FileVersion
-from newsearch.duplicates import band_bytes
+from newsearch.duplicates import PendingBands
 from newsearch.errors import CorpusError, IndexWriteError
 from newsearch.models import BuildReport, Document, SkippedFile
 from newsearch.parallel import report_progress
@@ -186,6 +186,7 @@ def document_record(document: Document, file: CorpusFile | FilePiece, stamp: Fil
         record = to_record(document, str(file.path), stamp)
     except ValueError as exc:
         raise IndexWriteError(f"{document.path}: invalid document {document.id!r}: {exc}") from None
-    # The near-duplicate band keys, from the title and body as indexed (validated, cut to length).
-    record["dup_bands"] = band_bytes(cast(str, record["title"]), cast(str, record["body"]))
+    # The near-duplicate band keys, from the title and body as indexed (validated, cut to length),
+    # computed by the segment writer for a batch of documents at once.
+    record["dup_bands"] = PendingBands.of(cast(str, record["title"]), cast(str, record["body"]))
     return record

@@ -75,6 +75,7 @@ __all__ = [
     "Signature",
     "band_keys",
     "band_bytes",
+    "PendingBands",
     "band_hashes",
     "candidate_pairs",
     "candidate_probability",
@@ -262,42 +263,55 @@ def signature(text: str) -> Signature:
     Each shingle is hashed to 32 bits by combining its words' 64-bit hashes (cached
     per word); each of the ``NUM_PERM`` permutations maps a pre-mixed shingle hash
     ``h`` to ``a * h + b`` modulo 2**32 (``a`` odd: a bijection), and the signature
-    keeps each permutation's minimum. All of it is a few numpy operations per article.
+    keeps each permutation's minimum. All of it is a few numpy operations per batch of texts.
     """
-    minima = _minima(text)
-    return Signature(() if minima is None else tuple(minima.tolist()))
+    minima, has_words = _minima([surface_forms(text)])
+    return Signature(tuple(minima[0].tolist()) if has_words[0] else ())
 
 
-def _minima(text: str) -> Any:
-    """``signature(text)``'s values as a numpy uint32 array, None for a text without words."""
-    hashes = _term_hashes.of(surface_forms(text))  # the index splits the same body next: then for free
-    if not len(hashes):
-        return None
+def _minima(texts: list[list[str]]) -> tuple[Any, Any]:
+    """``signature``'s values of each text (given as its ``surface_forms``), a numpy uint32 row
+    each, and whether each text has words (a row without is all ones). Computed for all the texts
+    at once: per text, numpy's call overhead was most of the cost."""
     numpy, multipliers, offsets = _minhash_setup()
+    parts = [_term_hashes.of(surfaces) for surfaces in texts]
+    counts = numpy.array([len(part) for part in parts], dtype=numpy.int64)
+    minima = numpy.full((len(texts), NUM_PERM), numpy.iinfo(numpy.uint32).max, dtype=numpy.uint32)
+    if not counts.any():
+        return minima, counts > 0
+    hashes = numpy.concatenate(parts)
     size = SHINGLE_SIZE
-    with numpy.errstate(over="ignore"):
-        if len(hashes) >= size:
-            count = len(hashes) - size + 1
-            combined = hashes[size - 1 : size - 1 + count].copy()
-            for position in range(size - 1):
-                combined += hashes[position : position + count] * numpy.uint64(
-                    _POSITION_MULTIPLIERS[position % len(_POSITION_MULTIPLIERS)]
-                )
-            hashes = combined
-        # The top 32 bits of a 64-bit avalanche (MurmurHash3's fmix64) of each shingle.
-        hashes ^= hashes >> numpy.uint64(33)
-        hashes *= numpy.uint64(0xFF51AFD7ED558CCD)
-        hashes ^= hashes >> numpy.uint64(33)
-        hashes *= numpy.uint64(0xC4CEB9FE1A85EC53)
-        hashes ^= hashes >> numpy.uint64(33)
-        shingle_hashes = _fmix32(numpy, (hashes >> numpy.uint64(32)).astype(numpy.uint32))
-        # A repeated shingle gives the same values again: the minima need no de-duplication.
-        # A block of shingles at a time: all at once, a 9 MB article's table is 600 MB.
-        minima = numpy.full(NUM_PERM, numpy.iinfo(numpy.uint32).max, dtype=numpy.uint32)
-        for start in range(0, len(shingle_hashes), _SHINGLE_BLOCK):
-            block = shingle_hashes[start : start + _SHINGLE_BLOCK, None] * multipliers + offsets
-            numpy.minimum(minima, block.min(axis=0), out=minima)
-    return minima
+    firsts = numpy.cumsum(counts) - counts
+    # A text of ``size`` words or more gives its word ``size``-grams, a shorter one its words.
+    shingle_counts = numpy.where(counts >= size, counts - size + 1, counts)
+    owner = numpy.repeat(numpy.arange(len(texts)), shingle_counts)
+    at = numpy.arange(len(owner)) - numpy.repeat(numpy.cumsum(shingle_counts) - shingle_counts, shingle_counts)
+    at += firsts[owner]
+    grams = counts[owner] >= size
+    combined = hashes[numpy.where(grams, at + size - 1, at)]
+    for position in range(size - 1):
+        multiplier = numpy.uint64(_POSITION_MULTIPLIERS[position % len(_POSITION_MULTIPLIERS)])
+        combined += numpy.where(grams, hashes[numpy.minimum(at + position, len(hashes) - 1)] * multiplier,
+                                numpy.uint64(0))
+    # The top 32 bits of a 64-bit avalanche (MurmurHash3's fmix64) of each shingle.
+    combined ^= combined >> numpy.uint64(33)
+    combined *= numpy.uint64(0xFF51AFD7ED558CCD)
+    combined ^= combined >> numpy.uint64(33)
+    combined *= numpy.uint64(0xC4CEB9FE1A85EC53)
+    combined ^= combined >> numpy.uint64(33)
+    shingle_hashes = _fmix32(numpy, (combined >> numpy.uint64(32)).astype(numpy.uint32))
+    # A repeated shingle gives the same values again: the minima need no de-duplication.
+    # A block of shingles at a time (a 9 MB article's whole table would be 600 MB), each
+    # text's part of a block reduced in one call.
+    for start in range(0, len(shingle_hashes), _SHINGLE_BLOCK):
+        piece = shingle_hashes[start:start + _SHINGLE_BLOCK]
+        piece_owner = owner[start:start + _SHINGLE_BLOCK]
+        cuts = numpy.flatnonzero(numpy.concatenate([[True], piece_owner[1:] != piece_owner[:-1]]))
+        block = numpy.multiply.outer(multipliers, piece)
+        block += offsets[:, None]
+        rows = piece_owner[cuts]
+        minima[rows] = numpy.minimum(minima[rows], numpy.minimum.reduceat(block, cuts, axis=1).T)
+    return minima, counts > 0
 
 
 def band_hashes(sig: Signature) -> tuple[int, ...]:
@@ -326,15 +340,44 @@ def band_keys(sig: Signature) -> list[str]:
 def band_bytes(title: str, body: str) -> bytes:
     """An article's band hashes as ``BANDS`` little-endian uint32s (b"" when it has no words):
     the value of its ``dup_bands`` column."""
-    minima = _minima(duplicate_text(title, body))
-    if minima is None:
-        return b""
+    return _band_bytes([PendingBands.of(title, body).surfaces])[0]
+
+
+def _band_bytes(texts: list[list[str]]) -> list[bytes]:
+    """``band_bytes`` of many texts (each an article's ``duplicate_text`` as its ``surface_forms``)."""
+    minima, has_words = _minima(texts)
     # ``band_hashes`` packed, made straight from the rows' bytes: each band's hash, written
     # little-endian, is its BLAKE2b digest itself.
-    rows = minima.astype("<u4").tobytes()
     step = 4 * ROWS
-    return b"".join([hashlib.blake2b(rows[start:start + step], digest_size=4).digest()
-                     for start in range(0, len(rows), step)])
+    found = []
+    for row, words in zip(minima.astype("<u4"), has_words.tolist()):
+        data = row.tobytes()
+        found.append(b"".join([hashlib.blake2b(data[start:start + step], digest_size=4).digest()
+                               for start in range(0, len(data), step)]) if words else b"")
+    return found
+
+
+@dataclass(frozen=True)
+class PendingBands:
+    """An article's ``dup_bands`` value (``band_bytes``) not computed yet: the words of its text. The
+    segment writer computes a batch of them at once (``compute_many``), a few hundred articles a call.
+    The words are split when this is made, as the article's record is: the index's own split of the
+    same body is then free (``surface_forms`` keeps the last few)."""
+
+    surfaces: list[str]
+
+    @classmethod
+    def of(cls, title: str, body: str) -> PendingBands:
+        return cls(surface_forms(duplicate_text(title, body)))
+
+    @property
+    def cost(self) -> int:
+        """What waiting costs: the number of words held."""
+        return len(self.surfaces)
+
+    @staticmethod
+    def compute_many(pending: list[PendingBands]) -> list[bytes]:
+        return _band_bytes([item.surfaces for item in pending])
 
 
 def candidate_probability(similarity: float, bands: int = BANDS, rows: int = ROWS) -> float:

@@ -22,7 +22,7 @@ from newsearch.models import Document
 # must be rebuilt, not searched with wrong results. The format names the analysis
 # and near-duplicate (band key) versions too: changing either asks for a rebuild.
 SCHEMA_VERSION = 3  # 2: dup_bands; 3: title_stops, body_stops
-POSTINGS_VERSION = 1  # the layout of the posting sidecar (``postings``) every segment holds
+POSTINGS_VERSION = 2  # the layout of the posting sidecar (``postings``) every segment holds
 FORMAT = (f"newsearch-schema-{SCHEMA_VERSION}-analysis-{ANALYSIS_VERSION}-duplicates-{DUPLICATES_VERSION}"
           f"-postings-{POSTINGS_VERSION}")
 

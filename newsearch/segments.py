@@ -13,10 +13,11 @@ only how postings reach them:
   (``newsearch.inverter``): no Python work per posting, positions encoded in bulk
   exactly as ``Positions.encode`` encodes them;
 * other fields' postings (ids, paths) are collected per term, a document at a time;
-* the flush merges the batches term by term, reads each field's length column once,
-  and hands every term's postings to ``write_term_postings``, the one place where a
-  term's final docnums, weights and values are written, to the segment and to its
-  posting sidecar (``newsearch.postings``).
+* the flush merges the batches a bounded chunk of terms at a time, reads each field's
+  length column once, and writes each chunk to the segment's posting sidecar
+  (``newsearch.postings``) in one numpy pass and to Whoosh's postings term by term
+  (``write_term``); postings from Whoosh's pool (merged segments) reach both through
+  ``write_term_postings``. Every term of a segment reaches the sidecar once, in order.
 
 Anything else (boosts, vectors, other formats) takes Whoosh's own path. The result
 is the segment Whoosh's ``SegmentWriter`` writes: ``tests/test_segments.py`` compares
@@ -47,7 +48,13 @@ from newsearch.inverter import (
     merged_chunks,
 )
 from newsearch.postings import SidecarWriter
-from newsearch.whoosh_internals import SegmentWriterBase, field_lengths_bytes, install_postings_writer, write_term
+from newsearch.whoosh_internals import (
+    SegmentWriterBase,
+    add_column_value_at,
+    field_lengths_bytes,
+    install_postings_writer,
+    write_term,
+)
 
 # What a waiting posting of a field without a buffer costs in memory besides its value bytes, and
 # what a term's first posting adds (its key, the tuple, three lists), generously.
@@ -92,10 +99,15 @@ class NewsSegmentWriter(SegmentWriterBase):
         self._pending_size = 0
         self._runs: list[dict[str, AnyRun]] = []  # spilled runs, in document order
         self._spill_folders: list[str] = []
+        # Column values computed a batch of documents at a time (``_deferred``): field -> (docnum, value).
+        self._pending_columns: dict[str, list[tuple[int, Any]]] = {}
+        self._pending_cost = 0
 
     def add_document(self, **fields: Any) -> None:
         if not self._plain or any(name.startswith("_") for name in fields):  # boosts, custom stored values
-            super().add_document(**fields)
+            self.resolve_columns()
+            super().add_document(**{name: type(value).compute_many([value])[0] if _deferred(value) else value
+                                    for name, value in fields.items()})
             return
         self.check_state()
         schema = self.schema
@@ -139,17 +151,35 @@ class NewsSegmentWriter(SegmentWriterBase):
                 perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
                 column = field.column_type
                 if column:
-                    perdocwriter.add_column_value(fieldname, column, field.to_column_value(value))
+                    if _deferred(value):
+                        self._pending_columns.setdefault(fieldname, []).append((docnum, value))
+                        self._pending_cost += value.cost
+                    else:
+                        perdocwriter.add_column_value(fieldname, column, field.to_column_value(value))
         except Exception:
             perdocwriter.cancel_doc()
             raise
         perdocwriter.finish_doc()
+        if self._pending_cost > DEFERRED_COST or any(len(pending) >= DEFERRED_BATCH
+                                                     for pending in self._pending_columns.values()):
+            self.resolve_columns()
         self.pool.fieldnames.update(fields)
         self._pending_size += size
         if self._pending_size + INVERSION_BYTES_PER_WORD * sum(map(len, buffers.values())) > self.pool.limit:
             self._spill()
         self.added = True
         self.docnum += 1
+
+    def resolve_columns(self) -> None:
+        """Compute the column values waiting (``_deferred``), a batch per field, and add them in document order."""
+        for fieldname, pending in self._pending_columns.items():
+            field = self.schema[fieldname]
+            values = type(pending[0][1]).compute_many([value for _, value in pending])
+            for (docnum, _), value in zip(pending, values):
+                add_column_value_at(self.perdocwriter, fieldname, field.column_type, docnum,
+                                    field.to_column_value(value))
+        self._pending_columns = {}
+        self._pending_cost = 0
 
     def _inverted(self) -> dict[str, Run]:
         """The waiting postings as one run per field; the buffers and ``_pending`` are emptied."""
@@ -176,10 +206,12 @@ class NewsSegmentWriter(SegmentWriterBase):
     def _entries(self) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
         """Every waiting posting as sorted (field, term, docnums, weights, values) records."""
         for fieldname, runs in self._field_runs():
-            for tbytes, ids, weights, values, _ in _term_postings(runs, None):
-                yield fieldname, tbytes, ids, weights, values
+            for chunk in merged_chunks(runs):
+                for tbytes, ids, weights, values, _ in _chunk_terms(*chunk, None):
+                    yield fieldname, tbytes, ids, weights, values
 
     def flush_segment(self) -> None:
+        self.resolve_columns()
         self.perdocwriter.close()
         lengths = _PreloadedLengths(self.per_document_reader()) if self.codec.length_stats else None
         sidecar = SidecarWriter(self.newsegment, self.storage, self.docnum)  # every term passes it on its way
@@ -208,8 +240,11 @@ class NewsSegmentWriter(SegmentWriterBase):
             fieldwriter.start_field(fieldname, self.schema[fieldname])
             install_postings_writer(fieldwriter)
             field_lengths = lengths.of_field(fieldname) if lengths is not None else None
-            for tbytes, ids, weights, values, doc_lengths in _term_postings(runs, field_lengths):
-                write_term_postings(fieldwriter, sidecar, fieldname, tbytes, ids, weights, values, doc_lengths)
+            for terms, starts, docs, weights, values in merged_chunks(runs):
+                sidecar.add_terms(fieldname, terms, starts, docs, weights)  # a chunk of terms at once, in numpy
+                for tbytes, ids, term_weights, term_values, doc_lengths in _chunk_terms(
+                        terms, starts, docs, weights, values, field_lengths):
+                    write_term(fieldwriter, tbytes, ids, term_weights, term_values, doc_lengths)
             fieldwriter.finish_field()
 
     def _remove_spills(self) -> None:
@@ -219,28 +254,41 @@ class NewsSegmentWriter(SegmentWriterBase):
         self._runs = []
 
     def close_segment(self) -> None:
+        self._pending_columns = {}
         self._remove_spills()
         super().close_segment()
+
+
+# Documents whose deferred column values are computed together, at most (and at most this much
+# of their ``cost``: words, for ``duplicates.PendingBands``).
+DEFERRED_BATCH = 256
+DEFERRED_COST = 1_000_000
+
+
+def _deferred(value: Any) -> bool:
+    """Whether a column value is to be computed later, with others: its type's ``compute_many(values)``
+    gives them, and its ``cost`` says what it holds meanwhile (``duplicates.PendingBands``). A batch
+    costs far less than each one alone."""
+    return hasattr(type(value), "compute_many")
 
 
 def write_term_postings(fieldwriter: Any, sidecar: SidecarWriter, fieldname: str, tbytes: bytes, ids: list[int],
                         weights: list[float], values: list[Any], doc_lengths: list[int]) -> None:
     """Write one term's postings (docnums ascending, their weights, values and field lengths) to the
-    segment and its posting sidecar: every term of every segment this writer flushes passes through
-    here, once, in order."""
+    segment and its posting sidecar."""
     sidecar.add(fieldname, tbytes, ids, weights)
     write_term(fieldwriter, tbytes, ids, weights, values, doc_lengths)
 
 
-def _term_postings(runs: list[AnyRun], field_lengths: np.ndarray | None
-                   ) -> Iterator[tuple[bytes, list[int], list[float], list[bytes], list[int]]]:
-    """One field's runs merged: each term's (term, docnums, weights, values, field lengths), in term order."""
-    for terms, starts, docs, weights, values in merged_chunks(runs):
-        ids, weight_list = docs.tolist(), weights.tolist()
-        doc_lengths = field_lengths[docs].tolist() if field_lengths is not None else [0] * len(ids)
-        for index, tbytes in enumerate(terms):
-            start, stop = starts[index], starts[index + 1]
-            yield tbytes, ids[start:stop], weight_list[start:stop], values[start:stop], doc_lengths[start:stop]
+def _chunk_terms(terms: list[bytes], starts: list[int], docs: np.ndarray, weights: np.ndarray, values: list[bytes],
+                 field_lengths: np.ndarray | None
+                 ) -> Iterator[tuple[bytes, list[int], list[float], list[bytes], list[int]]]:
+    """A chunk of merged terms (``merged_chunks``) term by term: (term, docnums, weights, values, field lengths)."""
+    ids, weight_list = docs.tolist(), weights.tolist()
+    doc_lengths = field_lengths[docs].tolist() if field_lengths is not None else [0] * len(ids)
+    for index, tbytes in enumerate(terms):
+        start, stop = starts[index], starts[index + 1]
+        yield tbytes, ids[start:stop], weight_list[start:stop], values[start:stop], doc_lengths[start:stop]
 
 
 _BYTE_LENGTHS = np.array([byte_to_length(byte) for byte in range(256)], dtype=np.int64)
