@@ -2,6 +2,7 @@
 
     python -m tests.bench.web_load --index bench-results/web/bbc-index --workers 2 --clients 16 --seconds 30
     python -m tests.bench.web_load --index ... --workers 2 --rebuild ../shared/corpora/bbc-news
+    python -m tests.bench.web_load --index ... --workers 2 --titles ../shared/corpora/bbc-news
 
 Starts the server with ``--workers N`` on a free 127.0.0.1 port, runs ``--clients`` closed-loop
 clients that each send one search after another over their own keep-alive HTTP/1.1 connection (a
@@ -39,8 +40,14 @@ QUERIES = [
     "oscar nomination", "rugby england", "terror laws", "games console", "airline", "china exports",
     "yukos", "immigration", "virus software", "box office", "strike", "pension",
 ]
-REQUESTS = [f"GET /api/search?{urlencode({'q': query, 'limit': 10})} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
-            for query in QUERIES]
+
+
+def search_requests(queries: list[str]) -> list[bytes]:
+    return [f"GET /api/search?{urlencode({'q': query, 'limit': 10})} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+            for query in queries]
+
+
+REQUESTS = search_requests(QUERIES)
 
 
 class Tally:
@@ -63,13 +70,13 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
     return int(status_line.split(b" ", 2)[1]), await reader.readexactly(length)
 
 
-async def client(port: int, start: int, stop_at: float, tally: Tally) -> None:
+async def client(port: int, requests: list[bytes], start: int, step: int, stop_at: float, tally: Tally) -> None:
     """One closed-loop client: the next request only once the last is answered."""
     number = start
     connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     while time.perf_counter() < stop_at:
-        request = REQUESTS[number % len(REQUESTS)]
-        number += 1
+        request = requests[number % len(requests)]
+        number += step
         began = time.perf_counter()
         try:
             connection = connection or await asyncio.open_connection("127.0.0.1", port)
@@ -88,10 +95,13 @@ async def client(port: int, start: int, stop_at: float, tally: Tally) -> None:
         connection[1].close()
 
 
-async def run_clients(port: int, clients: int, seconds: float) -> Tally:
+async def run_clients(port: int, requests: list[bytes], clients: int, seconds: float, distinct: bool) -> Tally:
+    """``distinct``: the clients take turns through ``requests`` (each asked once until all were),
+    else each cycles through them from its own start."""
     tally = Tally()
     stop_at = time.perf_counter() + seconds
-    await asyncio.gather(*(client(port, number * 7, stop_at, tally) for number in range(clients)))
+    await asyncio.gather(*(client(port, requests, number if distinct else number * 7, clients if distinct else 1,
+                                  stop_at, tally) for number in range(clients)))
     return tally
 
 
@@ -119,13 +129,14 @@ def server_cpu_s(rebuild_pid: int | None) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def measure(port: int, clients: int, seconds: float, rebuild: list[str] | None) -> dict:
+def measure(port: int, requests: list[bytes], clients: int, seconds: float, rebuild: list[str] | None,
+            distinct: bool) -> dict:
     load_before = os.getloadavg()
     rebuilding = subprocess.Popen(rebuild, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) if rebuild else None
     rebuild_pid = rebuilding.pid if rebuilding else None
     server_before, own_before = server_cpu_s(rebuild_pid), os.times()
     began = time.perf_counter()
-    tally = asyncio.run(run_clients(port, clients, seconds))
+    tally = asyncio.run(run_clients(port, requests, clients, seconds, distinct))
     elapsed = time.perf_counter() - began
     own_after, server_after = os.times(), server_cpu_s(rebuild_pid)
     rebuild_result = None
@@ -164,6 +175,18 @@ async def warm_up(port: int, workers: int) -> None:
             writer.close()
 
 
+def title_queries(corpus: Path) -> list[str]:
+    """The two longest words (of letters, in title order) of each title: distinct, everyday queries."""
+    queries = []
+    for path in sorted(corpus.rglob("*.txt")):
+        title = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
+        words = [word for word in title.split() if word.isalpha()]
+        longest = sorted(sorted(words, key=len, reverse=True)[:2], key=words.index)
+        if longest:
+            queries.append(" ".join(longest))
+    return list(dict.fromkeys(queries))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index", required=True, type=Path)
@@ -171,7 +194,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rebuild", metavar="CORPUS", help="run `newsearch index --rebuild CORPUS` meanwhile")
+    parser.add_argument("--titles", type=Path, metavar="CORPUS",
+                        help="ask, each once in turn, one query per article title of CORPUS's .txt files (first "
+                             "lines; the title's two longest words) instead of cycling the 30 built-in queries: "
+                             "then no answer comes from a cache")
     arguments = parser.parse_args()
+    queries = title_queries(arguments.titles) if arguments.titles else QUERIES
     if not 1 <= arguments.clients <= 64 or not 0 < arguments.seconds <= 120:
         parser.error("bounded: 1 to 64 clients, at most 120 seconds")
     rebuild = ([sys.executable, "-m", "newsearch", "index", "--rebuild", "--quiet", "--index", str(arguments.index),
@@ -179,8 +207,10 @@ def main() -> None:
     with running_server(arguments.index, "--workers", str(arguments.workers)) as base:
         port = int(base.rsplit(":", 1)[1])
         asyncio.run(warm_up(port, arguments.workers))
-        result = measure(port, arguments.clients, arguments.seconds, rebuild)
+        result = measure(port, search_requests(queries), arguments.clients, arguments.seconds, rebuild,
+                         distinct=arguments.titles is not None)
     print(json.dumps({"workers": arguments.workers, "clients": arguments.clients, "seconds": arguments.seconds,
+                      "queries": len(queries),
                       "during_rebuild": bool(rebuild), **result}, indent=1))
 
 
