@@ -59,7 +59,16 @@ from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.indexer import build_index
 from newsearch.models import BuildReport, CheckReport, IndexStats
-from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, report_progress, usable_cores
+from newsearch.parallel import (
+    Executor,
+    FuturesExecutor,
+    LocalExecutor,
+    Residents,
+    WorkerFailed,
+    dask_client,
+    report_progress,
+    usable_cores,
+)
 from newsearch.schema import FileStamp, path_key
 from newsearch.scoring import RANKING, BM25FModel, CollectionStatistics, RankingConfig
 from newsearch.searcher import DEFAULT_TIME_LIMIT_S, Index, _Snapshot
@@ -500,7 +509,13 @@ class ShardedIndex(Index):
                  executor: Executor | concurrent.futures.Executor | None = None) -> None:
         self.executor: Executor | None = (FuturesExecutor(executor) if isinstance(executor, concurrent.futures.Executor)
                                           else executor)
+        self._residents: Residents | None = None  # on a Dask cluster: one shard searcher per worker
         super().__init__(path, time_limit=time_limit, ranking=ranking)
+
+    def close(self) -> None:
+        """Release the index files (and, on a Dask cluster, the workers' shard searchers)."""
+        super().close()
+        self._residents = None
 
     def _fresh(self) -> _Snapshot:
         snapshot = self._snapshot
@@ -538,11 +553,38 @@ class ShardedIndex(Index):
                                   None if allowed is None else allowed[start:stop], max(deadline - time.monotonic(), 0),
                                   tuple(mine.tolist()), statistics, self.ranking))
         try:
-            found = self.executor.map(gather_shard, jobs)
+            found = self._gathered(jobs)
         except WorkerFailed as exc:
             raise NewsearchError(f"searching the shards of {self.path} failed: {exc}; search again (a worker "
                                  f"that died is replaced by the executor, or restart it)") from None
         return _merged(found, snapshot.offsets, depth, all_words, len(concepts))
+
+    def _gathered(self, jobs: list[GatherJob]) -> list[Gathered]:
+        """Each shard's ``gather_shard``: on a Dask cluster, one call per worker to its resident
+        searcher for all the shards it holds (tried again once on fresh residents if a worker
+        died); on another executor, one job per shard."""
+        client = dask_client(self.executor)
+        if client is None:
+            assert self.executor is not None
+            return self.executor.map(gather_shard, jobs)
+        try:
+            return self._on_residents(client, jobs)
+        except WorkerFailed:  # fresh residents, on the workers there are now
+            return self._on_residents(client, jobs)
+
+    def _on_residents(self, client: Any, jobs: list[GatherJob]) -> list[Gathered]:
+        if self._residents is None:
+            self._residents = Residents(client, ShardSearcher)
+        count = len(self._residents)
+        try:
+            batches = self._residents.call("gather", [jobs[number::count] for number in range(count)])
+        except WorkerFailed:
+            self._residents = None
+            raise
+        found: list[Gathered] = []
+        for number in range(len(jobs)):  # shard n went to resident n % count, as its (n // count)th job
+            found.append(batches[number % count][number // count])
+        return found
 
 
 def _manifest_text(root: Path) -> str:
@@ -606,6 +648,14 @@ def gather_shard(job: GatherJob) -> Gathered:
         searcher = Searcher(opened[2], weighting=BM25FModel(job.ranking, job.statistics), closereader=False)
         return gather(searcher, job.concepts, job.depth, all_words=job.all_words, allowed=job.allowed,
                       deadline=time.monotonic() + job.seconds, watch=job.watch)
+
+
+class ShardSearcher:
+    """A Dask worker's resident (``parallel.Residents``): gathers the shards it is handed, which
+    stay open in its worker between queries."""
+
+    def gather(self, jobs: list[GatherJob]) -> list[Gathered]:
+        return [gather_shard(job) for job in jobs]
 
 
 def _merged(found: list[Gathered], offsets: list[int], depth: int, all_words: bool, concepts: int) -> Gathered:
