@@ -39,6 +39,7 @@ import heapq
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -53,8 +54,14 @@ from newsearch import corpus, duplicate_store, status
 from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.candidates import Gathered, gather
 from newsearch.compiler import ConceptParts
-from newsearch.config import DEFAULT_MAX_DELETE, corpus_paths_origin, resolve_corpus_paths, resolve_index_path
-from newsearch.corpus import CorpusScan
+from newsearch.config import (
+    DEFAULT_MAX_DELETE,
+    corpus_paths_origin,
+    max_delete_share,
+    resolve_corpus_paths,
+    resolve_index_path,
+)
+from newsearch.corpus import CorpusScan, DeletionGuard
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.indexer import build_index
@@ -263,9 +270,14 @@ def build_sharded(
         # Scanned once, here, under the lock (a run that waited must see the corpus as it is now).
         scan = corpus.scan(corpus_paths, follow_symlinks=bool(follow_symlinks), exclude=[root])
         claims = _Claims(manifest.get("claims") or {}, scan)
-        jobs = [ShardJob(tuple(corpus_paths), str(root / name), share, rebuild, max_bytes, follow_symlinks, prune,
-                         max_delete, holder, claims.of_others(name))
-                for name, share in zip(names, routed(scan, len(names)))]
+        guarded = [(prune, max_delete)] * len(names)
+        if remembered and not prune and not (rebuild and paths and set(corpus_paths) != set(remembered)):
+            guard = DeletionGuard(root, tuple(map(Path, remembered)), tuple(map(Path, corpus_paths)), prune,
+                                  max_delete_share(max_delete), corpus_paths_origin(paths))
+            guarded = _guarded_once(root, names, scan, guard)
+        jobs = [ShardJob(tuple(corpus_paths), str(root / name), share, rebuild, max_bytes, follow_symlinks,
+                         shard_prune, shard_max_delete, holder, claims.of_others(name))
+                for name, share, (shard_prune, shard_max_delete) in zip(names, routed(scan, len(names)), guarded)]
         reports = _run(jobs, executor)
         # An id in files of two shards is kept where one index keeps it; the other shard then
         # refuses it from then on: built again if this run built it (its statistics are then those
@@ -353,6 +365,39 @@ class _Holdings:
         paths, stamps = self.columns
         return [(self.toc < 0 or FileStamp.decode(stamps[docnum]).written > self.toc, paths[docnum])
                 for docnum in self.reader.postings("id", term).all_ids()]
+
+
+def _guarded_once(root: Path, names: Sequence[str], scan: CorpusScan, guard: DeletionGuard) -> list[tuple[bool, float]]:
+    """Decide the deletion guard once for the whole index, before any shard job runs: the articles
+    of files gone from the corpus, of every shard, against all its articles (CorpusError naming them
+    when refused). Returns each shard's (prune, max_delete), which let it delete its share of those,
+    so that no shard refuses what the index allows while the others commit; its own guard still
+    weighs the articles that files it reads again have lost."""
+    present = {path_key(file.relpath) for file in scan.files}
+    unreadable = tuple(path_key(item.path) for item in scan.skipped)  # still there: kept, as one index keeps them
+    gone: list[dict[str, int]] = []
+    held: list[int] = []
+    for name in names:
+        try:
+            _, ix = open_current(root / name)
+        except IndexNotFound:  # a shard a killed first build did not make yet
+            gone.append({})
+            held.append(0)
+            continue
+        with ix.reader() as reader:
+            paths = reader.column_reader("path") if reader.doc_count_all() else None
+            counts = Counter(paths[docnum] for docnum in reader.all_doc_ids()) if paths is not None else Counter()
+        gone.append({path: count for path, count in counts.items() if path not in present
+                     and not any(path == top or path.startswith(top + "/") for top in unreadable)})
+        held.append(sum(counts.values()))
+    guard.check({path: count for part in gone for path, count in part.items()}, sum(held))
+    decided = []
+    for part, documents in zip(gone, held):
+        count = sum(part.values())
+        # Deleting every article of a shard is refused even within the share: the index allows it.
+        decided.append((count > 0 and count == documents, max(guard.max_share, min(1.0, count / documents + 1e-9))
+                        if documents else guard.max_share))
+    return decided
 
 
 def _in_two(lexicons: Iterable[Iterable[bytes]]) -> Iterator[bytes]:
