@@ -16,9 +16,10 @@ import shlex
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from whoosh.index import FileIndex
 from whoosh.writing import SegmentWriter
@@ -111,6 +112,7 @@ def build_index(
     waiting: LockWaiting | None = None,
     prune: bool = False,
     max_delete: float = DEFAULT_MAX_DELETE,
+    claimed: Mapping[str, str] | None = None,
 ) -> BuildReport:
     """Bring the index at ``index`` up to date with the corpus at ``paths``.
 
@@ -133,7 +135,9 @@ def build_index(
     to shut down. Incremental updates do not use it.
 
     ``scanned``: the corpus as the caller scanned it under a lock it holds (a shard's share of one
-    scan, ``shards``), used instead of scanning ``paths``: the index mirrors those files.
+    scan, ``shards``), used instead of scanning ``paths``: the index mirrors those files. ``claimed``:
+    ids that files outside this index own (id -> their path key; for a shard, the ids its sharded
+    index would hold twice): refused as an id another file owns is, and deleted where held.
 
     The index remembers its corpus: the paths, the prefix each gives its files' paths (and
     so their ids: a path added later gets its own, and no id changes) and ``follow_symlinks``
@@ -199,7 +203,8 @@ def build_index(
                     workers = max(jobs, 1)  # the caller's workers: already started, and not necessarily here
                 if guard is not None and live is not None:
                     _check_rebuild(guard, live, scan)
-                _full_build(index_root, settings, scan.files, report, max_bytes, progress, workers, executor)
+                _full_build(index_root, settings, scan.files, report, max_bytes, progress, workers, executor,
+                            claimed or {})
             else:
                 # Stems of words the index has seen come from its vocabulary: a small update
                 # then rarely needs to stem at all.
@@ -216,7 +221,7 @@ def build_index(
                     )
                 with reading(index_root):  # the live index's files are read: their damage is reported as such
                     _update(ix, live, settings, scan.files, report, max_bytes, progress,
-                            unreadable=[skipped.path for skipped in scan.skipped], guard=guard)
+                            unreadable=[skipped.path for skipped in scan.skipped], guard=guard, claimed=claimed or {})
     except _DiskFull as exc:
         # Reported now, after the failed run's files are gone, so the free space is right.
         raise _write_error(OSError(errno.ENOSPC, "No space left on device"), index_root, exc.corpus_bytes,
@@ -245,6 +250,7 @@ def _full_build(
     progress: ProgressCallback | None,
     jobs: int,
     executor: Executor | concurrent.futures.Executor | None = None,
+    claimed: Mapping[str, str] = MappingProxyType({}),
 ) -> None:
     generation = next_generation(index_root)
     parallel: _PartitionedBuild | None = None
@@ -252,11 +258,11 @@ def _full_build(
         write_meta(generation, _meta(settings, created=time.time()))
         ix = generation_storage(generation, mmap=False).create_index(build_schema())
         if files and (jobs > 1 or executor is not None):
-            parallel = _PartitionedBuild(ix, generation, files, jobs, executor)
+            parallel = _PartitionedBuild(ix, generation, files, jobs, executor, claimed)
             parallel.run(report, max_bytes, progress)
         else:
             writer = _DocumentWriter(ix, generation, sum(file.size for file in files))
-            seen_ids: dict[str, str] = {}
+            seen_ids = dict(claimed)
             for done, file in enumerate(files, 1):
                 read = read_documents(file, report, max_bytes)
                 if read is not None:
@@ -288,8 +294,10 @@ class _PartitionedBuild:
     gives one); the parent commits their segments."""
 
     def __init__(self, ix: FileIndex, generation: Path, files: list[CorpusFile], jobs: int,
-                 executor: Executor | concurrent.futures.Executor | None = None) -> None:
+                 executor: Executor | concurrent.futures.Executor | None = None,
+                 claimed: Mapping[str, str] = MappingProxyType({})) -> None:
         self.ix = ix
+        self.claimed = claimed
         self.generation = generation
         self.files = files
         self.jobs = jobs
@@ -340,7 +348,7 @@ class _PartitionedBuild:
         results = executor.map(index_partition, jobs, files_done)
         # Ids are claimed in corpus order across jobs too: a later job's document whose id an
         # earlier file owns is deleted from its segment (rare: explicit ids repeated across files).
-        owners: dict[str, str] = {}
+        owners = dict(self.claimed)
         segments = []
         for result in results:
             report.skipped.extend(result.skipped)
@@ -390,9 +398,13 @@ def _update(
     progress: ProgressCallback | None,
     unreadable: Sequence[str] = (),
     guard: DeletionGuard | None = None,
+    claimed: Mapping[str, str] = MappingProxyType({}),
 ) -> None:
     indexed = _indexed_files(ix)
     owners = {doc_id: path for path, entry in indexed.items() for doc_id in entry.documents}
+    owners.update(claimed)
+    # Files holding an id that another now owns are read again, to delete it (as a duplicate).
+    contested = {path for path, entry in indexed.items() if not claimed.keys().isdisjoint(entry.documents)}
     present = {path_key(file.relpath) for file in files}
     # What the scan could not look at (no longer a regular file, an unreadable folder) still
     # exists: its indexed documents are kept, as for a file that cannot be read.
@@ -406,6 +418,9 @@ def _update(
     changed: list[CorpusFile] = []
     for file in files:
         entry = indexed.get(path_key(file.relpath))
+        if path_key(file.relpath) in contested:
+            changed.append(file)
+            continue
         if entry and (entry.stamp.size, entry.stamp.mtime_ns) == (file.size, file.mtime_ns):
             report.unchanged += len(entry.documents)
             continue
@@ -435,19 +450,17 @@ def _update(
         for path in gone:
             writer.delete_file(path)
             deleted[path] += len(indexed[path].documents)
-            for doc_id in indexed[path].documents:
-                owners.pop(doc_id, None)
+            _release(owners, indexed[path].documents, path)
         for done, file in enumerate(changed, 1):
             key = path_key(file.relpath)
             entry = indexed.get(key)
             before = entry.documents if entry else {}
             read = read_documents(file, report, max_bytes)  # stamped with the bytes it read, not a separate read
-            if read is None or (entry and entry.stamp.sha256 == read.stamp.sha256):
+            if read is None or (entry and entry.stamp.sha256 == read.stamp.sha256 and key not in contested):
                 report.unchanged += len(before)  # unreadable now (keep what the index has), or changed back
                 continue
             stamp = dataclasses.replace(read.stamp, written=written)
-            for doc_id in before:
-                owners.pop(doc_id, None)
+            _release(owners, before, key)
             # Only the articles that changed are written: a few edited records of a large dump
             # cost a few articles, not the whole file.
             kept: set[str] = set()
@@ -472,7 +485,7 @@ def _update(
             removed = set(before) - kept
             for doc_id in removed:
                 writer.delete_document(doc_id)
-            deleted[key] += len(removed)
+            deleted[key] += len(removed - claimed.keys())  # a duplicate's removal is its skip, not a deletion
             if not stamped and first_kept is not None:  # one article carries the file's new stamp
                 writer.delete_document(first_kept.id)
                 writer.add(first_kept, file, stamp)
@@ -494,6 +507,13 @@ def _update(
         fsync_tree(generation, skip=durable)
     except OSError as exc:
         raise _unfinished(exc, generation.parent) from None
+
+
+def _release(owners: dict[str, str], doc_ids: Iterable[str], path: str) -> None:
+    """The ids ``path`` owned are free again (not those that files outside the index own)."""
+    for doc_id in doc_ids:
+        if owners.get(doc_id) == path:
+            del owners[doc_id]
 
 
 def _under(indexed: dict[str, _IndexedFile], paths: Sequence[str]) -> set[str]:

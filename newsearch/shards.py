@@ -15,6 +15,8 @@ Building (``build_sharded``): under the one writer lock of the folder, the corpu
 and each shard brought up to date by ``build_index`` (its share of the scan, ``routed``) as one job of an ``Executor``
 (local processes by default, or a Dask cluster), so an update rewrites only the shards whose
 files changed; then the pairs across shards are brought up to date and the manifest written.
+An article id in files of two shards is kept where one index keeps it (``_Claims``): the manifest
+records the owner, and the other shard refuses the copy (built again, or updated, without it).
 A killed build leaves every shard at its previous state or its new one, each searchable; a shard
 job that outlives its build (a cluster runs a job on after its client died) stops within a file
 once the next build takes the index's lock, and that build waits for the job's shard lock.
@@ -33,11 +35,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import heapq
 import json
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +54,27 @@ from newsearch import duplicate_store, status
 from newsearch.analysis import drop_stem_lookup, use_stem_lookup
 from newsearch.candidates import Gathered, gather
 from newsearch.compiler import ConceptParts
-from newsearch.config import DEFAULT_MAX_DELETE, corpus_paths_origin, resolve_corpus_paths, resolve_index_path
+from newsearch.config import (
+    DEFAULT_MAX_DELETE,
+    corpus_paths_origin,
+    max_delete_share,
+    resolve_corpus_paths,
+    resolve_index_path,
+)
 from newsearch.duplicate_store import DuplicatePairs
 from newsearch.errors import CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, NewsearchError
 from newsearch.models import BuildReport, CheckReport, IndexStats
-from newsearch.parallel import Executor, FuturesExecutor, LocalExecutor, WorkerFailed, report_progress, usable_cores
+from newsearch.parallel import (
+    Executor,
+    FuturesExecutor,
+    LocalExecutor,
+    Residents,
+    WorkerFailed,
+    dask_client,
+    report_progress,
+    usable_cores,
+)
+from newsearch.schema import FileStamp, path_key
 from newsearch.scoring import RANKING, BM25FModel, CollectionStatistics, RankingConfig
 from newsearch.searcher import DEFAULT_TIME_LIMIT_S, Index, _Snapshot
 from newsearch.storage import (
@@ -71,7 +91,7 @@ from newsearch.storage import (
 from newsearch.vocabulary import VOCABULARY_FILE, StemLookup, Vocabulary
 
 if TYPE_CHECKING:  # building imports the corpus readers and the writer; searching needs neither
-    from newsearch.corpus import CorpusScan
+    from newsearch.corpus import CorpusScan, DeletionGuard
 
 MANIFEST = "shards.json"
 FORMAT = 1
@@ -152,6 +172,7 @@ class ShardJob:
     prune: bool
     max_delete: float
     holder: bytes  # the index's lock file as the build that made this job wrote it (``_Abandoned``)
+    claimed: Mapping[str, str] = field(default_factory=dict)  # ids other shards' files own (``_Claims``)
 
 
 # How long a shard job waits for its shard's lock: a job of a killed build may hold it still, and
@@ -192,7 +213,7 @@ def build_shard(job: ShardJob) -> BuildReport:
 
     return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
                        follow_symlinks=job.follow_symlinks, scanned=job.scan, wait=ABANDONED_JOB_GRACE_S,
-                       progress=_Abandoned(job), prune=job.prune, max_delete=job.max_delete)
+                       progress=_Abandoned(job), prune=job.prune, max_delete=job.max_delete, claimed=job.claimed)
 
 
 def build_sharded(
@@ -255,20 +276,157 @@ def build_sharded(
         holder = (root / LOCK_FILE).read_bytes()
         # Scanned once, here, under the lock (a run that waited must see the corpus as it is now).
         scan = corpus.scan(corpus_paths, follow_symlinks=bool(follow_symlinks), exclude=[root])
-        jobs = [ShardJob(tuple(corpus_paths), str(root / name), share, rebuild, max_bytes, follow_symlinks, prune,
-                         max_delete, holder)
-                for name, share in zip(names, routed(scan, len(names)))]
+        claims = _Claims(manifest.get("claims") or {}, scan)
+        guarded = [(prune, max_delete)] * len(names)
+        if remembered and not prune and not (rebuild and paths and set(corpus_paths) != set(remembered)):
+            guard = corpus.DeletionGuard(root, tuple(map(Path, remembered)), tuple(map(Path, corpus_paths)), prune,
+                                  max_delete_share(max_delete), corpus_paths_origin(paths))
+            guarded = _guarded_once(root, names, scan, guard)
+        jobs = [ShardJob(tuple(corpus_paths), str(root / name), share, rebuild, max_bytes, follow_symlinks,
+                         shard_prune, shard_max_delete, holder, claims.of_others(name))
+                for name, share, (shard_prune, shard_max_delete) in zip(names, routed(scan, len(names)), guarded)]
         reports = _run(jobs, executor)
+        # An id in files of two shards is kept where one index keeps it; the other shard then
+        # refuses it from then on: built again if this run built it (its statistics are then those
+        # of one index, which never held the copy), else updated (only its files that hold the id
+        # are read; the copy stays counted as a deleted article, as a replaced one does).
+        losers = claims.settle(root, names, manifest.get("states") or {}) if any(
+            report.changed or report.rebuilt for report in reports) else {}
+        if losers:
+            again = _run([replace(jobs[number], rebuild=reports[number].rebuilt,
+                                  claimed=claims.of_others(names[number])) for number in losers], executor)
+            for number, report in zip(losers, again):
+                reports[number] = report if report.rebuilt else _settled(reports[number], report, losers[number])
         states = _shard_states(root, names)
         saved = duplicate_store.load(root)
         if states != manifest.get("states") or saved.toc is None or saved.toc > version:
             version = max(version, saved.toc or 0) + 1  # never the commit of a killed run's pairs
             with _opened(root, names) as (_, searcher):
                 duplicate_store.save(root, duplicate_store.current(root, version, searcher.reader()))
-        _write_manifest(root, {**manifest, "corpus": corpus_paths, "version": version, "states": states})
+        _write_manifest(root, {**manifest, "corpus": corpus_paths, "version": version, "states": states,
+                               "claims": claims.owners})
     report = _combined(str(root), reports)
     report.duration_s = time.monotonic() - started
     return report
+
+
+class _Claims:
+    """The ids held in files of two shards, and the file that keeps each (as one index would): the
+    manifest's ``claims``, id -> [owner's path key, owner's shard]. A claim lasts while its owner
+    holds the id, so a refused copy stays refused; once the owner is gone the copy may take it."""
+
+    def __init__(self, recorded: dict[str, list[str]], scan: CorpusScan) -> None:
+        self.order = {path_key(file.relpath): number for number, file in enumerate(scan.files)}
+        there = self.order.keys() | {path_key(item.path) for item in scan.skipped}
+        self.owners = {doc_id: owner for doc_id, owner in recorded.items() if owner[0] in there}
+
+    def of_others(self, shard: str) -> dict[str, str]:
+        """The claims a shard must honour: those of other shards' files."""
+        return {doc_id: path for doc_id, (path, owner) in self.owners.items() if owner != shard}
+
+    def settle(self, root: Path, names: Sequence[str], before: dict[str, Any]) -> dict[int, int]:
+        """Claim each id that live documents of two shards hold for the file one index keeps (the
+        claim's owner, else the one indexed before this run, else the first in scan order), and drop
+        the claims whose owner no longer holds its id. Returns the shards that must delete a copy,
+        each with how many of those this run added."""
+        shards: list[_Holdings] = []
+        try:
+            for name in names:
+                generation, ix = open_current(root / name)
+                previous = before.get(name)
+                toc = int(previous[1]) if previous and previous[0] == generation.name else -1
+                shards.append(_Holdings(ix.reader(), toc))
+            losers: dict[int, int] = {}
+            for term in _in_two(shard.reader.lexicon("id") for shard in shards):
+                doc_id = term.decode("utf-8")
+                held = [(new, path, number) for number, shard in enumerate(shards) for new, path in shard.holding(term)]
+                if len(held) < 2:  # a term of deleted documents
+                    continue
+                recorded = self.owners.get(doc_id)
+                _, path, keeper = min(held, key=lambda item: (
+                    recorded != [item[1], names[item[2]]], item[0], self.order.get(item[1], len(self.order))))
+                self.owners[doc_id] = [path, names[keeper]]
+                for new, _, number in held:
+                    if number != keeper:
+                        losers[number] = losers.get(number, 0) + new
+            for doc_id, (path, owner) in list(self.owners.items()):
+                if path not in {held for _, held in shards[names.index(owner)].holding(doc_id.encode("utf-8"))}:
+                    del self.owners[doc_id]
+            return losers
+        finally:
+            for shard in shards:
+                shard.reader.close()
+
+
+class _Holdings:
+    """A shard's live documents of an id (for ``_Claims.settle``)."""
+
+    def __init__(self, reader: Any, toc: int) -> None:
+        self.reader, self.toc = reader, toc  # toc -1: rebuilt by this run
+        self.columns = (reader.column_reader("path"), reader.column_reader("stamp")) if reader.doc_count_all() else None
+
+    def holding(self, term: bytes) -> list[tuple[bool, str]]:
+        """(written by this run, path key) of each live document of the id ``term``."""
+        if self.columns is None or ("id", term) not in self.reader:
+            return []
+        paths, stamps = self.columns
+        return [(self.toc < 0 or FileStamp.decode(stamps[docnum]).written > self.toc, paths[docnum])
+                for docnum in self.reader.postings("id", term).all_ids()]
+
+
+def _guarded_once(root: Path, names: Sequence[str], scan: CorpusScan, guard: DeletionGuard) -> list[tuple[bool, float]]:
+    """Decide the deletion guard once for the whole index, before any shard job runs: the articles
+    of files gone from the corpus, of every shard, against all its articles (CorpusError naming them
+    when refused). Returns each shard's (prune, max_delete), which let it delete its share of those,
+    so that no shard refuses what the index allows while the others commit; its own guard still
+    weighs the articles that files it reads again have lost."""
+    present = {path_key(file.relpath) for file in scan.files}
+    unreadable = tuple(path_key(item.path) for item in scan.skipped)  # still there: kept, as one index keeps them
+    gone: list[dict[str, int]] = []
+    held: list[int] = []
+    for name in names:
+        try:
+            _, ix = open_current(root / name)
+        except IndexNotFound:  # a shard a killed first build did not make yet
+            gone.append({})
+            held.append(0)
+            continue
+        with ix.reader() as reader:
+            paths = reader.column_reader("path") if reader.doc_count_all() else None
+            counts = Counter(paths[docnum] for docnum in reader.all_doc_ids()) if paths is not None else Counter()
+        gone.append({path: count for path, count in counts.items() if path not in present
+                     and not any(path == top or path.startswith(top + "/") for top in unreadable)})
+        held.append(sum(counts.values()))
+    guard.check({path: count for part in gone for path, count in part.items()}, sum(held))
+    decided = []
+    for part, documents in zip(gone, held):
+        count = sum(part.values())
+        # Deleting every article of a shard is refused even within the share: the index allows it.
+        decided.append((count > 0 and count == documents, max(guard.max_share, min(1.0, count / documents + 1e-9))
+                        if documents else guard.max_share))
+    return decided
+
+
+def _in_two(lexicons: Iterable[Iterable[bytes]]) -> Iterator[bytes]:
+    """The terms that two or more of the sorted ``lexicons`` hold."""
+    previous, count = None, 0
+    for term in heapq.merge(*lexicons):
+        if term == previous:
+            count += 1
+            if count == 2:
+                yield term
+        else:
+            previous, count = term, 1
+
+
+def _settled(first: BuildReport, second: BuildReport, added_twice: int) -> BuildReport:
+    """A shard's report of a build and of the update that deleted the copies it must not hold:
+    the copies that build added were refused, as one index refuses them."""
+    first.added -= added_twice
+    first.documents = second.documents
+    first.skipped.extend(item for item in second.skipped if item not in first.skipped)
+    first.warnings.extend(item for item in second.warnings if item not in first.warnings)
+    return first
 
 
 def _run(jobs: list[ShardJob], executor: Executor | concurrent.futures.Executor | None) -> list[BuildReport]:
@@ -323,9 +481,10 @@ class _opened:
                                           StemLookup(generation / VOCABULARY_FILE)))
             leaves: list[Any] = []
             for shard in self.shards:
-                reader = shard.ix.reader()
-                leaves.extend(leaf for leaf, _ in reader.leaf_readers())
-            self.searcher = Searcher(MultiReader(leaves), weighting=BM25FModel(ranking))
+                if shard.ix.doc_count_all():  # an empty shard has no segment to read
+                    leaves.extend(leaf for leaf, _ in shard.ix.reader().leaf_readers())
+            reader = MultiReader(leaves) if leaves else self.shards[0].ix.reader()
+            self.searcher = Searcher(reader, weighting=BM25FModel(ranking))
         except BaseException:
             self.close_lookups()
             raise
@@ -402,7 +561,13 @@ class ShardedIndex(Index):
                  executor: Executor | concurrent.futures.Executor | None = None) -> None:
         self.executor: Executor | None = (FuturesExecutor(executor) if isinstance(executor, concurrent.futures.Executor)
                                           else executor)
+        self._residents: Residents | None = None  # on a Dask cluster: one shard searcher per worker
         super().__init__(path, time_limit=time_limit, ranking=ranking)
+
+    def close(self) -> None:
+        """Release the index files (and, on a Dask cluster, the workers' shard searchers)."""
+        super().close()
+        self._residents = None
 
     def _fresh(self) -> _Snapshot:
         snapshot = self._snapshot
@@ -440,11 +605,38 @@ class ShardedIndex(Index):
                                   None if allowed is None else allowed[start:stop], max(deadline - time.monotonic(), 0),
                                   tuple(mine.tolist()), statistics, self.ranking))
         try:
-            found = self.executor.map(gather_shard, jobs)
+            found = self._gathered(jobs)
         except WorkerFailed as exc:
             raise NewsearchError(f"searching the shards of {self.path} failed: {exc}; search again (a worker "
                                  f"that died is replaced by the executor, or restart it)") from None
         return _merged(found, snapshot.offsets, depth, all_words, len(concepts))
+
+    def _gathered(self, jobs: list[GatherJob]) -> list[Gathered]:
+        """Each shard's ``gather_shard``: on a Dask cluster, one call per worker to its resident
+        searcher for all the shards it holds (tried again once on fresh residents if a worker
+        died); on another executor, one job per shard."""
+        client = dask_client(self.executor)
+        if client is None:
+            assert self.executor is not None
+            return self.executor.map(gather_shard, jobs)
+        try:
+            return self._on_residents(client, jobs)
+        except WorkerFailed:  # fresh residents, on the workers there are now
+            return self._on_residents(client, jobs)
+
+    def _on_residents(self, client: Any, jobs: list[GatherJob]) -> list[Gathered]:
+        if self._residents is None:
+            self._residents = Residents(client, ShardSearcher)
+        count = len(self._residents)
+        try:
+            batches = self._residents.call("gather", [jobs[number::count] for number in range(count)])
+        except WorkerFailed:
+            self._residents = None
+            raise
+        found: list[Gathered] = []
+        for number in range(len(jobs)):  # shard n went to resident n % count, as its (n // count)th job
+            found.append(batches[number % count][number // count])
+        return found
 
 
 def _manifest_text(root: Path) -> str:
@@ -508,6 +700,14 @@ def gather_shard(job: GatherJob) -> Gathered:
         searcher = Searcher(opened[2], weighting=BM25FModel(job.ranking, job.statistics), closereader=False)
         return gather(searcher, job.concepts, job.depth, all_words=job.all_words, allowed=job.allowed,
                       deadline=time.monotonic() + job.seconds, watch=job.watch)
+
+
+class ShardSearcher:
+    """A Dask worker's resident (``parallel.Residents``): gathers the shards it is handed, which
+    stay open in its worker between queries."""
+
+    def gather(self, jobs: list[GatherJob]) -> list[Gathered]:
+        return [gather_shard(job) for job in jobs]
 
 
 def _merged(found: list[Gathered], offsets: list[int], depth: int, all_words: bool, concepts: int) -> Gathered:

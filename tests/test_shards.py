@@ -230,8 +230,6 @@ def test_the_command_line_builds_and_searches_shards_like_one_index(built, tmp_p
     assert refused.exit_code == 1 and "unknown executor 'ray://x'" in refused.output
 
 
-@pytest.mark.xfail(strict=True, reason="not done yet: each shard claims ids on its own, so an id in two files "
-                                       "routed to different shards is indexed twice (one index keeps the first)")
 def test_an_id_in_two_files_of_different_shards_is_indexed_once(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from test_shards import assert_equivalent, generated_searches, write_corpus
+from test_shards_ids import keeps_ids_as_one_index
 
 from newsearch import build_index
 from newsearch.parallel import DaskExecutor, executor_for
@@ -47,6 +48,15 @@ def test_shards_built_and_scored_on_dask_equal_one_index(cluster, on_dask):
     _, one, sharded = on_dask
     with distributed.Client(cluster) as client, ShardedIndex(sharded, executor=client.get_executor()) as index:
         assert_equivalent(one, index, generated_searches(40, seed=21))
+
+
+def test_an_id_in_files_of_two_shards_is_kept_as_one_index_keeps_it_on_dask(cluster, tmp_path):
+    executor = executor_for(f"dask://{cluster.scheduler_address.removeprefix('tcp://')}")
+    try:
+        keeps_ids_as_one_index(tmp_path, executor)
+    finally:
+        assert executor is not None
+        executor.shutdown()
 
 
 def test_the_scheduler_from_the_environment(cluster, on_dask, monkeypatch):
