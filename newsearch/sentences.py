@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
-from newsearch.analysis import CACHED_TEXT_CHARS
+from newsearch.analysis import CACHED_TEXT_CHARS, forget_tokens
 
 _TERMINALS = ".!?\u2026"
 _CLOSERS = "\"'\u2019\u201d)]\u00bb"
@@ -77,6 +77,12 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 def _sentences(text: str) -> tuple[tuple[int, int], ...]:
     """``split_sentences``, kept for the last texts (keyed by content: an article reranked again)."""
     return tuple(iter_sentences(text))
+
+
+def forget_texts() -> None:
+    """Empty the caches of rerank text (tokens and sentences): the next search reads every article as new."""
+    forget_tokens()
+    _sentences.cache_clear()
 
 
 def iter_sentences(text: str) -> Iterator[tuple[int, int]]:

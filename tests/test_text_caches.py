@@ -9,7 +9,7 @@ import random
 
 from newsearch import open_index
 from newsearch.analysis import _QUERY_FILTER, CACHED_TEXT_CHARS, TOKEN_PATTERN, _tokenized, find_terms, is_stopword
-from newsearch.sentences import _sentences, iter_sentences, split_sentences
+from newsearch.sentences import _sentences, forget_texts, iter_sentences, split_sentences
 
 LONG_WORD = "y" * 80  # over MAX_TERM_LENGTH: a token without a term
 
@@ -86,8 +86,8 @@ def test_searches_are_the_same_with_the_caches_cold_and_warm(bbc_index, bbc_corp
     queries += [text.split("\n", 1)[0] for text in texts[:6]]  # headlines
     queries += ['"prime minister" election', '"the way" research']
     with open_index(bbc_index.path) as index:
-        _tokenized.cache_clear()
-        _sentences.cache_clear()
+        forget_texts()
+        assert _tokenized.cache_info().currsize == _sentences.cache_info().currsize == 0
         cold = _pages(index, queries)
         assert _tokenized.cache_info().misses
         warm = _pages(index, queries)

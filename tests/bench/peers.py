@@ -111,6 +111,14 @@ class NewsearchEngine:
     def close(self) -> None:
         self.index.close()
 
+    @staticmethod
+    def before_query() -> None:
+        """Forget the articles' text read so far (untimed): the variants of one query, and the passes
+        over the same queries, would otherwise rerank from the text caches."""
+        from newsearch.sentences import forget_texts
+
+        forget_texts()
+
     def ids(self, query: str, limit: int = 10) -> list[str]:
         return [hit.id for hit in self.index.search(query, limit=limit, passages=0).hits]
 

@@ -223,6 +223,7 @@ def warm_latency(indexes: dict[str, Path], queries: list[str], repeats: int) -> 
             for query in queries:
                 for system, engine in opened.items():
                     for variant, run in (("plain", engine.ids), ("snippets", engine.with_snippets)):
+                        getattr(engine, "before_query", lambda: None)()
                         started = time.perf_counter()
                         try:
                             run(query, 10)
@@ -314,6 +315,7 @@ def incremental(runner: Runner, corpus: Path, indexes: dict[str, Path], runs: in
 def threads(index_path: Path, queries: list[str], counts: tuple[int, ...] = (1, 2, 4)) -> dict:
     """Queries per second of newsearch with 1, 2, 4 threads sharing one ``Index`` (top 10, 3 passages)."""
     import newsearch
+    from newsearch.sentences import forget_texts
 
     result: dict = {"queries": len(queries)}
     with newsearch.open_index(index_path) as index:
@@ -323,6 +325,7 @@ def threads(index_path: Path, queries: list[str], counts: tuple[int, ...] = (1, 
         for query in queries:  # warm-up
             search(query)
         for count in counts:
+            forget_texts()  # each run reads its queries' articles as new (within a run, as they come)
             with ThreadPoolExecutor(count) as pool:
                 started = time.perf_counter()
                 list(pool.map(search, queries))
