@@ -53,6 +53,7 @@ def _build(corpus: Path, work: Path, shards: int, address: str) -> dict:
 
 
 def _search(work: Path, client, queries: list[str], repeats: int) -> dict:
+    from newsearch.sentences import forget_texts
     from newsearch.shards import ShardedIndex, open_index
 
     samples: dict[str, list[float]] = {"one": [], "sharded_here": [], "sharded_on_cluster": []}
@@ -62,6 +63,7 @@ def _search(work: Path, client, queries: list[str], repeats: int) -> dict:
         for rep in range(repeats + 1):
             for query in queries:
                 for name, index in indexes.items():
+                    forget_texts()  # each reads its articles as new: none reranks from the one before's caches
                     started = time.perf_counter()
                     index.search(query, limit=10)
                     if rep:
