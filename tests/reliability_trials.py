@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import inspect
 import os
 import random
 import re
@@ -37,6 +38,9 @@ from support.probes import answers  # noqa: E402
 from newsearch import IndexCorrupt, build_index, check_index, open_index  # noqa: E402
 from newsearch import duplicate_store as duplicate_store_module  # noqa: E402
 
+# Each trial updates a copy of one index from a copy of its corpus, at another path: newer code
+# refuses that unless told (--prune); older code, measured for the "before" column, has no such option.
+MOVED = {"prune": True} if "prune" in inspect.signature(build_index).parameters else {}
 QUERIES = ("market", "football coach", "bank inflation", "walrus", "harbour cranes", "goverment", "inflaton",
            "foot*", "mark*", '"energy deal"', "police OR court")
 ARTICLES = 40
@@ -118,7 +122,7 @@ def killed_after_commit(corpus: Path, index_path: Path) -> int:
     if pid == 0:
         try:
             duplicate_store_module.refresh = lambda *args, **kwargs: os._exit(137)
-            build_index([corpus], index_path)
+            build_index([corpus], index_path, **MOVED)
         finally:
             os._exit(1)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
@@ -142,7 +146,7 @@ def kill_trials(work: Path, base: Path, corpus: Path, count: int) -> Tally:
         trial_corpus = copy_of(corpus, folder / "corpus")
         mutate(trial_corpus, random.Random(trial), trial)
         reference = copy_of(base, folder / "reference")
-        build_index([trial_corpus], reference)
+        build_index([trial_corpus], reference, **MOVED)
         probe_ids = ids(trial_corpus)
         expected = answers(reference, QUERIES, probe_ids)
         index_path = copy_of(base, folder / "ix")
@@ -166,7 +170,7 @@ def disk_full_after_commit(work: Path, base: Path, corpus: Path) -> Tally:
 
     duplicate_store_module.save = disk_full
     try:
-        build_index([trial_corpus], index_path)
+        build_index([trial_corpus], index_path, **MOVED)
         message = ""
     except Exception as exc:  # noqa: BLE001
         message = str(exc)
@@ -248,7 +252,7 @@ def poisoned_stems(work: Path, base: Path, corpus: Path, count: int, invalid_utf
         trial_corpus = copy_of(corpus, folder / "corpus")
         write_article(trial_corpus, "news/added.txt", f"Added {word}", f"A {word} story unlike the others. " * 4)
         reference = copy_of(base, folder / "reference")
-        build_index([trial_corpus], reference)
+        build_index([trial_corpus], reference, **MOVED)
         probe_ids = ids(trial_corpus)
         expected = answers(reference, QUERIES + (word,), probe_ids)
         index_path = copy_of(base, folder / "ix")
