@@ -7,26 +7,13 @@ from __future__ import annotations
 
 import random
 
+from test_rerank_text import _reference_find_terms
+
 from newsearch import open_index
-from newsearch.analysis import _QUERY_FILTER, CACHED_TEXT_CHARS, TOKEN_PATTERN, _tokenized, find_terms, is_stopword
+from newsearch.analysis import _QUERY_FILTER, CACHED_TEXT_CHARS, _tokenized, find_terms, is_stopword
 from newsearch.sentences import _sentences, forget_texts, iter_sentences, split_sentences
 
 LONG_WORD = "y" * 80  # over MAX_TERM_LENGTH: a token without a term
-
-
-def _reference_find_terms(text, wanted, termless):
-    """Token by token, as ``analyze`` reads a text."""
-    found = []
-    position = 0
-    for match in TOKEN_PATTERN.finditer(text):
-        term = _QUERY_FILTER.term(match.group())
-        if term:
-            if term in wanted:
-                found.append((position, term, match.start(), match.end()))
-            position += 1
-        else:
-            termless.append(position)
-    return found
 
 
 def _bbc_texts(bbc_corpus, step=9):
