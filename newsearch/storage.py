@@ -750,14 +750,21 @@ def write_checksums(generation: Path, toc: int) -> None:
     body = f"# newsearch-checksums 1 toc={toc}\n" + "".join(lines)
     write_atomically(generation / checksums_name(toc),
                      lambda handle: handle.write(f"{body}# crc32={zlib.crc32(body.encode()):08x}\n"))
+    _remove_other_checksums(generation, toc)
+
+
+def _remove_other_checksums(generation: Path, toc: int) -> None:
     for name in os.listdir(generation):
         if (CHECKSUMS_PATTERN.match(name) or name == _PREVIOUS_CHECKSUMS) and name != checksums_name(toc):
             (generation / name).unlink(missing_ok=True)
 
 
 def ensure_checksums(generation: Path, toc: int) -> None:
-    """Write the checksums of commit ``toc`` if a run killed after its commit did not."""
-    if not (generation / checksums_name(toc)).exists():
+    """Write the checksums of commit ``toc`` if a run killed after its commit did not, and remove
+    what a run killed while writing them left beside them (older or set-aside checksums)."""
+    if (generation / checksums_name(toc)).exists():
+        _remove_other_checksums(generation, toc)
+    else:
         _drop_stale_checksums(generation)
         write_checksums(generation, toc)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from support.corpora import write_article
 
-from newsearch import build_index, open_index
-from newsearch.storage import CURRENT, GENERATION_PATTERN, generations, set_checksums_aside
+from newsearch import build_index, check_index, open_index
+from newsearch.storage import CHECKSUMS_PATTERN, CURRENT, GENERATION_PATTERN, generations, set_checksums_aside
 
 
 def live_generation(index_path: Path) -> Path:
@@ -428,3 +428,16 @@ def test_the_run_after_a_killed_one_never_inherits_its_set_aside_checksums(runne
     assert result.exit_code == 0, result.output
     with open_index(small_index) as index:
         assert index.search("Swansea").total == int(change)
+
+
+def test_a_run_that_changes_nothing_removes_checksums_a_killed_commit_left_beside_its_new_ones(small_index):
+    """CI found this: killed after writing its new checksums but before removing the set-aside
+    ones, an update left checksums.previous beside checksums-N; the next run, with nothing to
+    change, kept it for good."""
+    generation = live_generation(small_index)
+    (live,) = [path for path in generation.iterdir() if CHECKSUMS_PATTERN.match(path.name)]
+    shutil.copyfile(live, generation / "checksums.previous")
+    shutil.copyfile(live, generation / "checksums-0.tsv")
+    build_index([small_index.parent / "corpus"], small_index)
+    assert sorted(path.name for path in generation.iterdir() if path.name.startswith("checksums")) == [live.name]
+    check_index(small_index)  # raises IndexCorrupt on a checksum that does not hold
