@@ -16,7 +16,8 @@ def answers(index_path: Path, queries: tuple[str, ...], ids: tuple[str, ...] = (
     with open_index(index_path) as index:
         for query in queries:
             results = index.search(query, limit=20)
-            found.append((query, results.total, results.stories,
+            # getattr: the trial scripts also measure older checkouts, whose Results had no stories count
+            found.append((query, results.total, getattr(results, "stories", None),
                           [(hit.id, hit.title, tuple(copy.id for copy in hit.similar)) for hit in results.hits]))
         for doc_id in ids:
             try:
