@@ -15,13 +15,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
 from newsearch.config import DEFAULT_MAX_BYTES, DEFAULT_MAX_DELETE, INDEX_ENV
-from newsearch.errors import NewsearchError
+from newsearch.errors import DocumentNotFound, NewsearchError
 from newsearch.formatting import HighlightStyle, OutputFormat, terminal_safe
 from newsearch.interchange import DEFAULT_BULK_INDEX, ExportFormat, opensearch_mapping
 from newsearch.models import PERIODS, SORTS
@@ -401,9 +401,29 @@ def related_command(document_id: str, index_path: str | None, limit: int, before
     Exit status: 0 articles found, 1 none, 2 ID has no date (with --before), 3 no index.
     """
     with _opened_index(index_path, executor_spec) as index:
-        results = index.related(document_id, limit=limit, before=before, passages=passages)
+        results = _as_shown(lambda id: index.related(id, limit=limit, before=before, passages=passages),
+                            document_id)
     _print_results(results, output_format, _Reading(color, highlight, highlight_tags, not no_pager))
     return EXIT_OK if results.hits else EXIT_NO_RESULTS
+
+
+_Found = TypeVar("_Found")
+
+
+def _as_shown(find: Callable[[str], _Found], document_id: str) -> _Found:
+    """``find(document_id)``, else ``find`` of the id as the terminal showed it (an invisible or
+    control character escaped, as ``\\u200b``): a terminal user copies the id as shown."""
+    from newsearch.controlchars import terminal_unescape
+    try:
+        return find(document_id)
+    except DocumentNotFound as not_found:
+        unescaped = terminal_unescape(document_id)
+        if unescaped == document_id:
+            raise
+        try:
+            return find(unescaped)
+        except DocumentNotFound:
+            raise not_found from None
 
 
 @cli.command("timeline", cls=_QueryCommand)
@@ -522,7 +542,7 @@ def show_command(document_id: str, index_path: str | None, query: str | None, ou
     """Print the whole article ID (as shown by `search`)."""
     from newsearch.formatting import document_json, render_document
     with _opened_index(index_path, executor_spec) as index:
-        document = index.document(document_id)
+        document = _as_shown(index.document, document_id)
         spans = index.highlight(document.body, query) if query else []
     if output_format == "json":
         click.echo(document_json(document, spans))

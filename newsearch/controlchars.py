@@ -83,6 +83,22 @@ _NAME_BYTES = re.compile(f"[{_NAME_BYTE}]")
 _UNESCAPE = re.compile(r"(\\+)(x[0-9a-fA-F]{2})")
 
 
+_TERMINAL_ESCAPE = re.compile(r"\\(?:x([0-7][0-9a-f])|u([0-9a-f]{4})|U([0-9a-f]{8}))")
+
+
+def terminal_unescape(text: str) -> str:
+    """``text`` with the characters the terminal output shows escaped (``\\u200b``, ``\\x1b``)
+    given back; any other backslash sequence (``\\xe9``: a file name's byte) is left as it is.
+
+    >>> terminal_unescape(r"name\u200b\x1b\xe9\u00e9.txt") == "name\u200b\x1b\\xe9\\u00e9.txt"
+    True
+    """
+    def one(match: re.Match[str]) -> str:
+        char = chr(int(next(group for group in match.groups() if group), 16))
+        return char if TERMINAL_UNSAFE.match(char) or TERMINAL_HIDDEN.match(char) else match.group()
+    return _TERMINAL_ESCAPE.sub(one, text)
+
+
 def escape_name(name: str) -> str:
     """A file name (or path) as text Whoosh can store: bytes that are not UTF-8 as ``\\xNN``,
     lossless and unique (see the module docstring); a UTF-8 name without ``\\xNN`` is unchanged."""

@@ -54,11 +54,22 @@ def terminal_safe(text: str) -> str:
     return TERMINAL_UNSAFE.sub(_escaped, text)
 
 
+def terminal_name(text: str) -> str:
+    """An id or file path for the terminal: as ``terminal_safe``, but zero-width characters and
+    soft hyphens are shown escaped, not removed, so that two names never look the same and
+    ``show`` finds the id as shown (``controlchars.terminal_unescape`` reads it back).
+
+    >>> terminal_name("name\u200b.txt")
+    'name\\\\u200b.txt'
+    """
+    return TERMINAL_UNSAFE.sub(_escaped, TERMINAL_HIDDEN.sub(_escaped, text))
+
+
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match.group())
     if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8, from surrogateescape
         return f"\\x{code - 0xDC00:02x}"
-    if code < 0x100:
+    if code < 0x80:  # \x80-\xff would read as such a byte
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
@@ -261,7 +272,7 @@ def _hit_header(hit: Hit, highlighter: Highlighter) -> list[str]:
     details = [part for part in (
         terminal_safe(hit.source),
         hit.published.strftime("%Y-%m-%d") if hit.published else "",
-        terminal_safe(hit.id),
+        terminal_name(hit.id),
     ) if part]
     head = f"\x1b[1m{title}\x1b[0m" if highlighter.chosen is HighlightStyle.ANSI else title
     return [f"{hit.rank:>3}. {head}", "     " + " · ".join(details)]
@@ -270,7 +281,7 @@ def _hit_header(hit: Hit, highlighter: Highlighter) -> list[str]:
 def similar_note(hit: Hit) -> str:
     """``+2 similar: ap-port (AP), bbc-port (BBC)``: the ids of the copies folded into a hit (for
     ``newsearch show``), each with its source."""
-    named = [terminal_safe(copy.id) + (f" ({terminal_safe(copy.source)})" if copy.source else "")
+    named = [terminal_name(copy.id) + (f" ({terminal_safe(copy.source)})" if copy.source else "")
              for copy in hit.similar]
     return f"+{len(hit.similar)} similar: " + ", ".join(named)
 
@@ -411,7 +422,7 @@ def render_document(document: Document, highlighter: Highlighter, spans: Iterabl
     details = [part for part in (
         terminal_safe(document.source),
         document.published.strftime("%Y-%m-%d %H:%M UTC") if document.published else "",
-        terminal_safe(document.author), terminal_safe(document.url), terminal_safe(document.id),
+        terminal_safe(document.author), terminal_safe(document.url), terminal_name(document.id),
     ) if part]
     lines = [terminal_safe(document.title) or "(untitled)", " · ".join(details), "",
              highlighter.render(document.body, spans, one_line=False)]
@@ -547,7 +558,7 @@ def render_watch_report(report: WatchReport) -> str:
         details = [part for part in (
             terminal_safe(document.source),
             document.published.strftime("%Y-%m-%d %H:%M") if document.published else "",
-            terminal_safe(document.id), terminal_safe(document.url),
+            terminal_name(document.id), terminal_safe(document.url),
         ) if part]
         if article.similar:
             details.append(f"+{len(article.similar)} similar: " + ", ".join(map(terminal_safe, article.similar)))

@@ -4,8 +4,8 @@ Found by tests/reliability_trials_limits.py (item 12): the terminal text drops z
 characters and soft hyphens (``controlchars.TERMINAL_HIDDEN``), ids included, so a file named
 ``name<U+200B>.txt`` is listed as ``name.txt``: `show name.txt`, the id "as shown by `search`",
 answers "no document with id", and beside a real ``name.txt`` the two ids look the same. Ids
-must stay lossless on a terminal (shown escaped, as the other invisible characters are). Marked
-xfail until they are; the mark then fails, as strict.
+must stay lossless on a terminal (shown escaped, as the other invisible characters are), and
+`show` takes them as shown (formatting.terminal_name, controlchars.terminal_unescape).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from support.processes import invoke_cli
 from newsearch import build_index
 
 
-@pytest.mark.xfail(strict=True, reason="ids shown on a terminal lose their zero-width characters")
 @pytest.mark.parametrize("hidden", ["\u200b", "\u00ad", "\ufeff"], ids=["zero-width space", "soft hyphen", "BOM"])
 def test_each_id_search_shows_is_one_show_finds(tmp_path, hidden):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
