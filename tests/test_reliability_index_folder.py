@@ -13,7 +13,6 @@ and what they say, not how processes meet.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -22,6 +21,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support import planted
 from support.corpora import write_article
 from support.processes import invoke_cli
 
@@ -249,40 +249,11 @@ def test_an_index_that_does_not_remember_its_corpus_is_never_rebuilt_from_a_gues
 # -- item 4: no code runs from an index ------------------------------------------------------------
 
 
-class _Planted:
-    """What an attacker pickles into a table of contents: running it writes the marker file."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
-
-
 def plant_in_toc(index_path: Path, marker: Path, part: str) -> None:
     """Rewrite the live table of contents so that its schema (or its segment list) runs a command."""
-    import pickle
-
-    from whoosh.filedb.structfile import StructFile
-
-    generation = live(index_path)
-    [toc_name] = [name for name in os.listdir(generation) if re.match(r"^_MAIN_\d+\.toc$", name)]
-    stream = StructFile(io.BytesIO((generation / toc_name).read_bytes()))
-    out = StructFile(io.BytesIO())
-    for _ in range(3):
-        out.write_varint(stream.read_varint())
-    out.write_int(stream.read_int())
-    out.write_int(stream.read_int())
-    for _ in range(3):
-        out.write_varint(stream.read_varint())
-    schema = stream.read_string()
-    out.write_string(pickle.dumps(_Planted(marker), 2) if part == "schema" else schema)
-    out.write_int(stream.read_int())
-    out.write_int(stream.read_int())
-    rest = stream.file.read()
-    out.write(pickle.dumps([_Planted(marker)]) if part == "segments" else rest)
-    (generation / toc_name).write_bytes(out.file.getvalue())
-    set_checksums_aside(generation)  # whoever can write the folder can rewrite them: they find damage, not attacks
+    planted.plant_in_toc(live(index_path), marker, part)
+    # Whoever can write the folder can rewrite the checksums too: they find damage, not attacks.
+    set_checksums_aside(live(index_path))
 
 
 @pytest.mark.parametrize("part", ["schema", "segments"])
