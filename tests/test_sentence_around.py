@@ -16,9 +16,10 @@ from newsearch import sentences
 from newsearch.analysis import TOKEN_PATTERN
 from newsearch.sentences import sentence_around, split_sentences
 
-PIECES = ["Mr.", "Dr.", "U.S.", "Jan.", "No.", "The", "the", "It", "he", "a", "J.", "K.", "Rowling", "15.8m", "3,800",
-          "word", "ok.", "e.g.", "Yes.\"", "end!)", ".", "!", "?", "\u2026", "...", '"', "'", "\u2019", "\u201d", ")", "]",
-          "\u00bb", "(", "\u201c", "\u00ab", "\n", "\n\n", "\n  \n", "  ", " ", "\t", "x" * 30, "\u00e9t\u00e9", "\u2028"]
+PIECES = ["Mr.", "Dr.", "U.S.", "Jan.", "No.", "The", "the", "It", "he", "a", "J.", "K.", "Rowling", "15.8m",
+          "3,800", "word", "ok.", "e.g.", "Yes.\"", "end!)", ".", "!", "?", "\u2026", "...", '"', "'", "\u2019",
+          "\u201d", ")", "]", "\u00bb", "(", "\u201c", "\u00ab", "\n", "\n\n", "\n  \n", "  ", " ", "\t", "x" * 30,
+          "\u00e9t\u00e9", "\u2028"]
 
 
 def _expected(text: str) -> list[tuple[int, tuple[int, int]]]:
@@ -39,6 +40,7 @@ def test_the_sentence_of_every_token_of_random_texts_is_the_splits(monkeypatch, 
     monkeypatch.setattr(sentences, "_LOOK_BACK", look_back)
     generator = random.Random(look_back)
     for _ in range(4000):
-        text = "".join(generator.choice(PIECES) + " " * generator.randint(0, 1) for _ in range(generator.randint(1, 30)))
+        pieces = generator.choices(PIECES, k=generator.randint(1, 30))
+        text = "".join(piece + " " * generator.randint(0, 1) for piece in pieces)
         for position, span in _expected(text):
             assert sentence_around(text, position) == span, (text, position)
