@@ -106,9 +106,9 @@ def sentence_around(text: str, position: int) -> tuple[int, int]:
     high = position  # the candidates before a letter or digit end at or before it
     while high > 0:
         low = max(0, high - _LOOK_BACK)
-        word = None
-        while low and (word := _WORD_CHAR.search(text, low, high)) is None:
-            low = max(0, low - _LOOK_BACK)
+        word, searched = None, high
+        while low and (word := _WORD_CHAR.search(text, low, searched)) is None:
+            low, searched = max(0, low - _LOOK_BACK), low  # each character searched once: linear time
         if word is not None:
             low = word.start()  # so the scan from there is in step with the whole split's
         before = reversed(list(_CANDIDATE.finditer(text, low, high)))

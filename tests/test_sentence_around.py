@@ -44,3 +44,9 @@ def test_the_sentence_of_every_token_of_random_texts_is_the_splits(monkeypatch, 
         text = "".join(piece + " " * generator.randint(0, 1) for piece in pieces)
         for position, span in _expected(text):
             assert sentence_around(text, position) == span, (text, position)
+
+
+def test_a_long_stretch_without_letters_before_the_token_is_crossed():
+    text = "Start here. " + "- " * 50_000 + "(word" + " ..." * 1000 + " end. Next one."
+    for position, span in _expected(text):
+        assert sentence_around(text, position) == span, position
