@@ -46,11 +46,20 @@ ANALYSIS_VERSION = 1
 
 MAX_TERM_LENGTH = 64  # longer "words" are base64 blobs, URLs gone wrong, hostile input
 
+# Every token starts with a letter or digit, consumed first: the regex engine then skips the text
+# between tokens in C and tries only the alternatives that can start there (a quarter less time
+# than the plain alternation (?:[^\W\d_]\.){2,10}(?![^\W_]) | \d+... | [^\W_]+..., which it matches
+# exactly; tests/test_token_pattern.py compares the two). The split of every reranked body is
+# most of a search's time.
 TOKEN_PATTERN = re.compile(
     r"""
-      (?:[^\W\d_]\.){2,10}(?![^\W_])        # dotted abbreviations: U.S., e.g. (capped: linear time)
-    | \d+(?:[.,]\d+)*(?:[^\W\d_]+\d*)?      # numbers as written: 3,800 15.8m 1.13bn 4g
-    | [^\W_]+(?:['\u2019][^\W_]+)*          # words, with inner apostrophes: don't, o'brien
+    [^\W_]
+    (?: (?<=[^\W\d_])                          # from a letter:
+        (?: \.(?:[^\W\d_]\.){1,9}(?![^\W_])     #   dotted abbreviations: U.S., e.g. (capped: linear time)
+          | [^\W_]*(?:['\u2019][^\W_]+)*       #   words, with inner apostrophes: don't, o'brien
+        )
+      | \d*(?:[.,]\d+)*(?:[^\W\d_]+\d*)?      # from a digit: numbers as written: 3,800 15.8m 1.13bn 4g
+    )
     """,
     re.VERBOSE,
 )

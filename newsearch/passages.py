@@ -8,7 +8,8 @@ stops at 32 KB) and in one linear pass:
   part of an occurrence of a phrase (the phrase's terms in order, at most
   ``slop`` other tokens between neighbours). A word typed only inside quotes
   matches nowhere else: "Brown" alone is no match for ``"gordon brown"``.
-* fragmenter: ``split_sentences()``; a passage is one sentence or a few
+* fragmenter: the sentences of ``split_sentences()`` (only those that hold a
+  match are looked for: ``sentence_around()``); a passage is one sentence or a few
   consecutive sentences within ``max_chars``. A sentence longer than
   ``max_chars`` is cut to a window around its matches, at word boundaries.
 * scorer: coverage first: the sum of the weights of the distinct terms covered,
@@ -39,7 +40,7 @@ from itertools import pairwise
 
 from newsearch.analysis import find_terms
 from newsearch.models import Passage
-from newsearch.sentences import iter_sentences, split_sentences, word_end, word_start
+from newsearch.sentences import iter_sentences, sentence_around, split_sentences, word_end, word_start
 
 K1 = 1.2  # saturation of repeated terms, as in BM25
 REPEAT_BONUS = 0.4  # shares of the smallest weight; they add up to less than 1
@@ -276,7 +277,6 @@ class _Scorer:
         self.match_weights = [weights.get(term, 0.0) for term in matches.terms]
         self.alone = matches.alone
         self.terms = matches.terms
-        self.sentences = split_sentences(body)
         self._build_units(body, matches)
         self._build_proximity(matches)
         self.occurrences = [
@@ -293,18 +293,17 @@ class _Scorer:
         self.starts: list[int] = []  # unit extent in the body
         self.ends: list[int] = []
         self.groups: list[int] = []  # a window stays in one group: a paragraph or a long sentence
-        self.sentence_of: list[int] = []
+        self.sentence_of: list[tuple[int, int]] = []  # the span of the unit's sentence
         self.first_match: list[int] = []
         self.unit_of: list[int] = []  # match -> unit
-        sentences = self.sentences
-        sentence = group = previous_end = 0
+        group = previous_end = sentence_start = sentence_end = 0
         was_long = False
         for k, (start, end) in enumerate(zip(matches.starts, matches.ends)):
-            while sentences[sentence][1] <= start:
-                sentence += 1
-            sentence_start, sentence_end = sentences[sentence]
+            same_sentence = start < sentence_end  # the matches are in order
+            if not same_sentence:
+                sentence_start, sentence_end = sentence_around(body, start)
+            sentence = (sentence_start, sentence_end)
             is_long = sentence_end - sentence_start > self.max_chars
-            same_sentence = bool(self.sentence_of) and self.sentence_of[-1] == sentence
             if same_sentence and not is_long:
                 self.unit_of.append(len(self.starts) - 1)  # one more match in this sentence
                 continue
@@ -320,7 +319,7 @@ class _Scorer:
                 self._add_unit(sentence_start, sentence_end, group, sentence, k)
         self.first_match.append(len(matches.starts))  # so unit u has matches first_match[u:u+2]
 
-    def _add_unit(self, start: int, end: int, group: int, sentence: int, match: int) -> None:
+    def _add_unit(self, start: int, end: int, group: int, sentence: tuple[int, int], match: int) -> None:
         self.starts.append(start)
         self.ends.append(end)
         self.groups.append(group)
@@ -470,7 +469,7 @@ def _passage_spans(
     for n, first in enumerate(by_position):
         last = last_of[first]
         start, end = scorer.starts[first], scorer.ends[last]
-        sentence_start, sentence_end = scorer.sentences[scorer.sentence_of[first]]
+        sentence_start, sentence_end = scorer.sentence_of[first]
         if sentence_end - sentence_start > max_chars:
             lo = max(sentence_start, previous_end)
             following = by_position[n + 1] if n + 1 < len(by_position) else None

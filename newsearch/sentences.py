@@ -18,6 +18,12 @@ time is linear in the length of the text. NLTK's Punkt, even with these
 abbreviations, was 11 times slower on the BBC articles (0.55 ms against 0.05 ms
 per article) and joins headlines to the next line.
 
+Passages need only the sentences that hold a match: ``sentence_around(text, i)``
+finds the one holding ``text[i]`` from the few candidates either side of it, as
+the whole split would (a candidate never holds a letter or digit, so a scan that
+starts at one finds the candidates a scan from the start finds after it). A
+search's matches sit in about 4 of a BBC article's 18 sentences.
+
 Inside a sentence that is too long, ``word_start`` and ``word_end`` find where
 a cut may fall: at whitespace, so that words stay whole.
 """
@@ -26,9 +32,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import lru_cache
 
-from newsearch.analysis import CACHED_TEXT_CHARS, forget_tokens
+from newsearch.analysis import forget_tokens
 
 _TERMINALS = ".!?\u2026"
 _CLOSERS = "\"'\u2019\u201d)]\u00bb"
@@ -44,6 +49,7 @@ _CANDIDATE = re.compile(
     re.VERBOSE,
 )
 _NON_SPACE = re.compile(r"\S")
+_WORD_CHAR = re.compile(r"[^\W_]")
 _SPACE = re.compile(r"\s+")
 _THROUGH_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
 _NEXT_WORD = re.compile(r"\s*(\S{0,40})")
@@ -70,19 +76,12 @@ _OPENER_WORDS = frozenset(
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """The ``(start, end)`` spans of the sentences of ``text``, whitespace trimmed, in order."""
-    return list(_sentences(text)) if len(text) <= CACHED_TEXT_CHARS else list(iter_sentences(text))
-
-
-@lru_cache(maxsize=512)  # bodies: a search reranks 15
-def _sentences(text: str) -> tuple[tuple[int, int], ...]:
-    """``split_sentences``, kept for the last texts (keyed by content: an article reranked again)."""
-    return tuple(iter_sentences(text))
+    return list(iter_sentences(text))
 
 
 def forget_texts() -> None:
-    """Empty the caches of rerank text (tokens and sentences): the next search reads every article as new."""
+    """Empty the caches of rerank text (its tokens): the next search reads every article as new."""
     forget_tokens()
-    _sentences.cache_clear()
 
 
 def iter_sentences(text: str) -> Iterator[tuple[int, int]]:
@@ -93,6 +92,34 @@ def iter_sentences(text: str) -> Iterator[tuple[int, int]]:
             yield from _trimmed(text, start, match.end())
             start = match.end()
     yield from _trimmed(text, start, len(text))
+
+
+_LOOK_BACK = 200  # characters scanned at a time for the end of the sentence before
+
+
+def sentence_around(text: str, position: int) -> tuple[int, int]:
+    """The span of the sentence of ``split_sentences(text)`` that holds ``text[position]``, a letter
+    or digit (a token's first character: no candidate holds one, nor spans ``position``)."""
+    end = next((match.end() for match in _CANDIDATE.finditer(text, position) if _ends_sentence(text, match)),
+               len(text))
+    start = 0
+    high = position  # the candidates before a letter or digit end at or before it
+    while high > 0:
+        low = max(0, high - _LOOK_BACK)
+        word, searched = None, high
+        while low and (word := _WORD_CHAR.search(text, low, searched)) is None:
+            low, searched = max(0, low - _LOOK_BACK), low  # each character searched once: linear time
+        if word is not None:
+            low = word.start()  # so the scan from there is in step with the whole split's
+        before = reversed(list(_CANDIDATE.finditer(text, low, high)))
+        found = next((match.end() for match in before if _ends_sentence(text, match)), None)
+        if found is not None:
+            start = found
+            break
+        high = low
+    chunk = text[start:end]
+    first = start + len(chunk) - len(chunk.lstrip())
+    return first, first + len(chunk.strip())
 
 
 def _ends_sentence(text: str, match: re.Match[str]) -> bool:

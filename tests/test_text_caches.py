@@ -1,6 +1,6 @@
-"""The per-text caches of the rerank (``analysis.tokenized``, the sentences of ``split_sentences``)
-never change an answer: a text read from the cache gives what reading it token by token gives,
-and searches give the same pages, scores, passages and highlights with the caches cold and warm.
+"""The per-text cache of the rerank (``analysis.tokenized``) never changes an answer: a text read
+from the cache gives what reading it token by token gives, and searches give the same pages,
+scores, passages and highlights with the cache cold and warm.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from test_rerank_text import _reference_find_terms
 
 from newsearch import open_index
 from newsearch.analysis import _QUERY_FILTER, CACHED_TEXT_CHARS, _tokenized, find_terms, is_stopword
-from newsearch.sentences import _sentences, forget_texts, iter_sentences, split_sentences
+from newsearch.sentences import forget_texts
 
 LONG_WORD = "y" * 80  # over MAX_TERM_LENGTH: a token without a term
 
@@ -43,18 +43,6 @@ def test_find_terms_from_the_cache_equals_reading_token_by_token(bbc_corpus):
     assert _tokenized.cache_info().hits
 
 
-def test_cached_sentences_are_the_sentences(bbc_corpus):
-    _sentences.cache_clear()
-    texts = _bbc_texts(bbc_corpus, step=23)
-    assert len(texts[-1]) > CACHED_TEXT_CHARS
-    for text in texts:
-        expected = list(iter_sentences(text))
-        first = split_sentences(text)
-        first.append((0, 0))  # a caller's list is its own: changing it changes no later answer
-        assert split_sentences(text) == expected
-    assert _sentences.cache_info().hits
-
-
 def _pages(index, queries):
     pages = []
     for number, query in enumerate(queries):
@@ -74,7 +62,7 @@ def test_searches_are_the_same_with_the_caches_cold_and_warm(bbc_index, bbc_corp
     queries += ['"prime minister" election', '"the way" research']
     with open_index(bbc_index.path) as index:
         forget_texts()
-        assert _tokenized.cache_info().currsize == _sentences.cache_info().currsize == 0
+        assert _tokenized.cache_info().currsize == 0
         cold = _pages(index, queries)
         assert _tokenized.cache_info().misses
         warm = _pages(index, queries)
