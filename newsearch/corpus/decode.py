@@ -69,15 +69,20 @@ class LoadedFile:
     version: FileVersion
 
 
-def load(path: str | os.PathLike[str], max_bytes: int, gzipped: bool) -> LoadedFile:
+Identity = tuple[int, int]
+"""A file's device and inode numbers: which file the scan found at a path."""
+
+
+def load(path: str | os.PathLike[str], max_bytes: int, gzipped: bool, identity: Identity | None = None) -> LoadedFile:
     """The file's bytes (decompressed when `gzipped`), never holding more than `max_bytes` + 1.
 
     The file is opened without blocking and checked on its open descriptor, never trusting an
-    earlier stat: a FIFO, device or folder swapped in is refused, not waited on. The hash is of
+    earlier stat: a FIFO, device or folder swapped in is refused, not waited on, and so is another
+    file than `identity` (a link to a file outside the corpus swapped in after the scan). The hash is of
     the bytes returned; a file whose size, mtime, ctime or inode moved while it was read (a
     rewrite in place, a rename over it) is read again, up to `READ_ATTEMPTS` times.
 
-    Raises Refused: 'unreadable', 'too large' (as TooLarge), 'broken gzip', 'changing'.
+    Raises Refused: 'unreadable', 'too large' (as TooLarge), 'broken gzip', 'changing', 'replaced'.
     """
 
     def capped(handle: _HashingReader, before: os.stat_result) -> bytes:
@@ -90,11 +95,11 @@ def load(path: str | os.PathLike[str], max_bytes: int, gzipped: bool) -> LoadedF
             raise TooLarge(f"too large: over cap {max_bytes:,} bytes")
         return data
 
-    data, version = read_stable(path, capped)
+    data, version = read_stable(path, capped, identity)
     return LoadedFile(data, version)
 
 
-def hash_file(path: str | os.PathLike[str]) -> FileVersion:
+def hash_file(path: str | os.PathLike[str], identity: Identity | None = None) -> FileVersion:
     """The version of a file of any size, its bytes streamed through SHA-256 and never held;
     checked and read again as `load` does. Raises Refused: 'unreadable', 'changing'."""
 
@@ -102,39 +107,45 @@ def hash_file(path: str | os.PathLike[str]) -> FileVersion:
         while handle.read(_CHUNK):
             pass
 
-    return read_stable(path, drain)[1]
+    return read_stable(path, drain, identity)[1]
 
 
-def read_stable(path: str | os.PathLike[str], consume: Callable[[_HashingReader, os.stat_result], T]
-                 ) -> tuple[T, FileVersion]:
+def read_stable(path: str | os.PathLike[str], consume: Callable[[_HashingReader, os.stat_result], T],
+                identity: Identity | None = None) -> tuple[T, FileVersion]:
     """What `consume` makes of a read of the file during which it did not change (tried
     `READ_ATTEMPTS` times), and the version read."""
     for _ in range(READ_ATTEMPTS):
-        done = _read_once(path, consume)
+        done = _read_once(path, consume, identity)
         if done is not None:
             return done
     raise Refused(CHANGING)
 
 
 CHANGING = f"changing: the file changed while it was read ({READ_ATTEMPTS} tries); it is read again next run"
+REPLACED = "replaced: another file (or a link) took its name after the scan; it is looked at again next run"
 
 
-def open_regular(path: str | os.PathLike[str]) -> int:
-    """A descriptor of the file, opened without blocking; Refused('unreadable') for anything but a regular file."""
+def open_regular(path: str | os.PathLike[str], identity: Identity | None = None) -> int:
+    """A descriptor of the file, opened without blocking; Refused('unreadable') for anything but a
+    regular file, Refused('replaced') for another file than `identity` (when given)."""
     try:
         fd = os.open(path, _OPEN_FLAGS)  # a FIFO swapped in must not block us
     except OSError as exc:
         raise Refused(f"unreadable: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise Refused("unreadable: not a regular file")
+    if identity is not None and (info.st_dev, info.st_ino) != identity:
+        os.close(fd)
+        raise Refused(REPLACED)
     return fd
 
 
-def _read_once(path: str | os.PathLike[str], consume: Callable[[_HashingReader, os.stat_result], T]
-               ) -> tuple[T, FileVersion] | None:
+def _read_once(path: str | os.PathLike[str], consume: Callable[[_HashingReader, os.stat_result], T],
+               identity: Identity | None) -> tuple[T, FileVersion] | None:
     """One read of the file; None when it changed while being read."""
-    fd = open_regular(path)
+    fd = open_regular(path, identity)
     try:
         before = os.fstat(fd)
         handle = _HashingReader(fd)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from .article import Article, ItemProblem, Refused, TooLarge
-from .decode import FileVersion, clean, gunzip_chunks, open_regular, read_stable, same_file, sniff
+from .decode import FileVersion, Identity, clean, gunzip_chunks, open_regular, read_stable, same_file, sniff
 
 T = TypeVar("T")
 ParseLine = Callable[[str, int], Article | ItemProblem]
@@ -59,24 +59,27 @@ def parse(data: bytes, parse_line: ParseLine) -> list[Article | ItemProblem]:
 
 
 def stream(path: Path, version: FileVersion, parse_line: ParseLine, *, limit: int, gzipped: bool = False,
-           start: int = 0, stop: int | None = None, line: int = 1) -> Iterator[Article | ItemProblem]:
+           start: int = 0, stop: int | None = None, line: int = 1, identity: Identity | None = None
+           ) -> Iterator[Article | ItemProblem]:
     """The records of bytes `start` to `stop` of the file, if it is still `version`, one at a time.
 
     Holds at most about `limit` bytes; a line longer than `limit` is an ItemProblem ('too large').
     Raises Refused, possibly after some records: 'changing' when the file is not or no longer
-    `version`, 'unreadable', 'binary' (at the start of the file), 'too large' (a gzip bomb).
+    `version`, 'unreadable', 'binary' (at the start of the file), 'too large' (a gzip bomb),
+    'replaced' (not the file `identity`).
     """
     def items(chunks: Iterator[bytes]) -> Iterator[Article | ItemProblem]:
         return (_item(record, parse_line, limit) for record in _records(chunks, limit, line, at_start=start == 0))
 
-    return stream_items(path, version, items, limit=limit, gzipped=gzipped, start=start, stop=stop)
+    return stream_items(path, version, items, limit=limit, gzipped=gzipped, start=start, stop=stop, identity=identity)
 
 
 def stream_items(path: Path, version: FileVersion, items_of: Callable[[Iterator[bytes]], Iterator[T]], *,
-                 limit: int, gzipped: bool = False, start: int = 0, stop: int | None = None) -> Iterator[T]:
+                 limit: int, gzipped: bool = False, start: int = 0, stop: int | None = None,
+                 identity: Identity | None = None) -> Iterator[T]:
     """`items_of` the (decompressed) bytes `start` to `stop` of the file, if it is still `version`,
     read a chunk at a time. Raises Refused as `stream` does."""
-    fd = open_regular(path)
+    fd = open_regular(path, identity)
     try:
         before = os.fstat(fd)
         if (before.st_size, before.st_mtime_ns) != (version.size, version.mtime_ns):
@@ -93,7 +96,7 @@ def stream_items(path: Path, version: FileVersion, items_of: Callable[[Iterator[
         os.close(fd)
 
 
-def cut(path: Path, pieces: int, limit: int) -> tuple[FileVersion, list[Span]]:
+def cut(path: Path, pieces: int, limit: int, identity: Identity | None = None) -> tuple[FileVersion, list[Span]]:
     """The file (not gzipped) cut into about `pieces` spans of similar size at line starts.
 
     One streamed pass finds the cuts, counting lines and records, and hashes the file: the
@@ -112,7 +115,7 @@ def cut(path: Path, pieces: int, limit: int) -> tuple[FileVersion, list[Span]]:
             number += 1
         return found
 
-    found, version = read_stable(path, lambda handle, before: starts(handle.read, before.st_size))
+    found, version = read_stable(path, lambda handle, before: starts(handle.read, before.st_size), identity)
     stops = [offset for offset, _, _ in found[1:]] + [version.size]
     return version, [Span(start, stop, line, record) for (start, line, record), stop in zip(found, stops)]
 

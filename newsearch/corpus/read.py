@@ -93,7 +93,7 @@ def file_version(file: CorpusFile, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Fil
         except TooLarge:
             if not _streamable(_reader(file)):
                 raise
-            return hash_file(file.path)
+            return hash_file(file.path, file.identity)
     except Refused as exc:
         raise CorpusError(f"{file.relpath}: {exc}") from None
 
@@ -138,7 +138,7 @@ def read_articles(target: CorpusFile | FilePiece, *, max_bytes: int = DEFAULT_MA
         parse_line = _line_parser_of(target.file)
         assert parse_line is not None  # cut_file cuts only files of one article per line
         records = lines.stream(target.path, target.version, parse_line, limit=max_bytes,
-                               start=target.start, stop=target.stop, line=target.line)
+                               start=target.start, stop=target.stop, line=target.line, identity=target.file.identity)
         return Articles(target.version, _completed(target.file, records, first=target.record, whole=False))
     try:
         result = _read_whole(target, max_bytes)
@@ -156,7 +156,7 @@ def cut_file(file: CorpusFile, pieces: int, *, max_bytes: int = DEFAULT_MAX_BYTE
     if pieces < 2 or _gzipped(file) or _line_parser_of(file) is None:
         return [file]
     try:
-        version, spans = lines.cut(file.path, pieces, max_bytes)
+        version, spans = lines.cut(file.path, pieces, max_bytes, file.identity)
     except Refused:
         return [file]
     return [FilePiece(file, span.start, span.stop, span.line, span.record, version) for span in spans]
@@ -180,17 +180,18 @@ def _streamed(file: CorpusFile, max_bytes: int, too_large: TooLarge) -> Articles
     try:
         if not _streamable(reader):
             raise too_large
-        version = hash_file(file.path)
+        version = hash_file(file.path, file.identity)
     except Refused as exc:
         raise CorpusError(f"{file.relpath}: {exc}") from None
     records: Iterator[Article | ItemProblem | Notice]
     if reader.parse_line is not None:
-        records = lines.stream(file.path, version, reader.parse_line, limit=max_bytes, gzipped=_gzipped(file))
+        records = lines.stream(file.path, version, reader.parse_line, limit=max_bytes, gzipped=_gzipped(file),
+                               identity=file.identity)
     else:
         assert reader.stream is not None
         stream = reader.stream
         records = lines.stream_items(file.path, version, lambda chunks: stream(chunks, max_bytes), limit=max_bytes,
-                                     gzipped=_gzipped(file))
+                                     gzipped=_gzipped(file), identity=file.identity)
     return Articles(version, _completed(file, records, first=1, whole=True))
 
 
@@ -217,7 +218,7 @@ def _reader(file: CorpusFile) -> Reader:
 
 def _load(file: CorpusFile, max_bytes: int) -> LoadedFile:
     _reader(file)  # an unsupported suffix is refused before the file is opened
-    return load(file.path, max_bytes, gzipped=_gzipped(file))
+    return load(file.path, max_bytes, gzipped=_gzipped(file), identity=file.identity)
 
 
 def _complete(file: CorpusFile, items: Sequence[Article | ItemProblem | Notice], multi: bool) -> ReadResult:

@@ -27,6 +27,9 @@ class CorpusFile:
     root: Path  # the folder `relpath` is relative to (`Root.base`)
     size: int
     mtime_ns: int
+    # (device, inode) of the file the scan found: a read of another file at the path is refused
+    # (a link to a file outside the corpus swapped in after the scan); None reads what the path names.
+    identity: tuple[int, int] | None = None
 
 
 @dataclass
@@ -218,7 +221,7 @@ class _Walker:
             if identity in seen or rel in files:
                 continue
             seen.add(identity)
-            files[rel] = CorpusFile(path, rel, root, info.st_size, info.st_mtime_ns)
+            files[rel] = CorpusFile(path, rel, root, info.st_size, info.st_mtime_ns, identity)
         return CorpusScan(
             files=sorted(files.values(), key=lambda f: f.relpath),
             skipped=sorted(self.skipped, key=lambda s: s.path),
