@@ -399,20 +399,27 @@ class Residents:
 
     def call(self, method: str, batches: Sequence[Any]) -> list[Any]:
         """``[resident.method(batch) ...]``, the residents in parallel, results in their order."""
+        async def every() -> list[Any]:
+            return list(await asyncio.gather(*(getattr(member, method)(batch)
+                                               for member, batch in zip(self.members, batches))))
+
+        # One coroutine on the client's event loop sends every call and waits for every answer: this
+        # thread hands over to the loop once, not once per call to send it and once per answer.
+        running = asyncio.run_coroutine_threadsafe(every(), self.client.loop.asyncio_loop)
         try:
-            pending = [getattr(member, method)(batch) for member, batch in zip(self.members, batches)]
-            return [self._result(future) for future in pending]
+            return self._result(running)
         except NewsearchError:
             raise
         except Exception as exc:  # Dask's errors for a worker or resident that is gone, a job's others
             raise WorkerFailed(f"a Dask worker failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            running.cancel()  # a no-op once it is done
 
-
-    def _result(self, future: Any) -> Any:
+    def _result(self, running: concurrent.futures.Future[list[Any]]) -> list[Any]:
         while True:
             try:
-                return future.result(timeout=self.WATCH_S)
-            except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11
+                return running.result(timeout=self.WATCH_S)
+            except concurrent.futures.TimeoutError:
                 gone = self.workers - set(self.client.scheduler_info()["workers"])
                 if gone:
                     raise WorkerFailed(f"the Dask worker {min(gone)} is gone") from None
