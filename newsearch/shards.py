@@ -72,6 +72,7 @@ from newsearch.parallel import (
     WorkerFailed,
     dask_client,
     report_progress,
+    roomy_heap,
     usable_cores,
 )
 from newsearch.schema import FileStamp, path_key
@@ -211,9 +212,10 @@ def build_shard(job: ShardJob) -> BuildReport:
     """Bring one shard up to date with its share of the corpus (an executor's job)."""
     from newsearch.indexer import build_index
 
-    return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
-                       follow_symlinks=job.follow_symlinks, scanned=job.scan, wait=ABANDONED_JOB_GRACE_S,
-                       progress=_Abandoned(job), prune=job.prune, max_delete=job.max_delete, claimed=job.claimed)
+    with roomy_heap():
+        return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
+                           follow_symlinks=job.follow_symlinks, scanned=job.scan, wait=ABANDONED_JOB_GRACE_S,
+                           progress=_Abandoned(job), prune=job.prune, max_delete=job.max_delete, claimed=job.claimed)
 
 
 def build_sharded(
