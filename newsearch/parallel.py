@@ -45,7 +45,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from typing import Any, Literal, Protocol, TypeVar, cast
 
@@ -159,6 +160,48 @@ def _portable(exc: BaseException) -> BaseException:
         if isinstance(exc, OSError) and exc.errno is not None:
             return OSError(exc.errno, exc.strerror or str(exc))
     return WorkerFailed(f"an indexing worker failed: {type(exc).__name__}: {exc}")
+
+
+# glibc's mallopt parameters, and what its heap does unless told otherwise: the mmap threshold
+# starts at 128 KiB and rises (to 32 MiB on 64-bit) as large blocks are freed, the trim threshold
+# twice that; setting either (``MALLOC_TRIM_THRESHOLD_``) stops both rising.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_START, _MMAP_THRESHOLD_MAX = 128 << 10, 32 << 20
+
+
+@contextmanager
+def roomy_heap() -> Iterator[None]:
+    """Building in a process started with ``MALLOC_TRIM_THRESHOLD_`` set (a Dask nanny sets 64 KiB
+    for its workers, to give memory back between tasks), with glibc's heap as an ordinary process
+    has it: fixed low thresholds map and unmap every large block, which cost a shard's build about
+    a third more CPU (20,000 articles in 4 shards: 16 s a shard instead of 12). Afterwards the
+    thresholds are set back and the free memory given back, as the worker wants."""
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_", "")
+    libc = _glibc() if trim.isdigit() else None
+    if libc is None:
+        yield
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+    libc.mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD_MAX)
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_TRIM_THRESHOLD, int(trim))
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_START)
+        libc.malloc_trim(0)
+
+
+def _glibc() -> Any | None:
+    """The C library when it is glibc (its ``mallopt`` and ``malloc_trim``), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
 
 
 def usable_cores() -> int:
@@ -399,20 +442,27 @@ class Residents:
 
     def call(self, method: str, batches: Sequence[Any]) -> list[Any]:
         """``[resident.method(batch) ...]``, the residents in parallel, results in their order."""
+        async def every() -> list[Any]:
+            return list(await asyncio.gather(*(getattr(member, method)(batch)
+                                               for member, batch in zip(self.members, batches))))
+
+        # One coroutine on the client's event loop sends every call and waits for every answer: this
+        # thread hands over to the loop once, not once per call to send it and once per answer.
+        running = asyncio.run_coroutine_threadsafe(every(), self.client.loop.asyncio_loop)
         try:
-            pending = [getattr(member, method)(batch) for member, batch in zip(self.members, batches)]
-            return [self._result(future) for future in pending]
+            return self._result(running)
         except NewsearchError:
             raise
         except Exception as exc:  # Dask's errors for a worker or resident that is gone, a job's others
             raise WorkerFailed(f"a Dask worker failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            running.cancel()  # a no-op once it is done
 
-
-    def _result(self, future: Any) -> Any:
+    def _result(self, running: concurrent.futures.Future[list[Any]]) -> list[Any]:
         while True:
             try:
-                return future.result(timeout=self.WATCH_S)
-            except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11
+                return running.result(timeout=self.WATCH_S)
+            except concurrent.futures.TimeoutError:
                 gone = self.workers - set(self.client.scheduler_info()["workers"])
                 if gone:
                     raise WorkerFailed(f"the Dask worker {min(gone)} is gone") from None

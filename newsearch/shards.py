@@ -72,6 +72,7 @@ from newsearch.parallel import (
     WorkerFailed,
     dask_client,
     report_progress,
+    roomy_heap,
     usable_cores,
 )
 from newsearch.schema import FileStamp, path_key
@@ -211,9 +212,10 @@ def build_shard(job: ShardJob) -> BuildReport:
     """Bring one shard up to date with its share of the corpus (an executor's job)."""
     from newsearch.indexer import build_index
 
-    return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
-                       follow_symlinks=job.follow_symlinks, scanned=job.scan, wait=ABANDONED_JOB_GRACE_S,
-                       progress=_Abandoned(job), prune=job.prune, max_delete=job.max_delete, claimed=job.claimed)
+    with roomy_heap():
+        return build_index(list(job.paths), job.shard_root, rebuild=job.rebuild, max_bytes=job.max_bytes,
+                           follow_symlinks=job.follow_symlinks, scanned=job.scan, wait=ABANDONED_JOB_GRACE_S,
+                           progress=_Abandoned(job), prune=job.prune, max_delete=job.max_delete, claimed=job.claimed)
 
 
 def build_sharded(
@@ -467,6 +469,30 @@ class _Shard:
     ix: FileIndex
     toc: int
     stems: StemLookup
+    documents: int  # ``ix.doc_count_all()``, which opens a reader each time it is asked
+
+
+class _Collection(MultiReader):
+    """The shards' segments read as one collection (Whoosh's ``MultiReader``), which remembers the
+    document frequencies it was asked: each is a lookup in every segment of every shard, and a
+    query asks its terms' twice (the compiler, then the statistics sent to the shards), and a
+    snapshot's collection never changes. At most ``REMEMBERED`` terms, then it starts again."""
+
+    REMEMBERED = 1 << 16
+
+    def __init__(self, readers: list[Any]) -> None:
+        super().__init__(readers)
+        self.frequencies: dict[tuple[str, str | bytes], int] = {}
+
+    def doc_frequency(self, fieldname: str, text: str | bytes) -> int:
+        key = (fieldname, text)
+        found = self.frequencies.get(key)
+        if found is None:
+            found = super().doc_frequency(fieldname, text)
+            if len(self.frequencies) >= self.REMEMBERED:
+                self.frequencies.clear()
+            self.frequencies[key] = found
+        return found
 
 
 class _opened:
@@ -474,16 +500,19 @@ class _opened:
 
     def __init__(self, root: Path, names: Sequence[str], ranking: RankingConfig = RANKING) -> None:
         self.shards: list[_Shard] = []
+        leaves: list[Any] = []
         try:
             for name in names:
                 generation, ix = open_current(root / name)
-                self.shards.append(_Shard(name, generation, ix, ix.latest_generation(),
-                                          StemLookup(generation / VOCABULARY_FILE)))
-            leaves: list[Any] = []
-            for shard in self.shards:
-                if shard.ix.doc_count_all():  # an empty shard has no segment to read
-                    leaves.extend(leaf for leaf, _ in shard.ix.reader().leaf_readers())
-            reader = MultiReader(leaves) if leaves else self.shards[0].ix.reader()
+                toc = ix.latest_generation()
+                opened = ix.reader()  # one reader per shard: its count and its segments agree
+                self.shards.append(_Shard(name, generation, ix, toc, StemLookup(generation / VOCABULARY_FILE),
+                                          opened.doc_count_all()))
+                if self.shards[-1].documents:
+                    leaves.extend(leaf for leaf, _ in opened.leaf_readers())
+                else:  # an empty shard has no segment to read
+                    opened.close()
+            reader = _Collection(leaves) if leaves else self.shards[0].ix.reader()
             self.searcher = Searcher(reader, weighting=BM25FModel(ranking))
         except BaseException:
             self.close_lookups()
@@ -581,7 +610,7 @@ class ShardedIndex(Index):
         offsets, base = [], 0
         for shard in shards:
             offsets.append(base)
-            base += shard.ix.doc_count_all()
+            base += shard.documents
         fresh = _ShardedSnapshot(self.path, int(manifest["version"]), shards[0].ix, searcher, shards[0].stems,
                                  root=self.path, shards=shards, offsets=offsets,
                                  pairs_toc=_pairs_toc(manifest, shards), manifest=text)
@@ -599,7 +628,7 @@ class ShardedIndex(Index):
         jobs = []
         watched = np.asarray(watch, dtype=np.int64)
         for shard, start in zip(snapshot.shards, snapshot.offsets):
-            stop = start + shard.ix.doc_count_all()
+            stop = start + shard.documents
             mine = watched[(watched >= start) & (watched < stop)] - start
             jobs.append(GatherJob(str(shard.generation), shard.toc, tuple(concepts), depth, all_words,
                                   None if allowed is None else allowed[start:stop], max(deadline - time.monotonic(), 0),

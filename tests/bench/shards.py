@@ -8,13 +8,16 @@ The one index is built by one process (``build_index``, one job); the shards by 
 workers (one job per shard). Searches are the remembered-fact queries, top 10 with passages (the
 default 3), warm (one pass first, not timed), each query run on the one index, on the shards in
 this process and on the shards scored by the cluster, in turn. The fan-out overhead is the median
-over queries of (time on the cluster - time on the one index). Prints one JSON object.
+over queries of (time on the cluster - time on the one index); beside it, this process's CPU per
+query, and the load averages at the start and the end (the machine is shared: wall times move
+with the load). Prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -57,6 +60,7 @@ def _search(work: Path, client, queries: list[str], repeats: int) -> dict:
     from newsearch.shards import ShardedIndex, open_index
 
     samples: dict[str, list[float]] = {"one": [], "sharded_here": [], "sharded_on_cluster": []}
+    cpu: dict[str, list[float]] = {name: [] for name in samples}
     with open_index(work / "one") as one, open_index(work / "sharded") as here, \
             ShardedIndex(work / "sharded", executor=client.get_executor()) as remote:
         indexes = {"one": one, "sharded_here": here, "sharded_on_cluster": remote}
@@ -64,13 +68,18 @@ def _search(work: Path, client, queries: list[str], repeats: int) -> dict:
             for query in queries:
                 for name, index in indexes.items():
                     forget_texts()  # each reads its articles as new: none reranks from the one before's caches
-                    started = time.perf_counter()
+                    started, used = time.perf_counter(), time.process_time()
                     index.search(query, limit=10)
                     if rep:
                         samples[name].append(time.perf_counter() - started)
+                        cpu[name].append(time.process_time() - used)
     result: dict = {name: _percentiles(values) for name, values in samples.items()}
     overhead = [remote - one for remote, one in zip(samples["sharded_on_cluster"], samples["one"])]
     result["fan_out_overhead_p50_ms"] = round(1000 * statistics.median(overhead), 2)
+    # This process's CPU (the coordinator's, with the in-process scheduler's; not the workers'):
+    # steadier than wall time on a shared machine.
+    result["coordinator_cpu_p50_ms"] = {name: round(1000 * statistics.median(values), 2)
+                                        for name, values in cpu.items()}
     result["queries"], result["repeats"] = len(queries), repeats
     return result
 
@@ -88,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
     corpus = _corpus(args.corpus)
     work = Path(tempfile.mkdtemp(prefix="shards-", dir=cache_root()))
-    figures: dict = {"corpus": args.corpus, "shards": args.shards, "workers": args.workers}
+    figures: dict = {"corpus": args.corpus, "shards": args.shards, "workers": args.workers,
+                     "load_average_start": [round(load, 2) for load in os.getloadavg()]}
     try:
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=":0", silence_logs=40) as cluster, Client(cluster) as client:
@@ -100,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 figures["search"] = _search(work, client, fact_queries(args.queries), args.repeats)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    figures["load_average_end"] = [round(load, 2) for load in os.getloadavg()]
     json.dump(figures, sys.stdout, indent=1)
     print()
     return 0
