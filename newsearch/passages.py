@@ -301,7 +301,7 @@ class _Scorer:
         for k, (start, end) in enumerate(zip(matches.starts, matches.ends)):
             same_sentence = start < sentence_end  # the matches are in order
             if not same_sentence:
-                sentence_start, sentence_end = sentence_around(body, start)
+                sentence_start, sentence_end = sentence_around(body, start, sentence_end)
             sentence = (sentence_start, sentence_end)
             is_long = sentence_end - sentence_start > self.max_chars
             if same_sentence and not is_long:

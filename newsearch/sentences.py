@@ -97,18 +97,22 @@ def iter_sentences(text: str) -> Iterator[tuple[int, int]]:
 _LOOK_BACK = 200  # characters scanned at a time for the end of the sentence before
 
 
-def sentence_around(text: str, position: int) -> tuple[int, int]:
+def sentence_around(text: str, position: int, after: int = 0) -> tuple[int, int]:
     """The span of the sentence of ``split_sentences(text)`` that holds ``text[position]``, a letter
-    or digit (a token's first character: no candidate holds one, nor spans ``position``)."""
+    or digit (a token's first character: no candidate holds one, nor spans ``position``).
+
+    ``after``, the end of an earlier sentence of that split (or 0), bounds the search back: passages
+    ask for the sentences of a body's matches in order, each search starting where the last ended.
+    """
     end = next((match.end() for match in _CANDIDATE.finditer(text, position) if _ends_sentence(text, match)),
                len(text))
-    start = 0
+    start = after  # the split's next sentence starts there, or at the end of a candidate right after it
     high = position  # the candidates before a letter or digit end at or before it
-    while high > 0:
-        low = max(0, high - _LOOK_BACK)
+    while high > after:
+        low = max(after, high - _LOOK_BACK)
         word, searched = None, high
-        while low and (word := _WORD_CHAR.search(text, low, searched)) is None:
-            low, searched = max(0, low - _LOOK_BACK), low  # each character searched once: linear time
+        while low > after and (word := _WORD_CHAR.search(text, low, searched)) is None:
+            low, searched = max(after, low - _LOOK_BACK), low  # each character searched once: linear time
         if word is not None:
             low = word.start()  # so the scan from there is in step with the whole split's
         before = reversed(list(_CANDIDATE.finditer(text, low, high)))

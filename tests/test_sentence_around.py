@@ -28,11 +28,20 @@ def _expected(text: str) -> list[tuple[int, tuple[int, int]]]:
             for match in TOKEN_PATTERN.finditer(text)]
 
 
+def _assert_sentences_found(text: str) -> None:
+    """Each token's sentence, asked alone and as passages ask: in order, from the last one's end."""
+    previous_end = 0
+    for position, span in _expected(text):
+        assert sentence_around(text, position) == span, (text[:80], position)
+        if position >= previous_end:
+            assert sentence_around(text, position, previous_end) == span, (text[:80], position, previous_end)
+            previous_end = span[1]
+
+
 def test_the_sentence_of_every_token_of_bbc_articles_is_the_splits(bbc_corpus):
     for path in sorted(bbc_corpus.rglob("*.txt"))[::11]:
         text = path.read_text(encoding="utf-8", errors="replace")
-        for position, span in _expected(text):
-            assert sentence_around(text, position) == span, (path, position)
+        _assert_sentences_found(text)
 
 
 @pytest.mark.parametrize("look_back", [3, 200])
@@ -42,11 +51,9 @@ def test_the_sentence_of_every_token_of_random_texts_is_the_splits(monkeypatch, 
     for _ in range(4000):
         pieces = generator.choices(PIECES, k=generator.randint(1, 30))
         text = "".join(piece + " " * generator.randint(0, 1) for piece in pieces)
-        for position, span in _expected(text):
-            assert sentence_around(text, position) == span, (text, position)
+        _assert_sentences_found(text)
 
 
 def test_a_long_stretch_without_letters_before_the_token_is_crossed():
     text = "Start here. " + "- " * 50_000 + "(word" + " ..." * 1000 + " end. Next one."
-    for position, span in _expected(text):
-        assert sentence_around(text, position) == span, position
+    _assert_sentences_found(text)
