@@ -91,8 +91,9 @@ class Runner:
 
     def format_key(self, system: str) -> str:
         """What a system's index depends on: for newsearch, the format fields its newsearch.json
-        gets (everything but dates and corpus paths) from the library measured, read off a
-        one-article index; for a peer, its ``VERSION``."""
+        gets (everything but dates and corpus paths: the probe's folder is new each run, and a key
+        holding it built every index anew) from the library measured, read off a one-article index;
+        for a peer, its ``VERSION``."""
         if system != "newsearch":
             return peers.peer(system).VERSION
         folder = self.work / "format-probe"
@@ -102,7 +103,8 @@ class Runner:
                        capture_output=True, check=True)
         meta = json.loads(next((folder / "index").glob("*/newsearch.json")).read_text())
         shutil.rmtree(folder)
-        return json.dumps({k: v for k, v in meta.items() if k not in ("corpus", "created", "updated")}, sort_keys=True)
+        return json.dumps({k: v for k, v in meta.items() if k not in ("corpus", "roots", "created", "updated")},
+                          sort_keys=True)
 
 
 def _fresh(path: Path) -> Path:
