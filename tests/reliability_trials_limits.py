@@ -61,31 +61,16 @@ for _name in ("NEWSEARCH_CORPUS", "NEWSEARCH_INDEX"):
     os.environ.pop(_name, None)
 
 from support.cli_forkserver import ForkServer  # noqa: E402
-from support.corpora import synthetic_corpus, write_article  # noqa: E402
+from support.corpora import bbc_paragraphs, large_article, synthetic_corpus, write_article  # noqa: E402
 from support.processes import held  # noqa: E402
+from support.trials import Row, print_table  # noqa: E402
 
 from newsearch import Index, build_index, storage  # noqa: E402
 
-BBC = Path(os.environ.get("NEWSEARCH_BBC", "/work/shared/corpora/bbc-news"))
+BBC = Path(os.environ.get("NEWSEARCH_BBC", Path(__file__).resolve().parents[2] / "shared" / "corpora" / "bbc-news"))
 TIMEOUT_S = 120.0  # a command that takes longer is killed and counted as failed
 DAMAGED = 4
-VERBOSE = "--verbose" in sys.argv  # every trial's outcome on stderr, not only the failures
 DAMAGE_MISNAMED = ("kept changing", "incompatible", "internal error", "holds no committed index", "Traceback")
-
-
-class Row:
-    def __init__(self, item: int, fault: str) -> None:
-        self.item, self.fault, self.trials, self.failures, self.note = item, fault, 0, 0, ""
-
-    def record(self, failed: bool, detail: str = "") -> None:
-        self.trials += 1
-        self.failures += failed
-        if failed or VERBOSE:
-            print(f"[{self.item}] {'FAILED' if failed else 'passed'}: {self.fault}: {detail}", file=sys.stderr)
-
-    def markdown(self) -> str:
-        failures = f"{self.failures}{f' ({self.note})' if self.note else ''}"
-        return f"| {self.item} | {self.fault} | {self.trials} | {failures} |"
 
 
 class Cli:
@@ -152,23 +137,6 @@ def peak_of_index_run(corpus: Path, index: Path) -> tuple[int, int]:
     return result.returncode or 99 * (b"skipped" in result.stderr), max(own, workers)
 
 
-def bbc_paragraphs() -> list[str]:
-    paragraphs = []
-    for path in sorted(BBC.rglob("*.txt"))[:600]:
-        paragraphs += [part.strip() for part in path.read_text("utf-8", "replace").split("\n\n") if part.strip()]
-    return paragraphs
-
-
-def large_body(paragraphs: list[str], size: int, separator: str, seed: int) -> str:
-    rng = random.Random(seed)
-    parts, total = [], 0
-    while total < size:
-        part = rng.choice(paragraphs)
-        parts.append(part)
-        total += len(part.encode("utf-8")) + len(separator)
-    return separator.join(parts).encode("utf-8")[:size].decode("utf-8", "ignore")
-
-
 def memory_trials(work: Path) -> Row:
     row = Row(9, "one large article (1, 3, 9 MB; paragraphs or one paragraph): peak > 30x size + baseline")
     tiny = work / "tiny"
@@ -177,12 +145,12 @@ def memory_trials(work: Path) -> Row:
     if code or not baseline:
         row.note = f"no baseline: the tiny build exited {code}"
         return row
-    paragraphs = bbc_paragraphs()
+    paragraphs = bbc_paragraphs(BBC)
     for megabytes in (1, 3, 9):
         for shape, separator in (("paragraphs", "\n\n"), ("one paragraph", " ")):
             folder = work / f"big{megabytes}{separator == ' '}"
             path = write_article(folder / "corpus", "long.txt", "A very long story",
-                                 large_body(paragraphs, megabytes * 1_000_000, separator, megabytes))
+                                 large_article(paragraphs, megabytes * 1_000_000, separator, megabytes))
             size = path.stat().st_size
             code, peak = peak_of_index_run(folder / "corpus", folder / "index")
             extra = peak - baseline
@@ -562,10 +530,7 @@ def main() -> None:
                 rows += [closed_trials(work / "closed"), update_trials(work / "updates"), *idle_trials(work / "idle")]
         finally:
             cli.close()
-    print("| item | fault | trials | failures |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print(row.markdown())
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # support/
@@ -42,6 +42,7 @@ if __name__ == "__main__":  # not when pytest's --doctest-modules imports this f
 from support.corpora import write_article  # noqa: E402
 from support.planted import plant_in_toc  # noqa: E402
 from support.readers import stored_documents  # noqa: E402
+from support.trials import Row, print_table  # noqa: E402
 
 from newsearch import build_index, open_index, storage  # noqa: E402
 
@@ -89,25 +90,6 @@ def cli_with(setup: str, *args: str | Path, **kwargs: object) -> Done:
     main = "\nimport sys\nfrom newsearch.cli import main\nsys.argv = ['newsearch', *ARGS]\nmain()\n"
     code = f"ARGS = {[str(arg) for arg in args]!r}\n{setup}{main}"
     return run([sys.executable, "-c", code], **kwargs)  # type: ignore[arg-type]
-
-
-@dataclass
-class Row:
-    item: int
-    fault: str
-    trials: int = 0
-    failures: int = 0
-    reasons: list[str] = field(default_factory=list)
-
-    def record(self, problems: list[str]) -> None:
-        self.trials += 1
-        if problems:
-            self.failures += 1
-            self.reasons.append("; ".join(problems))
-            print(f"item {self.item}, {self.fault}, trial {self.trials}: {'; '.join(problems)}", file=sys.stderr)
-
-    def line(self) -> str:
-        return f"| {self.item} | {self.fault} | {self.trials} | {self.failures} |"
 
 
 def outcome(done: Done, what: str, allowed: tuple[int, ...] = (0,)) -> list[str]:
@@ -219,7 +201,7 @@ def swapped_files(work: Path, kind: str) -> Row:
                 if kind == "fifo" and not again.hung and mode == "update" and not (
                         {f"{Path(victim).stem} v1", f"{Path(victim).stem} v2"} & titles(index_path).keys()):
                     problems.append(f"next run lost {victim}'s indexed version")
-                row.record(problems)
+                row.record_problems(problems)
                 shutil.rmtree(folder)
     return row
 
@@ -246,7 +228,7 @@ def swapped_for_link(work: Path) -> Row:
                 problems = outcome(done, f"{mode} ({moment}, {victim})")
                 if "Outside secret" in titles(index_path):
                     problems.append(f"{mode} ({moment}): {victim} indexed with the text of {outside}")
-                row.record(problems)
+                row.record_problems(problems)
                 shutil.rmtree(folder)
     return row
 
@@ -359,7 +341,7 @@ def broken_current(work: Path, kind: str, breakage: Breakage) -> Row:
                 "leads outside" if os.path.dirname(inside) != os.path.realpath(index_path) else
                 f"holds {sorted(titles(index_path))}"))
         problems += outcome(cli("search", "walrus", "--index", index_path), "search after the rebuild")
-        row.record(problems)
+        row.record_problems(problems)
         shutil.rmtree(folder)
     return row
 
@@ -391,19 +373,20 @@ def format_change(work: Path) -> tuple[Row, Row]:
             problems = outcome(search, "search", (3, 4))
             if advice is None:
                 problems.append(f"no rebuild command printed: {search.stderr.strip()[:160]}")
-                useless.record(problems)
-                replaced.record([])
+                useless.record_problems(problems)
+                replaced.record_problems([])
                 continue
             rebuilt = cli(*advice, cwd=workdir)
             held = titles(index_path)
             expected = {f"w{number} v1" for number in range(5)}
-            replaced.record([f"`newsearch {shlex.join(advice)}` exit {rebuilt.code}: the index holds {sorted(held)}"]
-                            if held and set(held) != expected else [])
+            replaced.record_problems(
+                [f"`newsearch {shlex.join(advice)}` exit {rebuilt.code}: the index holds {sorted(held)}"]
+                if held and set(held) != expected else [])
             problems += outcome(rebuilt, f"`newsearch {shlex.join(advice)}`")
             if set(held) != expected:
                 problems.append(f"the index holds {sorted(held)}")
             problems += outcome(cli("search", "walrus", "--index", index_path), "search after the rebuild")
-            useless.record(problems)
+            useless.record_problems(problems)
             shutil.rmtree(folder)
     return replaced, useless
 
@@ -444,7 +427,7 @@ def planted_toc(work: Path, part: str) -> Row:
         if marker.exists():
             problems.append(f"`{' '.join(args)}` ran the planted code")
             marker.unlink()
-        row.record(problems)
+        row.record_problems(problems)
     shutil.rmtree(folder)
     return row
 
@@ -499,14 +482,14 @@ def writable_folders(work: Path) -> tuple[Row, Row]:
             build_index([corpus], index_path)
             loosen(index_path)
             done = command(args, corpus, index_path)
-            opened.record([f"{how}: `{' '.join(args)}` exit 0"] if done.code == 0 else outcome(done, " ".join(args),
-                                                                                            (1, 2, 3, 4)))
+            opened.record_problems([f"{how}: `{' '.join(args)}` exit 0"] if done.code == 0
+                                   else outcome(done, " ".join(args), (1, 2, 3, 4)))
             as_user(plant, live(index_path), marker, "schema")
             done = command(args, corpus, index_path)
             problems = outcome(done, " ".join(args), (0, 1, 2, 3, 4))
             if marker.exists():
                 problems.append(f"{how}: `{' '.join(args)}` ran the planted code")
-            ran.record(problems)
+            ran.record_problems(problems)
             shutil.rmtree(folder)
     return ran, opened
 
@@ -572,7 +555,7 @@ def rewritten_while_read(work: Path) -> Row:
                 if body != expected:
                     problems.append(f"heron.txt indexed as {len(body or '')} of {len(expected)} characters "
                                     f"({fraction:.0%} written, {final}, {mode})")
-                row.record(problems)
+                row.record_problems(problems)
                 shutil.rmtree(folder)
     return row
 
@@ -624,7 +607,7 @@ def odd_names(work: Path) -> Row:
         if titles(index_path) != ids:
             problems.append(f"the rebuild changed the ids: {sorted(titles(index_path).items())}")
         problems += outcome(cli("check", "--index", index_path), "check after the rebuild")
-        row.record(problems)
+        row.record_problems(problems)
         shutil.rmtree(folder)
     return row
 
@@ -686,7 +669,7 @@ def root_in_users_index(work: Path) -> Row:
         left = not_users(index_path)
         if left:
             problems.append(f"after root's {what}, not the user's: {left[:4]}")
-        row.record(problems)
+        row.record_problems(problems)
         shutil.rmtree(folder)
     return row
 
@@ -732,10 +715,7 @@ def main() -> None:
         for row in trials(Path(tmp), items):
             rows.append(row)
             print(f"{row.line()}  ({time.monotonic() - started:.0f} s)", file=sys.stderr)
-    print("| item | fault | trials | failures |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print(row.line())
+    print_table(rows)
 
 
 if __name__ == "__main__":

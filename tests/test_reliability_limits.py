@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.corpora import write_article
+from support.corpora import bbc_paragraphs, large_article, write_article
 from support.processes import held
 
 ARTICLE_BYTES = 9_000_000  # under the 10 MB cap (corpus.DEFAULT_MAX_BYTES)
@@ -41,24 +41,6 @@ peak = resident("VmHWM:")
 print(json.dumps({"baseline": baseline, "peak": peak, "documents": report.documents,
                   "skipped": len(report.skipped)}))
 """
-
-
-def bbc_paragraphs(bbc_corpus: Path) -> list[str]:
-    paragraphs = []
-    for path in sorted(bbc_corpus.rglob("*.txt"))[:600]:
-        paragraphs += [part.strip() for part in path.read_text("utf-8", "replace").split("\n\n") if part.strip()]
-    return paragraphs
-
-
-def large_article(paragraphs: list[str], size: int, separator: str) -> str:
-    """About ``size`` bytes of real news paragraphs in a random order, joined by ``separator``."""
-    rng = random.Random(13)
-    parts, total = [], 0
-    while total < size:
-        part = rng.choice(paragraphs)
-        parts.append(part)
-        total += len(part.encode("utf-8")) + len(separator)
-    return separator.join(parts).encode("utf-8")[:size].decode("utf-8", "ignore")
 
 
 def peak_for_article(tmp_path: Path, body: str) -> tuple[int, int, int]:

@@ -56,3 +56,22 @@ def utc(*parts: int):
     from datetime import datetime, timezone
 
     return datetime(*parts, tzinfo=timezone.utc)
+
+
+def bbc_paragraphs(bbc_corpus: Path) -> list[str]:
+    """The paragraphs of the first 600 BBC articles: real news text to build large articles from."""
+    paragraphs = []
+    for path in sorted(bbc_corpus.rglob("*.txt"))[:600]:
+        paragraphs += [part.strip() for part in path.read_text("utf-8", "replace").split("\n\n") if part.strip()]
+    return paragraphs
+
+
+def large_article(paragraphs: list[str], size: int, separator: str, seed: int = 13) -> str:
+    """About ``size`` bytes of ``paragraphs`` in a random order, joined by ``separator``."""
+    rng = random.Random(seed)
+    parts, total = [], 0
+    while total < size:
+        part = rng.choice(paragraphs)
+        parts.append(part)
+        total += len(part.encode("utf-8")) + len(separator)
+    return separator.join(parts).encode("utf-8")[:size].decode("utf-8", "ignore")
