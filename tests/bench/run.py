@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", default="", help="comma-separated stages to leave out")
     parser.add_argument("--out", default="bench-results", help="output folder [default: bench-results/]")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the synthetic corpora")
+    parser.add_argument("--jobs", default="1,2",
+                        help="newsearch's --jobs values in the build stage, comma-separated [default: 1,2]")
     parser.add_argument("--build-repeats", type=int, help="full builds per system and corpus [quick 1, else 3 on BBC]")
     parser.add_argument("--latency-queries", type=int,
                         help="remembered-fact queries for warm latency [100; quick 25]")
@@ -68,6 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if name not in peers.SYSTEMS:
             parser.error(f"unknown system {name!r}: choose from {', '.join(peers.SYSTEMS)}")
     args.stages = _stages(parser, args.only, args.skip)
+    try:
+        args.jobs = tuple(int(jobs) for jobs in args.jobs.split(",") if jobs.strip())
+    except ValueError:
+        parser.error(f"--jobs takes whole numbers separated by commas, not {args.jobs!r}")
+    if not args.jobs or min(args.jobs) < 1:
+        parser.error(f"--jobs needs at least one number of jobs, each 1 or more, not {','.join(map(str, args.jobs))!r}")
     args.sizes = [] if args.quick or args.skip_scale else [int(s) for s in args.scale.split(",") if s.strip()]
     return args
 
@@ -122,7 +130,7 @@ def run_corpus(runner: speed.Runner, cache: speed.IndexCache, args: argparse.Nam
         log(f"{name}: full builds, {repeats} per system and jobs")
         data["build"] = {}
         for system in systems:
-            rows = [(row, jobs) for row, _, jobs in speed.build_rows([system])]
+            rows = [(row, jobs) for row, _, jobs in speed.build_rows([system], args.jobs)]
             data["build"].update(cache.build(system, corpus, rows, repeats))
             log(f"{name}: {system} built: "
                 + ", ".join(f"{row} {data['build'][row]['seconds']:.1f} s" for row, _ in rows))

@@ -114,12 +114,12 @@ def _fresh(path: Path) -> Path:
     return path
 
 
-def build_rows(systems: list[str]) -> list[tuple[str, str, int]]:
-    """(row, system, jobs) of the build figures: newsearch with 1 and 2 jobs, each peer once."""
+def build_rows(systems: list[str], newsearch_jobs: tuple[int, ...] = (1, 2)) -> list[tuple[str, str, int]]:
+    """(row, system, jobs) of the build figures: newsearch with each of ``newsearch_jobs``, each peer once."""
     rows = []
     for system in systems:
         if system == "newsearch":
-            rows += [("newsearch --jobs 1", system, 1), ("newsearch --jobs 2", system, 2)]
+            rows += [(f"newsearch --jobs {jobs}", system, jobs) for jobs in newsearch_jobs]
         else:
             rows.append((system, system, 1))
     return rows
