@@ -41,7 +41,7 @@ def test_folder_relpaths_sorted_with_hidden_and_unknown_counted(tmp_path):
     assert found.skipped == []
     first = found.files[0]
     assert first.root == corpus
-    assert first.path == corpus / "business" / "001.txt"
+    assert first.path == str(corpus / "business" / "001.txt")
     info = os.stat(first.path)
     assert (first.size, first.mtime_ns) == (info.st_size, info.st_mtime_ns)
 

@@ -57,7 +57,7 @@ def test_an_unregistered_format_is_neither_scanned_nor_read(tmp_path):
     path.write_bytes(b"alpha words")
     assert corpus.scan([tmp_path]).files == []
     assert corpus.scan([path]).skipped[0].reason == "unsupported file type: .fake"
-    file = corpus.CorpusFile(path, "one.fake", tmp_path, 11, 0)
+    file = corpus.CorpusFile(str(path), "one.fake", tmp_path, 11, 0)
     with pytest.raises(CorpusError, match="one.fake: unsupported file type: .fake"):
         corpus.read_file(file)
 

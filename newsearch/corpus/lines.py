@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import os
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from .article import Article, ItemProblem, Refused, TooLarge
@@ -58,8 +57,8 @@ def parse(data: bytes, parse_line: ParseLine) -> list[Article | ItemProblem]:
     return [_item(record, parse_line, len(data)) for record in _records([data], len(data), 1, at_start=True)]
 
 
-def stream(path: Path, version: FileVersion, parse_line: ParseLine, *, limit: int, gzipped: bool = False,
-           start: int = 0, stop: int | None = None, line: int = 1, identity: Identity | None = None
+def stream(path: str | os.PathLike[str], version: FileVersion, parse_line: ParseLine, *, limit: int,
+           gzipped: bool = False, start: int = 0, stop: int | None = None, line: int = 1, identity: Identity | None = None
            ) -> Iterator[Article | ItemProblem]:
     """The records of bytes `start` to `stop` of the file, if it is still `version`, one at a time.
 
@@ -74,7 +73,8 @@ def stream(path: Path, version: FileVersion, parse_line: ParseLine, *, limit: in
     return stream_items(path, version, items, limit=limit, gzipped=gzipped, start=start, stop=stop, identity=identity)
 
 
-def stream_items(path: Path, version: FileVersion, items_of: Callable[[Iterator[bytes]], Iterator[T]], *,
+def stream_items(path: str | os.PathLike[str], version: FileVersion,
+                 items_of: Callable[[Iterator[bytes]], Iterator[T]], *,
                  limit: int, gzipped: bool = False, start: int = 0, stop: int | None = None,
                  identity: Identity | None = None) -> Iterator[T]:
     """`items_of` the (decompressed) bytes `start` to `stop` of the file, if it is still `version`,
@@ -96,7 +96,8 @@ def stream_items(path: Path, version: FileVersion, items_of: Callable[[Iterator[
         os.close(fd)
 
 
-def cut(path: Path, pieces: int, limit: int, identity: Identity | None = None) -> tuple[FileVersion, list[Span]]:
+def cut(path: str | os.PathLike[str], pieces: int, limit: int, identity: Identity | None = None
+        ) -> tuple[FileVersion, list[Span]]:
     """The file (not gzipped) cut into about `pieces` spans of similar size at line starts.
 
     One streamed pass finds the cuts, counting lines and records, and hashes the file: the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..config import DEFAULT_MAX_BYTES
 from ..controlchars import escape_name
@@ -52,7 +51,7 @@ class FilePiece:
         return self.file.relpath
 
     @property
-    def path(self) -> Path:
+    def path(self) -> str:
         return self.file.path
 
     @property
@@ -200,16 +199,16 @@ def _streamable(reader: Reader) -> bool:
 
 
 def _line_parser_of(file: CorpusFile) -> lines.ParseLine | None:
-    reader = reader_for(suffix_of(file.path.name))
+    reader = reader_for(suffix_of(file.name))
     return reader.parse_line if reader else None
 
 
 def _gzipped(file: CorpusFile) -> bool:
-    return suffix_of(file.path.name).endswith(GZIP_SUFFIX)
+    return suffix_of(file.name).endswith(GZIP_SUFFIX)
 
 
 def _reader(file: CorpusFile) -> Reader:
-    suffix = suffix_of(file.path.name)
+    suffix = suffix_of(file.name)
     reader = reader_for(suffix)
     if reader is None:
         raise Refused(unsupported(suffix))
