@@ -127,15 +127,22 @@ class Run:
 
 
 class FileRun:
-    """A spilled ``Run``: terms and their starts in memory, postings read from its files a slice at a time."""
+    """A spilled ``Run``: its term starts in memory, its terms and postings read from its files when
+    asked (a segment of a million articles spills hundreds of runs: their terms held all along took
+    about 500 bytes an article)."""
 
     ARRAYS = {"docs": np.int32, "weights": np.float64, "value_starts": np.int64, "blob": np.uint8}
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
-        with open(os.path.join(folder, "terms"), "rb") as handle:
-            self.terms: list[bytes] = marshal.load(handle)
         self.term_starts: np.ndarray = np.load(os.path.join(folder, "term_starts.npy"))
+
+    @property
+    def terms(self) -> list[bytes]:
+        """The run's terms, sorted, read anew from its file at each call."""
+        with open(os.path.join(self.folder, "terms"), "rb") as handle:
+            terms: list[bytes] = marshal.load(handle)
+        return terms
 
     def _read(self, name: str, start: int, stop: int) -> np.ndarray:
         dtype = np.dtype(self.ARRAYS[name])
@@ -342,13 +349,17 @@ def merged_chunks(runs: Sequence[AnyRun]
     docs, weights, values)``: each term's postings from every run, in run (document) order."""
     if len(runs) == 1:
         run = runs[0]
-        starts = run.term_starts
+        starts, run_terms = run.term_starts, run.terms
         for first, last in _chunks(starts):
             docs, weights, value_starts, blob = run.postings(int(starts[first]), int(starts[last]))
-            yield (run.terms[first:last], (starts[first:last + 1] - starts[first]).tolist(), docs, weights,
+            yield (run_terms[first:last], (starts[first:last + 1] - starts[first]).tolist(), docs, weights,
                    _values(value_starts, blob))
         return
-    terms = sorted(set().union(*(run.terms for run in runs)))
+    every_term: set[bytes] = set()
+    for run in runs:  # one spilled run's terms in memory at a time
+        every_term.update(run.terms)
+    terms = sorted(every_term)
+    del every_term
     number = {term: index for index, term in enumerate(terms)}
     numbers = [np.array([number[term] for term in run.terms], dtype=np.int64) for run in runs]
     del number

@@ -58,7 +58,8 @@ def parse(data: bytes, parse_line: ParseLine) -> list[Article | ItemProblem]:
 
 
 def stream(path: str | os.PathLike[str], version: FileVersion, parse_line: ParseLine, *, limit: int,
-           gzipped: bool = False, start: int = 0, stop: int | None = None, line: int = 1, identity: Identity | None = None
+           gzipped: bool = False, start: int = 0, stop: int | None = None, line: int = 1,
+           identity: Identity | None = None
            ) -> Iterator[Article | ItemProblem]:
     """The records of bytes `start` to `stop` of the file, if it is still `version`, one at a time.
 
