@@ -168,6 +168,7 @@ class IndexCache:
                 "docs_per_s": documents / seconds, "mb_per_s": megabytes / seconds,
                 "peak_rss_mb": max(r["maxrss_kb"] for r in measured) / 1024,
                 "peak_tree_rss_mb": max(r["tree_rss_kb"] for r in measured) / 1024,
+                "peak_tree_pss_mb": max(r["tree_pss_kb"] for r in measured) / 1024,
                 "index_mb": tree_bytes(entry / "index") / 1e6, "documents": documents, "corpus_mb": megabytes,
                 "built": time.strftime("%Y-%m-%d %H:%M"),
             }
