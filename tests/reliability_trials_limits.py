@@ -61,7 +61,7 @@ for _name in ("NEWSEARCH_CORPUS", "NEWSEARCH_INDEX"):
     os.environ.pop(_name, None)
 
 from support.cli_forkserver import ForkServer  # noqa: E402
-from support.corpora import bbc_paragraphs, large_article, synthetic_corpus, write_article  # noqa: E402
+from support.corpora import bbc_paragraphs, large_article, synthetic_corpus, write_article, write_hidden_corpus  # noqa: E402
 from support.processes import held  # noqa: E402
 from support.trials import Row, print_table  # noqa: E402
 
@@ -401,18 +401,10 @@ HIDDEN = {"U+200E": "\u200e", "U+200F": "\u200f", "U+061C": "\u061c", "U+200B": 
 
 def terminal_trials(cli: Cli, work: Path) -> Row:
     row = Row(12, "invisible/reordering character (12 kinds) raw in index/search/show/related/stats output")
-    padding = "The quick brown fox jumps over the lazy dog near the river bank. " * 8
     for number, (name, hidden) in enumerate(HIDDEN.items()):
         raw = re.compile("[\U000e0000-\U000e007f]" if name.startswith("tags") else re.escape(hidden))
         root = work / f"hidden{number}"
-        folder = root / "corpus" / f"src{hidden}"  # the folder name becomes the source
-        folder.mkdir(parents=True)
-        (folder / f"name{hidden}.md").write_text(
-            f"---\ntitle: Heron {hidden} title\nauthor: Auth {hidden}\n---\n\n{padding}\n\n"
-            f"Heron body {hidden} heron kingfisher end.\n", encoding="utf-8")
-        (folder / "second.txt").write_text(f"Kingfisher {hidden}\n\nThe heron and the kingfisher {hidden} fish.\n",
-                                           encoding="utf-8")
-        (folder / f"empty{hidden}.txt").write_text("")  # skipped: a warning names it
+        write_hidden_corpus(root / "corpus" / f"src{hidden}", hidden)
         index = root / "index"
         doc_id = f"src{hidden}/name{hidden}.md"
         runs = [["index", root / "corpus"], ["search", "heron"], ["show", doc_id], ["related", doc_id], ["stats"]]

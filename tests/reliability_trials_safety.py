@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +121,7 @@ def live(index_path: Path) -> Path:
     return index_path / os.readlink(index_path / "current")
 
 
-def articles(corpus: Path, names: list[str], version: str = "v1") -> None:
+def articles(corpus: Path, names: Sequence[str], version: str = "v1") -> None:
     for name in names:
         write_article(corpus, name, f"{Path(name).stem} {version}", f"The walrus {name} {version} swims by the pier.")
 
@@ -173,36 +173,60 @@ corpus.scan, os.open, builtins.open = scan, os_open, builtin_open
 MOMENTS = ("after the scan", "as the reads begin", "as it is opened")
 
 
-def swapped_files(work: Path, kind: str) -> Row:
-    row = Row(1, f"corpus file replaced by a {kind} after the scan (update or rebuild; hang, run aborted, "
-                 "indexed version lost, next run fails)")
-    names = ["a.txt", "b.txt", "c.txt", "d.txt"]
+NAMES = ("a.txt", "b.txt", "c.txt", "d.txt")
+
+
+@dataclass
+class SwapTrial:
+    mode: str  # "update" or "rebuild"
+    victim: str  # the file swapped
+    moment: str  # when (MOMENTS)
+    folder: Path
+    corpus: Path
+    index_path: Path
+
+    def run(self, outside: str = "", kind: str = "symlink") -> Done:
+        """The indexing run during which the victim is swapped for a ``kind`` (to ``outside``, a link)."""
+        flags = ["--rebuild"] if self.mode == "rebuild" else []
+        return cli_with(SWAP.format(victim=str(self.corpus / self.victim), kind=kind, moment=self.moment,
+                                    outside=outside),
+                        "index", self.corpus, "--index", self.index_path, "--quiet", *flags)
+
+
+def swap_trials(work: Path, label: str) -> Iterator[SwapTrial]:
+    """Each mode, victim and moment of the race: four articles indexed, then every file changed (so
+    each must be read again); the trial's folder is removed once the caller is done with it."""
     for mode in ("update", "rebuild"):
         for victim in ("a.txt", "d.txt"):
             for moment in MOMENTS:
-                folder = fresh(work, "swap")
+                folder = fresh(work, label)
                 corpus, index_path = folder / "corpus", folder / "ix"
-                articles(corpus, names)
+                articles(corpus, NAMES)
                 build_index([corpus], index_path)
-                articles(corpus, names, "v2")  # every file changed: each must be read again
-                flags = ["--rebuild"] if mode == "rebuild" else []
-                done = cli_with(SWAP.format(victim=str(corpus / victim), kind=kind, moment=moment, outside=""),
-                                "index", corpus, "--index", index_path, "--quiet", *flags)
-                problems = outcome(done, f"{mode} ({moment}, {victim})")
-                held = titles(index_path)
-                others = {f"{Path(name).stem} v2" for name in names if name != victim}
-                if not done.hung and not others <= held.keys():
-                    problems.append(f"other articles not updated: {sorted(held)}")
-                kept = {f"{Path(victim).stem} v1", f"{Path(victim).stem} v2"} & held.keys()
-                if mode == "update" and not done.hung and not kept:
-                    problems.append(f"{victim}'s indexed version lost")
-                again = cli("index", corpus, "--index", index_path, "--quiet")
-                problems += outcome(again, "next run")
-                if kind == "fifo" and not again.hung and mode == "update" and not (
-                        {f"{Path(victim).stem} v1", f"{Path(victim).stem} v2"} & titles(index_path).keys()):
-                    problems.append(f"next run lost {victim}'s indexed version")
-                row.record_problems(problems)
+                articles(corpus, NAMES, "v2")
+                yield SwapTrial(mode, victim, moment, folder, corpus, index_path)
                 shutil.rmtree(folder)
+
+
+def swapped_files(work: Path, kind: str) -> Row:
+    row = Row(1, f"corpus file replaced by a {kind} after the scan (update or rebuild; hang, run aborted, "
+                 "indexed version lost, next run fails)")
+    for trial in swap_trials(work, "swap"):
+        victim, mode = trial.victim, trial.mode
+        done = trial.run(kind=kind)
+        problems = outcome(done, f"{mode} ({trial.moment}, {victim})")
+        held = titles(trial.index_path)
+        others = {f"{Path(name).stem} v2" for name in NAMES if name != victim}
+        if not done.hung and not others <= held.keys():
+            problems.append(f"other articles not updated: {sorted(held)}")
+        versions = {f"{Path(victim).stem} v1", f"{Path(victim).stem} v2"}
+        if mode == "update" and not done.hung and not versions & held.keys():
+            problems.append(f"{victim}'s indexed version lost")
+        again = cli("index", trial.corpus, "--index", trial.index_path, "--quiet")
+        problems += outcome(again, "next run")
+        if kind == "fifo" and not again.hung and mode == "update" and not versions & titles(trial.index_path).keys():
+            problems.append(f"next run lost {victim}'s indexed version")
+        row.record_problems(problems)
     return row
 
 
@@ -211,25 +235,14 @@ def swapped_for_link(work: Path) -> Row:
     corpus) swapped in after the scan."""
     row = Row(1, "corpus file replaced by a symlink to a file outside the corpus after the scan: "
                  "the outside file indexed")
-    names = ["a.txt", "b.txt", "c.txt", "d.txt"]
-    for mode in ("update", "rebuild"):
-        for victim in ("a.txt", "d.txt"):
-            for moment in MOMENTS:
-                folder = fresh(work, "link")
-                corpus, index_path, outside = folder / "corpus", folder / "ix", folder / "outside.txt"
-                articles(corpus, names)
-                build_index([corpus], index_path)
-                articles(corpus, names, "v2")
-                write_article(folder, "outside.txt", "Outside secret", "The walrus secret kept outside the corpus.")
-                flags = ["--rebuild"] if mode == "rebuild" else []
-                done = cli_with(SWAP.format(victim=str(corpus / victim), kind="symlink", moment=moment,
-                                            outside=str(outside)),
-                                "index", corpus, "--index", index_path, "--quiet", *flags)
-                problems = outcome(done, f"{mode} ({moment}, {victim})")
-                if "Outside secret" in titles(index_path):
-                    problems.append(f"{mode} ({moment}): {victim} indexed with the text of {outside}")
-                row.record_problems(problems)
-                shutil.rmtree(folder)
+    for trial in swap_trials(work, "link"):
+        outside = trial.folder / "outside.txt"
+        write_article(trial.folder, "outside.txt", "Outside secret", "The walrus secret kept outside the corpus.")
+        done = trial.run(outside=str(outside))
+        problems = outcome(done, f"{trial.mode} ({trial.moment}, {trial.victim})")
+        if "Outside secret" in titles(trial.index_path):
+            problems.append(f"{trial.mode} ({trial.moment}): {trial.victim} indexed with the text of {outside}")
+        row.record_problems(problems)
     return row
 
 

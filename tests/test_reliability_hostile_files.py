@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support.corpora import write_article
+from support.corpora import write_article, write_hidden_corpus
 from support.readers import stored_documents
 
 import newsearch
@@ -39,15 +39,7 @@ def hidden_in(data: bytes) -> list[str]:
 @pytest.fixture(scope="module")
 def hidden_index(tmp_path_factory, cli_server):
     root = tmp_path_factory.mktemp("hidden")
-    folder = root / "corpus" / f"src{HIDDEN}"  # the folder name becomes the source
-    folder.mkdir(parents=True)
-    padding = "The quick brown fox jumps over the lazy dog near the river bank. " * 8
-    (folder / f"name{HIDDEN}.md").write_text(
-        f"---\ntitle: Heron {HIDDEN} title\nauthor: Auth {HIDDEN}\ntags: tag{HIDDEN}\nurl: http://x/{HIDDEN}\n---\n\n"
-        f"{padding}\n\nHeron body {HIDDEN} heron kingfisher end.\n", encoding="utf-8")
-    (folder / "second.txt").write_text(f"Kingfisher {HIDDEN}\n\nThe heron and the kingfisher {HIDDEN} fish.\n",
-                                       encoding="utf-8")
-    (folder / f"empty{HIDDEN}.txt").write_text("")  # skipped: a warning names it
+    write_hidden_corpus(root / "corpus" / f"src{HIDDEN}", HIDDEN, front_matter=f"tags: tag{HIDDEN}\nurl: http://x/{HIDDEN}\n")
     index = root / "index"
     built = cli_server.run_cli("index", str(root / "corpus"), "--index", str(index), text=False)
     return index, built

@@ -75,3 +75,17 @@ def large_article(paragraphs: list[str], size: int, separator: str, seed: int = 
         parts.append(part)
         total += len(part.encode("utf-8")) + len(separator)
     return separator.join(parts).encode("utf-8")[:size].decode("utf-8", "ignore")
+
+
+def write_hidden_corpus(folder: Path, hidden: str, front_matter: str = "") -> None:
+    """Three files whose folder, names, titles, authors and text hold ``hidden`` (invisible or reordering
+    characters), ``front_matter`` added to the first one's: a Markdown article, a text article, an
+    empty file (skipped, so a warning names it). The folder's name becomes the articles' source."""
+    padding = "The quick brown fox jumps over the lazy dog near the river bank. " * 8
+    folder.mkdir(parents=True)
+    (folder / f"name{hidden}.md").write_text(
+        f"---\ntitle: Heron {hidden} title\nauthor: Auth {hidden}\n{front_matter}---\n\n{padding}\n\n"
+        f"Heron body {hidden} heron kingfisher end.\n", encoding="utf-8")
+    (folder / "second.txt").write_text(f"Kingfisher {hidden}\n\nThe heron and the kingfisher {hidden} fish.\n",
+                                       encoding="utf-8")
+    (folder / f"empty{hidden}.txt").write_text("")
